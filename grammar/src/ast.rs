@@ -1,0 +1,293 @@
+//! The syntax tree. Every node carries the byte span it was parsed from, and every span names
+//! its file, so that diagnostics, the LSP and the formatter can point back into the source.
+
+/// Index of a source file within one analysis (assigned by whoever loads the files).
+pub type FileId = u32;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Span {
+        Span { file, start: start as u32, end: end as u32 }
+    }
+
+    /// The smallest span covering both (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    pub fn contains(self, offset: u32) -> bool {
+        self.start <= offset && offset <= self.end
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommentKind {
+    Line,
+    Block,
+    /// `///`: documents the item that follows.
+    Doc,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comment {
+    pub kind: CommentKind,
+    pub span: Span,
+}
+
+/// A name as written, with where it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Name {
+    pub text: String,
+    pub span: Span,
+}
+
+/// One parsed `.evr` file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Module {
+    pub file: FileId,
+    pub items: Vec<Item>,
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub annotations: Vec<Annotation>,
+    /// Text of the `///` comments right before the item, markers stripped.
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Annotation {
+    pub name: Name,
+    pub args: Vec<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemKind {
+    /// `use "path.proto";`
+    UseFile { path: String, path_span: Span },
+    /// `use a.b.C;`, `use a.b.C as D;`, `use a.b.{C, D as E};`
+    UseTypes { prefix: Vec<Name>, names: Vec<UseName> },
+    Source { name: Name, ty: TypeExpr, format: Name, time: Option<Name> },
+    Sink { name: Name, ty: TypeExpr, format: Name },
+    Const { name: Name, value: Expr },
+    Fn { name: Name, params: Vec<Param>, ret: Option<TypeExpr>, body: Expr },
+    Drop { name: Name, source: Name, cond: Expr },
+    Score { name: Name, source: Name, weights: Vec<Weight> },
+    Rule { name: Name, source: Name, cond: Option<Expr>, body: Vec<Stmt> },
+    Test { name: String, name_span: Span, body: Vec<TestStmt> },
+    /// An item the parser could not make sense of; its error is already reported.
+    Error,
+}
+
+impl ItemKind {
+    /// The declared name, for items that have one.
+    pub fn name(&self) -> Option<&Name> {
+        match self {
+            ItemKind::Source { name, .. }
+            | ItemKind::Sink { name, .. }
+            | ItemKind::Const { name, .. }
+            | ItemKind::Fn { name, .. }
+            | ItemKind::Drop { name, .. }
+            | ItemKind::Score { name, .. }
+            | ItemKind::Rule { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct UseName {
+    pub name: Name,
+    pub alias: Option<Name>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: Name,
+    pub ty: TypeExpr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeExprKind {
+    /// `int`, `Platform`, `app.v1.AppLog`
+    Named(Vec<Name>),
+    /// `list<T>`, `map<K, V>`: a name applied to type arguments.
+    Generic(Name, Vec<TypeExpr>),
+    Optional(Box<TypeExpr>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weight {
+    pub weight: Expr,
+    pub cond: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Let { name: Name, value: Expr },
+    Emit { sink: Name, key: Option<Expr>, record: Record },
+    Route { sink: Name },
+    /// `if c1 { .. } else if c2 { .. } else { .. }`
+    If { branches: Vec<(Expr, Vec<Stmt>)>, otherwise: Option<Vec<Stmt>> },
+    Error,
+}
+
+/// `{ ..base, field: value, "key": value }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub spread: Option<Box<Expr>>,
+    pub fields: Vec<RecordField>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordField {
+    pub key: FieldKey,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldKey {
+    /// A field name (any word, reserved ones included).
+    Name(Name),
+    /// A quoted key: map entries (`"item_id": "7"`).
+    Str(String, Span),
+}
+
+impl FieldKey {
+    pub fn text(&self) -> &str {
+        match self {
+            FieldKey::Name(n) => &n.text,
+            FieldKey::Str(s, _) => s,
+        }
+    }
+
+    pub fn span(&self) -> Span {
+        match self {
+            FieldKey::Name(n) => n.span,
+            FieldKey::Str(_, s) => *s,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestStmt {
+    pub kind: TestStmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestStmtKind {
+    Given { source: Name, record: Record },
+    Expect { sink: Name, record: Record },
+    ExpectNothing { sink: Name },
+    ExpectDropped,
+    ExpectDirty,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Coalesce,
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Coalesce => "??",
+            BinOp::Or => "||",
+            BinOp::And => "&&",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnOp {
+    Not,
+    Neg,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// Digits as written, underscores removed; the checker decides whether it fits.
+    Int(u64),
+    Float(f64),
+    Str(String),
+    /// Milliseconds.
+    Duration(i64),
+    Bool(bool),
+    Null,
+    Name(Name),
+    SelfRef,
+    List(Vec<Expr>),
+    Record(Record),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `x in list`, `x not in list`
+    In { needle: Box<Expr>, haystack: Box<Expr>, negated: bool },
+    Field(Box<Expr>, Name),
+    Index(Box<Expr>, Box<Expr>),
+    Call { callee: Box<Expr>, args: Vec<Expr> },
+    /// `x => body`; the grammar allows it only as a call argument.
+    Lambda { param: Name, body: Box<Expr> },
+    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Error,
+}

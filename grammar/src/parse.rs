@@ -1,0 +1,244 @@
+//! The parser driver: lexes a file, cuts it at item keywords, parses every piece with the
+//! generated parser and collects every error. It never fails as a whole.
+
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+use crate::ast::{CommentKind, FileId, Item, ItemKind, Module, Span};
+use crate::generated::ItemParser;
+use crate::lexer::{self, LexErrorKind, Spanned, Tok};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyntaxError {
+    pub kind: SyntaxErrorKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyntaxErrorKind {
+    Lex(LexErrorKind),
+    /// A token that no rule of the grammar accepts here.
+    Unexpected { found: String, expected: Vec<String> },
+    /// The item ended (the file ended, or the next item began) in the middle of a construct.
+    UnexpectedEnd { expected: Vec<String> },
+}
+
+/// A parsed file and everything that was wrong with it.
+#[derive(Clone, Debug, Default)]
+pub struct Parsed {
+    pub module: Module,
+    pub errors: Vec<SyntaxError>,
+}
+
+pub fn parse(file: FileId, src: &str) -> Parsed {
+    let lexed = lexer::lex(file, src);
+    let mut errors: Vec<SyntaxError> = lexed
+        .errors
+        .into_iter()
+        .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
+        .collect();
+    // After an unterminated string or comment the rest of its item is noise: report the cause once.
+    let runaway: Vec<u32> = errors
+        .iter()
+        .filter(|e| {
+            matches!(e.kind, SyntaxErrorKind::Lex(LexErrorKind::UnterminatedString | LexErrorKind::UnterminatedComment))
+        })
+        .map(|e| e.span.start)
+        .collect();
+    let parser = ItemParser::new();
+    let mut items = Vec::new();
+    for chunk in item_chunks(&lexed.tokens) {
+        let mut chunk_errors = Vec::new();
+        items.push(parse_item(&parser, file, chunk, &mut chunk_errors));
+        let (lo, hi) = (chunk.first().map_or(0, |t| t.0), chunk.last().map_or(0, |t| t.2));
+        let cut = runaway.iter().copied().filter(|&at| at >= lo && at <= hi).min();
+        errors.extend(chunk_errors.into_iter().filter(|e| cut.is_none_or(|at| e.span.start < at)));
+    }
+    attach_docs(src, &mut items, &lexed.comments);
+    errors.sort_by_key(|e| (e.span.start, e.span.end));
+    Parsed { module: Module { file, items, comments: lexed.comments }, errors }
+}
+
+fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut Vec<SyntaxError>) -> Item {
+    let first = chunk.first().map_or(0, |t| t.0);
+    let last = chunk.last().map_or(first, |t| t.2);
+    let mut recovered: Vec<ErrorRecovery<u32, Tok, ()>> = Vec::new();
+    let tokens = chunk.iter().cloned().map(Ok::<Spanned, ()>);
+    let result = parser.parse(file, &mut recovered, tokens);
+    for r in recovered {
+        errors.push(syntax_error(file, r.error, last));
+    }
+    match result {
+        Ok(item) => item,
+        Err(e) => {
+            errors.push(syntax_error(file, e, last));
+            Item {
+                kind: ItemKind::Error,
+                annotations: Vec::new(),
+                doc: None,
+                span: Span::new(file, first as usize, last as usize),
+            }
+        }
+    }
+}
+
+fn syntax_error(file: FileId, e: ParseError<u32, Tok, ()>, chunk_end: u32) -> SyntaxError {
+    match e {
+        ParseError::UnrecognizedToken { token: (l, tok, r), expected } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected { found: tok.describe(), expected: clean_expected(expected) },
+            span: Span::new(file, l as usize, r as usize),
+        },
+        ParseError::UnrecognizedEof { location, expected } => SyntaxError {
+            kind: SyntaxErrorKind::UnexpectedEnd { expected: clean_expected(expected) },
+            span: Span::new(file, location.max(chunk_end) as usize, location.max(chunk_end) as usize),
+        },
+        ParseError::ExtraToken { token: (l, tok, r) } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected { found: tok.describe(), expected: Vec::new() },
+            span: Span::new(file, l as usize, r as usize),
+        },
+        // The token stream carries no lexer errors (they are reported before parsing) and the
+        // grammar has no fallible actions, so these two only guard against future changes.
+        ParseError::InvalidToken { location } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected { found: "an invalid token".into(), expected: Vec::new() },
+            span: Span::new(file, location as usize, location as usize),
+        },
+        ParseError::User { error: () } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected { found: "input".into(), expected: Vec::new() },
+            span: Span::new(file, chunk_end as usize, chunk_end as usize),
+        },
+    }
+}
+
+/// lalrpop names terminals as they appear in the grammar (`"\";\""`, `IDENT`); turn them into
+/// what a rule author reads (`;`, a name) and fold the many starts of an expression into one.
+fn clean_expected(expected: Vec<String>) -> Vec<String> {
+    const EXPR_STARTS: &[&str] = &["INT", "FLOAT", "STR", "DURATION", "\"(\"", "\"[\"", "\"!\"", "\"-\"", "\"null\""];
+    let expr = EXPR_STARTS.iter().filter(|s| expected.iter().any(|e| e == *s)).count() >= 4;
+    let mut out: Vec<String> = Vec::new();
+    if expr {
+        out.push("an expression".to_owned());
+    }
+    for e in expected {
+        let pretty = match e.as_str() {
+            "IDENT" if !expr => "a name".to_owned(),
+            "IDENT" | "\"{\"" if expr => continue,
+            "INT" | "FLOAT" | "DURATION" | "STR" | "\"(\"" | "\"[\"" | "\"!\"" | "\"-\"" | "\"null\""
+            | "\"true\"" | "\"false\"" | "\"self\"" | "\"if\""
+                if expr =>
+            {
+                continue;
+            }
+            "INT" => "an integer".to_owned(),
+            "FLOAT" => "a number".to_owned(),
+            "DURATION" => "a duration".to_owned(),
+            "STR" => "a string".to_owned(),
+            other => {
+                let word = other.trim_matches('"');
+                // Contextual words are also names; listing each of them is noise.
+                if matches!(word, "key" | "time" | "json" | "protobuf" | "given" | "nothing" | "dropped" | "dirty" | "expect")
+                    && (expr || out.iter().any(|o| o == "a name"))
+                {
+                    continue;
+                }
+                format!("`{word}`")
+            }
+        };
+        if !out.contains(&pretty) {
+            out.push(pretty);
+        }
+    }
+    if out.iter().any(|o| o == "a name") {
+        out.retain(|o| {
+            !matches!(
+                o.as_str(),
+                "`key`" | "`time`" | "`json`" | "`protobuf`" | "`given`" | "`nothing`" | "`dropped`" | "`dirty`" | "`expect`"
+            )
+        });
+    }
+    out
+}
+
+/// Splits the token stream before every word that opens an item (and before the annotations
+/// in front of it). A reserved word after `.` or before `:` is a field name, not an item start.
+fn item_chunks(tokens: &[Spanned]) -> Vec<&[Spanned]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut seen_keyword = false;
+    for (i, (_, tok, _)) in tokens.iter().enumerate() {
+        if !tok.opens_item() {
+            continue;
+        }
+        let after_dot = i > 0 && tokens[i - 1].1 == Tok::Dot;
+        let before_colon = tokens.get(i + 1).is_some_and(|t| t.1 == Tok::Colon);
+        if after_dot || before_colon {
+            continue;
+        }
+        let is_annotation = *tok == Tok::At;
+        if seen_keyword && i > start {
+            chunks.push(&tokens[start..i]);
+            start = i;
+            seen_keyword = false;
+        }
+        if !is_annotation {
+            seen_keyword = true;
+        }
+    }
+    if start < tokens.len() {
+        chunks.push(&tokens[start..]);
+    }
+    chunks
+}
+
+/// Attaches each run of `///` comments to the item right after it.
+fn attach_docs(src: &str, items: &mut [Item], comments: &[crate::ast::Comment]) {
+    let docs: Vec<_> = comments.iter().filter(|c| c.kind == CommentKind::Doc).collect();
+    let mut next_doc = 0;
+    let mut prev_end = 0;
+    for item in items.iter_mut() {
+        let mut lines = Vec::new();
+        while next_doc < docs.len() && docs[next_doc].span.end <= item.span.start {
+            let c = docs[next_doc];
+            if c.span.start >= prev_end {
+                let text = &src[c.span.range()];
+                let text = text.trim_start_matches("///");
+                lines.push(text.strip_prefix(' ').unwrap_or(text).trim_end().to_owned());
+            }
+            next_doc += 1;
+        }
+        if !lines.is_empty() {
+            item.doc = Some(lines.join("\n"));
+        }
+        prev_end = item.span.end;
+    }
+}
+
+pub(crate) fn int_value(text: &str) -> u64 {
+    digits(text).parse().unwrap_or(0)
+}
+
+pub(crate) fn float_value(text: &str) -> f64 {
+    digits(text).parse().unwrap_or(0.0)
+}
+
+pub(crate) fn duration_ms(text: &str) -> i64 {
+    duration_value(text).unwrap_or(0)
+}
+
+/// Milliseconds of a duration literal, or `None` when it does not fit in 64 bits.
+pub fn duration_value(text: &str) -> Option<i64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = text.split_at(split);
+    let n: i64 = digits(num).parse().ok()?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+fn digits(text: &str) -> String {
+    text.chars().filter(|&c| c != '_').collect()
+}
