@@ -1,1 +1,121 @@
+//! EVR's compiler: schemas, name resolution, type checking, diagnostics and the typed IR.
+//!
+//! Architecture Invariant: analysis never fails as a whole and never panics on bad input. It
+//! returns the program it could build together with every diagnostic; a program is only run
+//! when the diagnostics hold no error.
+//! API Boundary: [`analyze`] takes source files (from disk or from an editor's buffers) and
+//! returns an [`Analysis`]. Nothing here knows Kafka, event files or LSP protocol types.
 
+pub mod bundle;
+pub mod check;
+pub mod diag;
+pub mod files;
+pub mod ir;
+pub mod schema;
+pub mod types;
+
+use evr_grammar::ast::Module;
+use evr_grammar::{SyntaxError, SyntaxErrorKind};
+
+use crate::diag::{Code, Diagnostic};
+use crate::files::Files;
+use crate::schema::{ProtoUse, Schema};
+
+pub use evr_grammar::ast::{FileId, Span};
+
+/// Everything known about a bundle after checking it.
+pub struct Analysis {
+    pub files: Files,
+    pub modules: Vec<Module>,
+    pub schema: Schema,
+    pub program: ir::Program,
+    /// Sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses and checks the given files as one bundle. Files are evaluated in the order given
+/// (callers sort them by path).
+pub fn analyze(files: Files) -> Analysis {
+    let mut diagnostics = Vec::new();
+    let mut modules = Vec::with_capacity(files.len());
+    for (id, file) in files.iter() {
+        let parsed = evr_grammar::parse(id, &file.text);
+        diagnostics.extend(parsed.errors.iter().map(syntax_diagnostic));
+        modules.push(parsed.module);
+    }
+    let uses = proto_uses(&files, &modules);
+    let (schema, schema_diags) = schema::load(&uses);
+    diagnostics.extend(schema_diags);
+    let (program, check_diags) = check::check(&modules, &schema);
+    diagnostics.extend(check_diags);
+    diagnostics.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.primary.span.end));
+    Analysis { files, modules, schema, program, diagnostics }
+}
+
+fn proto_uses(files: &Files, modules: &[Module]) -> Vec<ProtoUse> {
+    let mut uses = Vec::new();
+    for m in modules {
+        let dir = files.get(m.file).path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        for item in &m.items {
+            if let evr_grammar::ast::ItemKind::UseFile { path, path_span } = &item.kind {
+                uses.push(ProtoUse { path: dir.join(path), written: path.clone(), span: *path_span });
+            }
+        }
+    }
+    uses
+}
+
+fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
+    use evr_grammar::lexer::LexErrorKind as L;
+    let expected = |list: &[String]| match list {
+        [] => None,
+        [one] => Some(format!("expected {one}")),
+        many => {
+            let shown: Vec<&str> = many.iter().take(8).map(String::as_str).collect();
+            let more = if many.len() > 8 { ", ..." } else { "" };
+            Some(format!("expected one of {}{more}", shown.join(", ")))
+        }
+    };
+    match &e.kind {
+        SyntaxErrorKind::Unexpected { found, expected: list } => {
+            let msg = match expected(list) {
+                Some(exp) => format!("unexpected {found}: {exp}"),
+                None => format!("unexpected {found}"),
+            };
+            Diagnostic::new(Code::E0001, e.span, msg).label("unexpected here")
+        }
+        SyntaxErrorKind::UnexpectedEnd { expected: list } => {
+            let msg = match expected(list) {
+                Some(exp) => format!("this item ends too early: {exp}"),
+                None => "this item ends too early".to_owned(),
+            };
+            let hint = list.iter().any(|x| x == "`;`").then(|| "items and statements end with `;`".to_owned());
+            Diagnostic::new(Code::E0001, e.span, msg).label("the item stops here").maybe_hint(hint)
+        }
+        SyntaxErrorKind::Lex(kind) => match kind {
+            L::UnterminatedString => Diagnostic::new(Code::E0003, e.span, "unterminated string: no closing quote on this line")
+                .label("this string never ends")
+                .hint("add the closing `\"`; strings cannot span lines (write \\n for a line break)"),
+            L::InvalidCharacter(c) => Diagnostic::new(Code::E0002, e.span, format!("unexpected character {c:?}"))
+                .label("not part of any token"),
+            L::UnterminatedComment => Diagnostic::new(Code::E0002, e.span, "unterminated block comment")
+                .label("this comment never ends")
+                .hint("close it with `*/`"),
+            L::BadEscape(esc) => Diagnostic::new(Code::E0002, e.span, format!("unknown escape `{esc}` in a string"))
+                .label("unknown escape")
+                .hint("escapes are \\n \\t \\r \\0 \\\\ \\\" and \\u{1F600}"),
+            L::BadNumber(text) => Diagnostic::new(Code::E0002, e.span, format!("invalid number `{text}`"))
+                .label("not a number or a duration")
+                .hint("durations are written 250ms, 30s, 5m, 2h, 7d"),
+            L::NumberTooLarge(text) => Diagnostic::new(Code::E0024, e.span, format!("`{text}` does not fit in 64 bits"))
+                .label("too large")
+                .hint("ints are 64-bit signed: at most 9223372036854775807"),
+        },
+    }
+}

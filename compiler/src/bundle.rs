@@ -1,0 +1,37 @@
+//! Finding a bundle's `.evr` files on disk.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::files::Files;
+
+/// Loads a bundle: a single `.evr` file, or every `.evr` file under a directory (recursively),
+/// ordered by path, which is the order rules run in.
+pub fn load(path: &Path) -> io::Result<Files> {
+    let mut paths = Vec::new();
+    if path.is_dir() {
+        collect(path, &mut paths)?;
+        paths.sort();
+    } else {
+        paths.push(path.to_path_buf());
+    }
+    let mut files = Files::default();
+    for p in paths {
+        let text = std::fs::read_to_string(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        let name = p.display().to_string();
+        files.add(&p, name, text);
+    }
+    Ok(files)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "evr") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! The type checker: from parsed modules and schemas to the typed IR, with every diagnostic.
+//! It never stops at the first error; whatever it cannot type becomes `Type::Error`, which is
+//! accepted everywhere so that one mistake is reported once.
+
+mod call;
+mod cx;
+mod env;
+mod expr;
+mod unit;
+
+use std::collections::HashMap;
+
+use evr_grammar::ast::{self, ItemKind, Module, Span};
+
+use crate::diag::{Code, Diagnostic, did_you_mean};
+use crate::ir::{self, Program};
+use crate::schema::Schema;
+use crate::types::Type;
+use cx::Cx;
+pub use env::Env;
+use env::{ConstInfo, FnBody, FnInfo, ScoreInfo};
+
+/// Checks a bundle's modules (in evaluation order: files sorted by path) against its schemas.
+pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) {
+    let mut env = Env::new(schema);
+    let mut diags = Vec::new();
+    let items: Vec<&ast::Item> = modules.iter().flat_map(|m| &m.items).collect();
+
+    declare_type_aliases(&mut env, &items, &mut diags);
+    check_unique_names(&items, &mut diags);
+    declare_streams(&mut env, &items, &mut diags);
+    declare_consts(&mut env, &items, &mut diags);
+    declare_fns(&mut env, &items, &mut diags);
+    for item in &items {
+        if let ItemKind::Score { name, source, .. } = &item.kind {
+            let id = ir::ScoreId(env.scores.len() as u32);
+            let source = env.sources.get(&source.text).copied();
+            env.scores.entry(name.text.clone()).or_insert(ScoreInfo { id, source });
+        }
+    }
+
+    let mut program = Program::default();
+    let mut test_names: HashMap<&str, Span> = HashMap::new();
+    for item in &items {
+        let annotations = annotations(item, &mut diags);
+        let doc = item.doc.clone();
+        match &item.kind {
+            ItemKind::Drop { name, source, cond } => {
+                let mut cx = Cx::new(&env, &mut diags, "a drop");
+                let source = cx.enter_source(source);
+                let cond = cx.condition(cond, "the condition of a drop");
+                if let Some(source) = source {
+                    program.drops.push(ir::Drop {
+                        name: name.text.clone(),
+                        source,
+                        cond,
+                        unit: cx.unit,
+                        annotations,
+                        doc,
+                        span: item.span,
+                    });
+                }
+            }
+            ItemKind::Score { name, source, weights } => {
+                let mut cx = Cx::new(&env, &mut diags, "a score");
+                let source = cx.enter_source(source);
+                let weights = weights
+                    .iter()
+                    .map(|w| (cx.weight(&w.weight), cx.condition(&w.cond, "the condition of a weight")))
+                    .collect();
+                if let Some(source) = source {
+                    program.scores.push(ir::Score {
+                        name: name.text.clone(),
+                        source,
+                        weights,
+                        unit: cx.unit,
+                        annotations,
+                        doc,
+                        span: item.span,
+                    });
+                }
+            }
+            ItemKind::Rule { name, source, cond, body } => {
+                let mut cx = Cx::new(&env, &mut diags, "a rule");
+                cx.scores_visible = true;
+                let source = cx.enter_source(source);
+                let cond = cond.as_ref().map(|c| cx.condition(c, "the condition of a rule"));
+                if let Some(c) = &cond {
+                    cx.assume(c);
+                }
+                let body = cx.block(body);
+                if let Some(source) = source {
+                    program.rules.push(ir::Rule {
+                        name: name.text.clone(),
+                        source,
+                        cond,
+                        body,
+                        unit: cx.unit,
+                        annotations,
+                        doc,
+                        span: item.span,
+                    });
+                }
+            }
+            ItemKind::Test { name, name_span, body } => {
+                if let Some(first) = test_names.insert(name, *name_span) {
+                    diags.push(
+                        Diagnostic::new(Code::E0010, *name_span, format!("a test named {name:?} already exists"))
+                            .label("second test with this name")
+                            .secondary(first, "first defined here"),
+                    );
+                }
+                let mut cx = Cx::new(&env, &mut diags, "a test");
+                let steps = cx.test_steps(body);
+                program.tests.push(ir::Test { name: name.clone(), steps, unit: cx.unit, span: item.span });
+            }
+            _ => {}
+        }
+    }
+    program.sources = std::mem::take(&mut env.program.sources);
+    program.sinks = std::mem::take(&mut env.program.sinks);
+    (program, diags)
+}
+
+fn declare_type_aliases(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
+    for item in items {
+        let ItemKind::UseTypes { prefix, names } = &item.kind else { continue };
+        let prefix: Vec<&str> = prefix.iter().map(|n| n.text.as_str()).collect();
+        for u in names {
+            let full = format!("{}.{}", prefix.join("."), u.name.text);
+            let span = prefix_span(item, u);
+            let Some(t) = env.schema.lookup(&full) else {
+                let hint = did_you_mean(&full, env.schema.full_names()).or_else(|| {
+                    let known: Vec<&str> = env.schema.with_short_name(&u.name.text).collect();
+                    match known.as_slice() {
+                        [] => Some("types come from the schemas brought in with `use \"file.proto\";`".to_owned()),
+                        some => Some(format!("did you mean `{}`?", some.join("` or `"))),
+                    }
+                });
+                diags.push(
+                    Diagnostic::new(Code::E0005, span, format!("unknown type `{full}`"))
+                        .label("no schema in use defines it")
+                        .maybe_hint(hint),
+                );
+                continue;
+            };
+            let alias = u.alias.as_ref().unwrap_or(&u.name);
+            match env.aliases.get(&alias.text) {
+                Some((other, first)) if *other != t => {
+                    let other_name = env.schema.type_ref_name(*other).to_owned();
+                    diags.push(
+                        Diagnostic::new(Code::E0010, alias.span, format!("`{}` already names {other_name}", alias.text))
+                            .label(format!("here it would name {full}"))
+                            .secondary(*first, "first brought in here")
+                            .hint(format!("give one of them another name: `use {full} as Other;`")),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    env.aliases.insert(alias.text.clone(), (t, alias.span));
+                }
+            }
+        }
+    }
+}
+
+fn prefix_span(item: &ast::Item, u: &ast::UseName) -> Span {
+    match &item.kind {
+        ItemKind::UseTypes { prefix, .. } if !prefix.is_empty() => prefix[0].span.to(u.name.span),
+        _ => u.name.span,
+    }
+}
+
+/// Rules, scores, drops, sinks, sources, consts and fns share one namespace.
+fn check_unique_names(items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, (&'static str, Span)> = HashMap::new();
+    for item in items {
+        let Some(name) = item.kind.name() else { continue };
+        let kind = item_kind_word(&item.kind);
+        if let Some((first_kind, first)) = seen.get(name.text.as_str()) {
+            diags.push(
+                Diagnostic::new(Code::E0010, name.span, format!("duplicate name `{}`: a {first_kind} already has it", name.text))
+                    .label(format!("this {kind} reuses the name"))
+                    .secondary(*first, format!("the {first_kind} `{}` is defined here", name.text))
+                    .hint("rules, scores, drops, sinks, sources, consts and fns share one namespace across the bundle"),
+            );
+        } else {
+            seen.insert(&name.text, (kind, name.span));
+        }
+        if matches!(item.kind, ItemKind::Fn { .. }) && evr_stdlib::Builtin::from_name(&name.text).is_some() {
+            diags.push(
+                Diagnostic::new(Code::E0010, name.span, format!("fn `{}` has the name of a builtin", name.text))
+                    .label("shadows a builtin")
+                    .hint("choose another name"),
+            );
+        }
+    }
+}
+
+fn item_kind_word(k: &ItemKind) -> &'static str {
+    match k {
+        ItemKind::Source { .. } => "source",
+        ItemKind::Sink { .. } => "sink",
+        ItemKind::Const { .. } => "const",
+        ItemKind::Fn { .. } => "fn",
+        ItemKind::Drop { .. } => "drop",
+        ItemKind::Score { .. } => "score",
+        ItemKind::Rule { .. } => "rule",
+        _ => "item",
+    }
+}
+
+fn declare_streams(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
+    for item in items {
+        let (name, ty, format, time) = match &item.kind {
+            ItemKind::Source { name, ty, format, time } => (name, ty, format, time.as_ref()),
+            ItemKind::Sink { name, ty, format } => (name, ty, format, None),
+            _ => continue,
+        };
+        let is_source = matches!(item.kind, ItemKind::Source { .. });
+        let resolved = env.resolve_type(ty, diags);
+        let message = match resolved {
+            Type::Message(m) => Some(m),
+            Type::Error => None,
+            other => {
+                let t = env.type_name(&other);
+                diags.push(
+                    Diagnostic::new(Code::E0026, ty.span, format!("a stream carries messages, but {t} is not a message"))
+                        .label("not a message type"),
+                );
+                None
+            }
+        };
+        let wire = match format.text.as_str() {
+            "json" => Some(ir::WireFormat::Json),
+            "protobuf" => Some(ir::WireFormat::Protobuf),
+            other => {
+                diags.push(
+                    Diagnostic::new(Code::E0026, format.span, format!("unknown wire format `{other}`"))
+                        .label("not a wire format")
+                        .maybe_hint(did_you_mean(other, ["json", "protobuf"]).or(Some("write `as json` or `as protobuf`".into()))),
+                );
+                None
+            }
+        };
+        let mut time_field = None;
+        if let (Some(t), Some(m)) = (time, message) {
+            let msg = env.schema.message(m);
+            match msg.field(&t.text) {
+                Some((index, f)) if f.ty.strip_optional() == &Type::Int => time_field = Some(index),
+                Some((_, f)) => {
+                    let ft = env.type_name(&f.ty);
+                    diags.push(
+                        Diagnostic::new(Code::E0026, t.span, format!("the time field must be an int (milliseconds), but `{}` is {ft}", t.text))
+                            .label("not an int field"),
+                    );
+                }
+                None => diags.push(
+                    Diagnostic::new(Code::E0007, t.span, format!("{} has no field `{}`", msg.name, t.text))
+                        .label("unknown field")
+                        .maybe_hint(did_you_mean(&t.text, msg.fields.iter().map(|f| f.name.as_str()))),
+                ),
+            }
+        }
+        let (Some(message), Some(format)) = (message, wire) else { continue };
+        if is_source {
+            if !env.sources.contains_key(&name.text) {
+                env.sources.insert(name.text.clone(), ir::SourceId(env.program.sources.len() as u32));
+                env.program.sources.push(ir::Source { name: name.text.clone(), message, format, time_field, span: name.span });
+            }
+        } else if !env.sinks.contains_key(&name.text) {
+            env.sinks.insert(name.text.clone(), ir::SinkId(env.program.sinks.len() as u32));
+            env.program.sinks.push(ir::Sink { name: name.text.clone(), message, format, span: name.span });
+        }
+    }
+}
+
+fn declare_consts(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
+    for item in items {
+        let ItemKind::Const { name, value } = &item.kind else { continue };
+        if env.consts.contains_key(&name.text) {
+            continue;
+        }
+        let checked = {
+            let mut cx = Cx::new(env, diags, "a const");
+            cx.expr(value, None)
+        };
+        let value = match checked.kind {
+            ir::ExprKind::Lit(ir::Literal::Null) if checked.ty.is_error() => None,
+            ir::ExprKind::Lit(ir::Literal::Null) => {
+                diags.push(
+                    Diagnostic::new(Code::E0022, checked.span, "a const cannot be null").label("null").hint(
+                        "a const names a value; use `?? default` where a value may be absent",
+                    ),
+                );
+                None
+            }
+            ir::ExprKind::Lit(lit) => Some((lit, checked.ty)),
+            _ => {
+                diags.push(
+                    Diagnostic::new(Code::E0022, checked.span, format!("const `{}` must be a literal", name.text))
+                        .label("computed, not a literal")
+                        .hint("consts are numbers, strings, bools, durations, enum values, or lists of those"),
+                );
+                None
+            }
+        };
+        env.consts.insert(name.text.clone(), ConstInfo { value, span: name.span });
+    }
+}
+
+fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
+    let mut defs: Vec<(&ast::Name, &[ast::Param], &ast::Expr, Option<&ast::TypeExpr>)> = Vec::new();
+    for item in items {
+        let ItemKind::Fn { name, params, ret, body } = &item.kind else { continue };
+        if env.fns.contains_key(&name.text) {
+            continue;
+        }
+        let params_t: Vec<(String, Type)> =
+            params.iter().map(|p| (p.name.text.clone(), env.resolve_type(&p.ty, diags))).collect();
+        let ret_t = ret.as_ref().map(|t| env.resolve_type(t, diags));
+        env.fns.insert(name.text.clone(), FnInfo { name_span: name.span, params: params_t, ret: ret_t, body: None });
+        defs.push((name, params, body, ret.as_ref()));
+    }
+    // Call graph over fns, to reject recursion and to check callees before callers.
+    let calls: HashMap<&str, Vec<(&str, Span)>> = defs
+        .iter()
+        .map(|(name, _, body, _)| {
+            let mut out = Vec::new();
+            called_fns(body, env, &mut out);
+            (name.text.as_str(), out)
+        })
+        .collect();
+    let mut order: Vec<&str> = Vec::new();
+    let mut state: HashMap<&str, u8> = HashMap::new(); // 1 = on the path, 2 = done
+    let mut recursive: Vec<&str> = Vec::new();
+    for (name, ..) in &defs {
+        visit(&name.text, &calls, &mut state, &mut Vec::new(), &mut order, &mut recursive, env, diags);
+    }
+    for name in order {
+        if recursive.contains(&name) {
+            continue;
+        }
+        let Some((fname, params, body, _)) = defs.iter().find(|d| d.0.text == name) else { continue };
+        let info = &env.fns[name];
+        let (param_types, ret) = (info.params.clone(), info.ret.clone());
+        let checked = {
+            let mut cx = Cx::new(env, diags, "a fn");
+            for (p, (_, t)) in params.iter().zip(&param_types) {
+                cx.bind(&p.name, t.clone());
+            }
+            let e = cx.expr(body, ret.as_ref());
+            let fname_text = fname.text.clone();
+            let e = match &ret {
+                Some(t) => cx.coerce(e, t, &|| format!("the result of `{fname_text}`")),
+                None => e,
+            };
+            FnBody {
+                params: param_types.iter().map(|(_, t)| t.clone()).collect(),
+                ret: ret.clone().unwrap_or_else(|| e.ty.clone()),
+                locals: cx.unit.locals,
+                velocity_sites: cx.unit.velocity_sites,
+                body: e,
+            }
+        };
+        if let Some(info) = env.fns.get_mut(name) {
+            info.body = Some(checked);
+        }
+    }
+}
+
+/// Depth-first over the call graph; reports each cycle once, at the call that closes it.
+#[allow(clippy::too_many_arguments)]
+fn visit<'a>(
+    name: &'a str,
+    calls: &HashMap<&'a str, Vec<(&'a str, Span)>>,
+    state: &mut HashMap<&'a str, u8>,
+    path: &mut Vec<&'a str>,
+    order: &mut Vec<&'a str>,
+    recursive: &mut Vec<&'a str>,
+    env: &Env,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if state.get(name).is_some() {
+        return;
+    }
+    state.insert(name, 1);
+    path.push(name);
+    for &(callee, span) in calls.get(name).map(Vec::as_slice).unwrap_or_default() {
+        match state.get(callee) {
+            Some(1) => {
+                let start = path.iter().position(|n| *n == callee).unwrap_or(0);
+                let mut cycle: Vec<&str> = path[start..].to_vec();
+                cycle.push(callee);
+                recursive.extend(&path[start..]);
+                let callee_span = env.fns.get(callee).map(|f| f.name_span).unwrap_or(span);
+                diags.push(
+                    Diagnostic::new(Code::E0019, span, format!("fn `{callee}` is recursive: {}", cycle.join(" -> ")))
+                        .label("this call closes the cycle")
+                        .secondary(callee_span, format!("`{callee}` is defined here"))
+                        .hint("EVR has no recursion so that every rule terminates; list functions (any, all, count_if) replace most loops"),
+                );
+            }
+            Some(_) => {}
+            None => visit(callee, calls, state, path, order, recursive, env, diags),
+        }
+    }
+    path.pop();
+    state.insert(name, 2);
+    order.push(name);
+}
+
+fn called_fns<'a>(e: &'a ast::Expr, env: &Env, out: &mut Vec<(&'a str, Span)>) {
+    use ast::ExprKind as K;
+    match &e.kind {
+        K::Call { callee, args } => {
+            if let K::Name(n) = &callee.kind
+                && env.fns.contains_key(&n.text)
+            {
+                out.push((&n.text, n.span));
+            }
+            called_fns(callee, env, out);
+            args.iter().for_each(|a| called_fns(a, env, out));
+        }
+        K::List(items) => items.iter().for_each(|a| called_fns(a, env, out)),
+        K::Record(r) => {
+            if let Some(s) = &r.spread {
+                called_fns(s, env, out);
+            }
+            r.fields.iter().for_each(|f| called_fns(&f.value, env, out));
+        }
+        K::Unary(_, a) | K::Field(a, _) | K::Lambda { body: a, .. } => called_fns(a, env, out),
+        K::Binary(_, a, b) | K::Index(a, b) | K::In { needle: a, haystack: b, .. } => {
+            called_fns(a, env, out);
+            called_fns(b, env, out);
+        }
+        K::If { cond, then, otherwise } => {
+            called_fns(cond, env, out);
+            called_fns(then, env, out);
+            called_fns(otherwise, env, out);
+        }
+        K::Int(_) | K::Float(_) | K::Str(_) | K::Duration(_) | K::Bool(_) | K::Null | K::Name(_) | K::SelfRef | K::Error => {}
+    }
+}
+
+const ANNOTATIONS: &[&str] = &["priority", "shadow", "owner"];
+
+fn annotations(item: &ast::Item, diags: &mut Vec<Diagnostic>) -> Vec<ir::Annotation> {
+    let applies = matches!(item.kind, ItemKind::Rule { .. } | ItemKind::Drop { .. } | ItemKind::Score { .. });
+    let mut out = Vec::new();
+    for a in &item.annotations {
+        if !applies {
+            diags.push(
+                Diagnostic::new(Code::E0020, a.span, format!("`@{}` cannot stand here", a.name.text))
+                    .label("annotation on this item")
+                    .hint("annotations apply to rules, drops and scores"),
+            );
+            continue;
+        }
+        let bad = |msg: String, hint: &str| {
+            Diagnostic::new(Code::E0020, a.span, msg).label("this annotation").hint(hint.to_owned())
+        };
+        match (a.name.text.as_str(), a.args.as_slice()) {
+            ("priority", [arg]) => {
+                let level = match &arg.kind {
+                    ast::ExprKind::Name(n) => match n.text.as_str() {
+                        "low" => Some(ir::Priority::Low),
+                        "normal" => Some(ir::Priority::Normal),
+                        "high" => Some(ir::Priority::High),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match level {
+                    Some(p) => out.push(ir::Annotation::Priority(p)),
+                    None => diags.push(bad("`@priority` takes low, normal or high".into(), "e.g. @priority(low)")),
+                }
+            }
+            ("shadow", []) => out.push(ir::Annotation::Shadow),
+            ("owner", [arg]) => match &arg.kind {
+                ast::ExprKind::Str(s) => out.push(ir::Annotation::Owner(s.clone())),
+                _ => diags.push(bad("`@owner` takes a string".into(), "e.g. @owner(\"ads-team\")")),
+            },
+            (name @ ("priority" | "shadow" | "owner"), _) => {
+                let form = match name {
+                    "priority" => "@priority(low | normal | high)",
+                    "shadow" => "@shadow (no arguments)",
+                    _ => "@owner(\"team\")",
+                };
+                diags.push(bad(format!("wrong arguments for `@{name}`"), &format!("write {form}")));
+            }
+            (other, _) => diags.push(
+                Diagnostic::new(Code::E0020, a.name.span, format!("unknown annotation `@{other}`"))
+                    .label("not an annotation EVR knows")
+                    .maybe_hint(
+                        did_you_mean(other, ANNOTATIONS.iter().copied())
+                            .or_else(|| Some("the annotations are @priority(...), @shadow and @owner(...)".into())),
+                    ),
+            ),
+        }
+    }
+    out
+}

@@ -1,0 +1,63 @@
+//! The source files of one analysis: their names, text and line tables.
+
+use std::path::{Path, PathBuf};
+
+use evr_grammar::ast::{FileId, Span};
+
+pub struct SourceFile {
+    /// Where the file is on disk (used to resolve `use "x.proto"`).
+    pub path: PathBuf,
+    /// How diagnostics name the file: the path as the user gave it.
+    pub name: String,
+    pub text: String,
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    /// 1-based line and column (in Unicode scalar values) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let offset = offset.min(self.text.len() as u32);
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line] as usize;
+        let end = (offset as usize).max(start);
+        let col = self.text.get(start..end).map_or(end - start, |s| s.chars().count());
+        (line + 1, col + 1)
+    }
+}
+
+#[derive(Default)]
+pub struct Files {
+    files: Vec<SourceFile>,
+}
+
+impl Files {
+    pub fn add(&mut self, path: impl AsRef<Path>, name: impl Into<String>, text: String) -> FileId {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
+        self.files.push(SourceFile { path: path.as_ref().to_owned(), name: name.into(), text, line_starts });
+        (self.files.len() - 1) as FileId
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (i as FileId, f))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// `name:line:col` of the start of a span.
+    pub fn location(&self, span: Span) -> String {
+        let f = self.get(span.file);
+        let (line, col) = f.line_col(span.start);
+        format!("{}:{line}:{col}", f.name)
+    }
+}

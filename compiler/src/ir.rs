@@ -1,0 +1,479 @@
+//! The typed IR: what the checker produces and what both the interpreter and the Cranelift
+//! backend consume.
+//!
+//! Shape decisions, for both evaluators and for per-rule reload:
+//! - Each drop, score and rule is a self-contained [`Unit`]: its own locals, its own velocity
+//!   call sites, fns already inlined, consts already folded to literals. Nothing in one unit
+//!   points into another except by the ids of sources, sinks and scores.
+//! - Every conversion is explicit (`IntToFloat`, `Unwrap` of a narrowed optional, `Some`), and
+//!   every operator is resolved to its operand type, so an evaluator never inspects types to
+//!   decide what an operation means.
+//! - Every node has its type and span.
+
+use evr_grammar::ast::Span;
+use evr_stdlib::Builtin;
+
+use crate::schema::{EnumId, MessageId};
+use crate::types::Type;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u32);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SinkId(pub u32);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScoreId(pub u32);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocalId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WireFormat {
+    Json,
+    Protobuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub name: String,
+    pub message: MessageId,
+    pub format: WireFormat,
+    /// Field index (in the source message) of the event-time field, if the source names one.
+    pub time_field: Option<u32>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sink {
+    pub name: String,
+    pub message: MessageId,
+    pub format: WireFormat,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Annotation {
+    Priority(Priority),
+    Shadow,
+    Owner(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+}
+
+/// The code of one drop, score or rule.
+#[derive(Clone, Debug, Default)]
+pub struct Unit {
+    pub locals: Vec<Local>,
+    /// Velocity call sites in this unit, numbered from 0 in order of appearance. A site's
+    /// identity across reloads is (unit name, index).
+    pub velocity_sites: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Local {
+    pub name: String,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Drop {
+    pub name: String,
+    pub source: SourceId,
+    pub cond: Expr,
+    pub unit: Unit,
+    pub annotations: Vec<Annotation>,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Score {
+    pub name: String,
+    pub source: SourceId,
+    pub weights: Vec<(i64, Expr)>,
+    pub unit: Unit,
+    pub annotations: Vec<Annotation>,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: String,
+    pub source: SourceId,
+    pub cond: Option<Expr>,
+    pub body: Vec<Stmt>,
+    pub unit: Unit,
+    pub annotations: Vec<Annotation>,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Let { local: LocalId, value: Expr },
+    /// `record` is a [`ExprKind::Record`] of the sink's message type.
+    Emit { sink: SinkId, key: Option<Expr>, record: Expr, span: Span },
+    Route { sink: SinkId, span: Span },
+    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+}
+
+#[derive(Clone, Debug)]
+pub struct Test {
+    pub name: String,
+    pub steps: Vec<TestStep>,
+    /// Locals of the step expressions (tests may call fns, which inline into lets).
+    pub unit: Unit,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum TestStep {
+    Given { source: SourceId, record: Expr, span: Span },
+    Expect { sink: SinkId, record: Expr, span: Span },
+    ExpectNothing { sink: SinkId, span: Span },
+    ExpectDropped { span: Span },
+    ExpectDirty { span: Span },
+}
+
+/// A checked bundle.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    pub sources: Vec<Source>,
+    pub sinks: Vec<Sink>,
+    /// In declaration order (files ordered by path), which is evaluation order.
+    pub drops: Vec<Drop>,
+    pub scores: Vec<Score>,
+    pub rules: Vec<Rule>,
+    pub tests: Vec<Test>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+/// A constant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    /// Milliseconds.
+    Duration(i64),
+    Enum(EnumId, i32),
+    List(Vec<Literal>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Not,
+    NegInt,
+    NegFloat,
+    NegDuration,
+}
+
+/// Arithmetic, resolved to its operand type. Int arithmetic is checked: overflow and division
+/// by zero are runtime errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArithOp {
+    AddInt,
+    SubInt,
+    MulInt,
+    DivInt,
+    RemInt,
+    AddFloat,
+    SubFloat,
+    MulFloat,
+    DivFloat,
+    RemFloat,
+    AddDuration,
+    SubDuration,
+    Concat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListPredKind {
+    Any,
+    All,
+    CountIf,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Lit(Literal),
+    /// The whole input event (`self`).
+    Event,
+    Local(LocalId),
+    /// A score of the rule's source, computed before any rule runs.
+    Score(ScoreId),
+    /// Field `index` of a message. When `base` is `M?`, a null base gives null.
+    Field { base: Box<Expr>, message: MessageId, index: u32 },
+    /// `list[int]` or `map[key]`: null when absent.
+    Index { base: Box<Expr>, index: Box<Expr> },
+    Unary { op: UnaryOp, arg: Box<Expr> },
+    Arith { op: ArithOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// Operands have the same type up to optionality (after `IntToFloat`). Null equals only
+    /// null; an ordering comparison with a null operand is false.
+    Compare { op: CmpOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// Short-circuit.
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    /// Membership of `needle` (`T` or `T?`) in a `list<T>`.
+    In { needle: Box<Expr>, list: Box<Expr>, negated: bool },
+    /// `value ?? default`.
+    Coalesce { value: Box<Expr>, default: Box<Expr> },
+    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    /// A local bound for the evaluation of `body` (what an inlined fn call becomes).
+    Let { local: LocalId, value: Box<Expr>, body: Box<Expr> },
+    /// A builtin call. `overload` indexes `builtin.overloads()`; `site` numbers velocity calls
+    /// within the unit.
+    Call { builtin: Builtin, overload: u16, args: Vec<Expr>, site: Option<u32> },
+    /// `has(x)`: `x != null` for optionals, presence for message fields, non-empty for lists and maps.
+    Has(Box<Expr>),
+    /// `any` / `all` / `count_if` over a list, binding each element to `param`.
+    ListPred { kind: ListPredKind, list: Box<Expr>, param: LocalId, body: Box<Expr> },
+    ListLit(Vec<Expr>),
+    MapLit(Vec<(Expr, Expr)>),
+    /// A message value: the fields of `spread` (same type) if any, then `fields` by index.
+    Record { message: MessageId, spread: Option<Box<Expr>>, fields: Vec<(u32, Expr)> },
+    IntToFloat(Box<Expr>),
+    /// A `T` used where a `T?` is expected (no-op for evaluators that represent null uniformly).
+    Some(Box<Expr>),
+    /// A `T?` known to be present (narrowed by `has(x)` or `x != null`).
+    Unwrap(Box<Expr>),
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, ty: Type, span: Span) -> Expr {
+        Expr { kind, ty, span }
+    }
+
+    pub fn lit(lit: Literal, ty: Type, span: Span) -> Expr {
+        Expr { kind: ExprKind::Lit(lit), ty, span }
+    }
+
+    pub fn error(span: Span) -> Expr {
+        Expr { kind: ExprKind::Lit(Literal::Null), ty: Type::Error, span }
+    }
+
+    /// Calls `f` on every direct sub-expression.
+    pub fn for_each_child(&self, mut f: impl FnMut(&Expr)) {
+        match &self.kind {
+            ExprKind::Lit(_) | ExprKind::Event | ExprKind::Local(_) | ExprKind::Score(_) => {}
+            ExprKind::Field { base, .. } => f(base),
+            ExprKind::Index { base, index } => {
+                f(base);
+                f(index);
+            }
+            ExprKind::Unary { arg, .. }
+            | ExprKind::Has(arg)
+            | ExprKind::IntToFloat(arg)
+            | ExprKind::Some(arg)
+            | ExprKind::Unwrap(arg) => f(arg),
+            ExprKind::Arith { lhs, rhs, .. } | ExprKind::Compare { lhs, rhs, .. } => {
+                f(lhs);
+                f(rhs);
+            }
+            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                f(a);
+                f(b);
+            }
+            ExprKind::In { needle, list, .. } => {
+                f(needle);
+                f(list);
+            }
+            ExprKind::Coalesce { value, default } => {
+                f(value);
+                f(default);
+            }
+            ExprKind::If { cond, then, otherwise } => {
+                f(cond);
+                f(then);
+                f(otherwise);
+            }
+            ExprKind::Let { value, body, .. } => {
+                f(value);
+                f(body);
+            }
+            ExprKind::Call { args, .. } | ExprKind::ListLit(args) => args.iter().for_each(f),
+            ExprKind::ListPred { list, body, .. } => {
+                f(list);
+                f(body);
+            }
+            ExprKind::MapLit(entries) => {
+                for (k, v) in entries {
+                    f(k);
+                    f(v);
+                }
+            }
+            ExprKind::Record { spread, fields, .. } => {
+                if let Some(s) = spread {
+                    f(s);
+                }
+                fields.iter().for_each(|(_, e)| f(e));
+            }
+        }
+    }
+
+    /// Calls `f` on every direct sub-expression, mutably.
+    pub fn for_each_child_mut(&mut self, mut f: impl FnMut(&mut Expr)) {
+        match &mut self.kind {
+            ExprKind::Lit(_) | ExprKind::Event | ExprKind::Local(_) | ExprKind::Score(_) => {}
+            ExprKind::Field { base, .. } => f(base),
+            ExprKind::Index { base, index } => {
+                f(base);
+                f(index);
+            }
+            ExprKind::Unary { arg, .. }
+            | ExprKind::Has(arg)
+            | ExprKind::IntToFloat(arg)
+            | ExprKind::Some(arg)
+            | ExprKind::Unwrap(arg) => f(arg),
+            ExprKind::Arith { lhs, rhs, .. } | ExprKind::Compare { lhs, rhs, .. } => {
+                f(lhs);
+                f(rhs);
+            }
+            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                f(a);
+                f(b);
+            }
+            ExprKind::In { needle, list, .. } => {
+                f(needle);
+                f(list);
+            }
+            ExprKind::Coalesce { value, default } => {
+                f(value);
+                f(default);
+            }
+            ExprKind::If { cond, then, otherwise } => {
+                f(cond);
+                f(then);
+                f(otherwise);
+            }
+            ExprKind::Let { value, body, .. } => {
+                f(value);
+                f(body);
+            }
+            ExprKind::Call { args, .. } | ExprKind::ListLit(args) => args.iter_mut().for_each(f),
+            ExprKind::ListPred { list, body, .. } => {
+                f(list);
+                f(body);
+            }
+            ExprKind::MapLit(entries) => {
+                for (k, v) in entries {
+                    f(k);
+                    f(v);
+                }
+            }
+            ExprKind::Record { spread, fields, .. } => {
+                if let Some(s) = spread {
+                    f(s);
+                }
+                fields.iter_mut().for_each(|(_, e)| f(e));
+            }
+        }
+    }
+}
+
+impl Stmt {
+    /// Calls `f` on the expressions of this statement and of nested statements.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        match self {
+            Stmt::Let { value, .. } => f(value),
+            Stmt::Emit { key, record, .. } => {
+                if let Some(k) = key {
+                    f(k);
+                }
+                f(record);
+            }
+            Stmt::Route { .. } => {}
+            Stmt::If { cond, then, otherwise } => {
+                f(cond);
+                then.iter().chain(otherwise).for_each(|s| s.for_each_expr(f));
+            }
+        }
+    }
+}
+
+/// A chain of field indexes from the event root: what decode-once projection and lineage need.
+pub type FieldPath = Vec<u32>;
+
+/// The field paths an expression reads from the event. A path that is a prefix of another is
+/// kept too when the expression uses the message as a whole (spread, `has`, `self`).
+pub fn field_paths(expr: &Expr, out: &mut Vec<FieldPath>) {
+    if let Some(path) = event_path(expr) {
+        if !out.contains(&path) {
+            out.push(path);
+        }
+        return;
+    }
+    expr.for_each_child(|e| field_paths(e, out));
+}
+
+fn event_path(expr: &Expr) -> Option<FieldPath> {
+    match &expr.kind {
+        ExprKind::Event => Some(Vec::new()),
+        ExprKind::Field { base, index, .. } => {
+            let mut p = event_path(base)?;
+            p.push(*index);
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+impl Rule {
+    /// Every field path the rule reads.
+    pub fn reads(&self) -> Vec<FieldPath> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.cond {
+            field_paths(c, &mut out);
+        }
+        for s in &self.body {
+            s.for_each_expr(&mut |e| field_paths(e, &mut out));
+        }
+        out
+    }
+
+    /// Every sink the rule can write to.
+    pub fn writes(&self) -> Vec<SinkId> {
+        fn walk(stmts: &[Stmt], out: &mut Vec<SinkId>) {
+            for s in stmts {
+                match s {
+                    Stmt::Emit { sink, .. } | Stmt::Route { sink, .. } => {
+                        if !out.contains(sink) {
+                            out.push(*sink);
+                        }
+                    }
+                    Stmt::If { then, otherwise, .. } => {
+                        walk(then, out);
+                        walk(otherwise, out);
+                    }
+                    Stmt::Let { .. } => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.body, &mut out);
+        out
+    }
+}

@@ -1,0 +1,315 @@
+//! Protobuf schemas: `.proto` files compiled in Rust (protox, no `protoc`) into a descriptor pool,
+//! and a flat table of messages, enums and fields with EVR types for the checker and evaluators.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use evr_grammar::ast::Span;
+use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+
+use crate::diag::{Code, Diagnostic};
+use crate::types::Type;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnumId(pub u32);
+
+/// How a field is stored on the wire; the EVR type alone does not say (int32 vs sint64 ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WireKind {
+    Double,
+    Float,
+    Int32,
+    Int64,
+    Uint32,
+    Uint64,
+    Sint32,
+    Sint64,
+    Fixed32,
+    Fixed64,
+    Sfixed32,
+    Sfixed64,
+    Bool,
+    String,
+    Bytes,
+    Enum,
+    Message,
+    /// google.protobuf.Duration, which EVR reads as a `duration`.
+    Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Label {
+    Singular,
+    Repeated,
+    Map,
+}
+
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: String,
+    pub json_name: String,
+    pub number: u32,
+    /// The EVR type of a read: `T?` for fields with explicit presence (proto3 `optional`).
+    pub ty: Type,
+    pub wire: WireKind,
+    pub label: Label,
+    /// For map fields, how the key and value are stored.
+    pub map_wire: Option<(WireKind, WireKind)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub full_name: String,
+    pub name: String,
+    pub fields: Vec<Field>,
+    by_name: HashMap<String, u32>,
+}
+
+impl Message {
+    pub fn field(&self, name: &str) -> Option<(u32, &Field)> {
+        self.by_name.get(name).map(|&i| (i, &self.fields[i as usize]))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Enum {
+    pub full_name: String,
+    pub name: String,
+    pub values: Vec<(String, i32)>,
+}
+
+impl Enum {
+    pub fn value(&self, name: &str) -> Option<i32> {
+        self.values.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TypeRef {
+    Message(MessageId),
+    Enum(EnumId),
+}
+
+/// All messages and enums of a bundle's schemas.
+#[derive(Clone, Debug, Default)]
+pub struct Schema {
+    pub pool: DescriptorPool,
+    messages: Vec<Message>,
+    enums: Vec<Enum>,
+    by_full_name: HashMap<String, TypeRef>,
+}
+
+impl Schema {
+    pub fn message(&self, id: MessageId) -> &Message {
+        &self.messages[id.0 as usize]
+    }
+
+    pub fn enum_(&self, id: EnumId) -> &Enum {
+        &self.enums[id.0 as usize]
+    }
+
+    pub fn messages(&self) -> impl Iterator<Item = (MessageId, &Message)> {
+        self.messages.iter().enumerate().map(|(i, m)| (MessageId(i as u32), m))
+    }
+
+    pub fn enums(&self) -> impl Iterator<Item = (EnumId, &Enum)> {
+        self.enums.iter().enumerate().map(|(i, e)| (EnumId(i as u32), e))
+    }
+
+    pub fn lookup(&self, full_name: &str) -> Option<TypeRef> {
+        self.by_full_name.get(full_name).copied()
+    }
+
+    /// Fully qualified names of every type whose last segment is `short`.
+    pub fn with_short_name<'a>(&'a self, short: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.by_full_name
+            .keys()
+            .filter(move |k| k.rsplit('.').next() == Some(short))
+            .map(String::as_str)
+    }
+
+    pub fn full_names(&self) -> impl Iterator<Item = &str> {
+        self.by_full_name.keys().map(String::as_str)
+    }
+
+    pub fn type_ref_name(&self, t: TypeRef) -> &str {
+        match t {
+            TypeRef::Message(m) => &self.message(m).full_name,
+            TypeRef::Enum(e) => &self.enum_(e).full_name,
+        }
+    }
+
+    fn from_pool(pool: DescriptorPool) -> Schema {
+        let mut schema = Schema { pool: pool.clone(), ..Schema::default() };
+        let messages: Vec<MessageDescriptor> = pool
+            .all_messages()
+            .filter(|m| !m.is_map_entry() && m.full_name() != "google.protobuf.Duration")
+            .collect();
+        for (i, m) in messages.iter().enumerate() {
+            schema.by_full_name.insert(m.full_name().to_owned(), TypeRef::Message(MessageId(i as u32)));
+        }
+        for (i, e) in pool.all_enums().enumerate() {
+            schema.by_full_name.insert(e.full_name().to_owned(), TypeRef::Enum(EnumId(i as u32)));
+            schema.enums.push(Enum {
+                full_name: e.full_name().to_owned(),
+                name: e.name().to_owned(),
+                values: e.values().map(|v| (v.name().to_owned(), v.number())).collect(),
+            });
+        }
+        for m in &messages {
+            let mut fields = Vec::new();
+            let mut by_name = HashMap::new();
+            for f in m.fields() {
+                by_name.insert(f.name().to_owned(), fields.len() as u32);
+                fields.push(schema.field(&f));
+            }
+            schema.messages.push(Message {
+                full_name: m.full_name().to_owned(),
+                name: m.name().to_owned(),
+                fields,
+                by_name,
+            });
+        }
+        schema
+    }
+
+    fn field(&self, f: &FieldDescriptor) -> Field {
+        let (ty, wire, label, map_wire) = if f.is_map() {
+            let Kind::Message(entry) = f.kind() else { unreachable!("a map field's kind is its entry message") };
+            let (kt, kw) = self.kind_type(&entry.map_entry_key_field());
+            let (vt, vw) = self.kind_type(&entry.map_entry_value_field());
+            (Type::Map(Box::new(kt), Box::new(vt)), WireKind::Message, Label::Map, Some((kw, vw)))
+        } else if f.is_list() {
+            let (t, w) = self.kind_type(f);
+            (Type::list(t), w, Label::Repeated, None)
+        } else {
+            let (t, w) = self.kind_type(f);
+            let scalar_with_presence =
+                f.supports_presence() && !matches!(t, Type::Message(_)) && f.cardinality() != Cardinality::Required;
+            let t = if scalar_with_presence { t.optional() } else { t };
+            (t, w, Label::Singular, None)
+        };
+        Field {
+            name: f.name().to_owned(),
+            json_name: f.json_name().to_owned(),
+            number: f.number(),
+            ty,
+            wire,
+            label,
+            map_wire,
+        }
+    }
+
+    fn kind_type(&self, f: &FieldDescriptor) -> (Type, WireKind) {
+        match f.kind() {
+            Kind::Double => (Type::Float, WireKind::Double),
+            Kind::Float => (Type::Float, WireKind::Float),
+            Kind::Int32 => (Type::Int, WireKind::Int32),
+            Kind::Int64 => (Type::Int, WireKind::Int64),
+            Kind::Uint32 => (Type::Int, WireKind::Uint32),
+            Kind::Uint64 => (Type::Int, WireKind::Uint64),
+            Kind::Sint32 => (Type::Int, WireKind::Sint32),
+            Kind::Sint64 => (Type::Int, WireKind::Sint64),
+            Kind::Fixed32 => (Type::Int, WireKind::Fixed32),
+            Kind::Fixed64 => (Type::Int, WireKind::Fixed64),
+            Kind::Sfixed32 => (Type::Int, WireKind::Sfixed32),
+            Kind::Sfixed64 => (Type::Int, WireKind::Sfixed64),
+            Kind::Bool => (Type::Bool, WireKind::Bool),
+            Kind::String => (Type::String, WireKind::String),
+            Kind::Bytes => (Type::Bytes, WireKind::Bytes),
+            Kind::Message(m) if m.full_name() == "google.protobuf.Duration" => (Type::Duration, WireKind::Duration),
+            Kind::Message(m) => match self.by_full_name.get(m.full_name()) {
+                Some(TypeRef::Message(id)) => (Type::Message(*id), WireKind::Message),
+                _ => (Type::Error, WireKind::Message),
+            },
+            Kind::Enum(e) => match self.by_full_name.get(e.full_name()) {
+                Some(TypeRef::Enum(id)) => (Type::Enum(*id), WireKind::Enum),
+                _ => (Type::Error, WireKind::Enum),
+            },
+        }
+    }
+}
+
+/// One `use "x.proto";`: the file on disk and the span of its path in the `.evr` source.
+pub struct ProtoUse {
+    pub path: PathBuf,
+    pub written: String,
+    pub span: Span,
+}
+
+/// Compiles every schema in use; each file that fails yields a diagnostic at its `use`.
+pub fn load(uses: &[ProtoUse]) -> (Schema, Vec<Diagnostic>) {
+    let mut pool = DescriptorPool::new();
+    let mut diagnostics = Vec::new();
+    let mut loaded: Vec<PathBuf> = Vec::new();
+    for u in uses {
+        let canonical = match u.path.canonicalize() {
+            Ok(p) => p,
+            Err(e) => {
+                diagnostics.push(
+                    Diagnostic::new(Code::E0004, u.span, format!("cannot read `{}`: {}", u.written, io_reason(&e)))
+                        .label("no such schema")
+                        .hint(format!("the path is relative to this file; it resolved to {}", u.path.display())),
+                );
+                continue;
+            }
+        };
+        if loaded.contains(&canonical) {
+            continue;
+        }
+        loaded.push(canonical.clone());
+        match compile_one(&canonical) {
+            Ok(fds) => {
+                let fresh = prost_types_files(fds, &pool);
+                if let Err(e) = pool.add_file_descriptor_set(fresh) {
+                    diagnostics.push(
+                        Diagnostic::new(Code::E0004, u.span, format!("`{}` conflicts with another schema: {e}", u.written))
+                            .label("this schema"),
+                    );
+                }
+            }
+            Err(e) => diagnostics.push(
+                Diagnostic::new(Code::E0004, u.span, format!("`{}` does not compile: {}", u.written, protox_reason(&e)))
+                    .label("this schema"),
+            ),
+        }
+    }
+    (Schema::from_pool(pool), diagnostics)
+}
+
+fn compile_one(path: &Path) -> Result<prost_reflect::prost_types::FileDescriptorSet, protox::Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut compiler = protox::Compiler::new([dir])?;
+    compiler.include_imports(true);
+    compiler.open_file(path)?;
+    Ok(compiler.file_descriptor_set())
+}
+
+/// Files of the set that the pool does not hold yet (two schemas may import the same file).
+fn prost_types_files(
+    mut fds: prost_reflect::prost_types::FileDescriptorSet,
+    pool: &DescriptorPool,
+) -> prost_reflect::prost_types::FileDescriptorSet {
+    fds.file.retain(|f| pool.get_file_by_name(f.name()).is_none());
+    fds
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+fn protox_reason(e: &protox::Error) -> String {
+    use std::fmt::Write;
+    let mut text = e.to_string();
+    if let Some(file) = e.file() {
+        let _ = write!(text, " (in {file})");
+    }
+    text
+}
