@@ -1,1 +1,94 @@
+//! evr's data-driven suite. Each `check/NAME.evr` is checked as a one-file bundle and its
+//! diagnostics, rendered for people without colour, must equal `check/NAME.out`.
+//! `UPDATE_EXPECT=1 cargo test -p evr-tests` rewrites the expectations.
 
+use std::path::{Path, PathBuf};
+
+use evr_compiler::diag::{Code, human, json};
+use evr_compiler::files::Files;
+use evr_tests::{expect_file, files_with_ext};
+
+fn here() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn analyze_one(path: &Path) -> evr_compiler::Analysis {
+    let text = std::fs::read_to_string(path).expect("case file is readable");
+    let name = path.strip_prefix(here()).unwrap_or(path).display().to_string();
+    let mut files = Files::default();
+    files.add(path, name, text);
+    evr_compiler::analyze(files)
+}
+
+fn rendered(a: &evr_compiler::Analysis) -> String {
+    let mut out: String = a.diagnostics.iter().map(|d| human::render(&a.files, d, false)).collect();
+    if let Some(s) = human::summary(&a.diagnostics) {
+        out.push_str(&s);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn check_cases() {
+    let cases = files_with_ext(&here().join("check"), "evr");
+    assert!(cases.len() >= 30, "the check cases are missing");
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| expect_file(&case.with_extension("out"), &rendered(&analyze_one(case))).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn valid_cases_have_no_diagnostics() {
+    for case in files_with_ext(&here().join("check"), "evr") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("valid_") {
+            let a = analyze_one(&case);
+            assert!(a.diagnostics.is_empty(), "{name}:\n{}", rendered(&a));
+        }
+    }
+}
+
+/// Every diagnostic code appears in some expected output, so each one is exercised.
+#[test]
+fn every_code_is_covered() {
+    let all: String = files_with_ext(&here().join("check"), "out")
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    let missing: Vec<&str> =
+        Code::ALL.iter().map(|c| c.as_str()).filter(|c| !all.contains(&format!("[{c}]"))).collect();
+    assert!(missing.is_empty(), "codes without a case in tests/check: {missing:?}");
+}
+
+/// Error files report errors; the warning-only file still checks clean.
+#[test]
+fn error_cases_fail_and_warnings_do_not() {
+    for case in files_with_ext(&here().join("check"), "evr") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let a = analyze_one(&case);
+        if name.starts_with('e') {
+            assert!(a.has_errors(), "{name} reports no error");
+        } else if name.starts_with('w') {
+            assert!(!a.has_errors() && !a.diagnostics.is_empty(), "{name} should hold warnings only");
+        }
+    }
+}
+
+/// The JSON rendering: one object per diagnostic with code, place and hint.
+#[test]
+fn json_rendering() {
+    let case = here().join("check/e0009_optional.evr");
+    let a = analyze_one(&case);
+    let lines: String = a.diagnostics.iter().map(|d| format!("{}\n", json::to_json(&a.files, d))).collect();
+    expect_file(&here().join("check/e0009_optional.json"), &lines).unwrap();
+}
+
+#[test]
+fn every_code_has_an_explanation() {
+    for c in Code::ALL {
+        assert!(c.explanation().lines().count() >= 3, "{} needs a longer explanation", c.as_str());
+    }
+}

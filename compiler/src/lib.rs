@@ -83,12 +83,16 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
         }
     };
     match &e.kind {
-        SyntaxErrorKind::Unexpected { found, expected: list } => {
+        SyntaxErrorKind::Unexpected { found, expected: list, reserved } => {
             let msg = match expected(list) {
                 Some(exp) => format!("unexpected {found}: {exp}"),
                 None => format!("unexpected {found}"),
             };
-            Diagnostic::new(Code::E0001, e.span, msg).label("unexpected here")
+            let wants_name = list.iter().any(|x| x == "an expression" || x == "a name");
+            let hint = reserved.as_ref().filter(|_| wants_name).map(|w| {
+                format!("`{w}` is a reserved word; a field with this name is read as `self.{w}`")
+            });
+            Diagnostic::new(Code::E0001, e.span, msg).label("unexpected here").maybe_hint(hint)
         }
         SyntaxErrorKind::UnexpectedEnd { expected: list } => {
             let msg = match expected(list) {

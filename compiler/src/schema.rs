@@ -188,7 +188,7 @@ impl Schema {
         } else {
             let (t, w) = self.kind_type(f);
             let scalar_with_presence =
-                f.supports_presence() && !matches!(t, Type::Message(_)) && f.cardinality() != Cardinality::Required;
+                f.supports_presence() && !matches!(w, WireKind::Message | WireKind::Duration) && f.cardinality() != Cardinality::Required;
             let t = if scalar_with_presence { t.optional() } else { t };
             (t, w, Label::Singular, None)
         };

@@ -263,6 +263,27 @@ impl Tok {
         }
     }
 
+    /// Words that are keywords only where they open a clause, and names elsewhere.
+    pub fn is_contextual(&self) -> bool {
+        matches!(
+            self,
+            Tok::Key
+                | Tok::Time
+                | Tok::Json
+                | Tok::Protobuf
+                | Tok::Given
+                | Tok::Expect
+                | Tok::Nothing
+                | Tok::Dropped
+                | Tok::Dirty
+        )
+    }
+
+    /// Reserved words: never names, except after `.` and as record keys.
+    pub fn is_reserved(&self) -> bool {
+        !self.text().is_empty() && self.text().chars().all(|c| c.is_ascii_lowercase()) && !self.is_contextual()
+    }
+
     /// Words that open an item: the places where a broken file is cut apart so that one
     /// malformed item cannot swallow the next.
     pub fn opens_item(&self) -> bool {

@@ -17,7 +17,8 @@ pub struct SyntaxError {
 pub enum SyntaxErrorKind {
     Lex(LexErrorKind),
     /// A token that no rule of the grammar accepts here.
-    Unexpected { found: String, expected: Vec<String> },
+    /// `reserved` holds the word when the token is a reserved word (often meant as a name).
+    Unexpected { found: String, expected: Vec<String>, reserved: Option<String> },
     /// The item ended (the file ended, or the next item began) in the middle of a construct.
     UnexpectedEnd { expected: Vec<String> },
 }
@@ -84,7 +85,11 @@ fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut
 fn syntax_error(file: FileId, e: ParseError<u32, Tok, ()>, chunk_end: u32) -> SyntaxError {
     match e {
         ParseError::UnrecognizedToken { token: (l, tok, r), expected } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: tok.describe(), expected: clean_expected(expected) },
+            kind: SyntaxErrorKind::Unexpected {
+                found: tok.describe(),
+                expected: clean_expected(expected),
+                reserved: tok.is_reserved().then(|| tok.text().to_owned()),
+            },
             span: Span::new(file, l as usize, r as usize),
         },
         ParseError::UnrecognizedEof { location, expected } => SyntaxError {
@@ -92,17 +97,17 @@ fn syntax_error(file: FileId, e: ParseError<u32, Tok, ()>, chunk_end: u32) -> Sy
             span: Span::new(file, location.max(chunk_end) as usize, location.max(chunk_end) as usize),
         },
         ParseError::ExtraToken { token: (l, tok, r) } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: tok.describe(), expected: Vec::new() },
+            kind: SyntaxErrorKind::Unexpected { found: tok.describe(), expected: Vec::new(), reserved: None },
             span: Span::new(file, l as usize, r as usize),
         },
         // The token stream carries no lexer errors (they are reported before parsing) and the
         // grammar has no fallible actions, so these two only guard against future changes.
         ParseError::InvalidToken { location } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: "an invalid token".into(), expected: Vec::new() },
+            kind: SyntaxErrorKind::Unexpected { found: "an invalid token".into(), expected: Vec::new(), reserved: None },
             span: Span::new(file, location as usize, location as usize),
         },
         ParseError::User { error: () } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: "input".into(), expected: Vec::new() },
+            kind: SyntaxErrorKind::Unexpected { found: "input".into(), expected: Vec::new(), reserved: None },
             span: Span::new(file, chunk_end as usize, chunk_end as usize),
         },
     }
@@ -146,6 +151,9 @@ fn clean_expected(expected: Vec<String>) -> Vec<String> {
             out.push(pretty);
         }
     }
+    // What usually ends or separates a construct is the likelier fix than another operator.
+    const STRUCTURAL: &[&str] = &["`,`", "`;`", "`}`", "`)`", "`]`", "`{`", "`=>`", "`:`", "`=`", "`when`"];
+    out.sort_by_key(|o| !STRUCTURAL.contains(&o.as_str()));
     if out.iter().any(|o| o == "a name") {
         out.retain(|o| {
             !matches!(
@@ -168,8 +176,12 @@ fn item_chunks(tokens: &[Spanned]) -> Vec<&[Spanned]> {
             continue;
         }
         let after_dot = i > 0 && tokens[i - 1].1 == Tok::Dot;
-        let before_colon = tokens.get(i + 1).is_some_and(|t| t.1 == Tok::Colon);
-        if after_dot || before_colon {
+        let next = tokens.get(i + 1).map(|t| &t.1);
+        // An item keyword is followed by a name (or a string: `use "x.proto"`, `test "name"`);
+        // anything else is the keyword misused inside an expression, which the parser reports.
+        let opens = matches!(next, Some(Tok::Ident(_) | Tok::Str(_)))
+            || next.is_some_and(|t| t.is_contextual());
+        if after_dot || !opens {
             continue;
         }
         let is_annotation = *tok == Tok::At;

@@ -38,7 +38,8 @@ builtins! {
         Overload::new(&[STR], R::Is(T::Int)),
         Overload::new(&[P::List], R::Is(T::Int)),
         Overload::new(&[P::Map], R::Is(T::Int)),
-    ] "len(string | list | map) -> int\nLength: Unicode scalar values of a string, elements of a list, entries of a map.";
+        Overload::new(&[P::Is(T::Bytes)], R::Is(T::Int)),
+    ] "len(string | list | map | bytes) -> int\nLength: Unicode scalar values of a string, elements of a list, entries of a map, bytes of bytes.";
     Lower "lower" [Overload::new(&[STR], R::Is(T::String))]
         "lower(s: string) -> string\nLower case (Unicode).";
     Upper "upper" [Overload::new(&[STR], R::Is(T::String))]

@@ -193,8 +193,15 @@ impl Cx<'_, '_> {
     fn has(&mut self, arg: Expr, span: Span) -> Expr {
         let present_always = match &arg.ty {
             Type::Optional(_) | Type::Null | Type::List(_) | Type::Map(_, _) => false,
-            Type::Message(_) => !matches!(arg.kind, ExprKind::Field { .. }),
-            _ => true,
+            // A message-typed field (google.protobuf.Duration included) has presence.
+            _ => match &arg.kind {
+                ExprKind::Field { message, index, .. } => {
+                    let f = &self.env.schema.message(*message).fields[*index as usize];
+                    !matches!(f.wire, crate::schema::WireKind::Message | crate::schema::WireKind::Duration)
+                        || f.label != crate::schema::Label::Singular
+                }
+                _ => true,
+            },
         };
         if present_always {
             let t = self.ty(&arg.ty);
@@ -395,6 +402,7 @@ fn accepts(p: Param, ty: Option<&Type>, all: &[Option<Type>], widen: bool) -> bo
 
 fn describe(p: Param) -> String {
     match p {
+        Param::Is(evr_stdlib::signature::Ty::Bytes) => "bytes".into(),
         Param::Is(t) => article(&format!("{t:?}").to_lowercase()),
         Param::Scalar => "a scalar (bool, int, float, string, bytes, duration or enum)".into(),
         Param::List => "a list".into(),

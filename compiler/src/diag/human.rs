@@ -7,8 +7,6 @@ use super::{Diagnostic, Severity};
 use crate::files::Files;
 
 pub fn render(files: &Files, diagnostic: &Diagnostic, color: bool) -> String {
-    let file = files.get(diagnostic.primary.span.file);
-    let (line, col) = file.line_col(diagnostic.primary.span.start);
     let (kind, paint) = match diagnostic.severity {
         Severity::Error => (ReportKind::Error, Color::Red),
         Severity::Warning => (ReportKind::Warning, Color::Yellow),
@@ -43,13 +41,8 @@ pub fn render(files: &Files, diagnostic: &Diagnostic, color: bool) -> String {
             sources.push((f.name.clone(), f.text.as_str()));
         }
     }
+    // ariadne's header names the primary span's place as FILE:LINE:COL.
     let mut out = Vec::new();
-    // The first line names the place the way compilers and editors parse it: FILE:LINE:COL.
-    let word = match diagnostic.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    };
-    out.extend(format!("{}:{line}:{col}: {word}[{}]: {}\n", file.name, diagnostic.code.as_str(), diagnostic.message).bytes());
     if report.finish().write(ariadne::sources(sources), &mut out).is_err() {
         // Writing into a Vec does not fail; if ariadne ever does, the first line still stands.
     }
