@@ -102,6 +102,9 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
             let hint = list.iter().any(|x| x == "`;`").then(|| "items and statements end with `;`".to_owned());
             Diagnostic::new(Code::E0001, e.span, msg).label("the item stops here").maybe_hint(hint)
         }
+        SyntaxErrorKind::TooDeep => Diagnostic::new(Code::E0001, e.span, "this is nested too deeply")
+            .label(format!("more than {} levels deep", evr_grammar::ast::MAX_DEPTH))
+            .hint("split the expression with `let`, or move parts into a fn"),
         SyntaxErrorKind::Lex(kind) => match kind {
             L::UnterminatedString => Diagnostic::new(Code::E0003, e.span, "unterminated string: no closing quote on this line")
                 .label("this string never ends")

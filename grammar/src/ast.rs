@@ -125,6 +125,8 @@ pub struct Param {
 pub struct TypeExpr {
     pub kind: TypeExprKind,
     pub span: Span,
+    /// Nesting depth (1 for a leaf); the parser keeps it bounded, see [`MAX_DEPTH`].
+    pub depth: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -218,6 +220,42 @@ pub enum TestStmtKind {
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+    /// Nesting depth (1 for a leaf); the parser keeps it bounded, see [`MAX_DEPTH`].
+    pub depth: u32,
+}
+
+/// How deeply expressions and types may nest. Everything after the parser (checking, the IR,
+/// evaluation, even dropping the tree) recurses over them, so the bound is what keeps hostile
+/// input from exhausting the stack.
+pub const MAX_DEPTH: u32 = 200;
+
+impl ExprKind {
+    /// The largest depth among the direct sub-expressions (0 for a leaf).
+    pub fn child_depth(&self) -> u32 {
+        let d = |e: &Expr| e.depth;
+        let record = |r: &Record| {
+            r.fields.iter().map(|f| f.value.depth).chain(r.spread.as_deref().map(d)).max().unwrap_or(0)
+        };
+        match self {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Duration(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null
+            | ExprKind::Name(_)
+            | ExprKind::SelfRef
+            | ExprKind::Error => 0,
+            ExprKind::List(items) => items.iter().map(d).max().unwrap_or(0),
+            ExprKind::Record(r) => record(r),
+            ExprKind::Unary(_, a) | ExprKind::Field(a, _) | ExprKind::Lambda { body: a, .. } => a.depth,
+            ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) | ExprKind::In { needle: a, haystack: b, .. } => {
+                a.depth.max(b.depth)
+            }
+            ExprKind::Call { callee, args } => args.iter().map(d).max().unwrap_or(0).max(callee.depth),
+            ExprKind::If { cond, then, otherwise } => cond.depth.max(then.depth).max(otherwise.depth),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

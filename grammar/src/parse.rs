@@ -3,7 +3,7 @@
 
 use lalrpop_util::{ErrorRecovery, ParseError};
 
-use crate::ast::{CommentKind, FileId, Item, ItemKind, Module, Span};
+use crate::ast::{CommentKind, Expr, ExprKind, FileId, Item, ItemKind, MAX_DEPTH, Module, Span, TypeExpr, TypeExprKind};
 use crate::generated::ItemParser;
 use crate::lexer::{self, LexErrorKind, Spanned, Tok};
 
@@ -21,6 +21,8 @@ pub enum SyntaxErrorKind {
     Unexpected { found: String, expected: Vec<String>, reserved: Option<String> },
     /// The item ended (the file ended, or the next item began) in the middle of a construct.
     UnexpectedEnd { expected: Vec<String> },
+    /// Expressions, types or blocks nested deeper than [`crate::ast::MAX_DEPTH`].
+    TooDeep,
 }
 
 /// A parsed file and everything that was wrong with it.
@@ -49,6 +51,13 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
     let mut items = Vec::new();
     for chunk in item_chunks(&lexed.tokens) {
         let mut chunk_errors = Vec::new();
+        // Blocks and records nest through braces, which expression depth does not see.
+        if let Some(span) = too_deep_braces(file, chunk) {
+            errors.push(SyntaxError { kind: SyntaxErrorKind::TooDeep, span });
+            let (lo, hi) = (chunk.first().map_or(0, |t| t.0), chunk.last().map_or(0, |t| t.2));
+            items.push(Item { kind: ItemKind::Error, annotations: Vec::new(), doc: None, span: Span::new(file, lo as usize, hi as usize) });
+            continue;
+        }
         items.push(parse_item(&parser, file, chunk, &mut chunk_errors));
         let (lo, hi) = (chunk.first().map_or(0, |t| t.0), chunk.last().map_or(0, |t| t.2));
         let cut = runaway.iter().copied().filter(|&at| at >= lo && at <= hi).min();
@@ -62,8 +71,8 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
 fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut Vec<SyntaxError>) -> Item {
     let first = chunk.first().map_or(0, |t| t.0);
     let last = chunk.last().map_or(first, |t| t.2);
-    let mut recovered: Vec<ErrorRecovery<u32, Tok, ()>> = Vec::new();
-    let tokens = chunk.iter().cloned().map(Ok::<Spanned, ()>);
+    let mut recovered: Vec<ErrorRecovery<u32, Tok, GrammarError>> = Vec::new();
+    let tokens = chunk.iter().cloned().map(Ok::<Spanned, GrammarError>);
     let result = parser.parse(file, &mut recovered, tokens);
     for r in recovered {
         errors.push(syntax_error(file, r.error, last));
@@ -82,7 +91,7 @@ fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut
     }
 }
 
-fn syntax_error(file: FileId, e: ParseError<u32, Tok, ()>, chunk_end: u32) -> SyntaxError {
+fn syntax_error(file: FileId, e: ParseError<u32, Tok, GrammarError>, chunk_end: u32) -> SyntaxError {
     match e {
         ParseError::UnrecognizedToken { token: (l, tok, r), expected } => SyntaxError {
             kind: SyntaxErrorKind::Unexpected {
@@ -100,16 +109,13 @@ fn syntax_error(file: FileId, e: ParseError<u32, Tok, ()>, chunk_end: u32) -> Sy
             kind: SyntaxErrorKind::Unexpected { found: tok.describe(), expected: Vec::new(), reserved: None },
             span: Span::new(file, l as usize, r as usize),
         },
-        // The token stream carries no lexer errors (they are reported before parsing) and the
-        // grammar has no fallible actions, so these two only guard against future changes.
+        // The token stream carries no lexer errors (they are reported before parsing), so this
+        // only guards against future changes.
         ParseError::InvalidToken { location } => SyntaxError {
             kind: SyntaxErrorKind::Unexpected { found: "an invalid token".into(), expected: Vec::new(), reserved: None },
             span: Span::new(file, location as usize, location as usize),
         },
-        ParseError::User { error: () } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: "input".into(), expected: Vec::new(), reserved: None },
-            span: Span::new(file, chunk_end as usize, chunk_end as usize),
-        },
+        ParseError::User { error: GrammarError::TooDeep(span) } => SyntaxError { kind: SyntaxErrorKind::TooDeep, span },
     }
 }
 
@@ -200,6 +206,23 @@ fn item_chunks(tokens: &[Spanned]) -> Vec<&[Spanned]> {
     chunks
 }
 
+fn too_deep_braces(file: FileId, chunk: &[Spanned]) -> Option<Span> {
+    let mut depth = 0u32;
+    for (l, tok, r) in chunk {
+        match tok {
+            Tok::LBrace | Tok::LParen | Tok::LBracket => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(Span::new(file, *l as usize, *r as usize));
+                }
+            }
+            Tok::RBrace | Tok::RParen | Tok::RBracket => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Attaches each run of `///` comments to the item right after it.
 fn attach_docs(src: &str, items: &mut [Item], comments: &[crate::ast::Comment]) {
     let docs: Vec<_> = comments.iter().filter(|c| c.kind == CommentKind::Doc).collect();
@@ -221,6 +244,42 @@ fn attach_docs(src: &str, items: &mut [Item], comments: &[crate::ast::Comment]) 
         }
         prev_end = item.span.end;
     }
+}
+
+/// What grammar actions report besides syntax errors.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GrammarError {
+    TooDeep(Span),
+}
+
+type Recovered = Vec<ErrorRecovery<u32, Tok, GrammarError>>;
+
+/// Builds an expression node, replacing it with an error node once nesting passes the bound.
+/// The error is reported where the bound is first crossed; nodes above it stay silent errors.
+pub(crate) fn node(kind: ExprKind, span: Span, errors: &mut Recovered) -> Expr {
+    let child = kind.child_depth();
+    if child < MAX_DEPTH {
+        return Expr { kind, span, depth: child + 1 };
+    }
+    if child == MAX_DEPTH {
+        errors.push(ErrorRecovery { error: ParseError::User { error: GrammarError::TooDeep(span) }, dropped_tokens: Vec::new() });
+    }
+    Expr { kind: ExprKind::Error, span, depth: MAX_DEPTH + 1 }
+}
+
+pub(crate) fn type_node(kind: TypeExprKind, span: Span, errors: &mut Recovered) -> TypeExpr {
+    let child = match &kind {
+        TypeExprKind::Named(_) => 0,
+        TypeExprKind::Optional(t) => t.depth,
+        TypeExprKind::Generic(_, args) => args.iter().map(|a| a.depth).max().unwrap_or(0),
+    };
+    if child < MAX_DEPTH {
+        return TypeExpr { kind, span, depth: child + 1 };
+    }
+    if child == MAX_DEPTH {
+        errors.push(ErrorRecovery { error: ParseError::User { error: GrammarError::TooDeep(span) }, dropped_tokens: Vec::new() });
+    }
+    TypeExpr { kind: TypeExprKind::Named(Vec::new()), span, depth: MAX_DEPTH + 1 }
 }
 
 pub(crate) fn int_value(text: &str) -> u64 {

@@ -26,7 +26,12 @@ pub struct FnBody {
     pub locals: Vec<Local>,
     pub body: Expr,
     pub velocity_sites: u32,
+    /// Expression depth once inlined, callees included; bounded like the parser bounds syntax.
+    pub depth: u32,
 }
+
+/// How deep an fn may be once every call in it is inlined.
+pub const MAX_INLINED_DEPTH: u32 = 4 * evr_grammar::ast::MAX_DEPTH;
 
 pub struct FnInfo {
     pub name_span: Span,

@@ -342,6 +342,16 @@ fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>)
             continue;
         }
         let Some((fname, params, body, _)) = defs.iter().find(|d| d.0.text == name) else { continue };
+        let depth = body.depth
+            + calls[name].iter().filter_map(|(c, _)| env.fns[*c].body.as_ref().map(|b| b.depth)).max().unwrap_or(0);
+        if depth > env::MAX_INLINED_DEPTH {
+            diags.push(
+                Diagnostic::new(Code::E0019, fname.span, format!("fn `{name}` nests too deeply once its calls are inlined"))
+                    .label(format!("{depth} levels deep"))
+                    .hint("fns are inlined where they are called; flatten the chain of fns calling fns"),
+            );
+            continue;
+        }
         let info = &env.fns[name];
         let (param_types, ret) = (info.params.clone(), info.ret.clone());
         let checked = {
@@ -361,6 +371,7 @@ fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>)
                 locals: cx.unit.locals,
                 velocity_sites: cx.unit.velocity_sites,
                 body: e,
+                depth,
             }
         };
         if let Some(info) = env.fns.get_mut(name) {

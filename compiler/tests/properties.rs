@@ -1,0 +1,128 @@
+//! Lexing, parsing and checking never panic: on arbitrary bytes, on token soup, and on a valid
+//! bundle mutated at random.
+
+use std::path::{Path, PathBuf};
+
+use evr_compiler::files::Files;
+use proptest::prelude::*;
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+fn seed() -> String {
+    std::fs::read_to_string(data().join("seed.evr")).expect("seed bundle")
+}
+
+/// Analyzes `text` as if it were `tests/data/seed.evr`, so its `use "shop.proto"` resolves.
+fn analyze(text: String) -> evr_compiler::Analysis {
+    let mut files = Files::default();
+    files.add(data().join("seed.evr"), "seed.evr", text);
+    let a = evr_compiler::analyze(files);
+    // Rendering must not panic either, whatever the spans.
+    for d in &a.diagnostics {
+        let _ = evr_compiler::diag::human::render(&a.files, d, false);
+        let _ = evr_compiler::diag::json::to_json(&a.files, d);
+    }
+    a
+}
+
+const VOCABULARY: &[&str] = &[
+    "use", "source", "sink", "const", "fn", "drop", "score", "rule", "test", "on", "when", "emit", "route",
+    "let", "if", "else", "in", "not", "true", "false", "null", "self", "as", "key", "time", "json", "given",
+    "expect", "nothing", "dropped", "dirty", "orders", "flags", "paid", "items", "buyer", "total", "Status",
+    "Status.PAID", "i", "x", "=>", "->", "??", "?", "||", "&&", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*",
+    "/", "%", "!", ".", "..", ",", ";", ":", "=", "@", "(", ")", "[", "]", "{", "}", "0", "42", "-7", "3.5",
+    "1e3", "5m", "250ms", "\"s\"", "\"", "\"\\u{", "/*", "//", "#", "len", "any", "has", "matches", "\"([\"",
+    "window_count", "\u{1F600}", "9223372036854775808",
+];
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Delete { at: usize, len: usize },
+    Insert { at: usize, token: usize },
+    Duplicate { at: usize, len: usize },
+    Truncate { at: usize },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 1..40usize).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (any::<usize>(), 0..VOCABULARY.len()).prop_map(|(at, token)| Mutation::Insert { at, token }),
+        (any::<usize>(), 1..80usize).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
+        any::<usize>().prop_map(|at| Mutation::Truncate { at }),
+    ]
+}
+
+/// The nearest char boundary at or before `at % (len + 1)`.
+fn boundary(s: &str, at: usize) -> usize {
+    let mut i = at % (s.len() + 1);
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn apply(mut s: String, m: &Mutation) -> String {
+    match *m {
+        Mutation::Delete { at, len } => {
+            let a = boundary(&s, at);
+            let b = boundary(&s, (a + len).min(s.len()));
+            s.replace_range(a..b.max(a), "");
+        }
+        Mutation::Insert { at, token } => {
+            let a = boundary(&s, at);
+            s.insert_str(a, &format!(" {} ", VOCABULARY[token]));
+        }
+        Mutation::Duplicate { at, len } => {
+            let a = boundary(&s, at);
+            let b = boundary(&s, (a + len).min(s.len())).max(a);
+            let piece = s[a..b].to_owned();
+            s.insert_str(b, &piece);
+        }
+        Mutation::Truncate { at } => {
+            let a = boundary(&s, at);
+            s.truncate(a);
+        }
+    }
+    s
+}
+
+#[test]
+fn the_seed_bundle_is_clean() {
+    let a = analyze(seed());
+    let rendered: Vec<String> =
+        a.diagnostics.iter().map(|d| evr_compiler::diag::human::render(&a.files, d, false)).collect();
+    assert!(a.diagnostics.is_empty(), "{}", rendered.join("\n"));
+    assert_eq!(a.program.rules.len(), 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        evr_grammar::parse(0, &text);
+        analyze(text);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        analyze(text);
+    }
+
+    #[test]
+    fn token_soup_never_panics(tokens in proptest::collection::vec(0..VOCABULARY.len(), 0..120)) {
+        let text: Vec<&str> = tokens.iter().map(|&t| VOCABULARY[t]).collect();
+        analyze(text.join(" "));
+    }
+
+    #[test]
+    fn mutated_bundles_never_panic(mutations in proptest::collection::vec(mutation(), 1..6)) {
+        let text = mutations.iter().fold(seed(), apply);
+        let a = analyze(text);
+        // A checker that keeps going still sees the items the mutations did not touch.
+        prop_assert!(a.modules.len() == 1);
+    }
+}
