@@ -1,0 +1,63 @@
+//! The `evr` command as users run it: exit statuses, output formats, colour.
+
+use std::path::Path;
+use std::process::Command;
+
+fn evr(args: &[&str]) -> (i32, String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(args)
+        .current_dir(root)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("evr runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// (arguments, exit status, text that must appear in stdout or stderr)
+const CASES: &[(&[&str], i32, &str)] = &[
+    (&["check", "examples/feed"], 0, ""),
+    (&["check", "tests/check/valid_everything.evr"], 0, ""),
+    (&["check", "tests/check/w0001_never_null.evr"], 0, "[W0001] Warning"),
+    (&["check", "tests/check/e0009_optional.evr"], 1, "e0009_optional.evr:12:"),
+    (&["check", "examples/feed", "tests/check/e0011_unknown_sink.evr"], 1, "did you mean `clean`?"),
+    (&["check", "no/such/dir"], 2, "cannot read no/such/dir"),
+    (&["check"], 2, "PATHS"),
+    (&["explain", "E0009"], 0, "?? default"),
+    (&["explain", "e0013"], 0, "route"),
+    (&["explain", "E9999"], 2, "unknown code"),
+];
+
+#[test]
+fn exit_statuses_and_messages() {
+    for (args, status, text) in CASES {
+        let (code, out, err) = evr(args);
+        assert_eq!(code, *status, "evr {args:?} exited {code}:\n{out}{err}");
+        assert!(out.contains(text) || err.contains(text), "evr {args:?} did not print {text:?}:\n{out}{err}");
+    }
+}
+
+#[test]
+fn no_colour_when_not_a_terminal() {
+    let (_, out, err) = evr(&["check", "tests/check/e0008_type_mismatch.evr"]);
+    assert!(!out.contains('\u{1b}') && !err.contains('\u{1b}'), "escape codes in piped output");
+}
+
+#[test]
+fn json_format_is_one_object_per_diagnostic() {
+    let (code, out, _) = evr(&["check", "--format", "json", "tests/check/e0013_route_mismatch.evr"]);
+    assert_eq!(code, 1);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let d = &lines[0];
+    assert_eq!(d["code"], "E0013");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["primary"]["line"], 12);
+    assert_eq!(d["primary"]["column"], 27);
+    assert!(d["message"].as_str().unwrap().contains("Tally"));
+    assert!(d["hint"].as_str().unwrap().contains("emit tallies"));
+}
