@@ -94,7 +94,13 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
 fn explain(code: &str) -> ExitCode {
     match Code::parse(code) {
         Some(c) => {
-            println!("{} {}: {}\n\n{}", c.as_str(), if c.as_str().starts_with('W') { "warning" } else { "error" }, c.title(), c.explanation());
+            println!(
+                "{} {}: {}\n\n{}",
+                c.as_str(),
+                if c.as_str().starts_with('W') { "warning" } else { "error" },
+                c.title(),
+                c.explanation()
+            );
             ExitCode::SUCCESS
         }
         None => {

@@ -13,11 +13,7 @@ pub fn expect_file(expected: &Path, actual: &str) -> Result<(), String> {
     if want == actual {
         return Ok(());
     }
-    Err(format!(
-        "{} differs (rerun with UPDATE_EXPECT=1 to accept):\n{}",
-        expected.display(),
-        line_diff(&want, actual)
-    ))
+    Err(format!("{} differs (rerun with UPDATE_EXPECT=1 to accept):\n{}", expected.display(), line_diff(&want, actual)))
 }
 
 /// A minimal line diff: lines only in the expectation are `-`, lines only in the output `+`.
@@ -48,9 +44,8 @@ pub fn line_diff(want: &str, got: &str) -> String {
 
 /// Files under `dir` (not recursive) whose name ends with `.ext`, sorted.
 pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+    let mut out: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     out.retain(|p| p.extension().is_some_and(|e| e == ext));
     out.sort();
     out

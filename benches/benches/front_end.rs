@@ -15,9 +15,7 @@ fn front_end(c: &mut Criterion) {
     for n in [100usize, 1_000, 10_000] {
         let text = evr_benches::bundle(n);
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_with_input(BenchmarkId::new("parse", n), &text, |b, text| {
-            b.iter(|| evr_grammar::parse(0, text))
-        });
+        group.bench_with_input(BenchmarkId::new("parse", n), &text, |b, text| b.iter(|| evr_grammar::parse(0, text)));
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("parse_and_check", n), &n, |b, &n| {
             b.iter_batched(|| files(n), evr_compiler::analyze, criterion::BatchSize::LargeInput)

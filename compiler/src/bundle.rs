@@ -17,7 +17,8 @@ pub fn load(path: &Path) -> io::Result<Files> {
     }
     let mut files = Files::default();
     for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        let text =
+            std::fs::read_to_string(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
         let name = p.display().to_string();
         files.add(&p, name, text);
     }

@@ -115,11 +115,26 @@ pub struct Rule {
 
 #[derive(Clone, Debug)]
 pub enum Stmt {
-    Let { local: LocalId, value: Expr },
+    Let {
+        local: LocalId,
+        value: Expr,
+    },
     /// `record` is a [`ExprKind::Record`] of the sink's message type.
-    Emit { sink: SinkId, key: Option<Expr>, record: Expr, span: Span },
-    Route { sink: SinkId, span: Span },
-    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+    Emit {
+        sink: SinkId,
+        key: Option<Expr>,
+        record: Expr,
+        span: Span,
+    },
+    Route {
+        sink: SinkId,
+        span: Span,
+    },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -226,40 +241,150 @@ pub enum ExprKind {
     /// A score of the rule's source, computed before any rule runs.
     Score(ScoreId),
     /// Field `index` of a message. When `base` is `M?`, a null base gives null.
-    Field { base: Box<Expr>, message: MessageId, index: u32 },
+    Field {
+        base: Box<Expr>,
+        message: MessageId,
+        index: u32,
+    },
     /// `list[int]` or `map[key]`: null when absent.
-    Index { base: Box<Expr>, index: Box<Expr> },
-    Unary { op: UnaryOp, arg: Box<Expr> },
-    Arith { op: ArithOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        arg: Box<Expr>,
+    },
+    Arith {
+        op: ArithOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// Operands have the same type up to optionality (after `IntToFloat`). Null equals only
     /// null; an ordering comparison with a null operand is false.
-    Compare { op: CmpOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Compare {
+        op: CmpOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// Short-circuit.
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     /// Membership of `needle` (`T` or `T?`) in a `list<T>`.
-    In { needle: Box<Expr>, list: Box<Expr>, negated: bool },
+    In {
+        needle: Box<Expr>,
+        list: Box<Expr>,
+        negated: bool,
+    },
     /// `value ?? default`.
-    Coalesce { value: Box<Expr>, default: Box<Expr> },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Coalesce {
+        value: Box<Expr>,
+        default: Box<Expr>,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// A local bound for the evaluation of `body` (what an inlined fn call becomes).
-    Let { local: LocalId, value: Box<Expr>, body: Box<Expr> },
+    Let {
+        local: LocalId,
+        value: Box<Expr>,
+        body: Box<Expr>,
+    },
     /// A builtin call. `overload` indexes `builtin.overloads()`; `site` numbers velocity calls
     /// within the unit.
-    Call { builtin: Builtin, overload: u16, args: Vec<Expr>, site: Option<u32> },
+    Call {
+        builtin: Builtin,
+        overload: u16,
+        args: Vec<Expr>,
+        site: Option<u32>,
+    },
     /// `has(x)`: `x != null` for optionals, presence for message fields, non-empty for lists and maps.
     Has(Box<Expr>),
     /// `any` / `all` / `count_if` over a list, binding each element to `param`.
-    ListPred { kind: ListPredKind, list: Box<Expr>, param: LocalId, body: Box<Expr> },
+    ListPred {
+        kind: ListPredKind,
+        list: Box<Expr>,
+        param: LocalId,
+        body: Box<Expr>,
+    },
     ListLit(Vec<Expr>),
     MapLit(Vec<(Expr, Expr)>),
     /// A message value: the fields of `spread` (same type) if any, then `fields` by index.
-    Record { message: MessageId, spread: Option<Box<Expr>>, fields: Vec<(u32, Expr)> },
+    Record {
+        message: MessageId,
+        spread: Option<Box<Expr>>,
+        fields: Vec<(u32, Expr)>,
+    },
     IntToFloat(Box<Expr>),
     /// A `T` used where a `T?` is expected (no-op for evaluators that represent null uniformly).
     Some(Box<Expr>),
     /// A `T?` known to be present (narrowed by `has(x)` or `x != null`).
     Unwrap(Box<Expr>),
+}
+
+/// The direct sub-expressions of an expression kind, shared by the two visitors below so they
+/// cannot disagree on what a child is.
+macro_rules! for_each_child {
+    ($kind:expr, $f:ident, $iter:ident) => {{
+        let mut f = $f;
+        match $kind {
+            ExprKind::Lit(_) | ExprKind::Event | ExprKind::Local(_) | ExprKind::Score(_) => {}
+            ExprKind::Field { base, .. } => f(base),
+            ExprKind::Index { base, index } => {
+                f(base);
+                f(index);
+            }
+            ExprKind::Unary { arg, .. }
+            | ExprKind::Has(arg)
+            | ExprKind::IntToFloat(arg)
+            | ExprKind::Some(arg)
+            | ExprKind::Unwrap(arg) => f(arg),
+            ExprKind::Arith { lhs, rhs, .. } | ExprKind::Compare { lhs, rhs, .. } => {
+                f(lhs);
+                f(rhs);
+            }
+            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                f(a);
+                f(b);
+            }
+            ExprKind::In { needle, list, .. } => {
+                f(needle);
+                f(list);
+            }
+            ExprKind::Coalesce { value, default } => {
+                f(value);
+                f(default);
+            }
+            ExprKind::If { cond, then, otherwise } => {
+                f(cond);
+                f(then);
+                f(otherwise);
+            }
+            ExprKind::Let { value, body, .. } => {
+                f(value);
+                f(body);
+            }
+            ExprKind::Call { args, .. } | ExprKind::ListLit(args) => args.$iter().for_each(f),
+            ExprKind::ListPred { list, body, .. } => {
+                f(list);
+                f(body);
+            }
+            ExprKind::MapLit(entries) => {
+                for (k, v) in entries {
+                    f(k);
+                    f(v);
+                }
+            }
+            ExprKind::Record { spread, fields, .. } => {
+                if let Some(s) = spread {
+                    f(s);
+                }
+                fields.$iter().for_each(|(_, e)| f(e));
+            }
+        }
+    }};
 }
 
 impl Expr {
@@ -276,121 +401,13 @@ impl Expr {
     }
 
     /// Calls `f` on every direct sub-expression.
-    pub fn for_each_child(&self, mut f: impl FnMut(&Expr)) {
-        match &self.kind {
-            ExprKind::Lit(_) | ExprKind::Event | ExprKind::Local(_) | ExprKind::Score(_) => {}
-            ExprKind::Field { base, .. } => f(base),
-            ExprKind::Index { base, index } => {
-                f(base);
-                f(index);
-            }
-            ExprKind::Unary { arg, .. }
-            | ExprKind::Has(arg)
-            | ExprKind::IntToFloat(arg)
-            | ExprKind::Some(arg)
-            | ExprKind::Unwrap(arg) => f(arg),
-            ExprKind::Arith { lhs, rhs, .. } | ExprKind::Compare { lhs, rhs, .. } => {
-                f(lhs);
-                f(rhs);
-            }
-            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
-                f(a);
-                f(b);
-            }
-            ExprKind::In { needle, list, .. } => {
-                f(needle);
-                f(list);
-            }
-            ExprKind::Coalesce { value, default } => {
-                f(value);
-                f(default);
-            }
-            ExprKind::If { cond, then, otherwise } => {
-                f(cond);
-                f(then);
-                f(otherwise);
-            }
-            ExprKind::Let { value, body, .. } => {
-                f(value);
-                f(body);
-            }
-            ExprKind::Call { args, .. } | ExprKind::ListLit(args) => args.iter().for_each(f),
-            ExprKind::ListPred { list, body, .. } => {
-                f(list);
-                f(body);
-            }
-            ExprKind::MapLit(entries) => {
-                for (k, v) in entries {
-                    f(k);
-                    f(v);
-                }
-            }
-            ExprKind::Record { spread, fields, .. } => {
-                if let Some(s) = spread {
-                    f(s);
-                }
-                fields.iter().for_each(|(_, e)| f(e));
-            }
-        }
+    pub fn for_each_child(&self, f: impl FnMut(&Expr)) {
+        for_each_child!(&self.kind, f, iter)
     }
 
     /// Calls `f` on every direct sub-expression, mutably.
-    pub fn for_each_child_mut(&mut self, mut f: impl FnMut(&mut Expr)) {
-        match &mut self.kind {
-            ExprKind::Lit(_) | ExprKind::Event | ExprKind::Local(_) | ExprKind::Score(_) => {}
-            ExprKind::Field { base, .. } => f(base),
-            ExprKind::Index { base, index } => {
-                f(base);
-                f(index);
-            }
-            ExprKind::Unary { arg, .. }
-            | ExprKind::Has(arg)
-            | ExprKind::IntToFloat(arg)
-            | ExprKind::Some(arg)
-            | ExprKind::Unwrap(arg) => f(arg),
-            ExprKind::Arith { lhs, rhs, .. } | ExprKind::Compare { lhs, rhs, .. } => {
-                f(lhs);
-                f(rhs);
-            }
-            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
-                f(a);
-                f(b);
-            }
-            ExprKind::In { needle, list, .. } => {
-                f(needle);
-                f(list);
-            }
-            ExprKind::Coalesce { value, default } => {
-                f(value);
-                f(default);
-            }
-            ExprKind::If { cond, then, otherwise } => {
-                f(cond);
-                f(then);
-                f(otherwise);
-            }
-            ExprKind::Let { value, body, .. } => {
-                f(value);
-                f(body);
-            }
-            ExprKind::Call { args, .. } | ExprKind::ListLit(args) => args.iter_mut().for_each(f),
-            ExprKind::ListPred { list, body, .. } => {
-                f(list);
-                f(body);
-            }
-            ExprKind::MapLit(entries) => {
-                for (k, v) in entries {
-                    f(k);
-                    f(v);
-                }
-            }
-            ExprKind::Record { spread, fields, .. } => {
-                if let Some(s) = spread {
-                    f(s);
-                }
-                fields.iter_mut().for_each(|(_, e)| f(e));
-            }
-        }
+    pub fn for_each_child_mut(&mut self, f: impl FnMut(&mut Expr)) {
+        for_each_child!(&mut self.kind, f, iter_mut)
     }
 }
 

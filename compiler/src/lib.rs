@@ -89,9 +89,10 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
                 None => format!("unexpected {found}"),
             };
             let wants_name = list.iter().any(|x| x == "an expression" || x == "a name");
-            let hint = reserved.as_ref().filter(|_| wants_name).map(|w| {
-                format!("`{w}` is a reserved word; a field with this name is read as `self.{w}`")
-            });
+            let hint = reserved
+                .as_ref()
+                .filter(|_| wants_name)
+                .map(|w| format!("`{w}` is a reserved word; a field with this name is read as `self.{w}`"));
             Diagnostic::new(Code::E0001, e.span, msg).label("unexpected here").maybe_hint(hint)
         }
         SyntaxErrorKind::UnexpectedEnd { expected: list } => {
@@ -106,9 +107,11 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
             .label(format!("more than {} levels deep", evr_grammar::ast::MAX_DEPTH))
             .hint("split the expression with `let`, or move parts into a fn"),
         SyntaxErrorKind::Lex(kind) => match kind {
-            L::UnterminatedString => Diagnostic::new(Code::E0003, e.span, "unterminated string: no closing quote on this line")
-                .label("this string never ends")
-                .hint("add the closing `\"`; strings cannot span lines (write \\n for a line break)"),
+            L::UnterminatedString => {
+                Diagnostic::new(Code::E0003, e.span, "unterminated string: no closing quote on this line")
+                    .label("this string never ends")
+                    .hint("add the closing `\"`; strings cannot span lines (write \\n for a line break)")
+            }
             L::InvalidCharacter(c) => Diagnostic::new(Code::E0002, e.span, format!("unexpected character {c:?}"))
                 .label("not part of any token"),
             L::UnterminatedComment => Diagnostic::new(Code::E0002, e.span, "unterminated block comment")
@@ -120,9 +123,11 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
             L::BadNumber(text) => Diagnostic::new(Code::E0002, e.span, format!("invalid number `{text}`"))
                 .label("not a number or a duration")
                 .hint("durations are written 250ms, 30s, 5m, 2h, 7d"),
-            L::NumberTooLarge(text) => Diagnostic::new(Code::E0024, e.span, format!("`{text}` does not fit in 64 bits"))
-                .label("too large")
-                .hint("ints are 64-bit signed: at most 9223372036854775807"),
+            L::NumberTooLarge(text) => {
+                Diagnostic::new(Code::E0024, e.span, format!("`{text}` does not fit in 64 bits"))
+                    .label("too large")
+                    .hint("ints are 64-bit signed: at most 9223372036854775807")
+            }
         },
     }
 }

@@ -125,10 +125,7 @@ impl Schema {
 
     /// Fully qualified names of every type whose last segment is `short`.
     pub fn with_short_name<'a>(&'a self, short: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.by_full_name
-            .keys()
-            .filter(move |k| k.rsplit('.').next() == Some(short))
-            .map(String::as_str)
+        self.by_full_name.keys().filter(move |k| k.rsplit('.').next() == Some(short)).map(String::as_str)
     }
 
     pub fn full_names(&self) -> impl Iterator<Item = &str> {
@@ -144,10 +141,8 @@ impl Schema {
 
     fn from_pool(pool: DescriptorPool) -> Schema {
         let mut schema = Schema { pool: pool.clone(), ..Schema::default() };
-        let messages: Vec<MessageDescriptor> = pool
-            .all_messages()
-            .filter(|m| !m.is_map_entry() && m.full_name() != "google.protobuf.Duration")
-            .collect();
+        let messages: Vec<MessageDescriptor> =
+            pool.all_messages().filter(|m| !m.is_map_entry() && m.full_name() != "google.protobuf.Duration").collect();
         for (i, m) in messages.iter().enumerate() {
             schema.by_full_name.insert(m.full_name().to_owned(), TypeRef::Message(MessageId(i as u32)));
         }
@@ -187,8 +182,9 @@ impl Schema {
             (Type::list(t), w, Label::Repeated, None)
         } else {
             let (t, w) = self.kind_type(f);
-            let scalar_with_presence =
-                f.supports_presence() && !matches!(w, WireKind::Message | WireKind::Duration) && f.cardinality() != Cardinality::Required;
+            let scalar_with_presence = f.supports_presence()
+                && !matches!(w, WireKind::Message | WireKind::Duration)
+                && f.cardinality() != Cardinality::Required;
             let t = if scalar_with_presence { t.optional() } else { t };
             (t, w, Label::Singular, None)
         };
@@ -266,14 +262,22 @@ pub fn load(uses: &[ProtoUse]) -> (Schema, Vec<Diagnostic>) {
                 let fresh = prost_types_files(fds, &pool);
                 if let Err(e) = pool.add_file_descriptor_set(fresh) {
                     diagnostics.push(
-                        Diagnostic::new(Code::E0004, u.span, format!("`{}` conflicts with another schema: {e}", u.written))
-                            .label("this schema"),
+                        Diagnostic::new(
+                            Code::E0004,
+                            u.span,
+                            format!("`{}` conflicts with another schema: {e}", u.written),
+                        )
+                        .label("this schema"),
                     );
                 }
             }
             Err(e) => diagnostics.push(
-                Diagnostic::new(Code::E0004, u.span, format!("`{}` does not compile: {}", u.written, protox_reason(&e)))
-                    .label("this schema"),
+                Diagnostic::new(
+                    Code::E0004,
+                    u.span,
+                    format!("`{}` does not compile: {}", u.written, protox_reason(&e)),
+                )
+                .label("this schema"),
             ),
         }
     }

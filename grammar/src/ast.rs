@@ -78,17 +78,57 @@ pub struct Annotation {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ItemKind {
     /// `use "path.proto";`
-    UseFile { path: String, path_span: Span },
+    UseFile {
+        path: String,
+        path_span: Span,
+    },
     /// `use a.b.C;`, `use a.b.C as D;`, `use a.b.{C, D as E};`
-    UseTypes { prefix: Vec<Name>, names: Vec<UseName> },
-    Source { name: Name, ty: TypeExpr, format: Name, time: Option<Name> },
-    Sink { name: Name, ty: TypeExpr, format: Name },
-    Const { name: Name, value: Expr },
-    Fn { name: Name, params: Vec<Param>, ret: Option<TypeExpr>, body: Expr },
-    Drop { name: Name, source: Name, cond: Expr },
-    Score { name: Name, source: Name, weights: Vec<Weight> },
-    Rule { name: Name, source: Name, cond: Option<Expr>, body: Vec<Stmt> },
-    Test { name: String, name_span: Span, body: Vec<TestStmt> },
+    UseTypes {
+        prefix: Vec<Name>,
+        names: Vec<UseName>,
+    },
+    Source {
+        name: Name,
+        ty: TypeExpr,
+        format: Name,
+        time: Option<Name>,
+    },
+    Sink {
+        name: Name,
+        ty: TypeExpr,
+        format: Name,
+    },
+    Const {
+        name: Name,
+        value: Expr,
+    },
+    Fn {
+        name: Name,
+        params: Vec<Param>,
+        ret: Option<TypeExpr>,
+        body: Expr,
+    },
+    Drop {
+        name: Name,
+        source: Name,
+        cond: Expr,
+    },
+    Score {
+        name: Name,
+        source: Name,
+        weights: Vec<Weight>,
+    },
+    Rule {
+        name: Name,
+        source: Name,
+        cond: Option<Expr>,
+        body: Vec<Stmt>,
+    },
+    Test {
+        name: String,
+        name_span: Span,
+        body: Vec<TestStmt>,
+    },
     /// An item the parser could not make sense of; its error is already reported.
     Error,
 }
@@ -153,11 +193,23 @@ pub struct Stmt {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
-    Let { name: Name, value: Expr },
-    Emit { sink: Name, key: Option<Expr>, record: Record },
-    Route { sink: Name },
+    Let {
+        name: Name,
+        value: Expr,
+    },
+    Emit {
+        sink: Name,
+        key: Option<Expr>,
+        record: Record,
+    },
+    Route {
+        sink: Name,
+    },
     /// `if c1 { .. } else if c2 { .. } else { .. }`
-    If { branches: Vec<(Expr, Vec<Stmt>)>, otherwise: Option<Vec<Stmt>> },
+    If {
+        branches: Vec<(Expr, Vec<Stmt>)>,
+        otherwise: Option<Vec<Stmt>>,
+    },
     Error,
 }
 
@@ -233,9 +285,8 @@ impl ExprKind {
     /// The largest depth among the direct sub-expressions (0 for a leaf).
     pub fn child_depth(&self) -> u32 {
         let d = |e: &Expr| e.depth;
-        let record = |r: &Record| {
-            r.fields.iter().map(|f| f.value.depth).chain(r.spread.as_deref().map(d)).max().unwrap_or(0)
-        };
+        let record =
+            |r: &Record| r.fields.iter().map(|f| f.value.depth).chain(r.spread.as_deref().map(d)).max().unwrap_or(0);
         match self {
             ExprKind::Int(_)
             | ExprKind::Float(_)
@@ -320,12 +371,26 @@ pub enum ExprKind {
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `x in list`, `x not in list`
-    In { needle: Box<Expr>, haystack: Box<Expr>, negated: bool },
+    In {
+        needle: Box<Expr>,
+        haystack: Box<Expr>,
+        negated: bool,
+    },
     Field(Box<Expr>, Name),
     Index(Box<Expr>, Box<Expr>),
-    Call { callee: Box<Expr>, args: Vec<Expr> },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Expr>,
+    },
     /// `x => body`; the grammar allows it only as a call argument.
-    Lambda { param: Name, body: Box<Expr> },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Lambda {
+        param: Name,
+        body: Box<Expr>,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     Error,
 }

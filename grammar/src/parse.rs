@@ -3,7 +3,9 @@
 
 use lalrpop_util::{ErrorRecovery, ParseError};
 
-use crate::ast::{CommentKind, Expr, ExprKind, FileId, Item, ItemKind, MAX_DEPTH, Module, Span, TypeExpr, TypeExprKind};
+use crate::ast::{
+    CommentKind, Expr, ExprKind, FileId, Item, ItemKind, MAX_DEPTH, Module, Span, TypeExpr, TypeExprKind,
+};
 use crate::generated::ItemParser;
 use crate::lexer::{self, LexErrorKind, Spanned, Tok};
 
@@ -18,9 +20,15 @@ pub enum SyntaxErrorKind {
     Lex(LexErrorKind),
     /// A token that no rule of the grammar accepts here.
     /// `reserved` holds the word when the token is a reserved word (often meant as a name).
-    Unexpected { found: String, expected: Vec<String>, reserved: Option<String> },
+    Unexpected {
+        found: String,
+        expected: Vec<String>,
+        reserved: Option<String>,
+    },
     /// The item ended (the file ended, or the next item began) in the middle of a construct.
-    UnexpectedEnd { expected: Vec<String> },
+    UnexpectedEnd {
+        expected: Vec<String>,
+    },
     /// Expressions, types or blocks nested deeper than [`crate::ast::MAX_DEPTH`].
     TooDeep,
 }
@@ -34,11 +42,8 @@ pub struct Parsed {
 
 pub fn parse(file: FileId, src: &str) -> Parsed {
     let lexed = lexer::lex(file, src);
-    let mut errors: Vec<SyntaxError> = lexed
-        .errors
-        .into_iter()
-        .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
-        .collect();
+    let mut errors: Vec<SyntaxError> =
+        lexed.errors.into_iter().map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span }).collect();
     // After an unterminated string or comment the rest of its item is noise: report the cause once.
     let runaway: Vec<u32> = errors
         .iter()
@@ -55,7 +60,12 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
         if let Some(span) = too_deep_braces(file, chunk) {
             errors.push(SyntaxError { kind: SyntaxErrorKind::TooDeep, span });
             let (lo, hi) = (chunk.first().map_or(0, |t| t.0), chunk.last().map_or(0, |t| t.2));
-            items.push(Item { kind: ItemKind::Error, annotations: Vec::new(), doc: None, span: Span::new(file, lo as usize, hi as usize) });
+            items.push(Item {
+                kind: ItemKind::Error,
+                annotations: Vec::new(),
+                doc: None,
+                span: Span::new(file, lo as usize, hi as usize),
+            });
             continue;
         }
         items.push(parse_item(&parser, file, chunk, &mut chunk_errors));
@@ -112,7 +122,11 @@ fn syntax_error(file: FileId, e: ParseError<u32, Tok, GrammarError>, chunk_end: 
         // The token stream carries no lexer errors (they are reported before parsing), so this
         // only guards against future changes.
         ParseError::InvalidToken { location } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: "an invalid token".into(), expected: Vec::new(), reserved: None },
+            kind: SyntaxErrorKind::Unexpected {
+                found: "an invalid token".into(),
+                expected: Vec::new(),
+                reserved: None,
+            },
             span: Span::new(file, location as usize, location as usize),
         },
         ParseError::User { error: GrammarError::TooDeep(span) } => SyntaxError { kind: SyntaxErrorKind::TooDeep, span },
@@ -132,8 +146,8 @@ fn clean_expected(expected: Vec<String>) -> Vec<String> {
         let pretty = match e.as_str() {
             "IDENT" if !expr => "a name".to_owned(),
             "IDENT" | "\"{\"" if expr => continue,
-            "INT" | "FLOAT" | "DURATION" | "STR" | "\"(\"" | "\"[\"" | "\"!\"" | "\"-\"" | "\"null\""
-            | "\"true\"" | "\"false\"" | "\"self\"" | "\"if\""
+            "INT" | "FLOAT" | "DURATION" | "STR" | "\"(\"" | "\"[\"" | "\"!\"" | "\"-\"" | "\"null\"" | "\"true\""
+            | "\"false\"" | "\"self\"" | "\"if\""
                 if expr =>
             {
                 continue;
@@ -145,8 +159,10 @@ fn clean_expected(expected: Vec<String>) -> Vec<String> {
             other => {
                 let word = other.trim_matches('"');
                 // Contextual words are also names; listing each of them is noise.
-                if matches!(word, "key" | "time" | "json" | "protobuf" | "given" | "nothing" | "dropped" | "dirty" | "expect")
-                    && (expr || out.iter().any(|o| o == "a name"))
+                if matches!(
+                    word,
+                    "key" | "time" | "json" | "protobuf" | "given" | "nothing" | "dropped" | "dirty" | "expect"
+                ) && (expr || out.iter().any(|o| o == "a name"))
                 {
                     continue;
                 }
@@ -164,7 +180,15 @@ fn clean_expected(expected: Vec<String>) -> Vec<String> {
         out.retain(|o| {
             !matches!(
                 o.as_str(),
-                "`key`" | "`time`" | "`json`" | "`protobuf`" | "`given`" | "`nothing`" | "`dropped`" | "`dirty`" | "`expect`"
+                "`key`"
+                    | "`time`"
+                    | "`json`"
+                    | "`protobuf`"
+                    | "`given`"
+                    | "`nothing`"
+                    | "`dropped`"
+                    | "`dirty`"
+                    | "`expect`"
             )
         });
     }
@@ -185,8 +209,7 @@ fn item_chunks(tokens: &[Spanned]) -> Vec<&[Spanned]> {
         let next = tokens.get(i + 1).map(|t| &t.1);
         // An item keyword is followed by a name (or a string: `use "x.proto"`, `test "name"`);
         // anything else is the keyword misused inside an expression, which the parser reports.
-        let opens = matches!(next, Some(Tok::Ident(_) | Tok::Str(_)))
-            || next.is_some_and(|t| t.is_contextual());
+        let opens = matches!(next, Some(Tok::Ident(_) | Tok::Str(_))) || next.is_some_and(|t| t.is_contextual());
         if after_dot || !opens {
             continue;
         }
@@ -262,7 +285,10 @@ pub(crate) fn node(kind: ExprKind, span: Span, errors: &mut Recovered) -> Expr {
         return Expr { kind, span, depth: child + 1 };
     }
     if child == MAX_DEPTH {
-        errors.push(ErrorRecovery { error: ParseError::User { error: GrammarError::TooDeep(span) }, dropped_tokens: Vec::new() });
+        errors.push(ErrorRecovery {
+            error: ParseError::User { error: GrammarError::TooDeep(span) },
+            dropped_tokens: Vec::new(),
+        });
     }
     Expr { kind: ExprKind::Error, span, depth: MAX_DEPTH + 1 }
 }
@@ -277,7 +303,10 @@ pub(crate) fn type_node(kind: TypeExprKind, span: Span, errors: &mut Recovered) 
         return TypeExpr { kind, span, depth: child + 1 };
     }
     if child == MAX_DEPTH {
-        errors.push(ErrorRecovery { error: ParseError::User { error: GrammarError::TooDeep(span) }, dropped_tokens: Vec::new() });
+        errors.push(ErrorRecovery {
+            error: ParseError::User { error: GrammarError::TooDeep(span) },
+            dropped_tokens: Vec::new(),
+        });
     }
     TypeExpr { kind: TypeExprKind::Named(Vec::new()), span, depth: MAX_DEPTH + 1 }
 }

@@ -114,12 +114,7 @@ mod tests {
         assert_eq!(parse_json_path("$").unwrap(), vec![]);
         assert_eq!(
             parse_json_path("$.a[2][\"b c\"].d").unwrap(),
-            vec![
-                JsonStep::Key("a".into()),
-                JsonStep::Index(2),
-                JsonStep::Key("b c".into()),
-                JsonStep::Key("d".into())
-            ]
+            vec![JsonStep::Key("a".into()), JsonStep::Index(2), JsonStep::Key("b c".into()), JsonStep::Key("d".into())]
         );
         assert!(parse_json_path("a.b").is_err());
         assert!(parse_json_path("$..a").is_err());

@@ -25,10 +25,10 @@ impl Cx<'_, '_> {
         match Builtin::from_name(&name.text) {
             Some(b) => self.call_builtin(b, name, args, span),
             None => {
-                let candidates =
-                    Builtin::ALL.iter().map(|b| b.name()).chain(self.env.fns.keys().map(String::as_str));
-                let hint = did_you_mean(&name.text, candidates)
-                    .or_else(|| Some("declare it with `fn NAME(x: T) -> R = ...;`, or see docs/LANGUAGE.md for the builtins".into()));
+                let candidates = Builtin::ALL.iter().map(|b| b.name()).chain(self.env.fns.keys().map(String::as_str));
+                let hint = did_you_mean(&name.text, candidates).or_else(|| {
+                    Some("declare it with `fn NAME(x: T) -> R = ...;`, or see docs/LANGUAGE.md for the builtins".into())
+                });
                 self.error(
                     Diagnostic::new(Code::E0016, name.span, format!("unknown function `{}`", name.text))
                         .label("no builtin or fn has this name")
@@ -78,17 +78,25 @@ impl Cx<'_, '_> {
                 (Param::Predicate, true) => typed.push(None),
                 (Param::Predicate, false) => {
                     self.error(
-                        Diagnostic::new(Code::E0025, a.span, format!("the last argument of `{}` must be a lambda", b.name()))
-                            .label("not a lambda")
-                            .hint(format!("write it as `{}(list, x => condition on x)`", b.name())),
+                        Diagnostic::new(
+                            Code::E0025,
+                            a.span,
+                            format!("the last argument of `{}` must be a lambda", b.name()),
+                        )
+                        .label("not a lambda")
+                        .hint(format!("write it as `{}(list, x => condition on x)`", b.name())),
                     );
                     self.expr(a, None);
                     return Expr::error(span);
                 }
                 (_, true) => {
                     self.error(
-                        Diagnostic::new(Code::E0025, a.span, format!("argument {} of `{}` cannot be a lambda", i + 1, b.name()))
-                            .label("lambda here"),
+                        Diagnostic::new(
+                            Code::E0025,
+                            a.span,
+                            format!("argument {} of `{}` cannot be a lambda", i + 1, b.name()),
+                        )
+                        .label("lambda here"),
                     );
                     return Expr::error(span);
                 }
@@ -213,9 +221,13 @@ impl Cx<'_, '_> {
                 ),
             };
             self.error(
-                Diagnostic::new(Code::E0028, arg.span, format!("{} here is never absent, so `has` is always true", article(&t)))
-                    .label(format!("this is {}, not {t}?", article(&t)))
-                    .hint(hint),
+                Diagnostic::new(
+                    Code::E0028,
+                    arg.span,
+                    format!("{} here is never absent, so `has` is always true", article(&t)),
+                )
+                .label(format!("this is {}, not {t}?", article(&t)))
+                .hint(hint),
             );
             return Expr::error(span);
         }
@@ -258,8 +270,12 @@ impl Cx<'_, '_> {
             }
         };
         let problem = match p {
-            Param::Pattern => constant::compile_pattern(&text).err().map(|r| (Code::E0014, format!("invalid regular expression: {r}"))),
-            Param::JsonPath => constant::parse_json_path(&text).err().map(|r| (Code::E0023, format!("invalid JSON path: {r}"))),
+            Param::Pattern => constant::compile_pattern(&text)
+                .err()
+                .map(|r| (Code::E0014, format!("invalid regular expression: {r}"))),
+            Param::JsonPath => {
+                constant::parse_json_path(&text).err().map(|r| (Code::E0023, format!("invalid JSON path: {r}")))
+            }
             _ => constant::parse_cidr(&text).err().map(|r| (Code::E0023, format!("invalid CIDR block: {r}"))),
         };
         match problem {

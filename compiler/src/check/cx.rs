@@ -148,15 +148,17 @@ impl<'a, 's> Cx<'a, 's> {
                 let msg = if e.ty == Type::Null {
                     format!("{} cannot be null", what())
                 } else {
-                    format!("{} must be {}, but this value may be null ({})", what(), article(&self.ty(to)), self.ty(&e.ty))
+                    format!(
+                        "{} must be {}, but this value may be null ({})",
+                        what(),
+                        article(&self.ty(to)),
+                        self.ty(&e.ty)
+                    )
                 };
                 self.error(
-                    Diagnostic::new(Code::E0009, span, msg)
-                        .label(format!("{} may be null", self.ty(&e.ty)))
-                        .hint(format!(
-                            "give it a default with `?? {}`, or test it first with `has(...)`",
-                            default_text(to)
-                        )),
+                    Diagnostic::new(Code::E0009, span, msg).label(format!("{} may be null", self.ty(&e.ty))).hint(
+                        format!("give it a default with `?? {}`, or test it first with `has(...)`", default_text(to)),
+                    ),
                 );
                 Expr::error(span)
             }
@@ -190,7 +192,9 @@ impl<'a, 's> Cx<'a, 's> {
     fn mismatch(&mut self, e: Expr, to: &Type, what: &dyn Fn() -> String) -> Expr {
         let (want, found) = (self.ty(to), self.ty(&e.ty));
         let hint = match (&e.ty, to) {
-            (Type::Float, Type::Int) => Some("turn a float into an int with round(x), floor(x), ceil(x) or to_int(x)".into()),
+            (Type::Float, Type::Int) => {
+                Some("turn a float into an int with round(x), floor(x), ceil(x) or to_int(x)".into())
+            }
             (_, Type::String) if e.ty.is_scalar() => Some("turn a value into text with to_string(x)".into()),
             (Type::String, Type::Int) => Some("parse text with to_int(s), which gives an int?".into()),
             (Type::Int, Type::Enum(_)) => Some(format!("use a value of the enum, such as `{want}.NAME`")),

@@ -102,8 +102,12 @@ impl<'s> Env<'s> {
                     ("list", _) | ("map", _) => {
                         let want = if name.text == "list" { "list<T>" } else { "map<K, V>" };
                         diags.push(
-                            Diagnostic::new(Code::E0005, t.span, format!("wrong number of type arguments; write {want}"))
-                                .label("here"),
+                            Diagnostic::new(
+                                Code::E0005,
+                                t.span,
+                                format!("wrong number of type arguments; write {want}"),
+                            )
+                            .label("here"),
                         );
                         Type::Error
                     }

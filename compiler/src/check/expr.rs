@@ -65,8 +65,12 @@ impl Cx<'_, '_> {
             ast::ExprKind::Call { callee, args } => self.call(callee, args, span),
             ast::ExprKind::Lambda { .. } => {
                 self.error(
-                    Diagnostic::new(Code::E0025, span, "a lambda can only be the last argument of any, all or count_if")
-                        .label("lambda here"),
+                    Diagnostic::new(
+                        Code::E0025,
+                        span,
+                        "a lambda can only be the last argument of any, all or count_if",
+                    )
+                    .label("lambda here"),
                 );
                 Expr::error(span)
             }
@@ -105,11 +109,7 @@ impl Cx<'_, '_> {
             && let Some((index, field)) = self.env.schema.message(m).field(&n.text)
         {
             let event = Expr::new(ExprKind::Event, Type::Message(m), span);
-            let read = Expr::new(
-                ExprKind::Field { base: Box::new(event), message: m, index },
-                field.ty.clone(),
-                span,
-            );
+            let read = Expr::new(ExprKind::Field { base: Box::new(event), message: m, index }, field.ty.clone(), span);
             return Some(self.narrow(read));
         }
         if self.scores_visible
@@ -194,9 +194,13 @@ impl Cx<'_, '_> {
                         (a, b) => {
                             let (a, b) = (self.ty(a), self.ty(b));
                             self.error(
-                                Diagnostic::new(Code::E0008, t.span, format!("list elements differ in type: {a} and {b}"))
-                                    .label(format!("this is {}", article(&b)))
-                                    .secondary(first.span, format!("the list starts with {}", article(&a))),
+                                Diagnostic::new(
+                                    Code::E0008,
+                                    t.span,
+                                    format!("list elements differ in type: {a} and {b}"),
+                                )
+                                .label(format!("this is {}", article(&b)))
+                                .secondary(first.span, format!("the list starts with {}", article(&a))),
                             );
                             Type::Error
                         }
@@ -283,9 +287,16 @@ impl Cx<'_, '_> {
                 let t = self.ty(inner);
                 let opt = self.ty(&e.ty);
                 self.error(
-                    Diagnostic::new(Code::E0009, e.span, format!("{what} may be null ({opt}); it must be {}", article(&t)))
-                        .label(format!("{opt} may be null"))
-                        .hint(format!("give it a default with `?? {}`, or test it first with `has(...)`", default_text(inner))),
+                    Diagnostic::new(
+                        Code::E0009,
+                        e.span,
+                        format!("{what} may be null ({opt}); it must be {}", article(&t)),
+                    )
+                    .label(format!("{opt} may be null"))
+                    .hint(format!(
+                        "give it a default with `?? {}`, or test it first with `has(...)`",
+                        default_text(inner)
+                    )),
                 );
                 Expr::error(e.span)
             }
@@ -356,9 +367,7 @@ impl Cx<'_, '_> {
                 Expr::error(span)
             }
             Type::Null => {
-                self.error(
-                    Diagnostic::new(Code::E0021, value.span, "`null ?? x` is always `x`").label("always null"),
-                );
+                self.error(Diagnostic::new(Code::E0021, value.span, "`null ?? x` is always `x`").label("always null"));
                 self.expr(b, expected)
             }
             other => {
@@ -520,9 +529,13 @@ impl Cx<'_, '_> {
             other => {
                 let t = self.ty(other);
                 self.error(
-                    Diagnostic::new(Code::E0008, list.span, format!("`in` needs a list on its right, found {}", article(&t)))
-                        .label(format!("this is {}", article(&t)))
-                        .hint("for maps, use contains_key(map, key)"),
+                    Diagnostic::new(
+                        Code::E0008,
+                        list.span,
+                        format!("`in` needs a list on its right, found {}", article(&t)),
+                    )
+                    .label(format!("this is {}", article(&t)))
+                    .hint("for maps, use contains_key(map, key)"),
                 );
                 return Expr::error(span);
             }
@@ -560,8 +573,9 @@ impl Cx<'_, '_> {
         };
         let msg = self.env.schema.message(message);
         let Some((index, f)) = msg.field(&field.text) else {
-            let hint = did_you_mean(&field.text, msg.fields.iter().map(|f| f.name.as_str()))
-                .or_else(|| camel_hint(&field.text, msg.fields.iter().map(|f| (f.name.as_str(), f.json_name.as_str()))));
+            let hint = did_you_mean(&field.text, msg.fields.iter().map(|f| f.name.as_str())).or_else(|| {
+                camel_hint(&field.text, msg.fields.iter().map(|f| (f.name.as_str(), f.json_name.as_str())))
+            });
             self.error(
                 Diagnostic::new(Code::E0007, field.span, format!("{} has no field `{}`", msg.name, field.text))
                     .label(format!("unknown field of {}", msg.name))
@@ -577,9 +591,13 @@ impl Cx<'_, '_> {
     fn no_fields(&mut self, base: &Expr, field: &ast::Name) -> Expr {
         let t = self.ty(&base.ty);
         self.error(
-            Diagnostic::new(Code::E0007, field.span, format!("{} has no fields; `.{}` needs a message", article(&t), field.text))
-                .label("no such field")
-                .secondary(base.span, format!("this is {}", article(&t))),
+            Diagnostic::new(
+                Code::E0007,
+                field.span,
+                format!("{} has no fields; `.{}` needs a message", article(&t), field.text),
+            )
+            .label("no such field")
+            .secondary(base.span, format!("this is {}", article(&t))),
         );
         Expr::error(base.span.to(field.span))
     }
@@ -611,9 +629,13 @@ impl Cx<'_, '_> {
                             Some(format!("its values are {}", all.join(", ")))
                         });
                         self.error(
-                            Diagnostic::new(Code::E0018, field.span, format!("enum {} has no value `{}`", e.name, field.text))
-                                .label(format!("not a value of {}", e.name))
-                                .maybe_hint(hint),
+                            Diagnostic::new(
+                                Code::E0018,
+                                field.span,
+                                format!("enum {} has no value `{}`", e.name, field.text),
+                            )
+                            .label(format!("not a value of {}", e.name))
+                            .maybe_hint(hint),
                         );
                         Some(Expr::error(span))
                     }
@@ -764,7 +786,8 @@ impl Cx<'_, '_> {
     fn map_record(&mut self, r: &ast::Record, k: &Type, v: &Type, span: Span) -> Expr {
         if let Some(s) = &r.spread {
             self.error(
-                Diagnostic::new(Code::E0008, s.span, "a map literal cannot spread another value").label("not allowed here"),
+                Diagnostic::new(Code::E0008, s.span, "a map literal cannot spread another value")
+                    .label("not allowed here"),
             );
         }
         let mut entries = Vec::new();

@@ -149,10 +149,14 @@ fn declare_type_aliases(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Dia
                 Some((other, first)) if *other != t => {
                     let other_name = env.schema.type_ref_name(*other).to_owned();
                     diags.push(
-                        Diagnostic::new(Code::E0010, alias.span, format!("`{}` already names {other_name}", alias.text))
-                            .label(format!("here it would name {full}"))
-                            .secondary(*first, "first brought in here")
-                            .hint(format!("give one of them another name: `use {full} as Other;`")),
+                        Diagnostic::new(
+                            Code::E0010,
+                            alias.span,
+                            format!("`{}` already names {other_name}", alias.text),
+                        )
+                        .label(format!("here it would name {full}"))
+                        .secondary(*first, "first brought in here")
+                        .hint(format!("give one of them another name: `use {full} as Other;`")),
                     );
                 }
                 Some(_) => {}
@@ -179,10 +183,14 @@ fn check_unique_names(items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
         let kind = item_kind_word(&item.kind);
         if let Some((first_kind, first)) = seen.get(name.text.as_str()) {
             diags.push(
-                Diagnostic::new(Code::E0010, name.span, format!("duplicate name `{}`: a {first_kind} already has it", name.text))
-                    .label(format!("this {kind} reuses the name"))
-                    .secondary(*first, format!("the {first_kind} `{}` is defined here", name.text))
-                    .hint("rules, scores, drops, sinks, sources, consts and fns share one namespace across the bundle"),
+                Diagnostic::new(
+                    Code::E0010,
+                    name.span,
+                    format!("duplicate name `{}`: a {first_kind} already has it", name.text),
+                )
+                .label(format!("this {kind} reuses the name"))
+                .secondary(*first, format!("the {first_kind} `{}` is defined here", name.text))
+                .hint("rules, scores, drops, sinks, sources, consts and fns share one namespace across the bundle"),
             );
         } else {
             seen.insert(&name.text, (kind, name.span));
@@ -225,8 +233,12 @@ fn declare_streams(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnost
             other => {
                 let t = env.type_name(&other);
                 diags.push(
-                    Diagnostic::new(Code::E0026, ty.span, format!("a stream carries messages, but {t} is not a message"))
-                        .label("not a message type"),
+                    Diagnostic::new(
+                        Code::E0026,
+                        ty.span,
+                        format!("a stream carries messages, but {t} is not a message"),
+                    )
+                    .label("not a message type"),
                 );
                 None
             }
@@ -238,7 +250,10 @@ fn declare_streams(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnost
                 diags.push(
                     Diagnostic::new(Code::E0026, format.span, format!("unknown wire format `{other}`"))
                         .label("not a wire format")
-                        .maybe_hint(did_you_mean(other, ["json", "protobuf"]).or(Some("write `as json` or `as protobuf`".into()))),
+                        .maybe_hint(
+                            did_you_mean(other, ["json", "protobuf"])
+                                .or(Some("write `as json` or `as protobuf`".into())),
+                        ),
                 );
                 None
             }
@@ -251,8 +266,12 @@ fn declare_streams(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnost
                 Some((_, f)) => {
                     let ft = env.type_name(&f.ty);
                     diags.push(
-                        Diagnostic::new(Code::E0026, t.span, format!("the time field must be an int (milliseconds), but `{}` is {ft}", t.text))
-                            .label("not an int field"),
+                        Diagnostic::new(
+                            Code::E0026,
+                            t.span,
+                            format!("the time field must be an int (milliseconds), but `{}` is {ft}", t.text),
+                        )
+                        .label("not an int field"),
                     );
                 }
                 None => diags.push(
@@ -266,7 +285,13 @@ fn declare_streams(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnost
         if is_source {
             if !env.sources.contains_key(&name.text) {
                 env.sources.insert(name.text.clone(), ir::SourceId(env.program.sources.len() as u32));
-                env.program.sources.push(ir::Source { name: name.text.clone(), message, format, time_field, span: name.span });
+                env.program.sources.push(ir::Source {
+                    name: name.text.clone(),
+                    message,
+                    format,
+                    time_field,
+                    span: name.span,
+                });
             }
         } else if !env.sinks.contains_key(&name.text) {
             env.sinks.insert(name.text.clone(), ir::SinkId(env.program.sinks.len() as u32));
@@ -289,9 +314,9 @@ fn declare_consts(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnosti
             ir::ExprKind::Lit(ir::Literal::Null) if checked.ty.is_error() => None,
             ir::ExprKind::Lit(ir::Literal::Null) => {
                 diags.push(
-                    Diagnostic::new(Code::E0022, checked.span, "a const cannot be null").label("null").hint(
-                        "a const names a value; use `?? default` where a value may be absent",
-                    ),
+                    Diagnostic::new(Code::E0022, checked.span, "a const cannot be null")
+                        .label("null")
+                        .hint("a const names a value; use `?? default` where a value may be absent"),
                 );
                 None
             }
@@ -346,9 +371,13 @@ fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>)
             + calls[name].iter().filter_map(|(c, _)| env.fns[*c].body.as_ref().map(|b| b.depth)).max().unwrap_or(0);
         if depth > env::MAX_INLINED_DEPTH {
             diags.push(
-                Diagnostic::new(Code::E0019, fname.span, format!("fn `{name}` nests too deeply once its calls are inlined"))
-                    .label(format!("{depth} levels deep"))
-                    .hint("fns are inlined where they are called; flatten the chain of fns calling fns"),
+                Diagnostic::new(
+                    Code::E0019,
+                    fname.span,
+                    format!("fn `{name}` nests too deeply once its calls are inlined"),
+                )
+                .label(format!("{depth} levels deep"))
+                .hint("fns are inlined where they are called; flatten the chain of fns calling fns"),
             );
             continue;
         }
@@ -450,7 +479,15 @@ fn called_fns<'a>(e: &'a ast::Expr, env: &Env, out: &mut Vec<(&'a str, Span)>) {
             called_fns(then, env, out);
             called_fns(otherwise, env, out);
         }
-        K::Int(_) | K::Float(_) | K::Str(_) | K::Duration(_) | K::Bool(_) | K::Null | K::Name(_) | K::SelfRef | K::Error => {}
+        K::Int(_)
+        | K::Float(_)
+        | K::Str(_)
+        | K::Duration(_)
+        | K::Bool(_)
+        | K::Null
+        | K::Name(_)
+        | K::SelfRef
+        | K::Error => {}
     }
 }
 

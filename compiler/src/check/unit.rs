@@ -34,9 +34,13 @@ impl Cx<'_, '_> {
                 let value = self.expr(value, None);
                 if value.ty == Type::Null {
                     self.error(
-                        Diagnostic::new(Code::E0021, value.span, format!("cannot tell the type of `{}` from `null`", name.text))
-                            .label("null alone has no type")
-                            .hint("a let holds a value of known type; use the value you will compare against instead"),
+                        Diagnostic::new(
+                            Code::E0021,
+                            value.span,
+                            format!("cannot tell the type of `{}` from `null`", name.text),
+                        )
+                        .label("null alone has no type")
+                        .hint("a let holds a value of known type; use the value you will compare against instead"),
                     );
                 }
                 let local = self.bind(name, value.ty.clone());
@@ -50,8 +54,12 @@ impl Cx<'_, '_> {
                     if !matches!(e.ty, Type::String | Type::Bytes | Type::Int | Type::Error) {
                         let t = self.ty(&e.ty);
                         self.error(
-                            Diagnostic::new(Code::E0008, e.span, format!("an output key must be a string, bytes or int, found {t}"))
-                                .label(format!("this is {}", super::cx::article(&t))),
+                            Diagnostic::new(
+                                Code::E0008,
+                                e.span,
+                                format!("an output key must be a string, bytes or int, found {t}"),
+                            )
+                            .label(format!("this is {}", super::cx::article(&t))),
                         );
                     }
                     e
@@ -134,7 +142,8 @@ impl Cx<'_, '_> {
                 ast::TestStmtKind::Given { source, record } => {
                     given = true;
                     let id = self.env.source_id(source, self.diags);
-                    let ty = id.map_or(Type::Error, |id| Type::Message(self.env.program.sources[id.0 as usize].message));
+                    let ty =
+                        id.map_or(Type::Error, |id| Type::Message(self.env.program.sources[id.0 as usize].message));
                     let record = self.record(record, Some(&ty), record.span);
                     if let Some(source) = id {
                         steps.push(TestStep::Given { source, record, span });
@@ -156,9 +165,13 @@ impl Cx<'_, '_> {
                 ast::TestStmtKind::ExpectDropped | ast::TestStmtKind::ExpectDirty => {
                     if !given {
                         self.error(
-                            Diagnostic::new(Code::E0027, span, "this expectation refers to the last `given`, but there is none yet")
-                                .label("nothing given before this")
-                                .hint("feed an event first: `given SOURCE { ... };`"),
+                            Diagnostic::new(
+                                Code::E0027,
+                                span,
+                                "this expectation refers to the last `given`, but there is none yet",
+                            )
+                            .label("nothing given before this")
+                            .hint("feed an event first: `given SOURCE { ... };`"),
                         );
                     }
                     steps.push(if matches!(s.kind, ast::TestStmtKind::ExpectDropped) {
