@@ -1,0 +1,271 @@
+//! Velocity state: counts, sums, distinct values and last-seen times per key, over sliding time
+//! windows, for one call site of `window_count`, `window_sum`, `window_distinct` or `seen`.
+//!
+//! Memory is bounded twice: per key, a window is [`BUCKETS`] buckets of width `W / BUCKETS`
+//! (older buckets are overwritten as time moves on), and per site, at most `max_keys` keys are
+//! kept, the least recently seen evicted first (and counted).
+//!
+//! Windows therefore have bucket resolution: an event counts while its bucket is among the
+//! `BUCKETS` buckets that end with the current event's bucket. `seen` is exact (one time per
+//! key). Times are milliseconds; they may arrive out of order: an event older than the window
+//! kept for its key is not stored, and counts itself plus what its own window still holds.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+
+pub const BUCKETS: usize = 30;
+/// Distinct values per key counted exactly; beyond this a key switches to a HyperLogLog sketch.
+pub const EXACT_DISTINCT: usize = 1024;
+const HLL_REGISTERS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Count,
+    Sum,
+    Distinct,
+    Seen,
+}
+
+pub struct Site {
+    kind: Kind,
+    window_ms: i64,
+    bucket_ms: i64,
+    keys: LruCache<u64, KeyState>,
+    evicted: u64,
+}
+
+enum KeyState {
+    /// `head` is the absolute number of the newest bucket; slot `b % BUCKETS` holds bucket `b`.
+    Counts { head: i64, counts: [u32; BUCKETS] },
+    Sums { head: i64, sums: [f64; BUCKETS] },
+    Seen { last: i64 },
+    Exact { values: HashMap<u64, i64> },
+    Sketch { head: i64, registers: Box<[[u8; HLL_REGISTERS]; BUCKETS]> },
+}
+
+impl Site {
+    /// `window_ms` must be positive (the checker only accepts positive constant windows).
+    pub fn new(kind: Kind, window_ms: i64, max_keys: usize) -> Site {
+        let window_ms = window_ms.max(1);
+        let bucket_ms = (window_ms + BUCKETS as i64 - 1) / BUCKETS as i64;
+        let cap = NonZeroUsize::new(max_keys).unwrap_or(NonZeroUsize::MIN);
+        Site { kind, window_ms, bucket_ms, keys: LruCache::new(cap), evicted: 0 }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Keys evicted so far because the site held `max_keys` keys.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn entry(&mut self, key: u64, fresh: impl FnOnce() -> KeyState) -> &mut KeyState {
+        if !self.keys.contains(&key) {
+            if self.keys.len() == self.keys.cap().get() {
+                self.evicted += 1;
+            }
+            self.keys.push(key, fresh());
+        }
+        self.keys.get_mut(&key).expect("just inserted")
+    }
+
+    /// `window_count`: events with this key in the window, the current one included.
+    pub fn count(&mut self, key: u64, t: i64) -> i64 {
+        let b = t.div_euclid(self.bucket_ms);
+        let KeyState::Counts { head, counts } = self.entry(key, || KeyState::Counts { head: b, counts: [0; BUCKETS] })
+        else {
+            return 0;
+        };
+        // An event older than the ring is not stored, but it still counts itself.
+        let unstored = match advance(head, b, counts, 0) {
+            Some(slot) => {
+                counts[slot] = counts[slot].saturating_add(1);
+                0
+            }
+            None => 1,
+        };
+        unstored + window(*head, b).map(|i| i64::from(counts[slot_of(i)])).sum::<i64>()
+    }
+
+    /// `window_sum`: the sum of the amounts with this key in the window, the current one included.
+    pub fn sum(&mut self, key: u64, amount: f64, t: i64) -> f64 {
+        let b = t.div_euclid(self.bucket_ms);
+        let KeyState::Sums { head, sums } = self.entry(key, || KeyState::Sums { head: b, sums: [0.0; BUCKETS] }) else {
+            return 0.0;
+        };
+        let unstored = match advance(head, b, sums, 0.0) {
+            Some(slot) => {
+                sums[slot] += amount;
+                0.0
+            }
+            None => amount,
+        };
+        unstored + window(*head, b).map(|i| sums[slot_of(i)]).sum::<f64>()
+    }
+
+    /// `seen`: whether this key occurred earlier within the window.
+    pub fn seen(&mut self, key: u64, t: i64) -> bool {
+        let window_ms = self.window_ms;
+        let mut first = false;
+        let state = self.entry(key, || {
+            first = true;
+            KeyState::Seen { last: t }
+        });
+        let KeyState::Seen { last } = state else { return false };
+        if first {
+            return false;
+        }
+        let hit = t.saturating_sub(*last) < window_ms;
+        *last = (*last).max(t);
+        hit
+    }
+
+    /// `window_distinct`: distinct values seen with this key in the window, the current one
+    /// included; exact up to [`EXACT_DISTINCT`], estimated above.
+    pub fn distinct(&mut self, key: u64, value: u64, t: i64) -> i64 {
+        let (window_ms, bucket_ms) = (self.window_ms, self.bucket_ms);
+        let state = self.entry(key, || KeyState::Exact { values: HashMap::new() });
+        if let KeyState::Exact { values } = state {
+            let last = values.entry(value).or_insert(t);
+            *last = (*last).max(t);
+            if values.len() > EXACT_DISTINCT {
+                values.retain(|_, seen| t.saturating_sub(*seen) < window_ms);
+            }
+            if values.len() <= EXACT_DISTINCT {
+                return values.values().filter(|&&seen| t.saturating_sub(seen) < window_ms).count() as i64;
+            }
+            // Too many to count exactly: move every value into a sketch by the bucket of its time.
+            let head = t.div_euclid(bucket_ms);
+            let mut registers = Box::new([[0u8; HLL_REGISTERS]; BUCKETS]);
+            for (&v, &seen) in values.iter() {
+                let b = seen.div_euclid(bucket_ms);
+                if head - b < BUCKETS as i64 && b <= head {
+                    hll_add(&mut registers[slot_of(b)], v);
+                }
+            }
+            *state = KeyState::Sketch { head, registers };
+        }
+        let KeyState::Sketch { head, registers } = state else { return 0 };
+        let b = t.div_euclid(bucket_ms);
+        if let Some(slot) = advance(head, b, registers.as_mut_slice(), [0; HLL_REGISTERS]) {
+            hll_add(&mut registers[slot], value);
+        }
+        let mut merged = [0u8; HLL_REGISTERS];
+        for i in window(*head, b) {
+            for (m, r) in merged.iter_mut().zip(registers[slot_of(i)].iter()) {
+                *m = (*m).max(*r);
+            }
+        }
+        hll_estimate(&merged)
+    }
+}
+
+fn slot_of(bucket: i64) -> usize {
+    bucket.rem_euclid(BUCKETS as i64) as usize
+}
+
+/// Moves the ring forward to bucket `b` (clearing the buckets it passes) and returns the slot
+/// where bucket `b` lives, or `None` when `b` is older than the ring.
+fn advance<T: Copy>(head: &mut i64, b: i64, ring: &mut [T], zero: T) -> Option<usize> {
+    if b > *head {
+        let steps = (b - *head).min(BUCKETS as i64);
+        for i in 0..steps {
+            ring[slot_of(b - i)] = zero;
+        }
+        *head = b;
+    } else if *head - b >= BUCKETS as i64 {
+        return None;
+    }
+    Some(slot_of(b))
+}
+
+/// The buckets of the window that ends with bucket `b`, limited to those the ring still holds.
+fn window(head: i64, b: i64) -> impl Iterator<Item = i64> {
+    let newest = b.min(head);
+    let oldest = (b - BUCKETS as i64 + 1).max(head - BUCKETS as i64 + 1);
+    oldest..=newest
+}
+
+fn hll_add(registers: &mut [u8; HLL_REGISTERS], value: u64) {
+    let h = xxhash_rust::xxh3::xxh3_64(&value.to_le_bytes());
+    let index = (h as usize) & (HLL_REGISTERS - 1);
+    let rest = h >> 6;
+    let rank = (rest.trailing_zeros().min(58) + 1) as u8;
+    registers[index] = registers[index].max(rank);
+}
+
+fn hll_estimate(registers: &[u8; HLL_REGISTERS]) -> i64 {
+    let m = HLL_REGISTERS as f64;
+    let alpha = 0.709; // for m = 64
+    let sum: f64 = registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+    let raw = alpha * m * m / sum;
+    let zeros = registers.iter().filter(|&&r| r == 0).count();
+    let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+    estimate.round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_slide_with_time() {
+        let mut s = Site::new(Kind::Count, 60_000, 100);
+        assert_eq!(s.count(1, 0), 1);
+        assert_eq!(s.count(1, 10_000), 2);
+        assert_eq!(s.count(1, 30_000), 3);
+        assert_eq!(s.count(2, 30_500), 1);
+        assert_eq!(s.count(1, 65_000), 3); // the event at 0 has left the window
+        assert_eq!(s.count(1, 200_000), 1);
+        assert_eq!(s.count(1, 10), 1); // older than the ring: sees only itself
+    }
+
+    #[test]
+    fn sums_and_seen() {
+        let mut s = Site::new(Kind::Sum, 1_000, 10);
+        assert_eq!(s.sum(7, 1.5, 0), 1.5);
+        assert_eq!(s.sum(7, 2.0, 500), 3.5);
+        assert_eq!(s.sum(7, 1.0, 1_600), 1.0);
+        let mut d = Site::new(Kind::Seen, 3_600_000, 10);
+        assert!(!d.seen(1, 20_000));
+        assert!(d.seen(1, 70_000));
+        assert!(!d.seen(1, 70_000 + 3_600_000));
+    }
+
+    #[test]
+    fn distinct_is_exact_then_estimated() {
+        let mut s = Site::new(Kind::Distinct, 60_000, 10);
+        assert_eq!(s.distinct(1, 10, 0), 1);
+        assert_eq!(s.distinct(1, 10, 1), 1);
+        assert_eq!(s.distinct(1, 11, 2), 2);
+        assert_eq!(s.distinct(1, 12, 61_000), 1);
+        let mut n = 0;
+        for v in 0..5_000u64 {
+            n = s.distinct(2, v, 100);
+        }
+        assert!((4_000..6_000).contains(&n), "estimate {n}");
+    }
+
+    #[test]
+    fn keys_are_capped_and_evictions_counted() {
+        let mut s = Site::new(Kind::Count, 1_000, 2);
+        s.count(1, 0);
+        s.count(2, 0);
+        s.count(3, 0);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.evicted(), 1);
+        assert_eq!(s.count(1, 1), 1); // key 1 was the least recently seen
+    }
+}
