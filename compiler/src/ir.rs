@@ -458,16 +458,33 @@ fn event_path(expr: &Expr) -> Option<FieldPath> {
     }
 }
 
+impl Drop {
+    /// Calls `f` on the drop's top-level expressions.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        f(&self.cond);
+    }
+}
+
+impl Score {
+    /// Calls `f` on the score's top-level expressions.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        self.weights.iter().for_each(|(_, c)| f(c));
+    }
+}
+
 impl Rule {
+    /// Calls `f` on the rule's top-level expressions, condition first, then in statement order.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        if let Some(c) = &self.cond {
+            f(c);
+        }
+        self.body.iter().for_each(|s| s.for_each_expr(f));
+    }
+
     /// Every field path the rule reads.
     pub fn reads(&self) -> Vec<FieldPath> {
         let mut out = Vec::new();
-        if let Some(c) = &self.cond {
-            field_paths(c, &mut out);
-        }
-        for s in &self.body {
-            s.for_each_expr(&mut |e| field_paths(e, &mut out));
-        }
+        self.for_each_expr(&mut |e| field_paths(e, &mut out));
         out
     }
 

@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod check;
 pub mod diag;
 pub mod files;
+pub mod interp;
 pub mod ir;
 pub mod schema;
 pub mod types;

@@ -1,0 +1,91 @@
+//! Values of the reference interpreter, and of decoded events.
+
+use std::rc::Rc;
+
+use crate::schema::{MessageId, Schema, WireKind};
+use crate::types::Type;
+
+/// A runtime value. `Null` is the absent value of a `T?`, and also stands for an absent
+/// sub-message (a message-typed field that was not set), whose fields read as their defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    /// Milliseconds.
+    Duration(i64),
+    /// An enum value by number.
+    Enum(i32),
+    List(Rc<Vec<Value>>),
+    /// Entries in the order they were given; keys are unique.
+    Map(Rc<Vec<(Value, Value)>>),
+    Message(Rc<Message>),
+}
+
+/// A message: one slot per field of its type, `Null` where the field is unset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub ty: MessageId,
+    pub fields: Vec<Value>,
+}
+
+impl Message {
+    pub fn empty(schema: &Schema, ty: MessageId) -> Message {
+        Message { ty, fields: vec![Value::Null; schema.message(ty).fields.len()] }
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Rc::from(s))
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// What an unset field of type `ty` reads as.
+    pub fn default_of(ty: &Type) -> Value {
+        match ty {
+            Type::Bool => Value::Bool(false),
+            Type::Int => Value::Int(0),
+            Type::Float => Value::Float(0.0),
+            Type::String => Value::str(""),
+            Type::Bytes => Value::Bytes(Rc::from(&[][..])),
+            Type::Duration => Value::Duration(0),
+            Type::Enum(_) => Value::Enum(0),
+            Type::List(_) => Value::List(Rc::new(Vec::new())),
+            Type::Map(_, _) => Value::Map(Rc::new(Vec::new())),
+            Type::Message(_) | Type::Optional(_) | Type::Null | Type::Error => Value::Null,
+        }
+    }
+
+    /// Whether this is the default of a field without presence (what encoders leave out).
+    pub fn is_default(&self) -> bool {
+        match self {
+            Value::Null => true,
+            Value::Bool(b) => !b,
+            Value::Int(i) | Value::Duration(i) => *i == 0,
+            Value::Float(f) => *f == 0.0 && f.is_sign_positive(),
+            Value::Str(s) => s.is_empty(),
+            Value::Bytes(b) => b.is_empty(),
+            Value::Enum(e) => *e == 0,
+            Value::List(l) => l.is_empty(),
+            Value::Map(m) => m.is_empty(),
+            Value::Message(_) => false,
+        }
+    }
+}
+
+/// Checks that an int fits the field it is stored in (protobuf's 32-bit and unsigned kinds).
+pub fn fits(wire: WireKind, v: i64) -> bool {
+    match wire {
+        WireKind::Int32 | WireKind::Sint32 | WireKind::Sfixed32 | WireKind::Enum => i32::try_from(v).is_ok(),
+        WireKind::Uint32 | WireKind::Fixed32 => u32::try_from(v).is_ok(),
+        WireKind::Uint64 | WireKind::Fixed64 => v >= 0,
+        _ => true,
+    }
+}
