@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod run;
 use evr_compiler::diag::{Code, human, json};
 
 #[derive(Parser)]
@@ -25,11 +27,42 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run a bundle over a file of events (one JSON event per line, or length-delimited
+    /// protobuf records) and print each output as a JSON line.
+    Run {
+        /// The bundle: a .evr file or a directory.
+        bundle: PathBuf,
+        /// The events; `-` reads standard input.
+        #[arg(long)]
+        input: PathBuf,
+        /// The source the events belong to (needed when the bundle has several).
+        #[arg(long)]
+        source: Option<String>,
+        /// How events are framed in the input.
+        #[arg(long, value_enum, default_value_t = InputFormat::Json)]
+        input_format: InputFormat,
+    },
+    /// Run the `test` blocks of bundles. Each PATH is one bundle.
+    Test {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Explain a diagnostic code, with an example.
     Explain {
         /// A code such as E0009.
         code: String,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    /// One JSON event per line.
+    Json,
+    /// Records each preceded by its length as a varint.
+    Protobuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -45,12 +78,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
+        Command::Run { bundle, input, source, input_format } => run::run(&bundle, &input, source.as_deref(), input_format),
+        Command::Test { paths, junit } => run::test(&paths, junit.as_deref()),
         Command::Explain { code } => explain(&code),
     }
 }
 
+/// Colour only on a terminal, and never with `NO_COLOR`.
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn check(paths: &[PathBuf], format: Format) -> ExitCode {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = color();
     let mut any_error = false;
     let mut io_problem = false;
     let stdout = std::io::stdout();

@@ -1,0 +1,171 @@
+//! The executor: one input event at a time, decode, drops, scores, rules, in the order the
+//! language defines; runtime errors become dirty records that name the failing unit and cost
+//! nothing but that unit's outputs. One executor holds the velocity state of one stream (a
+//! file, a partition); the program it runs is shared.
+
+use evr_compiler::interp::value::Value;
+use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
+use evr_compiler::ir::{Program, SinkId, SourceId};
+use evr_compiler::schema::Schema;
+use evr_stdlib::velocity::Site;
+
+use crate::decode::{self, DecodeError};
+
+/// What one input event produced, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// A record built by `emit`.
+    Record { sink: SinkId, key: Option<Value>, record: Value },
+    /// `route`: the input event, unchanged.
+    Forward { sink: SinkId },
+    /// The event could not be decoded (`unit` is `None`), or a drop, score or rule failed on it.
+    Dirty { error: String, unit: Option<String> },
+}
+
+/// How an event went, besides its outputs.
+#[derive(Debug)]
+pub struct Processed {
+    /// The decoded event, when it decoded.
+    pub event: Option<Value>,
+    /// The drop that discarded the event, if one did.
+    pub dropped_by: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Keys kept per velocity call site before the least recently seen is evicted.
+    pub max_keys_per_site: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { max_keys_per_site: 1_000_000 }
+    }
+}
+
+pub struct Executor<'p> {
+    program: &'p Program,
+    schema: &'p Schema,
+    prepared: Prepared,
+    drop_sites: Vec<Vec<Site>>,
+    score_sites: Vec<Vec<Site>>,
+    rule_sites: Vec<Vec<Site>>,
+    scores: Vec<Option<i64>>,
+    actions: Vec<Action>,
+}
+
+fn sites(kinds: Vec<(evr_stdlib::velocity::Kind, i64)>, config: Config) -> Vec<Site> {
+    kinds.into_iter().map(|(kind, window)| Site::new(kind, window, config.max_keys_per_site)).collect()
+}
+
+impl<'p> Executor<'p> {
+    /// Prepares a checked program (one without errors) for running.
+    pub fn new(program: &'p Program, schema: &'p Schema, config: Config) -> Result<Executor<'p>, String> {
+        let prepared = Prepared::new(program)?;
+        let drop_sites = program
+            .drops
+            .iter()
+            .map(|d| sites(velocity_sites(d.unit.velocity_sites, |f| d.for_each_expr(&mut |e| f(e))), config))
+            .collect();
+        let score_sites = program
+            .scores
+            .iter()
+            .map(|s| sites(velocity_sites(s.unit.velocity_sites, |f| s.for_each_expr(&mut |e| f(e))), config))
+            .collect();
+        let rule_sites = program
+            .rules
+            .iter()
+            .map(|r| sites(velocity_sites(r.unit.velocity_sites, |f| r.for_each_expr(&mut |e| f(e))), config))
+            .collect();
+        Ok(Executor {
+            program,
+            schema,
+            prepared,
+            drop_sites,
+            score_sites,
+            rule_sites,
+            scores: vec![None; program.scores.len()],
+            actions: Vec::new(),
+        })
+    }
+
+    pub fn program(&self) -> &'p Program {
+        self.program
+    }
+
+    pub fn schema(&self) -> &'p Schema {
+        self.schema
+    }
+
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// Decodes and processes one event of `source`, appending its outputs to `out`.
+    pub fn process(&mut self, source: SourceId, bytes: &[u8], out: &mut Vec<Output>) -> Processed {
+        let src = &self.program.sources[source.0 as usize];
+        match decode::decode(self.schema, src.message, src.format, bytes) {
+            Ok(event) => {
+                let dropped_by = self.run(source, &event, out);
+                Processed { event: Some(event), dropped_by }
+            }
+            Err(DecodeError { reason }) => {
+                out.push(Output::Dirty { error: reason, unit: None });
+                Processed { event: None, dropped_by: None }
+            }
+        }
+    }
+
+    /// Runs drops, scores and rules of `source` over a decoded event. Returns the index of the
+    /// drop that discarded it, if any.
+    pub fn run(&mut self, source: SourceId, event: &Value, out: &mut Vec<Output>) -> Option<usize> {
+        let program = self.program;
+        let time_ms = self.event_time(source, event);
+        for (i, d) in program.drops.iter().enumerate().filter(|(_, d)| d.source == source) {
+            let mut env = Env::new(self.schema, &self.prepared, event, &[], &mut self.drop_sites[i], time_ms);
+            match interp::eval_drop(&d.cond, &d.unit, &mut env) {
+                Ok(true) => return Some(i),
+                Ok(false) => {}
+                Err(e) => out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) }),
+            }
+        }
+        for (i, s) in program.scores.iter().enumerate() {
+            if s.source != source {
+                self.scores[i] = None;
+                continue;
+            }
+            let mut env = Env::new(self.schema, &self.prepared, event, &[], &mut self.score_sites[i], time_ms);
+            self.scores[i] = match interp::eval_score(&s.weights, &s.unit, &mut env) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    out.push(Output::Dirty { error: format!("score {}: {e}", s.name), unit: Some(s.name.clone()) });
+                    None
+                }
+            };
+        }
+        for (i, r) in program.rules.iter().enumerate().filter(|(_, r)| r.source == source) {
+            let mut env = Env::new(self.schema, &self.prepared, event, &self.scores, &mut self.rule_sites[i], time_ms);
+            self.actions.clear();
+            match interp::eval_rule(r, &mut env, &mut self.actions) {
+                Ok(()) => out.extend(self.actions.drain(..).map(|a| match a {
+                    Action::Emit { sink, key, record } => Output::Record { sink, key, record },
+                    Action::Route { sink } => Output::Forward { sink },
+                })),
+                Err(e) => out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) }),
+            }
+        }
+        None
+    }
+
+    /// Event time from the source's time field, or processing time.
+    fn event_time(&self, source: SourceId, event: &Value) -> i64 {
+        let src = &self.program.sources[source.0 as usize];
+        match (src.time_field, event) {
+            (Some(index), Value::Message(m)) => match m.fields.get(index as usize) {
+                Some(Value::Int(t)) => *t,
+                _ => 0,
+            },
+            _ => evr_stdlib::time::now_ms(),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `evr run` and `evr test`: load and check a bundle, then hand it to the runtime.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use evr_compiler::Analysis;
+use evr_compiler::diag::human;
+use evr_runtime::executor::{Config, Executor};
+use evr_runtime::file_host::{self, Progress};
+use evr_runtime::rule_tests;
+
+use crate::{InputFormat, USAGE, color};
+
+/// Loads and checks a bundle; on errors prints them and gives the exit status to return.
+fn load(path: &Path) -> Result<Analysis, ExitCode> {
+    let files = match evr_compiler::bundle::load(path) {
+        Ok(f) if f.is_empty() => {
+            eprintln!("evr: {}: no .evr files found", path.display());
+            return Err(ExitCode::from(USAGE));
+        }
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("evr: cannot read {}: {e}", path.display());
+            return Err(ExitCode::from(USAGE));
+        }
+    };
+    let analysis = evr_compiler::analyze(files);
+    if analysis.has_errors() {
+        let color = color();
+        let mut err = io::stderr().lock();
+        for d in &analysis.diagnostics {
+            let _ = write!(err, "{}", human::render(&analysis.files, d, color));
+        }
+        if let Some(s) = human::summary(&analysis.diagnostics) {
+            let _ = writeln!(err, "{}: {s}; nothing was run", path.display());
+        }
+        return Err(ExitCode::from(1));
+    }
+    Ok(analysis)
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&mut self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat) -> ExitCode {
+    let analysis = match load(bundle) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let program = &analysis.program;
+    let names: Vec<&str> = program.sources.iter().map(|s| s.name.as_str()).collect();
+    let source = match (source, program.sources.len()) {
+        (Some(name), _) => match program.sources.iter().position(|s| s.name == name) {
+            Some(i) => i,
+            None => {
+                eprintln!("evr: the bundle has no source `{name}`; its sources are: {}", names.join(", "));
+                return ExitCode::from(USAGE);
+            }
+        },
+        (None, 1) => 0,
+        (None, 0) => {
+            eprintln!("evr: the bundle declares no source");
+            return ExitCode::from(USAGE);
+        }
+        (None, _) => {
+            eprintln!("evr: the bundle has several sources; choose one with --source ({})", names.join(", "));
+            return ExitCode::from(USAGE);
+        }
+    };
+    let mut exec = match Executor::new(program, &analysis.schema, Config::default()) {
+        Ok(e) => e,
+        Err(why) => {
+            eprintln!("evr: cannot prepare the bundle: {why}");
+            return ExitCode::from(1);
+        }
+    };
+    let (reader, size): (Box<dyn io::Read>, Option<u64>) = if input == Path::new("-") {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        match File::open(input) {
+            Ok(f) => {
+                let size = f.metadata().ok().map(|m| m.len());
+                (Box::new(f), size)
+            }
+            Err(e) => {
+                eprintln!("evr: cannot read {}: {e}", input.display());
+                return ExitCode::from(USAGE);
+            }
+        }
+    };
+    let format = match format {
+        InputFormat::Json => file_host::InputFormat::JsonLines,
+        InputFormat::Protobuf => file_host::InputFormat::DelimitedProtobuf,
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let source = evr_compiler::ir::SourceId(source as u32);
+    // A bar only for long inputs, and only when someone watches stderr.
+    let result = match size {
+        Some(size) if size > (8 << 20) && io::stderr().is_terminal() => {
+            let bar = indicatif::ProgressBar::new(size).with_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let mut progress = Bar(bar);
+            let r = file_host::run(&mut exec, source, format, reader, &mut out, &mut progress);
+            progress.0.finish_and_clear();
+            r
+        }
+        _ => file_host::run(&mut exec, source, format, reader, &mut out, &mut ()),
+    };
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        // A closed pipe (`evr run ... | head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("evr: {e}");
+            ExitCode::from(USAGE)
+        }
+    }
+}
+
+pub fn test(paths: &[PathBuf], junit: Option<&Path>) -> ExitCode {
+    let mut suites = Vec::new();
+    let mut status = ExitCode::SUCCESS;
+    let (mut passed, mut failed) = (0, 0);
+    for path in paths {
+        let analysis = match load(path) {
+            Ok(a) => a,
+            Err(code) => {
+                status = code;
+                continue;
+            }
+        };
+        let location = |span: evr_compiler::Span| analysis.files.location(span);
+        let results = rule_tests::run_all(&analysis.program, &analysis.schema, &location);
+        for r in &results {
+            match &r.failure {
+                None => {
+                    passed += 1;
+                    println!("test {} ... ok", r.name);
+                }
+                Some(_) => {
+                    failed += 1;
+                    println!("test {} ... FAILED", r.name);
+                }
+            }
+        }
+        let failures: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
+        if !failures.is_empty() {
+            println!("\nfailures in {}:", path.display());
+            for r in failures {
+                println!("\n---- {} ({})\n{}", r.name, r.location, r.failure.as_deref().unwrap_or(""));
+            }
+            println!();
+        }
+        suites.push((path.display().to_string(), results));
+    }
+    println!("{passed} passed, {failed} failed");
+    if let Some(file) = junit
+        && let Err(e) = std::fs::write(file, rule_tests::junit(&suites))
+    {
+        eprintln!("evr: cannot write {}: {e}", file.display());
+        return ExitCode::from(USAGE);
+    }
+    if failed > 0 { ExitCode::from(1) } else { status }
+}
