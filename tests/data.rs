@@ -1,11 +1,19 @@
-//! evr's data-driven suite. Each `check/NAME.evr` is checked as a one-file bundle and its
-//! diagnostics, rendered for people without colour, must equal `check/NAME.out`.
+//! evr's data-driven suite.
+//! - Each `check/NAME.evr` is checked as a one-file bundle and its diagnostics, rendered for
+//!   people without colour, must equal `check/NAME.out`.
+//! - Each `run/CASE/` bundle runs over `run/CASE/input.jsonl`; its output lines must equal
+//!   `run/CASE/expected.jsonl`.
+//! - Every builtin's documented examples hold when evaluated.
 //! `UPDATE_EXPECT=1 cargo test -p evr-tests` rewrites the expectations.
 
 use std::path::{Path, PathBuf};
 
 use evr_compiler::diag::{Code, human, json};
 use evr_compiler::files::Files;
+use evr_compiler::ir::SourceId;
+use evr_runtime::executor::{Config, Executor};
+use evr_runtime::file_host;
+use evr_stdlib::Builtin;
 use evr_tests::{expect_file, files_with_ext};
 
 fn here() -> PathBuf {
@@ -90,4 +98,59 @@ fn every_code_has_an_explanation() {
     for c in Code::ALL {
         assert!(c.explanation().lines().count() >= 3, "{} needs a longer explanation", c.as_str());
     }
+}
+
+fn run_bundle(dir: &Path, input: &[u8]) -> String {
+    let files = evr_compiler::bundle::load(dir).expect("bundle loads");
+    let a = evr_compiler::analyze(files);
+    assert!(!a.has_errors(), "{}:\n{}", dir.display(), rendered(&a));
+    let mut exec = Executor::new(&a.program, &a.schema, Config::default()).expect("bundle prepares");
+    let mut out = Vec::new();
+    file_host::run(&mut exec, SourceId(0), file_host::InputFormat::JsonLines, input, &mut out, &mut ()).expect("runs");
+    String::from_utf8(out).expect("output is UTF-8")
+}
+
+#[test]
+fn run_cases() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(here().join("run"))
+        .expect("tests/run exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 6, "the run cases are missing");
+    let failures: Vec<String> = dirs
+        .iter()
+        .filter_map(|dir| {
+            let input = std::fs::read(dir.join("input.jsonl")).expect("input.jsonl");
+            expect_file(&dir.join("expected.jsonl"), &run_bundle(dir, &input)).err()
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every example in the builtins' docs is a condition that must hold: one rule per example
+/// routes the event to `failed` when its condition does not hold.
+#[test]
+fn builtin_examples_hold() {
+    let mut rules = String::from(
+        "use \"../tests/check/schemas/events.proto\";\nuse track.v1.Event;\nsource events: Event as json;\nsink failed: Event as json;\n",
+    );
+    let mut examples = Vec::new();
+    for b in Builtin::ALL {
+        assert!(!b.examples().is_empty(), "`{}` has no example", b.name());
+        for e in b.examples() {
+            rules.push_str(&format!("rule example_{} on events when !({e}) => route failed;\n", examples.len()));
+            examples.push((b.name(), *e));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("evr-examples-{}", std::process::id()));
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    // The bundle lives in a temp dir; its schema path points back here.
+    let rules = rules.replace("../tests/check/schemas/events.proto", &here().join("check/schemas/events.proto").display().to_string());
+    std::fs::write(bundle.join("examples.evr"), rules).unwrap();
+    let out = run_bundle(&bundle, b"{\"name\":\"x\"}\n");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(out.is_empty(), "examples that do not hold (rule example_N is the Nth):\n{out}\n{examples:#?}");
 }

@@ -400,6 +400,12 @@ impl Expr {
         Expr { kind: ExprKind::Lit(Literal::Null), ty: Type::Error, span }
     }
 
+    /// The same node with another type.
+    pub fn with_type(mut self, ty: Type) -> Expr {
+        self.ty = ty;
+        self
+    }
+
     /// Calls `f` on every direct sub-expression.
     pub fn for_each_child(&self, f: impl FnMut(&Expr)) {
         for_each_child!(&self.kind, f, iter)

@@ -156,3 +156,98 @@ impl Builtin {
         self.overloads().first().map_or(0, |o| o.params.len())
     }
 }
+
+impl Builtin {
+    /// Examples for the docs, each an EVR condition that holds. The test suite runs every one
+    /// through the evaluators, so the docs cannot drift from the behaviour.
+    pub fn examples(self) -> &'static [&'static str] {
+        match self {
+            Builtin::Len => &[r#"len("héllo") == 5"#, r#"len([1, 2, 3]) == 3"#, r#"len(split("a,b", ",")) == 2"#],
+            Builtin::Lower => &[r#"lower("ÀBC") == "àbc""#],
+            Builtin::Upper => &[r#"upper("straße") == "STRASSE""#],
+            Builtin::Trim => &[r#"trim("  x y \t") == "x y""#],
+            Builtin::StartsWith => &[r#"starts_with("ad_show", "ad_")"#, r#"!starts_with("x", "xy")"#],
+            Builtin::EndsWith => &[r#"ends_with("ShopItemView", "View")"#],
+            Builtin::Contains => &[r#"contains("ShopItemView", "Item")"#, r#"!contains("abc", "d")"#],
+            Builtin::Replace => &[r#"replace("a-b-c", "-", "+") == "a+b+c""#, r#"replace("abc", "", "x") == "abc""#],
+            Builtin::Substr => &[
+                r#"substr("日本国", 0, 2) == "日本""#,
+                r#"substr("abc", 1, 100) == "bc""#,
+                r#"substr("abc", 5, 1) == """#,
+            ],
+            Builtin::Split => &[
+                r#"split("", ",")[0] == """#,
+                r#"len(split("a,,b,", ",")) == 4"#,
+                r#"split("1.2.3", ".")[2] == "3""#,
+            ],
+            Builtin::Matches => &[r#"matches("Android 14", "Android [0-9]+")"#, r#"!matches("iOS", "^Android")"#],
+            Builtin::Extract => &[
+                r#"extract("Android 14; Pixel", "Android ([0-9]+)", 1) == "14""#,
+                r#"extract("iOS", "Android ([0-9]+)", 1) == null"#,
+                r#"extract("ab", "(a)(x)?", 2) == null"#,
+            ],
+            Builtin::ToString => &[
+                r#"to_string(42) == "42""#,
+                r#"to_string(3.5) == "3.5""#,
+                r#"to_string(2.0) == "2.0""#,
+                r#"to_string(true) == "true""#,
+                r#"to_string(1500ms) == "1500ms""#,
+            ],
+            Builtin::Abs => &["abs(-3) == 3", "abs(-2.5) == 2.5"],
+            Builtin::Min => &["min(4, 5) == 4", "min(1, 0.5) == 0.5"],
+            Builtin::Max => &["max(1, 2) == 2", "max(-1.5, -2.5) == -1.5"],
+            Builtin::Floor => &["floor(1.7) == 1", "floor(-1.5) == -2"],
+            Builtin::Ceil => &["ceil(1.2) == 2", "ceil(-1.5) == -1"],
+            Builtin::Round => &["round(2.5) == 3", "round(-2.5) == -3", "round(1500.4) == 1500"],
+            Builtin::ToInt => &[
+                r#"to_int("42") == 42"#,
+                r#"to_int(" -7 ") == -7"#,
+                r#"to_int("abc") == null"#,
+                "to_int(3.9) == 3",
+                "to_int(1e300) == null",
+            ],
+            Builtin::ToFloat => &[r#"to_float("1.5") == 1.5"#, r#"to_float("1e3") == 1000.0"#, r#"to_float("x") == null"#, "to_float(2) == 2.0"],
+            Builtin::Hash64 => &[r#"hash64("user-42") == hash64("user-42")"#, r#"hash64("a") != hash64("b")"#],
+            Builtin::Bucket => &[r#"bucket("user-42", 100) >= 0 && bucket("user-42", 100) < 100"#, "bucket(7, 1) == 0"],
+            Builtin::HourOfDay => &["hour_of_day(1700000000000) == 22", "hour_of_day(0) == 0"],
+            Builtin::DayOfWeek => &["day_of_week(0) == 4", "day_of_week(1700000000000) == 2"],
+            Builtin::NowMs => &["now_ms() > 1600000000000"],
+            Builtin::IpIn => &[
+                r#"ip_in("10.1.2.3", "10.0.0.0/8")"#,
+                r#"!ip_in("11.1.2.3", "10.0.0.0/8")"#,
+                r#"ip_in("2001:db8::1", "2001:db8::/32")"#,
+                r#"!ip_in("not an ip", "0.0.0.0/0")"#,
+            ],
+            Builtin::UrlHost => &[
+                r#"url_host("https://shop.example.com/a?b=1") == "shop.example.com""#,
+                r#"url_host("not a url") == null"#,
+            ],
+            Builtin::UrlParam => &[
+                r#"url_param("https://x.io/?q=caf%C3%A9&n=2", "q") == "café""#,
+                r#"url_param("https://x.io/?n=2", "q") == null"#,
+            ],
+            Builtin::IsBot => &[
+                r#"is_bot("Mozilla/5.0 (compatible; Googlebot/2.1)")"#,
+                r#"!is_bot("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)")"#,
+            ],
+            Builtin::JsonString => &[
+                r#"json_string("{\"a\":{\"b\":\"x\"}}", "$.a.b") == "x""#,
+                r#"json_string("{\"a\":1}", "$.a") == null"#,
+                r#"json_string("not json", "$.a") == null"#,
+            ],
+            Builtin::JsonInt => &[
+                r#"json_int("{\"a\":[5,6]}", "$.a[1]") == 6"#,
+                r#"json_int("{\"a\":1.5}", "$.a") == null"#,
+            ],
+            Builtin::Has => &[r#"has(to_int("1"))"#, r#"!has(to_int("x"))"#],
+            Builtin::ContainsKey => &[r#"contains_key({ "a": 1 }, "a")"#, r#"!contains_key({ "a": 1 }, "b")"#],
+            Builtin::Any => &["any([1, 5, 9], x => x > 8)", "!any([1, 2], x => x > 8)"],
+            Builtin::All => &["all([1, 5, 9], x => x > 0)", "!all([1, 5, 9], x => x > 1)"],
+            Builtin::CountIf => &["count_if([1, 5, 9], x => x > 2) == 2"],
+            Builtin::WindowCount => &["window_count(\"k\", 1m) == 1"],
+            Builtin::WindowSum => &["window_sum(\"k\", 2.5, 1h) == 2.5"],
+            Builtin::WindowDistinct => &["window_distinct(\"k\", \"v\", 10m) == 1"],
+            Builtin::Seen => &["!seen(\"k\", 1h)"],
+        }
+    }
+}

@@ -377,12 +377,6 @@ impl Cx<'_, '_> {
     }
 }
 
-impl Expr {
-    fn with_type(mut self, ty: Type) -> Expr {
-        self.ty = ty;
-        self
-    }
-}
 
 /// Shifts local ids and velocity sites of an inlined body into the caller's numbering.
 fn renumber(e: &mut Expr, local_base: u32, site_base: u32) {

@@ -722,7 +722,7 @@ impl Cx<'_, '_> {
     pub fn record(&mut self, r: &ast::Record, expected: Option<&Type>, span: Span) -> Expr {
         match expected.map(Type::strip_optional) {
             Some(Type::Message(m)) => self.message_record(r, *m, span),
-            Some(Type::Map(k, v)) => self.map_record(r, &k.clone(), &v.clone(), span),
+            Some(Type::Map(k, v)) => self.map_record(r, &k.clone(), &v.clone(), None, span),
             Some(Type::Error) => Expr::error(span),
             Some(other) => {
                 let t = self.ty(other);
@@ -731,6 +731,22 @@ impl Cx<'_, '_> {
                         .label(format!("{t} expected here")),
                 );
                 Expr::error(span)
+            }
+            // `{ "k": v, ... }` with quoted keys alone reads as a map<string, V>.
+            None if r.spread.is_none()
+                && !r.fields.is_empty()
+                && r.fields.iter().all(|f| matches!(f.key, ast::FieldKey::Str(..))) =>
+            {
+                let values: Vec<Expr> = r.fields.iter().map(|f| self.expr(&f.value, None)).collect();
+                let mut ty = values[0].ty.clone();
+                for v in &values[1..] {
+                    let (_, _, joined) = self.join(Expr::error(v.span).with_type(ty.clone()), v.clone());
+                    ty = joined;
+                }
+                if ty == Type::Null {
+                    ty = Type::Error;
+                }
+                self.map_record(r, &Type::String, &ty, Some(values), span)
             }
             None => {
                 self.error(
@@ -783,7 +799,9 @@ impl Cx<'_, '_> {
         Expr::new(ExprKind::Record { message: m, spread, fields }, ty, span)
     }
 
-    fn map_record(&mut self, r: &ast::Record, k: &Type, v: &Type, span: Span) -> Expr {
+    /// `typed` holds the values when the caller already typed them (to infer the map's type).
+    fn map_record(&mut self, r: &ast::Record, k: &Type, v: &Type, typed: Option<Vec<Expr>>, span: Span) -> Expr {
+        let mut typed = typed.map(Vec::into_iter);
         if let Some(s) = &r.spread {
             self.error(
                 Diagnostic::new(Code::E0008, s.span, "a map literal cannot spread another value")
@@ -818,7 +836,10 @@ impl Cx<'_, '_> {
                 },
                 _ => continue,
             };
-            let value = self.expr(&f.value, Some(v));
+            let value = match typed.as_mut().and_then(Iterator::next) {
+                Some(done) => done,
+                None => self.expr(&f.value, Some(v)),
+            };
             let value = self.coerce(value, v, &|| format!("the value of map key `{text}`"));
             entries.push((Expr::lit(key, k.clone(), f.key.span()), value));
         }

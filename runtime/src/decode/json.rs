@@ -461,10 +461,12 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
             WireKind::Float => Err(at(self.path, format!("{v} is out of range for float"))),
             w if is_int(w) || w == WireKind::Enum => {
                 // 1e3 is an integer written as a float; 1.5 is not.
-                if v.fract() == 0.0 && v.abs() < 9.3e18 {
+                if v.fract() != 0.0 || !v.is_finite() {
+                    Err(at(self.path, format!("{v} is not an integer")))
+                } else if v.abs() < 9.2e18 {
                     self.int(v as i128)
                 } else {
-                    Err(at(self.path, format!("{v} is not an integer")))
+                    Err(at(self.path, format!("{v:e} is out of range for {}", kind_name(self.wire))))
                 }
             }
             _ => Err(self.wrong(format!("number {v}"))),
