@@ -78,7 +78,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
-        Command::Run { bundle, input, source, input_format } => run::run(&bundle, &input, source.as_deref(), input_format),
+        Command::Run { bundle, input, source, input_format } => {
+            run::run(&bundle, &input, source.as_deref(), input_format)
+        }
         Command::Test { paths, junit } => run::test(&paths, junit.as_deref()),
         Command::Explain { code } => explain(&code),
     }

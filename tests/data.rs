@@ -4,6 +4,7 @@
 //! - Each `run/CASE/` bundle runs over `run/CASE/input.jsonl`; its output lines must equal
 //!   `run/CASE/expected.jsonl`.
 //! - Every builtin's documented examples hold when evaluated.
+//!
 //! `UPDATE_EXPECT=1 cargo test -p evr-tests` rewrites the expectations.
 
 use std::path::{Path, PathBuf};
@@ -148,7 +149,10 @@ fn builtin_examples_hold() {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle).unwrap();
     // The bundle lives in a temp dir; its schema path points back here.
-    let rules = rules.replace("../tests/check/schemas/events.proto", &here().join("check/schemas/events.proto").display().to_string());
+    let rules = rules.replace(
+        "../tests/check/schemas/events.proto",
+        &here().join("check/schemas/events.proto").display().to_string(),
+    );
     std::fs::write(bundle.join("examples.evr"), rules).unwrap();
     let out = run_bundle(&bundle, b"{\"name\":\"x\"}\n");
     std::fs::remove_dir_all(&dir).ok();

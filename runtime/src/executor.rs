@@ -126,7 +126,9 @@ impl<'p> Executor<'p> {
             match interp::eval_drop(&d.cond, &d.unit, &mut env) {
                 Ok(true) => return Some(i),
                 Ok(false) => {}
-                Err(e) => out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) }),
+                Err(e) => {
+                    out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) })
+                }
             }
         }
         for (i, s) in program.scores.iter().enumerate() {
@@ -151,7 +153,9 @@ impl<'p> Executor<'p> {
                     Action::Emit { sink, key, record } => Output::Record { sink, key, record },
                     Action::Route { sink } => Output::Forward { sink },
                 })),
-                Err(e) => out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) }),
+                Err(e) => {
+                    out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) })
+                }
             }
         }
         None

@@ -1,7 +1,8 @@
 //! The file host: events from a file (or stdin), outputs as JSON lines.
 //!
 //! Input is one JSON event per line, or length-delimited protobuf records (each preceded by its
-//! length as a varint). Blank lines carry no event and are skipped. Each output is one line:
+//! length as a varint). Every line is an event: a blank line is a dirty record, not skipped, so
+//! that nothing in the input goes unaccounted for. Each output is one line:
 //! `{"sink": NAME, "value": {...}}` (with `"key"` when `emit ... key` set one), or
 //! `{"sink": "dirty", "error": REASON, "line": N}` (with `"rule"` naming a failed drop, score or
 //! rule). `line` is the line number, or the record number for protobuf input.
@@ -77,9 +78,6 @@ pub fn run(
             InputFormat::JsonLines => trim_line(&line),
             InputFormat::DelimitedProtobuf => &line[..],
         };
-        if format == InputFormat::JsonLines && bytes.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
         stats.events += 1;
         outputs.clear();
         let processed = exec.process(source, bytes, &mut outputs);
@@ -185,7 +183,10 @@ fn read_delimited(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<usize> 
         }
     }
     if len > MAX_RECORD as u64 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("a record announces {len} bytes, more than {MAX_RECORD}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a record announces {len} bytes, more than {MAX_RECORD}"),
+        ));
     }
     let len = len as usize;
     buf.resize(len, 0);

@@ -47,7 +47,12 @@ struct Seen {
     taken: bool,
 }
 
-fn run_one(program: &Program, schema: &Schema, test: &Test, location: &dyn Fn(evr_compiler::Span) -> String) -> Result<(), String> {
+fn run_one(
+    program: &Program,
+    schema: &Schema,
+    test: &Test,
+    location: &dyn Fn(evr_compiler::Span) -> String,
+) -> Result<(), String> {
     let mut exec = Executor::new(program, schema, Config::default())?;
     let prepared = Prepared::new(program)?;
     let mut seen: Vec<Seen> = Vec::new();
@@ -163,7 +168,12 @@ fn outputs_so_far(seen: &[Seen], schema: &Schema, program: &Program) -> String {
 fn compare(schema: &Schema, expr: &Expr, expected: &Value, actual: &Value, path: &str, diffs: &mut Vec<String>) {
     let (ExprKind::Record { message, fields, .. }, Value::Message(exp)) = (&expr.kind, expected) else {
         if !same(expected, actual, &expr.ty) {
-            diffs.push(format!("{}: expected {}, got {}", display_path(path), show(schema, expected, &expr.ty), show(schema, actual, &expr.ty)));
+            diffs.push(format!(
+                "{}: expected {}, got {}",
+                display_path(path),
+                show(schema, expected, &expr.ty),
+                show(schema, actual, &expr.ty)
+            ));
         }
         return;
     };
@@ -177,7 +187,8 @@ fn compare(schema: &Schema, expr: &Expr, expected: &Value, actual: &Value, path:
         let i = *index as usize;
         let field = &msg.fields[i];
         let sub = if path.is_empty() { field.name.clone() } else { format!("{path}.{}", field.name) };
-        let read = |v: &Value| if v.is_null() && !field.ty.is_optional() { Value::default_of(&field.ty) } else { v.clone() };
+        let read =
+            |v: &Value| if v.is_null() && !field.ty.is_optional() { Value::default_of(&field.ty) } else { v.clone() };
         compare(schema, field_expr, &read(&exp.fields[i]), &read(&act.fields[i]), &sub, diffs);
     }
 }
@@ -234,7 +245,12 @@ pub fn junit(suites: &[(String, Vec<TestResult>)]) -> String {
                 None => x.push_str("/>\n"),
                 Some(f) => {
                     let first = f.lines().next().unwrap_or("");
-                    let _ = write!(x, ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n", escape(first), escape(f));
+                    let _ = write!(
+                        x,
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                        escape(first),
+                        escape(f)
+                    );
                 }
             }
         }

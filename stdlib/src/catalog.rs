@@ -175,11 +175,9 @@ impl Builtin {
                 r#"substr("abc", 1, 100) == "bc""#,
                 r#"substr("abc", 5, 1) == """#,
             ],
-            Builtin::Split => &[
-                r#"split("", ",")[0] == """#,
-                r#"len(split("a,,b,", ",")) == 4"#,
-                r#"split("1.2.3", ".")[2] == "3""#,
-            ],
+            Builtin::Split => {
+                &[r#"split("", ",")[0] == """#, r#"len(split("a,,b,", ",")) == 4"#, r#"split("1.2.3", ".")[2] == "3""#]
+            }
             Builtin::Matches => &[r#"matches("Android 14", "Android [0-9]+")"#, r#"!matches("iOS", "^Android")"#],
             Builtin::Extract => &[
                 r#"extract("Android 14; Pixel", "Android ([0-9]+)", 1) == "14""#,
@@ -206,7 +204,12 @@ impl Builtin {
                 "to_int(3.9) == 3",
                 "to_int(1e300) == null",
             ],
-            Builtin::ToFloat => &[r#"to_float("1.5") == 1.5"#, r#"to_float("1e3") == 1000.0"#, r#"to_float("x") == null"#, "to_float(2) == 2.0"],
+            Builtin::ToFloat => &[
+                r#"to_float("1.5") == 1.5"#,
+                r#"to_float("1e3") == 1000.0"#,
+                r#"to_float("x") == null"#,
+                "to_float(2) == 2.0",
+            ],
             Builtin::Hash64 => &[r#"hash64("user-42") == hash64("user-42")"#, r#"hash64("a") != hash64("b")"#],
             Builtin::Bucket => &[r#"bucket("user-42", 100) >= 0 && bucket("user-42", 100) < 100"#, "bucket(7, 1) == 0"],
             Builtin::HourOfDay => &["hour_of_day(1700000000000) == 22", "hour_of_day(0) == 0"],
@@ -235,10 +238,9 @@ impl Builtin {
                 r#"json_string("{\"a\":1}", "$.a") == null"#,
                 r#"json_string("not json", "$.a") == null"#,
             ],
-            Builtin::JsonInt => &[
-                r#"json_int("{\"a\":[5,6]}", "$.a[1]") == 6"#,
-                r#"json_int("{\"a\":1.5}", "$.a") == null"#,
-            ],
+            Builtin::JsonInt => {
+                &[r#"json_int("{\"a\":[5,6]}", "$.a[1]") == 6"#, r#"json_int("{\"a\":1.5}", "$.a") == null"#]
+            }
             Builtin::Has => &[r#"has(to_int("1"))"#, r#"!has(to_int("x"))"#],
             Builtin::ContainsKey => &[r#"contains_key({ "a": 1 }, "a")"#, r#"!contains_key({ "a": 1 }, "b")"#],
             Builtin::Any => &["any([1, 5, 9], x => x > 8)", "!any([1, 2], x => x > 8)"],

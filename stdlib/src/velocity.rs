@@ -38,11 +38,24 @@ pub struct Site {
 
 enum KeyState {
     /// `head` is the absolute number of the newest bucket; slot `b % BUCKETS` holds bucket `b`.
-    Counts { head: i64, counts: [u32; BUCKETS] },
-    Sums { head: i64, sums: [f64; BUCKETS] },
-    Seen { last: i64 },
-    Exact { values: HashMap<u64, i64> },
-    Sketch { head: i64, registers: Box<[[u8; HLL_REGISTERS]; BUCKETS]> },
+    Counts {
+        head: i64,
+        counts: [u32; BUCKETS],
+    },
+    Sums {
+        head: i64,
+        sums: [f64; BUCKETS],
+    },
+    Seen {
+        last: i64,
+    },
+    Exact {
+        values: HashMap<u64, i64>,
+    },
+    Sketch {
+        head: i64,
+        registers: Box<[[u8; HLL_REGISTERS]; BUCKETS]>,
+    },
 }
 
 impl Site {

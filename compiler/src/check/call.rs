@@ -377,7 +377,6 @@ impl Cx<'_, '_> {
     }
 }
 
-
 /// Shifts local ids and velocity sites of an inlined body into the caller's numbering.
 fn renumber(e: &mut Expr, local_base: u32, site_base: u32) {
     match &mut e.kind {

@@ -194,7 +194,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
         ExprKind::In { needle, list, negated } => {
             let needle = eval(needle, env)?;
             let Value::List(items) = eval(list, env)? else { return Err(RuntimeError::Internal) };
-            Value::Bool(items.iter().any(|i| *i == needle) != *negated)
+            Value::Bool(items.contains(&needle) != *negated)
         }
         ExprKind::Coalesce { value, default } => match eval(value, env)? {
             Value::Null => eval(default, env)?,

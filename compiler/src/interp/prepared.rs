@@ -47,21 +47,15 @@ impl Prepared {
         for (p, a) in params.iter().zip(args) {
             let ExprKind::Lit(Literal::String(text)) = &a.kind else { continue };
             let result = match p {
-                Param::Pattern if !self.regexes.contains_key(text) => {
-                    constant::compile_pattern(text).map(|r| {
-                        self.regexes.insert(text.clone(), r);
-                    })
-                }
-                Param::Cidr if !self.cidrs.contains_key(text) => {
-                    constant::parse_cidr(text).map(|c| {
-                        self.cidrs.insert(text.clone(), c);
-                    })
-                }
-                Param::JsonPath if !self.paths.contains_key(text) => {
-                    constant::parse_json_path(text).map(|j| {
-                        self.paths.insert(text.clone(), j);
-                    })
-                }
+                Param::Pattern if !self.regexes.contains_key(text) => constant::compile_pattern(text).map(|r| {
+                    self.regexes.insert(text.clone(), r);
+                }),
+                Param::Cidr if !self.cidrs.contains_key(text) => constant::parse_cidr(text).map(|c| {
+                    self.cidrs.insert(text.clone(), c);
+                }),
+                Param::JsonPath if !self.paths.contains_key(text) => constant::parse_json_path(text).map(|j| {
+                    self.paths.insert(text.clone(), j);
+                }),
                 _ => Ok(()),
             };
             if let Err(why) = result {

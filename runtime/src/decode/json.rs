@@ -24,7 +24,9 @@ pub fn decode(schema: &Schema, ty: MessageId, bytes: &[u8]) -> Result<Value, Dec
         .and_then(|v| de.end().map(|()| v))
         .map_err(|e| DecodeError::new(describe(&e)))?;
     match value {
-        Value::Null => Err(DecodeError::new(format!("expected a JSON object for {}, found null", schema.message(ty).name))),
+        Value::Null => {
+            Err(DecodeError::new(format!("expected a JSON object for {}, found null", schema.message(ty).name)))
+        }
         v => Ok(v),
     }
 }
@@ -69,11 +71,7 @@ impl fmt::Display for Path<'_> {
 }
 
 fn at<E: de::Error>(path: &Path, what: impl fmt::Display) -> E {
-    if matches!(path.segment, Segment::Root) {
-        E::custom(what)
-    } else {
-        E::custom(format!("{path}: {what}"))
-    }
+    if matches!(path.segment, Segment::Root) { E::custom(what) } else { E::custom(format!("{path}: {what}")) }
 }
 
 struct MessageSeed<'a> {
@@ -115,7 +113,8 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
             };
             let field = &msg.fields[index];
             let path = Path { parent: Some(self.path), segment: Segment::Field(&field.name) };
-            out.fields[index] = map.next_value_seed(FieldSeed { schema: self.schema, field, path: &path, depth: self.depth })?;
+            out.fields[index] =
+                map.next_value_seed(FieldSeed { schema: self.schema, field, path: &path, depth: self.depth })?;
         }
         Ok(Value::Message(Rc::new(out)))
     }
@@ -185,8 +184,14 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         match self.field.label {
-            Label::Singular => ScalarSeed { schema: self.schema, field: self.field, wire: self.field.wire, path: self.path, depth: self.depth }
-                .deserialize(d),
+            Label::Singular => ScalarSeed {
+                schema: self.schema,
+                field: self.field,
+                wire: self.field.wire,
+                path: self.path,
+                depth: self.depth,
+            }
+            .deserialize(d),
             Label::Repeated => d.deserialize_any(ListVisitor(self)),
             Label::Map => d.deserialize_any(MapVisitor(self)),
         }
@@ -457,7 +462,8 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         match self.wire {
             WireKind::Double => Ok(Value::Float(v)),
-            WireKind::Float if v.abs() <= f64::from(f32::MAX) => Ok(Value::Float(v)),
+            // A float field holds an f32, whichever encoding brought it.
+            WireKind::Float if v.abs() <= f64::from(f32::MAX) => Ok(Value::Float(f64::from(v as f32))),
             WireKind::Float => Err(at(self.path, format!("{v} is out of range for float"))),
             w if is_int(w) || w == WireKind::Enum => {
                 // 1e3 is an integer written as a float; 1.5 is not.

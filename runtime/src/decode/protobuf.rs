@@ -59,7 +59,8 @@ fn merge(schema: &Schema, m: &mut Message, mut buf: &[u8], path: &str, depth: u3
                     Value::List(l) => Rc::unwrap_or_clone(l),
                     _ => Vec::new(),
                 };
-                let packable = !matches!(field.wire, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration);
+                let packable =
+                    !matches!(field.wire, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration);
                 if packable && wire == WireType::LengthDelimited {
                     let mut packed = length_delimited(&mut buf, wire).map_err(|e| err(&fpath, e))?;
                     let element_wire = scalar_wire(field.wire);
@@ -96,7 +97,13 @@ fn merge(schema: &Schema, m: &mut Message, mut buf: &[u8], path: &str, depth: u3
     Ok(())
 }
 
-fn map_entry(schema: &Schema, field: &Field, mut buf: &[u8], path: &str, depth: u32) -> Result<(Value, Value), DecodeError> {
+fn map_entry(
+    schema: &Schema,
+    field: &Field,
+    mut buf: &[u8],
+    path: &str,
+    depth: u32,
+) -> Result<(Value, Value), DecodeError> {
     let (kw, vw) = field.map_wire.ok_or_else(|| err(path, "unsupported field type"))?;
     let Type::Map(kt, vt) = &field.ty else { return Err(err(path, "unsupported field type")) };
     let (mut key, mut value) = (Value::default_of(kt), Value::default_of(vt));
@@ -135,7 +142,10 @@ fn scalar_wire(kind: WireKind) -> WireType {
 fn scalar(kind: WireKind, buf: &mut &[u8], wire: WireType, path: &str) -> Result<Value, DecodeError> {
     let expected = scalar_wire(kind);
     if wire != expected {
-        return Err(err(path, format!("wire type {wire:?} does not match {} (expected {expected:?})", kind_name(kind))));
+        return Err(err(
+            path,
+            format!("wire type {wire:?} does not match {} (expected {expected:?})", kind_name(kind)),
+        ));
     }
     let varint = |buf: &mut &[u8]| decode_varint(buf).map_err(|e| err(path, format!("invalid varint: {e}")));
     let fixed = |buf: &mut &[u8], n: usize| -> Result<u64, DecodeError> {
