@@ -141,26 +141,9 @@ pub fn test(paths: &[PathBuf], junit: Option<&Path>) -> ExitCode {
         };
         let location = |span: evr_compiler::Span| analysis.files.location(span);
         let results = rule_tests::run_all(&analysis.program, &analysis.schema, &location);
-        for r in &results {
-            match &r.failure {
-                None => {
-                    passed += 1;
-                    println!("test {} ... ok", r.name);
-                }
-                Some(_) => {
-                    failed += 1;
-                    println!("test {} ... FAILED", r.name);
-                }
-            }
-        }
-        let failures: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
-        if !failures.is_empty() {
-            println!("\nfailures in {}:", path.display());
-            for r in failures {
-                println!("\n---- {} ({})\n{}", r.name, r.location, r.failure.as_deref().unwrap_or(""));
-            }
-            println!();
-        }
+        passed += results.iter().filter(|r| r.failure.is_none()).count();
+        failed += results.iter().filter(|r| r.failure.is_some()).count();
+        print!("{}", rule_tests::report(&path.display().to_string(), &results));
         suites.push((path.display().to_string(), results));
     }
     println!("{passed} passed, {failed} failed");

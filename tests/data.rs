@@ -13,7 +13,7 @@ use evr_compiler::diag::{Code, human, json};
 use evr_compiler::files::Files;
 use evr_compiler::ir::SourceId;
 use evr_runtime::executor::{Config, Executor};
-use evr_runtime::file_host;
+use evr_runtime::{file_host, rule_tests};
 use evr_stdlib::Builtin;
 use evr_tests::{expect_file, files_with_ext};
 
@@ -128,6 +128,27 @@ fn run_cases() {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Each `rule_tests/BUNDLE/` runs its `test` blocks; the report must equal `report.out`.
+#[test]
+fn rule_test_reports() {
+    let root = here().join("rule_tests");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    dirs.sort();
+    assert!(!dirs.is_empty());
+    for dir in dirs {
+        let files = evr_compiler::bundle::load(&dir).unwrap();
+        let a = evr_compiler::analyze(files);
+        assert!(!a.has_errors(), "{}", rendered(&a));
+        let location = |span: evr_compiler::Span| {
+            let loc = a.files.location(span);
+            loc.strip_prefix(&format!("{}/", here().display())).unwrap_or(&loc).to_owned()
+        };
+        let results = rule_tests::run_all(&a.program, &a.schema, &location);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        expect_file(&dir.join("report.out"), &rule_tests::report(&name, &results)).unwrap();
+    }
 }
 
 /// Every example in the builtins' docs is a condition that must hold: one rule per example

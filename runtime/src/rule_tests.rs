@@ -216,6 +216,23 @@ fn show(schema: &Schema, v: &Value, ty: &Type) -> String {
     }
 }
 
+/// The readable report of one bundle's tests: a line per test, then each failure in full.
+pub fn report(bundle: &str, results: &[TestResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let _ = writeln!(out, "test {} ... {}", r.name, if r.failure.is_some() { "FAILED" } else { "ok" });
+    }
+    let failures: Vec<&TestResult> = results.iter().filter(|r| r.failure.is_some()).collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nfailures in {bundle}:");
+        for r in failures {
+            let _ = writeln!(out, "\n---- {} ({})\n{}", r.name, r.location, r.failure.as_deref().unwrap_or(""));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// JUnit XML for CI: one suite per bundle.
 pub fn junit(suites: &[(String, Vec<TestResult>)]) -> String {
     let total: usize = suites.iter().map(|(_, r)| r.len()).sum();

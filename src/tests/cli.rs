@@ -27,6 +27,14 @@ const CASES: &[(&[&str], i32, &str)] = &[
     (&["check", "examples/feed", "tests/check/e0011_unknown_sink.evr"], 1, "did you mean `clean`?"),
     (&["check", "no/such/dir"], 2, "cannot read no/such/dir"),
     (&["check"], 2, "PATHS"),
+    (&["run", "examples/feed", "--input", "examples/feed/events.jsonl"], 0, "\"sink\":\"interactions\""),
+    (&["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--source", "client_log"], 0, "\"line\":9"),
+    (&["run", "examples/feed", "--input", "no/such/file"], 2, "cannot read no/such/file"),
+    (&["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--source", "nope"], 2, "its sources are: client_log"),
+    (&["run", "tests/check/e0009_optional.evr", "--input", "examples/feed/events.jsonl"], 1, "nothing was run"),
+    (&["test", "examples/feed"], 0, "4 passed, 0 failed"),
+    (&["test", "tests/rule_tests/shop"], 1, "5 passed, 5 failed"),
+    (&["test", "tests/check/e0013_route_mismatch.evr"], 1, "nothing was run"),
     (&["explain", "E0009"], 0, "?? default"),
     (&["explain", "e0013"], 0, "route"),
     (&["explain", "E9999"], 2, "unknown code"),
@@ -39,6 +47,40 @@ fn exit_statuses_and_messages() {
         assert_eq!(code, *status, "evr {args:?} exited {code}:\n{out}{err}");
         assert!(out.contains(text) || err.contains(text), "evr {args:?} did not print {text:?}:\n{out}{err}");
     }
+}
+
+#[test]
+fn run_reads_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(["run", "examples/feed", "--input", "-"])
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("evr runs");
+    child.stdin.take().unwrap().write_all(b"{\"event\":\"ad_click\",\"app_id\":3}\nnot json\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains(r#"{"sink":"ads_events","value":{"event":"ad_click","app_id":3}}"#), "{text}");
+    assert!(text.contains(r#""sink":"dirty""#) && text.contains(r#""line":2"#), "{text}");
+}
+
+#[test]
+fn junit_counts_tests_and_names_failures() {
+    let junit = std::env::temp_dir().join(format!("evr-junit-{}.xml", std::process::id()));
+    let (code, _, _) = evr(&["test", "tests/rule_tests/shop", "--junit", junit.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    std::fs::remove_file(&junit).ok();
+    assert!(xml.contains(r#"<testsuites name="evr" tests="10" failures="5">"#), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 10);
+    assert_eq!(xml.matches("<failure ").count(), 5);
+    assert!(xml.contains(r#"<testcase name="a wrong field value fails""#));
+    assert!(xml.contains("score: expected 2, got 3"));
 }
 
 #[test]

@@ -11,7 +11,6 @@
 //! kept for its key is not stored, and counts itself plus what its own window still holds.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
@@ -32,7 +31,10 @@ pub struct Site {
     kind: Kind,
     window_ms: i64,
     bucket_ms: i64,
+    /// Unbounded as a cache (bounded ones preallocate their whole capacity); `max_keys` is
+    /// enforced on insertion instead.
     keys: LruCache<u64, KeyState>,
+    max_keys: usize,
     evicted: u64,
 }
 
@@ -63,8 +65,7 @@ impl Site {
     pub fn new(kind: Kind, window_ms: i64, max_keys: usize) -> Site {
         let window_ms = window_ms.max(1);
         let bucket_ms = (window_ms + BUCKETS as i64 - 1) / BUCKETS as i64;
-        let cap = NonZeroUsize::new(max_keys).unwrap_or(NonZeroUsize::MIN);
-        Site { kind, window_ms, bucket_ms, keys: LruCache::new(cap), evicted: 0 }
+        Site { kind, window_ms, bucket_ms, keys: LruCache::unbounded(), max_keys: max_keys.max(1), evicted: 0 }
     }
 
     pub fn kind(&self) -> Kind {
@@ -86,7 +87,8 @@ impl Site {
 
     fn entry(&mut self, key: u64, fresh: impl FnOnce() -> KeyState) -> &mut KeyState {
         if !self.keys.contains(&key) {
-            if self.keys.len() == self.keys.cap().get() {
+            if self.keys.len() >= self.max_keys {
+                self.keys.pop_lru();
                 self.evicted += 1;
             }
             self.keys.push(key, fresh());
