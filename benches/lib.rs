@@ -52,3 +52,55 @@ pub fn bundle(n: usize) -> String {
     }
     out
 }
+
+/// `n` JSON events for [`bundle`]'s schema, the same on every run: event names spread over the
+/// first `names` rules' names (plus some that no rule matches), with the fields rules read.
+pub fn events(n: usize, names: usize) -> Vec<String> {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift64*: a fixed, dependency-free sequence.
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let countries = ["US", "DE", "KP", "BR", "IR", "JP"];
+    let agents =
+        ["Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)", "Mozilla/5.0 (Linux; Android 14)", "Googlebot/2.1"];
+    let categories = ["luxury", "food", "tech", "lux-watch"];
+    (0..n)
+        .map(|i| {
+            let r = next();
+            let name = if r % 5 == 0 { format!("other_{}", r % 7) } else { format!("ev_{}", r % names.max(1) as u64) };
+            let products: Vec<String> = (0..(r >> 8) % 4)
+                .map(|_| {
+                    let pr = next();
+                    format!(
+                        r#"{{"id":{},"price":{}.5,"category":"{}"}}"#,
+                        pr % 10_000,
+                        pr % 300,
+                        categories[(pr >> 16) as usize % categories.len()]
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"app_id":{},"event":"{}","event_time":{},"client":{{"user_id":{},"device_id":"dev-{}","ip":"81.2.{}.{}","user_agent":"{}","country":"{}","logged_in":{}}},"params":{{"item":"{}","v":"{}.25"}},"products":[{}],{}"os":"{}"}}"#,
+                [1128, 1180, 9999][(r >> 4) as usize % 3],
+                name,
+                1_700_000_000_000u64 + i as u64 * 10,
+                r % 100_000,
+                r % 5_000,
+                (r >> 20) % 256,
+                (r >> 28) % 256,
+                agents[(r >> 12) as usize % agents.len()],
+                countries[(r >> 24) as usize % countries.len()],
+                (r >> 32) % 2 == 0,
+                (r >> 36) % 1000,
+                (r >> 40) % 100,
+                products.join(","),
+                if (r >> 44) % 3 == 0 { format!(r#""amount":{}.0,"#, (r >> 48) % 3000) } else { String::new() },
+                ["IOS", "ANDROID", "WEB"][(r >> 50) as usize % 3],
+            )
+        })
+        .collect()
+}

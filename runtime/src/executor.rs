@@ -10,6 +10,7 @@ use evr_compiler::schema::Schema;
 use evr_stdlib::velocity::Site;
 
 use crate::decode::{self, DecodeError};
+use crate::encode;
 
 /// What one input event produced, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,6 +160,35 @@ impl<'p> Executor<'p> {
             }
         }
         None
+    }
+
+    /// The bytes an output sends to its sink: an emitted record encoded in the sink's format; a
+    /// routed event as the original bytes when the source and sink formats match, transcoded
+    /// from the decoded event otherwise. `None` for dirty records.
+    pub fn payload<'b>(
+        &self,
+        source: SourceId,
+        input: &'b [u8],
+        event: &Value,
+        output: &Output,
+    ) -> Option<std::borrow::Cow<'b, [u8]>> {
+        let sink_format = |sink: SinkId| self.program.sinks[sink.0 as usize].format;
+        match output {
+            Output::Record { sink, record, .. } => {
+                let mut bytes = Vec::new();
+                encode::encode(self.schema, sink_format(*sink), record, &mut bytes);
+                Some(bytes.into())
+            }
+            Output::Forward { sink } if sink_format(*sink) == self.program.sources[source.0 as usize].format => {
+                Some(input.into())
+            }
+            Output::Forward { sink } => {
+                let mut bytes = Vec::new();
+                encode::encode(self.schema, sink_format(*sink), event, &mut bytes);
+                Some(bytes.into())
+            }
+            Output::Dirty { .. } => None,
+        }
     }
 
     /// Event time from the source's time field, or processing time.

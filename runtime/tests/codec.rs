@@ -296,3 +296,31 @@ fn delimited_protobuf_input() {
     );
     assert_eq!((stats.events, stats.outputs, stats.dirty), (4, 2, 2));
 }
+
+/// What a routed event sends: its own bytes when the sink's format is the source's, the event
+/// transcoded otherwise; emitted records in their sink's format.
+#[test]
+fn payloads_forward_or_transcode() {
+    use evr_runtime::executor::{Config, Executor, Output};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut files = evr_compiler::files::Files::default();
+    let rules = "use \"codec.proto\";\nuse codec.v1.{All, Inner};\nsource s: All as json;\n\
+                 sink same: All as json;\nsink other: All as protobuf;\nsink rec: Inner as protobuf;\n\
+                 rule r on s { route same; route other; emit rec { name: s }; }\n";
+    files.add(dir.join("bundle.evr"), "bundle.evr", rules.to_owned());
+    let a = evr_compiler::analyze(files);
+    assert!(!a.has_errors(), "{:?}", a.diagnostics);
+    let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+    let input = br#"{"s":"hi","unknown":1, "i32": 5}"#;
+    let mut outputs = Vec::new();
+    let processed = exec.process(evr_compiler::ir::SourceId(0), input, &mut outputs);
+    let event = processed.event.unwrap();
+    let payloads: Vec<Vec<u8>> = outputs
+        .iter()
+        .map(|o| exec.payload(evr_compiler::ir::SourceId(0), input, &event, o).unwrap().into_owned())
+        .collect();
+    assert!(matches!(outputs[0], Output::Forward { .. }));
+    assert_eq!(payloads[0], input.to_vec(), "same format: the original bytes");
+    assert_eq!(payloads[1], vec![0x08, 0x05, 0x72, 0x02, b'h', b'i'], "transcoded to protobuf");
+    assert_eq!(payloads[2], vec![0x0a, 0x02, b'h', b'i'], "an emitted Inner");
+}

@@ -30,7 +30,11 @@ const CASES: &[(&[&str], i32, &str)] = &[
     (&["run", "examples/feed", "--input", "examples/feed/events.jsonl"], 0, "\"sink\":\"interactions\""),
     (&["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--source", "client_log"], 0, "\"line\":9"),
     (&["run", "examples/feed", "--input", "no/such/file"], 2, "cannot read no/such/file"),
-    (&["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--source", "nope"], 2, "its sources are: client_log"),
+    (
+        &["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--source", "nope"],
+        2,
+        "its sources are: client_log",
+    ),
     (&["run", "tests/check/e0009_optional.evr", "--input", "examples/feed/events.jsonl"], 1, "nothing was run"),
     (&["test", "examples/feed"], 0, "4 passed, 0 failed"),
     (&["test", "tests/rule_tests/shop"], 1, "5 passed, 5 failed"),

@@ -1,0 +1,50 @@
+//! Interpreter throughput: decode + drops + scores + rules (+ encoding of the outputs) per
+//! event, for a generated 32-rule bundle over generated JSON events.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use evr_compiler::files::Files;
+use evr_compiler::ir::SourceId;
+use evr_runtime::encode;
+use evr_runtime::executor::{Config, Executor, Output};
+
+const RULES: usize = 32;
+const EVENTS: usize = 2_000;
+
+fn interp(c: &mut Criterion) {
+    let mut files = Files::default();
+    files.add(evr_benches::workload_dir().join("rules.evr"), "rules.evr", evr_benches::bundle(RULES));
+    let a = evr_compiler::analyze(files);
+    assert!(!a.has_errors());
+    let events = evr_benches::events(EVENTS, RULES);
+    let mut group = c.benchmark_group("interpreter");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.bench_function("32_rules_json_end_to_end", |b| {
+        let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+        let mut outputs = Vec::new();
+        let mut bytes = Vec::new();
+        b.iter(|| {
+            for e in &events {
+                outputs.clear();
+                exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+                for o in &outputs {
+                    if let Output::Record { sink, record, .. } = o {
+                        bytes.clear();
+                        encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, &mut bytes);
+                    }
+                }
+            }
+        })
+    });
+    group.bench_function("decode_only", |b| {
+        let src = &a.program.sources[0];
+        b.iter(|| {
+            for e in &events {
+                let _ = evr_runtime::decode::decode(&a.schema, src.message, src.format, e.as_bytes());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, interp);
+criterion_main!(benches);
