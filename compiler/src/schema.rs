@@ -40,6 +40,49 @@ pub enum WireKind {
     Duration,
 }
 
+impl WireKind {
+    /// The protobuf spelling of the kind, for messages.
+    pub fn proto_name(self) -> &'static str {
+        match self {
+            WireKind::Int32 => "int32",
+            WireKind::Int64 => "int64",
+            WireKind::Uint32 => "uint32",
+            WireKind::Uint64 => "uint64",
+            WireKind::Sint32 => "sint32",
+            WireKind::Sint64 => "sint64",
+            WireKind::Fixed32 => "fixed32",
+            WireKind::Fixed64 => "fixed64",
+            WireKind::Sfixed32 => "sfixed32",
+            WireKind::Sfixed64 => "sfixed64",
+            WireKind::Double => "double",
+            WireKind::Float => "float",
+            WireKind::Bool => "bool",
+            WireKind::String => "string",
+            WireKind::Bytes => "bytes",
+            WireKind::Enum => "enum",
+            WireKind::Message => "message",
+            WireKind::Duration => "google.protobuf.Duration",
+        }
+    }
+
+    /// Whether values of this kind are integers on the wire and in EVR.
+    pub fn is_int(self) -> bool {
+        matches!(
+            self,
+            WireKind::Int32
+                | WireKind::Int64
+                | WireKind::Uint32
+                | WireKind::Uint64
+                | WireKind::Sint32
+                | WireKind::Sint64
+                | WireKind::Fixed32
+                | WireKind::Fixed64
+                | WireKind::Sfixed32
+                | WireKind::Sfixed64
+        )
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Label {
     Singular,

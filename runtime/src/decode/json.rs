@@ -198,6 +198,32 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     }
 }
 
+/// The `visit_*` methods of a visitor that accepts only some JSON shapes: every other scalar is
+/// reported as "expected ..., found ..." at the visitor's path.
+macro_rules! reject_scalars {
+    ($expected:expr) => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+            Err(at(self.0.path, format!("expected {}, found boolean {v}", $expected)))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+            Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+            Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+            Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+            Err(at(self.0.path, format!("expected {}, found string {v:?}", $expected)))
+        }
+    };
+}
+
 struct ListVisitor<'a>(FieldSeed<'a>);
 
 impl<'de> Visitor<'de> for ListVisitor<'_> {
@@ -230,25 +256,7 @@ impl<'de> Visitor<'de> for ListVisitor<'_> {
         Err(at(self.0.path, "expected a JSON array, found an object"))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON array, found boolean {v}")))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON array, found number {v}")))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON array, found number {v}")))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON array, found number {v}")))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON array, found string {v:?}")))
-    }
+    reject_scalars!("a JSON array");
 }
 
 struct MapVisitor<'a>(FieldSeed<'a>);
@@ -287,25 +295,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
         Err(at(self.0.path, "expected a JSON object, found an array"))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON object, found boolean {v}")))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON object, found number {v}")))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON object, found number {v}")))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON object, found number {v}")))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Err(at(self.0.path, format!("expected a JSON object, found string {v:?}")))
-    }
+    reject_scalars!("a JSON object");
 }
 
 /// Map keys are always JSON strings; int and bool keys are spelled as text.
@@ -377,26 +367,10 @@ impl ScalarSeed<'_> {
             WireKind::Enum => i32::try_from(fits)
                 .map(Value::Enum)
                 .map_err(|_| at(self.path, format!("enum number {v} is out of range"))),
-            w if is_int(w) => check_int(w, fits).map(Value::Int).map_err(|why| at(self.path, why)),
+            w if w.is_int() => check_int(w, fits).map(Value::Int).map_err(|why| at(self.path, why)),
             _ => Err(self.wrong(format!("number {v}"))),
         }
     }
-}
-
-fn is_int(w: WireKind) -> bool {
-    matches!(
-        w,
-        WireKind::Int32
-            | WireKind::Int64
-            | WireKind::Uint32
-            | WireKind::Uint64
-            | WireKind::Sint32
-            | WireKind::Sint64
-            | WireKind::Fixed32
-            | WireKind::Fixed64
-            | WireKind::Sfixed32
-            | WireKind::Sfixed64
-    )
 }
 
 /// Range of each integer kind; uint64 values above 2^63-1 do not fit an EVR int.
@@ -407,30 +381,7 @@ fn check_int(w: WireKind, v: i64) -> Result<i64, String> {
         WireKind::Uint64 | WireKind::Fixed64 => v >= 0,
         _ => true,
     };
-    if ok { Ok(v) } else { Err(format!("{v} is out of range for {}", kind_name(w))) }
-}
-
-pub(crate) fn kind_name(w: WireKind) -> &'static str {
-    match w {
-        WireKind::Int32 => "int32",
-        WireKind::Int64 => "int64",
-        WireKind::Uint32 => "uint32",
-        WireKind::Uint64 => "uint64",
-        WireKind::Sint32 => "sint32",
-        WireKind::Sint64 => "sint64",
-        WireKind::Fixed32 => "fixed32",
-        WireKind::Fixed64 => "fixed64",
-        WireKind::Sfixed32 => "sfixed32",
-        WireKind::Sfixed64 => "sfixed64",
-        WireKind::Double => "double",
-        WireKind::Float => "float",
-        WireKind::Bool => "bool",
-        WireKind::String => "string",
-        WireKind::Bytes => "bytes",
-        WireKind::Enum => "enum",
-        WireKind::Message => "message",
-        WireKind::Duration => "google.protobuf.Duration",
-    }
+    if ok { Ok(v) } else { Err(format!("{v} is out of range for {}", w.proto_name())) }
 }
 
 impl<'de> Visitor<'de> for ScalarSeed<'_> {
@@ -465,14 +416,14 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
             // A float field holds an f32, whichever encoding brought it.
             WireKind::Float if v.abs() <= f64::from(f32::MAX) => Ok(Value::Float(f64::from(v as f32))),
             WireKind::Float => Err(at(self.path, format!("{v} is out of range for float"))),
-            w if is_int(w) || w == WireKind::Enum => {
+            w if w.is_int() || w == WireKind::Enum => {
                 // 1e3 is an integer written as a float; 1.5 is not.
                 if v.fract() != 0.0 || !v.is_finite() {
                     Err(at(self.path, format!("{v} is not an integer")))
                 } else if v.abs() < 9.2e18 {
                     self.int(v as i128)
                 } else {
-                    Err(at(self.path, format!("{v:e} is out of range for {}", kind_name(self.wire))))
+                    Err(at(self.path, format!("{v:e} is out of range for {}", self.wire.proto_name())))
                 }
             }
             _ => Err(self.wrong(format!("number {v}"))),
@@ -503,7 +454,7 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
                 },
             },
             WireKind::Duration => parse_duration(v).map(Value::Duration).map_err(|why| at(self.path, why)),
-            w if is_int(w) => match v.parse::<i128>() {
+            w if w.is_int() => match v.parse::<i128>() {
                 Ok(n) => self.int(n),
                 Err(_) => match v.parse::<f64>() {
                     Ok(f) if v.contains(['e', 'E', '.']) => self.visit_f64(f),

@@ -9,7 +9,8 @@ use evr_compiler::types::Type;
 use prost::encoding::{WireType, decode_key, decode_varint};
 
 use super::DecodeError;
-use super::json::{MAX_NESTING, kind_name};
+use super::json::MAX_NESTING;
+use crate::encode::protobuf::wire_type;
 
 pub fn decode(schema: &Schema, ty: MessageId, bytes: &[u8]) -> Result<Value, DecodeError> {
     let mut m = Message::empty(schema, ty);
@@ -63,7 +64,7 @@ fn merge(schema: &Schema, m: &mut Message, mut buf: &[u8], path: &str, depth: u3
                     !matches!(field.wire, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration);
                 if packable && wire == WireType::LengthDelimited {
                     let mut packed = length_delimited(&mut buf, wire).map_err(|e| err(&fpath, e))?;
-                    let element_wire = scalar_wire(field.wire);
+                    let element_wire = wire_type(field.wire);
                     while !packed.is_empty() {
                         items.push(scalar(field.wire, &mut packed, element_wire, &fpath)?);
                     }
@@ -129,22 +130,12 @@ fn map_entry(
     Ok((key, value))
 }
 
-/// The wire type each scalar kind is written with.
-fn scalar_wire(kind: WireKind) -> WireType {
-    match kind {
-        WireKind::Double | WireKind::Fixed64 | WireKind::Sfixed64 => WireType::SixtyFourBit,
-        WireKind::Float | WireKind::Fixed32 | WireKind::Sfixed32 => WireType::ThirtyTwoBit,
-        WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration => WireType::LengthDelimited,
-        _ => WireType::Varint,
-    }
-}
-
 fn scalar(kind: WireKind, buf: &mut &[u8], wire: WireType, path: &str) -> Result<Value, DecodeError> {
-    let expected = scalar_wire(kind);
+    let expected = wire_type(kind);
     if wire != expected {
         return Err(err(
             path,
-            format!("wire type {wire:?} does not match {} (expected {expected:?})", kind_name(kind)),
+            format!("wire type {wire:?} does not match {} (expected {expected:?})", kind.proto_name()),
         ));
     }
     let varint = |buf: &mut &[u8]| decode_varint(buf).map_err(|e| err(path, format!("invalid varint: {e}")));

@@ -55,7 +55,8 @@ fn is_packable(w: WireKind) -> bool {
     !matches!(w, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration)
 }
 
-fn wire_type(w: WireKind) -> WireType {
+/// The wire type each kind is written with.
+pub(crate) fn wire_type(w: WireKind) -> WireType {
     match w {
         WireKind::Double | WireKind::Fixed64 | WireKind::Sfixed64 => WireType::SixtyFourBit,
         WireKind::Float | WireKind::Fixed32 | WireKind::Sfixed32 => WireType::ThirtyTwoBit,
