@@ -44,6 +44,28 @@ fn interp(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The rule index: the same events (names of the first 10 rules) against 10 and 10,000 rules.
+    let mut group = c.benchmark_group("rule_index");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    let events = evr_benches::events(EVENTS, 10);
+    for n in [10usize, 10_000] {
+        let mut files = Files::default();
+        files.add(evr_benches::workload_dir().join("rules.evr"), "rules.evr", evr_benches::bundle(n));
+        let a = evr_compiler::analyze(files);
+        assert!(!a.has_errors());
+        group.bench_function(format!("interpreter_{n}_rules"), |b| {
+            let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+            let mut outputs = Vec::new();
+            b.iter(|| {
+                for e in &events {
+                    outputs.clear();
+                    exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+                }
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, interp);

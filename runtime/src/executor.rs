@@ -11,6 +11,7 @@ use evr_stdlib::velocity::Site;
 
 use crate::decode::{self, DecodeError};
 use crate::encode;
+use crate::index::RuleIndex;
 
 /// What one input event produced, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,11 +37,13 @@ pub struct Processed {
 pub struct Config {
     /// Keys kept per velocity call site before the least recently seen is evicted.
     pub max_keys_per_site: usize,
+    /// Find candidate rules through the rule index (off: try every rule; same outputs).
+    pub rule_index: bool,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_keys_per_site: 1_000_000 }
+        Config { max_keys_per_site: 1_000_000, rule_index: true }
     }
 }
 
@@ -53,6 +56,8 @@ pub struct Executor<'p> {
     rule_sites: Vec<Vec<Site>>,
     scores: Vec<Option<i64>>,
     actions: Vec<Action>,
+    index: Option<RuleIndex>,
+    candidates: Vec<u32>,
 }
 
 fn sites(kinds: Vec<(evr_stdlib::velocity::Kind, i64)>, config: Config) -> Vec<Site> {
@@ -87,6 +92,8 @@ impl<'p> Executor<'p> {
             rule_sites,
             scores: vec![None; program.scores.len()],
             actions: Vec::new(),
+            index: config.rule_index.then(|| RuleIndex::new(program)),
+            candidates: Vec::new(),
         })
     }
 
@@ -146,7 +153,16 @@ impl<'p> Executor<'p> {
                 }
             };
         }
-        for (i, r) in program.rules.iter().enumerate().filter(|(_, r)| r.source == source) {
+        let mut candidates = std::mem::take(&mut self.candidates);
+        match &self.index {
+            Some(index) => index.candidates(source, event, &mut candidates),
+            None => {
+                candidates.clear();
+                candidates.extend((0..program.rules.len() as u32).filter(|&i| program.rules[i as usize].source == source));
+            }
+        }
+        for &i in &candidates {
+            let (i, r) = (i as usize, &program.rules[i as usize]);
             let mut env = Env::new(self.schema, &self.prepared, event, &self.scores, &mut self.rule_sites[i], time_ms);
             self.actions.clear();
             match interp::eval_rule(r, &mut env, &mut self.actions) {

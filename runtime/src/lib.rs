@@ -11,4 +11,5 @@ pub mod decode;
 pub mod encode;
 pub mod executor;
 pub mod file_host;
+pub mod index;
 pub mod rule_tests;

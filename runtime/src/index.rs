@@ -1,0 +1,206 @@
+//! The rule index: rules whose condition starts with an equality or set membership on a field
+//! of the event (`event == "x" && ...`, `event in ["a", "b"]`, `app_id == 1128`) are found by a
+//! lookup on that field's value, so an event's cost grows with the rules that can match it, not
+//! with the size of the bundle.
+//!
+//! Only the *first* conjunct of a condition is used: everything evaluated before it would
+//! otherwise be skipped too, and that could hide a velocity update or a runtime error. A rule the
+//! index skips is exactly a rule whose first conjunct is false, so skipping it changes nothing.
+
+use std::collections::HashMap;
+
+use evr_compiler::interp::value::Value;
+use evr_compiler::ir::{CmpOp, Expr, ExprKind, FieldPath, Literal, Program, SourceId};
+use evr_compiler::types::Type;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Str(Box<str>),
+    Int(i64),
+    Enum(i32),
+    Bool(bool),
+}
+
+impl Key {
+    fn of_literal(l: &Literal) -> Option<Key> {
+        Some(match l {
+            Literal::String(s) => Key::Str(s.as_str().into()),
+            Literal::Int(i) => Key::Int(*i),
+            Literal::Enum(_, n) => Key::Enum(*n),
+            Literal::Bool(b) => Key::Bool(*b),
+            _ => return None,
+        })
+    }
+
+    fn of_value(v: &Value) -> Option<Key> {
+        Some(match v {
+            Value::Str(s) => Key::Str((**s).into()),
+            Value::Int(i) => Key::Int(*i),
+            Value::Enum(n) => Key::Enum(*n),
+            Value::Bool(b) => Key::Bool(*b),
+            _ => return None,
+        })
+    }
+}
+
+/// The index of one source's rules.
+#[derive(Debug, Default)]
+struct SourceIndex {
+    /// The field the index looks at, as a path from the event root; `None` when no rule of the
+    /// source can be indexed.
+    path: Option<FieldPath>,
+    /// The type of the field at `path`: an unset field reads as this type's default.
+    leaf: Option<Type>,
+    by_value: HashMap<Key, Vec<u32>>,
+    /// Rules that must be tried on every event, in declaration order.
+    always: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct RuleIndex {
+    sources: Vec<SourceIndex>,
+}
+
+/// `(path, field type, keys)` when the condition's first conjunct pins a field to literals.
+fn discriminant(cond: &Expr) -> Option<(FieldPath, Type, Vec<Key>)> {
+    let mut first = cond;
+    while let ExprKind::And(a, _) = &first.kind {
+        first = a;
+    }
+    match &first.kind {
+        ExprKind::Compare { op: CmpOp::Eq, lhs, rhs } => {
+            let (field, lit) = match (&lhs.kind, &rhs.kind) {
+                (_, ExprKind::Lit(l)) => (lhs, l),
+                (ExprKind::Lit(l), _) => (rhs, l),
+                _ => return None,
+            };
+            Some((event_path(field)?, field.ty.clone(), vec![Key::of_literal(lit)?]))
+        }
+        ExprKind::In { needle, list, negated: false } => match &list.kind {
+            ExprKind::Lit(Literal::List(items)) => {
+                let keys: Option<Vec<Key>> = items.iter().map(Key::of_literal).collect();
+                Some((event_path(needle)?, needle.ty.clone(), keys?))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A chain of non-optional field reads from the event root.
+fn event_path(e: &Expr) -> Option<FieldPath> {
+    if e.ty.is_optional() {
+        return None;
+    }
+    match &e.kind {
+        ExprKind::Event => Some(Vec::new()),
+        ExprKind::Field { base, index, .. } if !base.ty.is_optional() => {
+            let mut p = event_path(base)?;
+            p.push(*index);
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+impl RuleIndex {
+    pub fn new(program: &Program) -> RuleIndex {
+        let mut sources: Vec<SourceIndex> = (0..program.sources.len()).map(|_| SourceIndex::default()).collect();
+        for (s, index) in sources.iter_mut().enumerate() {
+            let rules: Vec<(u32, Option<(FieldPath, Type, Vec<Key>)>)> = program
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.source == SourceId(s as u32))
+                .map(|(i, r)| (i as u32, r.cond.as_ref().and_then(discriminant)))
+                .collect();
+            // Index the field that discriminates the most rules.
+            let mut counts: HashMap<&FieldPath, usize> = HashMap::new();
+            for (_, d) in &rules {
+                if let Some((p, _, _)) = d {
+                    *counts.entry(p).or_default() += 1;
+                }
+            }
+            let best = counts.into_iter().max_by_key(|(p, n)| (*n, std::cmp::Reverse((*p).clone()))).map(|(p, _)| p.clone());
+            for (i, d) in rules {
+                match (&best, d) {
+                    (Some(best), Some((path, ty, keys))) if *best == path => {
+                        index.leaf = Some(ty);
+                        for k in keys {
+                            let list = index.by_value.entry(k).or_default();
+                            if list.last() != Some(&i) {
+                                list.push(i);
+                            }
+                        }
+                    }
+                    _ => index.always.push(i),
+                }
+            }
+            index.path = best;
+        }
+        RuleIndex { sources }
+    }
+
+    /// Fills `out` with the rules of `source` that can match `event`, in declaration order.
+    pub fn candidates(&self, source: SourceId, event: &Value, out: &mut Vec<u32>) {
+        out.clear();
+        let Some(index) = self.sources.get(source.0 as usize) else { return };
+        let hits: &[u32] = match &index.path {
+            Some(path) => read(event, path)
+                .map(|v| match (&v, &index.leaf) {
+                    (Value::Null, Some(ty)) => Value::default_of(ty),
+                    _ => v,
+                })
+                .and_then(|v| Key::of_value(&v))
+                .and_then(|k| index.by_value.get(&k))
+                .map_or(&[], Vec::as_slice),
+            None => &[],
+        };
+        // Merge two sorted lists.
+        let (mut a, mut b) = (hits.iter().peekable(), index.always.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) => {
+                    if x < y {
+                        out.push(x);
+                        a.next();
+                    } else {
+                        out.push(y);
+                        b.next();
+                    }
+                }
+                (Some(&&x), None) => {
+                    out.push(x);
+                    a.next();
+                }
+                (None, Some(&&y)) => {
+                    out.push(y);
+                    b.next();
+                }
+                (None, None) => break,
+            }
+        }
+    }
+
+    /// How many rules of `source` the index places by value (for tests and reports).
+    pub fn indexed(&self, source: SourceId) -> usize {
+        let Some(index) = self.sources.get(source.0 as usize) else { return 0 };
+        let mut all: Vec<u32> = index.by_value.values().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all.len()
+    }
+}
+
+/// The value at a field path, as a rule reads it (an unset field is its default).
+fn read(event: &Value, path: &[u32]) -> Option<Value> {
+    let mut v = event.clone();
+    for &i in path {
+        v = match v {
+            Value::Message(m) => m.fields.get(i as usize)?.clone(),
+            Value::Null => Value::Null,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
