@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "baseline.rs"]
+pub mod baseline;
+
 /// The directory holding the workload schemas.
 pub fn workload_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("workload")

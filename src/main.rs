@@ -50,6 +50,19 @@ enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Measure a bundle over events held in memory: decode + evaluate + encode, no file I/O.
+    /// Prints the median of several runs, each with fresh state.
+    Bench {
+        bundle: PathBuf,
+        /// The events (one JSON event per line).
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        source: Option<String>,
+        /// How many timed runs (after one warm-up run).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Explain a diagnostic code, with an example.
     Explain {
         /// A code such as E0009.
@@ -82,6 +95,7 @@ fn main() -> ExitCode {
             run::run(&bundle, &input, source.as_deref(), input_format)
         }
         Command::Test { paths, junit } => run::test(&paths, junit.as_deref()),
+        Command::Bench { bundle, input, source, runs } => run::bench(&bundle, &input, source.as_deref(), runs),
         Command::Explain { code } => explain(&code),
     }
 }

@@ -10,6 +10,7 @@ use evr_compiler::diag::human;
 use evr_runtime::executor::{Config, Executor};
 use evr_runtime::file_host::{self, Progress};
 use evr_runtime::rule_tests;
+use evr_compiler::ir::SourceId;
 
 use crate::{InputFormat, USAGE, color};
 
@@ -55,24 +56,9 @@ pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputForma
         Err(code) => return code,
     };
     let program = &analysis.program;
-    let names: Vec<&str> = program.sources.iter().map(|s| s.name.as_str()).collect();
-    let source = match (source, program.sources.len()) {
-        (Some(name), _) => match program.sources.iter().position(|s| s.name == name) {
-            Some(i) => i,
-            None => {
-                eprintln!("evr: the bundle has no source `{name}`; its sources are: {}", names.join(", "));
-                return ExitCode::from(USAGE);
-            }
-        },
-        (None, 1) => 0,
-        (None, 0) => {
-            eprintln!("evr: the bundle declares no source");
-            return ExitCode::from(USAGE);
-        }
-        (None, _) => {
-            eprintln!("evr: the bundle has several sources; choose one with --source ({})", names.join(", "));
-            return ExitCode::from(USAGE);
-        }
+    let source = match pick_source(program, source) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let mut exec = match Executor::new(program, &analysis.schema, Config::default()) {
         Ok(e) => e,
@@ -101,7 +87,6 @@ pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputForma
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let source = evr_compiler::ir::SourceId(source as u32);
     // A bar only for long inputs, and only when someone watches stderr.
     let result = match size {
         Some(size) if size > (8 << 20) && io::stderr().is_terminal() => {
@@ -125,6 +110,97 @@ pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputForma
             ExitCode::from(USAGE)
         }
     }
+}
+
+/// The source events belong to: the named one, or the bundle's only one.
+fn pick_source(program: &evr_compiler::ir::Program, name: Option<&str>) -> Result<SourceId, ExitCode> {
+    let names: Vec<&str> = program.sources.iter().map(|s| s.name.as_str()).collect();
+    let index = match (name, names.len()) {
+        (Some(name), _) => names.iter().position(|n| *n == name).ok_or_else(|| {
+            eprintln!("evr: the bundle has no source `{name}`; its sources are: {}", names.join(", "));
+            ExitCode::from(USAGE)
+        })?,
+        (None, 1) => 0,
+        (None, 0) => {
+            eprintln!("evr: the bundle declares no source");
+            return Err(ExitCode::from(USAGE));
+        }
+        (None, _) => {
+            eprintln!("evr: the bundle has several sources; choose one with --source ({})", names.join(", "));
+            return Err(ExitCode::from(USAGE));
+        }
+    };
+    Ok(SourceId(index as u32))
+}
+
+pub fn bench(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) -> ExitCode {
+    let analysis = match load(bundle) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let program = &analysis.program;
+    let source = match pick_source(program, source) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let text = match std::fs::read(input) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("evr: cannot read {}: {e}", input.display());
+            return ExitCode::from(USAGE);
+        }
+    };
+    let events: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    if events.is_empty() {
+        eprintln!("evr: {} holds no events", input.display());
+        return ExitCode::from(USAGE);
+    }
+    let mut per_run = Vec::with_capacity(runs);
+    let mut counts = (0usize, 0usize);
+    for run in 0..=runs.max(1) {
+        let mut exec = match Executor::new(program, &analysis.schema, Config::default()) {
+            Ok(e) => e,
+            Err(why) => {
+                eprintln!("evr: cannot prepare the bundle: {why}");
+                return ExitCode::from(1);
+            }
+        };
+        let (mut outputs, mut produced, mut dirty) = (Vec::new(), 0usize, 0usize);
+        let start = std::time::Instant::now();
+        for e in &events {
+            outputs.clear();
+            let processed = exec.process(source, e, &mut outputs);
+            let event = processed.event.unwrap_or(evr_compiler::interp::value::Value::Null);
+            for o in &outputs {
+                match exec.payload(source, e, &event, o) {
+                    Some(bytes) => {
+                        std::hint::black_box(bytes);
+                        produced += 1;
+                    }
+                    None => dirty += 1,
+                }
+            }
+        }
+        let elapsed = start.elapsed();
+        // The first run warms caches and allocator; it is not counted.
+        if run > 0 {
+            per_run.push(elapsed);
+            counts = (produced, dirty);
+        }
+    }
+    per_run.sort();
+    let median = per_run[per_run.len() / 2];
+    let n = events.len() as f64;
+    println!(
+        "{} events, {} outputs, {} dirty per run; median of {} runs: {:.0} events/s, {:.0} ns/event (engine: interpreter)",
+        events.len(),
+        counts.0,
+        counts.1,
+        per_run.len(),
+        n / median.as_secs_f64(),
+        median.as_nanos() as f64 / n
+    );
+    ExitCode::SUCCESS
 }
 
 pub fn test(paths: &[PathBuf], junit: Option<&Path>) -> ExitCode {

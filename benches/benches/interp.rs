@@ -35,6 +35,23 @@ fn interp(c: &mut Criterion) {
             }
         })
     });
+    group.bench_function("baseline_serde_derive_plain_rust", |b| {
+        let mut base = evr_benches::baseline::Baseline::new(RULES);
+        let mut outputs = Vec::new();
+        b.iter(|| {
+            for e in &events {
+                outputs.clear();
+                base.process(e.as_bytes(), &mut outputs);
+            }
+        })
+    });
+    group.bench_function("serde_json_ignored_any", |b| {
+        b.iter(|| {
+            for e in &events {
+                std::hint::black_box(evr_benches::baseline::skip(e.as_bytes()));
+            }
+        })
+    });
     group.bench_function("decode_only", |b| {
         let src = &a.program.sources[0];
         b.iter(|| {
