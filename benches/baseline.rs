@@ -101,7 +101,8 @@ impl Baseline {
         if log.amount.unwrap_or(0.0) > 1000.0 {
             risk += 25;
         }
-        let Some(i) = log.event.strip_prefix("ev_").and_then(|n| n.parse::<usize>().ok()).filter(|&i| i < self.rules) else {
+        let Some(i) = log.event.strip_prefix("ev_").and_then(|n| n.parse::<usize>().ok()).filter(|&i| i < self.rules)
+        else {
             return true;
         };
         match i % 4 {
@@ -123,7 +124,8 @@ impl Baseline {
                     let n = log.products.iter().filter(|p| p.category.starts_with("lux")).count();
                     if n > 1 {
                         let value = log.params.get("v").map_or("0", String::as_str).trim().parse().unwrap_or(0.0);
-                        let action = Action { user_id: log.client.user_id, kind: "lux".into(), value, ..Action::default() };
+                        let action =
+                            Action { user_id: log.client.user_id, kind: "lux".into(), value, ..Action::default() };
                         out.push(("actions", prost::Message::encode_to_vec(&action)));
                     }
                 }
@@ -175,7 +177,9 @@ mod tests {
                 .iter()
                 .map(|o| {
                     let sink = match o {
-                        Output::Record { sink, .. } | Output::Forward { sink } => a.program.sinks[sink.0 as usize].name.as_str(),
+                        Output::Record { sink, .. } | Output::Forward { sink } => {
+                            a.program.sinks[sink.0 as usize].name.as_str()
+                        }
                         Output::Dirty { error, .. } => panic!("dirty: {error}"),
                     };
                     (sink, exec.payload(SourceId(0), e.as_bytes(), &event, o).unwrap().into_owned())

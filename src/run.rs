@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use evr_compiler::Analysis;
 use evr_compiler::diag::human;
+use evr_compiler::ir::SourceId;
 use evr_runtime::executor::{Config, Executor};
 use evr_runtime::file_host::{self, Progress};
 use evr_runtime::rule_tests;
-use evr_compiler::ir::SourceId;
 
 use crate::{InputFormat, USAGE, color};
 

@@ -158,7 +158,8 @@ impl<'p> Executor<'p> {
             Some(index) => index.candidates(source, event, &mut candidates),
             None => {
                 candidates.clear();
-                candidates.extend((0..program.rules.len() as u32).filter(|&i| program.rules[i as usize].source == source));
+                candidates
+                    .extend((0..program.rules.len() as u32).filter(|&i| program.rules[i as usize].source == source));
             }
         }
         for &i in &candidates {

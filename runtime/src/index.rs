@@ -121,7 +121,8 @@ impl RuleIndex {
                     *counts.entry(p).or_default() += 1;
                 }
             }
-            let best = counts.into_iter().max_by_key(|(p, n)| (*n, std::cmp::Reverse((*p).clone()))).map(|(p, _)| p.clone());
+            let best =
+                counts.into_iter().max_by_key(|(p, n)| (*n, std::cmp::Reverse((*p).clone()))).map(|(p, _)| p.clone());
             for (i, d) in rules {
                 match (&best, d) {
                     (Some(best), Some((path, ty, keys))) if *best == path => {

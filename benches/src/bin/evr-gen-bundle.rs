@@ -17,7 +17,8 @@ fn main() {
     std::fs::copy(evr_benches::workload_dir().join("schemas/app.proto"), schemas.join("app.proto"))
         .expect("copy the schema");
     std::fs::write(dir.join("rules.evr"), evr_benches::bundle(n)).expect("write rules.evr");
-    let mut events = std::io::BufWriter::new(std::fs::File::create(dir.join("events.jsonl")).expect("create events.jsonl"));
+    let mut events =
+        std::io::BufWriter::new(std::fs::File::create(dir.join("events.jsonl")).expect("create events.jsonl"));
     for e in evr_benches::events(m, n) {
         writeln!(events, "{e}").expect("write events.jsonl");
     }
