@@ -61,8 +61,11 @@ pub struct RuleIndex {
     sources: Vec<SourceIndex>,
 }
 
-/// `(path, field type, keys)` when the condition's first conjunct pins a field to literals.
-fn discriminant(cond: &Expr) -> Option<(FieldPath, Type, Vec<Key>)> {
+/// A field pinned to literal values: its path from the event root, its type, the values.
+type Pin = (FieldPath, Type, Vec<Key>);
+
+/// The pin of a condition's first conjunct, if it has one.
+fn discriminant(cond: &Expr) -> Option<Pin> {
     let mut first = cond;
     while let ExprKind::And(a, _) = &first.kind {
         first = a;
@@ -107,7 +110,7 @@ impl RuleIndex {
     pub fn new(program: &Program) -> RuleIndex {
         let mut sources: Vec<SourceIndex> = (0..program.sources.len()).map(|_| SourceIndex::default()).collect();
         for (s, index) in sources.iter_mut().enumerate() {
-            let rules: Vec<(u32, Option<(FieldPath, Type, Vec<Key>)>)> = program
+            let rules: Vec<(u32, Option<Pin>)> = program
                 .rules
                 .iter()
                 .enumerate()
