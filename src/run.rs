@@ -50,23 +50,31 @@ impl Progress for Bar {
     }
 }
 
+/// The exit status either way: the commands below return early with `?` on a problem already
+/// reported.
+type Status = Result<ExitCode, ExitCode>;
+
+fn status(s: Status) -> ExitCode {
+    match s {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn executor(analysis: &Analysis) -> Result<Executor<'_>, ExitCode> {
+    Executor::new(&analysis.program, &analysis.schema, Config::default()).map_err(|why| {
+        eprintln!("evr: cannot prepare the bundle: {why}");
+        ExitCode::from(1)
+    })
+}
+
 pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat) -> ExitCode {
-    let analysis = match load(bundle) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let program = &analysis.program;
-    let source = match pick_source(program, source) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let mut exec = match Executor::new(program, &analysis.schema, Config::default()) {
-        Ok(e) => e,
-        Err(why) => {
-            eprintln!("evr: cannot prepare the bundle: {why}");
-            return ExitCode::from(1);
-        }
-    };
+    status(run_bundle(bundle, input, source, format))
+}
+
+fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat) -> Status {
+    let analysis = load(bundle)?;
+    let source = pick_source(&analysis.program, source)?;
+    let mut exec = executor(&analysis)?;
     let (reader, size): (Box<dyn io::Read>, Option<u64>) = if input == Path::new("-") {
         (Box::new(io::stdin().lock()), None)
     } else {
@@ -77,7 +85,7 @@ pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputForma
             }
             Err(e) => {
                 eprintln!("evr: cannot read {}: {e}", input.display());
-                return ExitCode::from(USAGE);
+                return Err(ExitCode::from(USAGE));
             }
         }
     };
@@ -102,12 +110,12 @@ pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputForma
         _ => file_host::run(&mut exec, source, format, reader, &mut out, &mut ()),
     };
     match result {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => Ok(ExitCode::SUCCESS),
         // A closed pipe (`evr run ... | head`) is the reader's choice, not a failure.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("evr: {e}");
-            ExitCode::from(USAGE)
+            Err(ExitCode::from(USAGE))
         }
     }
 }
@@ -134,37 +142,25 @@ fn pick_source(program: &evr_compiler::ir::Program, name: Option<&str>) -> Resul
 }
 
 pub fn bench(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) -> ExitCode {
-    let analysis = match load(bundle) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let program = &analysis.program;
-    let source = match pick_source(program, source) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let text = match std::fs::read(input) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("evr: cannot read {}: {e}", input.display());
-            return ExitCode::from(USAGE);
-        }
-    };
+    status(bench_bundle(bundle, input, source, runs))
+}
+
+fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) -> Status {
+    let analysis = load(bundle)?;
+    let source = pick_source(&analysis.program, source)?;
+    let text = std::fs::read(input).map_err(|e| {
+        eprintln!("evr: cannot read {}: {e}", input.display());
+        ExitCode::from(USAGE)
+    })?;
     let events: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
     if events.is_empty() {
         eprintln!("evr: {} holds no events", input.display());
-        return ExitCode::from(USAGE);
+        return Err(ExitCode::from(USAGE));
     }
     let mut per_run = Vec::with_capacity(runs);
     let mut counts = (0usize, 0usize);
     for run in 0..=runs.max(1) {
-        let mut exec = match Executor::new(program, &analysis.schema, Config::default()) {
-            Ok(e) => e,
-            Err(why) => {
-                eprintln!("evr: cannot prepare the bundle: {why}");
-                return ExitCode::from(1);
-            }
-        };
+        let mut exec = executor(&analysis)?;
         let (mut outputs, mut produced, mut dirty) = (Vec::new(), 0usize, 0usize);
         let start = std::time::Instant::now();
         for e in &events {
@@ -200,7 +196,7 @@ pub fn bench(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) -> 
         n / median.as_secs_f64(),
         median.as_nanos() as f64 / n
     );
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn test(paths: &[PathBuf], junit: Option<&Path>) -> ExitCode {
