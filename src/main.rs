@@ -41,6 +41,10 @@ enum Command {
         /// How events are framed in the input.
         #[arg(long, value_enum, default_value_t = InputFormat::Json)]
         input_format: InputFormat,
+        /// Which evaluator runs the rules. `jit` compiles every rule to native code, or fails
+        /// naming what it cannot compile yet; it never falls back silently.
+        #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+        engine: EngineArg,
     },
     /// Run the `test` blocks of bundles. Each PATH is one bundle.
     Test {
@@ -62,12 +66,22 @@ enum Command {
         /// How many timed runs (after one warm-up run).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+        engine: EngineArg,
     },
     /// Explain a diagnostic code, with an example.
     Explain {
         /// A code such as E0009.
         code: String,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineArg {
+    /// The reference interpreter.
+    Interp,
+    /// Native code compiled by Cranelift.
+    Jit,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,11 +105,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
-        Command::Run { bundle, input, source, input_format } => {
-            run::run(&bundle, &input, source.as_deref(), input_format)
+        Command::Run { bundle, input, source, input_format, engine } => {
+            run::run(&bundle, &input, source.as_deref(), input_format, engine)
         }
         Command::Test { paths, junit } => run::test(&paths, junit.as_deref()),
-        Command::Bench { bundle, input, source, runs } => run::bench(&bundle, &input, source.as_deref(), runs),
+        Command::Bench { bundle, input, source, runs, engine } => run::bench(&bundle, &input, source.as_deref(), runs, engine),
         Command::Explain { code } => explain(&code),
     }
 }

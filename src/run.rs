@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use evr_compiler::Analysis;
 use evr_compiler::diag::human;
 use evr_compiler::ir::SourceId;
-use evr_runtime::executor::{Config, Executor};
+use evr_compiler::jit::OptLevel;
+use evr_runtime::executor::{Config, Engine, Executor};
 use evr_runtime::file_host::{self, Progress};
 use evr_runtime::rule_tests;
 
-use crate::{InputFormat, USAGE, color};
+use crate::{EngineArg, InputFormat, USAGE, color};
 
 /// Loads and checks a bundle; on errors prints them and gives the exit status to return.
 fn load(path: &Path) -> Result<Analysis, ExitCode> {
@@ -60,21 +61,25 @@ fn status(s: Status) -> ExitCode {
     }
 }
 
-fn executor(analysis: &Analysis) -> Result<Executor<'_>, ExitCode> {
-    Executor::new(&analysis.program, &analysis.schema, Config::default()).map_err(|why| {
+fn executor(analysis: &Analysis, engine: EngineArg) -> Result<Executor<'_>, ExitCode> {
+    let engine = match engine {
+        EngineArg::Interp => Engine::Interpreter,
+        EngineArg::Jit => Engine::Jit(OptLevel::Speed),
+    };
+    Executor::new(&analysis.program, &analysis.schema, Config { engine, ..Config::default() }).map_err(|why| {
         eprintln!("evr: cannot prepare the bundle: {why}");
         ExitCode::from(1)
     })
 }
 
-pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat) -> ExitCode {
-    status(run_bundle(bundle, input, source, format))
+pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat, engine: EngineArg) -> ExitCode {
+    status(run_bundle(bundle, input, source, format, engine))
 }
 
-fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat) -> Status {
+fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat, engine: EngineArg) -> Status {
     let analysis = load(bundle)?;
     let source = pick_source(&analysis.program, source)?;
-    let mut exec = executor(&analysis)?;
+    let mut exec = executor(&analysis, engine)?;
     let (reader, size): (Box<dyn io::Read>, Option<u64>) = if input == Path::new("-") {
         (Box::new(io::stdin().lock()), None)
     } else {
@@ -141,11 +146,11 @@ fn pick_source(program: &evr_compiler::ir::Program, name: Option<&str>) -> Resul
     Ok(SourceId(index as u32))
 }
 
-pub fn bench(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) -> ExitCode {
-    status(bench_bundle(bundle, input, source, runs))
+pub fn bench(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, engine: EngineArg) -> ExitCode {
+    status(bench_bundle(bundle, input, source, runs, engine))
 }
 
-fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) -> Status {
+fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, engine: EngineArg) -> Status {
     let analysis = load(bundle)?;
     let source = pick_source(&analysis.program, source)?;
     let text = std::fs::read(input).map_err(|e| {
@@ -160,7 +165,7 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) 
     let mut per_run = Vec::with_capacity(runs);
     let mut counts = (0usize, 0usize);
     for run in 0..=runs.max(1) {
-        let mut exec = executor(&analysis)?;
+        let mut exec = executor(&analysis, engine)?;
         let (mut outputs, mut produced, mut dirty) = (Vec::new(), 0usize, 0usize);
         let start = std::time::Instant::now();
         for e in &events {
@@ -188,13 +193,17 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize) 
     let median = per_run[per_run.len() / 2];
     let n = events.len() as f64;
     println!(
-        "{} events, {} outputs, {} dirty per run; median of {} runs: {:.0} events/s, {:.0} ns/event (engine: interpreter)",
+        "{} events, {} outputs, {} dirty per run; median of {} runs: {:.0} events/s, {:.0} ns/event (engine: {})",
         events.len(),
         counts.0,
         counts.1,
         per_run.len(),
         n / median.as_secs_f64(),
-        median.as_nanos() as f64 / n
+        median.as_nanos() as f64 / n,
+        match engine {
+            EngineArg::Interp => "interpreter",
+            EngineArg::Jit => "jit",
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

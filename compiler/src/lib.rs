@@ -11,6 +11,7 @@ pub mod check;
 pub mod diag;
 pub mod files;
 pub mod interp;
+pub mod jit;
 pub mod ir;
 pub mod schema;
 pub mod types;

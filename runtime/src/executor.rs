@@ -4,6 +4,9 @@
 //! file, a partition); the program it runs is shared.
 
 use evr_compiler::interp::value::Value;
+use evr_compiler::jit::abi::Ctx;
+use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
+use evr_stdlib::RuntimeError;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
 use evr_compiler::ir::{Program, SinkId, SourceId};
 use evr_compiler::schema::Schema;
@@ -33,8 +36,19 @@ pub struct Processed {
     pub dropped_by: Option<usize>,
 }
 
+/// Which evaluator runs the units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The reference interpreter.
+    #[default]
+    Interpreter,
+    /// Native code from Cranelift, at an optimisation level.
+    Jit(OptLevel),
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
+    pub engine: Engine,
     /// Keys kept per velocity call site before the least recently seen is evicted.
     pub max_keys_per_site: usize,
     /// Find candidate rules through the rule index (off: try every rule; same outputs).
@@ -43,7 +57,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_keys_per_site: 1_000_000, rule_index: true }
+        Config { engine: Engine::Interpreter, max_keys_per_site: 1_000_000, rule_index: true }
     }
 }
 
@@ -58,6 +72,49 @@ pub struct Executor<'p> {
     actions: Vec<Action>,
     index: Option<RuleIndex>,
     candidates: Vec<u32>,
+    native: Option<Native>,
+}
+
+/// Native code and the reusable frame buffers of each source.
+struct Native {
+    code: Compiled,
+    frames: Vec<Vec<u8>>,
+}
+
+/// Why an executor could not be made.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The JIT cannot compile these constructs (units and places).
+    Unsupported(Vec<Missing>),
+    Other(String),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Unsupported(missing) => {
+                write!(f, "the JIT cannot compile {} unit(s) yet:", missing.len())?;
+                for m in missing {
+                    write!(f, "\n  {}: {}", m.unit, m.unsupported.what)?;
+                }
+                Ok(())
+            }
+            SetupError::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for SetupError {
+    fn from(s: String) -> SetupError {
+        SetupError::Other(s)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Drop(usize),
+    Score(usize),
+    Rule(usize),
 }
 
 fn sites(kinds: Vec<(evr_stdlib::velocity::Kind, i64)>, config: Config) -> Vec<Site> {
@@ -66,8 +123,19 @@ fn sites(kinds: Vec<(evr_stdlib::velocity::Kind, i64)>, config: Config) -> Vec<S
 
 impl<'p> Executor<'p> {
     /// Prepares a checked program (one without errors) for running.
-    pub fn new(program: &'p Program, schema: &'p Schema, config: Config) -> Result<Executor<'p>, String> {
+    pub fn new(program: &'p Program, schema: &'p Schema, config: Config) -> Result<Executor<'p>, SetupError> {
         let prepared = Prepared::new(program)?;
+        let native = match config.engine {
+            Engine::Interpreter => None,
+            Engine::Jit(opt) => {
+                let code = jit::compile(program, opt).map_err(|e| match e {
+                    Ok(missing) => SetupError::Unsupported(missing),
+                    Err(why) => SetupError::Other(why),
+                })?;
+                let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
+                Some(Native { code, frames })
+            }
+        };
         let drop_sites = program
             .drops
             .iter()
@@ -94,6 +162,7 @@ impl<'p> Executor<'p> {
             actions: Vec::new(),
             index: config.rule_index.then(|| RuleIndex::new(program)),
             candidates: Vec::new(),
+            native,
         })
     }
 
@@ -129,54 +198,92 @@ impl<'p> Executor<'p> {
     pub fn run(&mut self, source: SourceId, event: &Value, out: &mut Vec<Output>) -> Option<usize> {
         let program = self.program;
         let time_ms = self.event_time(source, event);
+        if let Some(native) = &mut self.native {
+            native.code.layouts[source.0 as usize].fill(event, &mut native.frames[source.0 as usize]);
+        }
         for (i, d) in program.drops.iter().enumerate().filter(|(_, d)| d.source == source) {
-            let mut env = Env::new(self.schema, &self.prepared, event, &[], &mut self.drop_sites[i], time_ms);
-            match interp::eval_drop(&d.cond, &d.unit, &mut env) {
-                Ok(true) => return Some(i),
-                Ok(false) => {}
-                Err(e) => {
-                    out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) })
-                }
+            match self.eval(Unit::Drop(i), source, event, time_ms) {
+                Ok(v) if v != 0 => return Some(i),
+                Ok(_) => {}
+                Err(e) => out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) }),
             }
         }
         for (i, s) in program.scores.iter().enumerate() {
+            self.scores[i] = None;
             if s.source != source {
-                self.scores[i] = None;
                 continue;
             }
-            let mut env = Env::new(self.schema, &self.prepared, event, &[], &mut self.score_sites[i], time_ms);
-            self.scores[i] = match interp::eval_score(&s.weights, &s.unit, &mut env) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    out.push(Output::Dirty { error: format!("score {}: {e}", s.name), unit: Some(s.name.clone()) });
-                    None
-                }
-            };
+            match self.eval(Unit::Score(i), source, event, time_ms) {
+                Ok(v) => self.scores[i] = Some(v),
+                Err(e) => out.push(Output::Dirty { error: format!("score {}: {e}", s.name), unit: Some(s.name.clone()) }),
+            }
         }
         let mut candidates = std::mem::take(&mut self.candidates);
         match &self.index {
             Some(index) => index.candidates(source, event, &mut candidates),
             None => {
                 candidates.clear();
-                candidates
-                    .extend((0..program.rules.len() as u32).filter(|&i| program.rules[i as usize].source == source));
+                candidates.extend((0..program.rules.len() as u32).filter(|&i| program.rules[i as usize].source == source));
             }
         }
         for &i in &candidates {
             let (i, r) = (i as usize, &program.rules[i as usize]);
-            let mut env = Env::new(self.schema, &self.prepared, event, &self.scores, &mut self.rule_sites[i], time_ms);
             self.actions.clear();
-            match interp::eval_rule(r, &mut env, &mut self.actions) {
-                Ok(()) => out.extend(self.actions.drain(..).map(|a| match a {
+            match self.eval(Unit::Rule(i), source, event, time_ms) {
+                Ok(_) => out.extend(self.actions.drain(..).map(|a| match a {
                     Action::Emit { sink, key, record } => Output::Record { sink, key, record },
                     Action::Route { sink } => Output::Forward { sink },
                 })),
-                Err(e) => {
-                    out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) })
-                }
+                Err(e) => out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) }),
             }
         }
+        self.candidates = candidates;
         None
+    }
+
+    /// Evaluates one unit with the configured engine: a drop gives 0/1, a score its total, a
+    /// rule 0 (its actions go to `self.actions`, only when it succeeds).
+    fn eval(&mut self, unit: Unit, source: SourceId, event: &Value, time_ms: i64) -> Result<i64, RuntimeError> {
+        let program = self.program;
+        let sites = match unit {
+            Unit::Drop(i) => &mut self.drop_sites[i],
+            Unit::Score(i) => &mut self.score_sites[i],
+            Unit::Rule(i) => &mut self.rule_sites[i],
+        };
+        let scores: &[Option<i64>] = if matches!(unit, Unit::Rule(_)) { &self.scores } else { &[] };
+        let Some(native) = &self.native else {
+            let mut env = Env::new(self.schema, &self.prepared, event, scores, sites, time_ms);
+            return match unit {
+                Unit::Drop(i) => interp::eval_drop(&program.drops[i].cond, &program.drops[i].unit, &mut env).map(i64::from),
+                Unit::Score(i) => interp::eval_score(&program.scores[i].weights, &program.scores[i].unit, &mut env),
+                Unit::Rule(i) => interp::eval_rule(&program.rules[i], &mut env, &mut self.actions).map(|()| 0),
+            };
+        };
+        let f = match unit {
+            Unit::Drop(i) => native.code.drops[i],
+            Unit::Score(i) => native.code.scores[i],
+            Unit::Rule(i) => native.code.rules[i],
+        };
+        let start = self.actions.len();
+        let mut ctx = Ctx {
+            schema: self.schema,
+            prepared: &self.prepared,
+            constants: &native.code.constants,
+            scores,
+            sites,
+            time_ms,
+            actions: &mut self.actions,
+            strings: Vec::new(),
+            building: Vec::new(),
+            key: None,
+        };
+        let mut result = 0i64;
+        let status = Compiled::call(f, &native.frames[source.0 as usize], &mut ctx, &mut result);
+        if status == 0 {
+            return Ok(result);
+        }
+        self.actions.truncate(start);
+        Err(RuntimeError::from_code(status as u32).unwrap_or(RuntimeError::Internal))
     }
 
     /// The bytes an output sends to its sink: an emitted record encoded in the sink's format; a

@@ -53,7 +53,7 @@ fn run_one(
     test: &Test,
     location: &dyn Fn(evr_compiler::Span) -> String,
 ) -> Result<(), String> {
-    let mut exec = Executor::new(program, schema, Config::default())?;
+    let mut exec = Executor::new(program, schema, Config::default()).map_err(|e| e.to_string())?;
     let prepared = Prepared::new(program)?;
     let mut seen: Vec<Seen> = Vec::new();
     let mut last: Option<(bool, Vec<String>)> = None; // (dropped, dirty reasons) of the last given

@@ -1,0 +1,448 @@
+//! The C ABI between native rule code and Rust: the context native code receives, and the
+//! `extern "C"` helpers it calls. Helpers never unwind: they catch nothing because nothing they
+//! call panics on bad input, and errors travel back as status codes.
+
+use std::rc::Rc;
+
+use evr_stdlib::velocity::Site;
+use evr_stdlib::{RuntimeError, hash, number, text, time, web};
+
+use crate::interp::value::{Message, Value, fits};
+use crate::interp::{Action, Prepared};
+use crate::ir::SinkId;
+use crate::schema::{MessageId, Schema};
+
+/// What native code of one unit sees for one event.
+pub struct Ctx<'a> {
+    pub schema: &'a Schema,
+    pub prepared: &'a Prepared,
+    /// Constant arguments by index, resolved when compiling (patterns, CIDR blocks).
+    pub constants: &'a [Constant],
+    pub scores: &'a [Option<i64>],
+    pub sites: &'a mut [Site],
+    pub time_ms: i64,
+    pub actions: &'a mut Vec<Action>,
+    /// Strings made during this unit's evaluation; they live until the unit returns.
+    pub strings: Vec<Box<str>>,
+    /// Records being built by `emit`, innermost last.
+    pub building: Vec<(MessageId, Message, Option<u32>)>,
+    pub key: Option<Value>,
+}
+
+/// A constant argument prepared for native code.
+pub enum Constant {
+    Pattern(regex::Regex),
+    Cidr(evr_stdlib::constant::Cidr),
+}
+
+/// # Safety
+/// Native code passes pointers and lengths of strings it read from the frame, from literals
+/// owned by the compiled module, or from `Ctx::strings`; all outlive the call.
+unsafe fn str_of<'s>(ptr: *const u8, len: i64) -> &'s str {
+    if len <= 0 || ptr.is_null() {
+        return "";
+    }
+    // SAFETY: see the function's contract; every string handed to native code is valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr, len as usize)) }
+}
+
+fn ctx<'c>(p: *mut Ctx<'_>) -> &'c mut Ctx<'c> {
+    // SAFETY: native code receives the context pointer from `Compiled::call` and passes it back
+    // unchanged; it is valid and exclusive for the duration of the call.
+    unsafe { &mut *(p as *mut Ctx<'c>) }
+}
+
+/// Stores a string made by a helper and returns it through `out` as (pointer, length).
+fn give(c: &mut Ctx, s: String, out: *mut i64) {
+    let boxed: Box<str> = s.into_boxed_str();
+    let (ptr, len) = (boxed.as_ptr() as i64, boxed.len() as i64);
+    c.strings.push(boxed);
+    // SAFETY: `out` points at two i64s in the caller's stack frame.
+    unsafe {
+        *out = ptr;
+        *out.add(1) = len;
+    }
+}
+
+pub extern "C" fn str_cmp(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i32 {
+    // SAFETY: see `str_of`.
+    let (a, b) = unsafe { (str_of(a, alen), str_of(b, blen)) };
+    a.cmp(b) as i32
+}
+
+pub extern "C" fn str_len(p: *const u8, len: i64) -> i64 {
+    // SAFETY: see `str_of`.
+    text::len(unsafe { str_of(p, len) })
+}
+
+pub extern "C" fn str_starts(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
+    // SAFETY: see `str_of`.
+    unsafe { str_of(a, alen).starts_with(str_of(b, blen)) as i8 }
+}
+
+pub extern "C" fn str_ends(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
+    // SAFETY: see `str_of`.
+    unsafe { str_of(a, alen).ends_with(str_of(b, blen)) as i8 }
+}
+
+pub extern "C" fn str_contains(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
+    // SAFETY: see `str_of`.
+    unsafe { str_of(a, alen).contains(str_of(b, blen)) as i8 }
+}
+
+pub extern "C" fn str_lower(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) {
+    // SAFETY: see `str_of`.
+    let s = unsafe { str_of(p, len) }.to_lowercase();
+    give(ctx(c), s, out);
+}
+
+pub extern "C" fn str_upper(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) {
+    // SAFETY: see `str_of`.
+    let s = unsafe { str_of(p, len) }.to_uppercase();
+    give(ctx(c), s, out);
+}
+
+pub extern "C" fn str_trim(p: *const u8, len: i64, out: *mut i64) {
+    // SAFETY: see `str_of`; the trimmed text is a part of the input, which outlives it.
+    let t = unsafe { str_of(p, len) }.trim();
+    // SAFETY: `out` points at two i64s in the caller's stack frame.
+    unsafe {
+        *out = t.as_ptr() as i64;
+        *out.add(1) = t.len() as i64;
+    }
+}
+
+pub extern "C" fn str_concat(c: *mut Ctx, a: *const u8, alen: i64, b: *const u8, blen: i64, out: *mut i64) {
+    // SAFETY: see `str_of`.
+    let (a, b) = unsafe { (str_of(a, alen), str_of(b, blen)) };
+    let mut s = String::with_capacity(a.len() + b.len());
+    s.push_str(a);
+    s.push_str(b);
+    give(ctx(c), s, out);
+}
+
+pub extern "C" fn int_to_string(c: *mut Ctx, v: i64, out: *mut i64) {
+    give(ctx(c), v.to_string(), out);
+}
+
+pub extern "C" fn float_to_string(c: *mut Ctx, v: f64, out: *mut i64) {
+    give(ctx(c), number::float_to_string(v), out);
+}
+
+/// `to_int(string)`: 1 and the value in `*out`, or 0 for null.
+pub extern "C" fn parse_int(p: *const u8, len: i64, out: *mut i64) -> i8 {
+    // SAFETY: see `str_of`.
+    match number::parse_int(unsafe { str_of(p, len) }) {
+        // SAFETY: `out` points at an i64 in the caller's stack frame.
+        Some(v) => unsafe {
+            *out = v;
+            1
+        },
+        None => 0,
+    }
+}
+
+pub extern "C" fn parse_float(p: *const u8, len: i64, out: *mut f64) -> i8 {
+    // SAFETY: see `str_of`.
+    match number::parse_float(unsafe { str_of(p, len) }) {
+        // SAFETY: `out` points at an f64 in the caller's stack frame.
+        Some(v) => unsafe {
+            *out = v;
+            1
+        },
+        None => 0,
+    }
+}
+
+/// `round`/`floor`/`ceil` (0/1/2): the status code, the value in `*out`.
+pub extern "C" fn float_to_int(op: i32, v: f64, out: *mut i64) -> i32 {
+    let r = match op {
+        0 => number::round(v),
+        1 => number::floor(v),
+        _ => number::ceil(v),
+    };
+    match r {
+        // SAFETY: `out` points at an i64 in the caller's stack frame.
+        Ok(v) => unsafe {
+            *out = v;
+            0
+        },
+        Err(e) => e.code() as i32,
+    }
+}
+
+pub extern "C" fn matches(c: *mut Ctx, constant: i64, p: *const u8, len: i64) -> i8 {
+    let c = ctx(c);
+    match c.constants.get(constant as usize) {
+        // SAFETY: see `str_of`.
+        Some(Constant::Pattern(re)) => re.is_match(unsafe { str_of(p, len) }) as i8,
+        _ => 0,
+    }
+}
+
+pub extern "C" fn ip_in(c: *mut Ctx, constant: i64, p: *const u8, len: i64) -> i8 {
+    let c = ctx(c);
+    match c.constants.get(constant as usize) {
+        // SAFETY: see `str_of`.
+        Some(Constant::Cidr(cidr)) => web::ip_in(unsafe { str_of(p, len) }, cidr) as i8,
+        _ => 0,
+    }
+}
+
+pub extern "C" fn is_bot(p: *const u8, len: i64) -> i8 {
+    // SAFETY: see `str_of`.
+    web::is_bot(unsafe { str_of(p, len) }) as i8
+}
+
+pub extern "C" fn hash_str(p: *const u8, len: i64) -> i64 {
+    // SAFETY: see `str_of`.
+    hash::hash_bytes(unsafe { str_of(p, len) }.as_bytes())
+}
+
+pub extern "C" fn hash_int(v: i64) -> i64 {
+    hash::hash_int(v)
+}
+
+pub extern "C" fn hash_float(v: f64) -> i64 {
+    hash::hash_float(v)
+}
+
+pub extern "C" fn hash_bool(v: i8) -> i64 {
+    hash::hash_bool(v != 0)
+}
+
+pub extern "C" fn hour_of_day(ms: i64) -> i64 {
+    time::hour_of_day(ms)
+}
+
+pub extern "C" fn day_of_week(ms: i64) -> i64 {
+    time::day_of_week(ms)
+}
+
+pub extern "C" fn now_ms() -> i64 {
+    time::now_ms()
+}
+
+/// Velocity: `kind` 0 count, 1 seen; the result as an i64.
+pub extern "C" fn velocity(c: *mut Ctx, site: i64, kind: i64, key: i64) -> i64 {
+    let c = ctx(c);
+    let t = c.time_ms;
+    match c.sites.get_mut(site as usize) {
+        Some(s) if kind == 0 => s.count(key as u64, t),
+        Some(s) => s.seen(key as u64, t) as i64,
+        None => 0,
+    }
+}
+
+pub extern "C" fn velocity_sum(c: *mut Ctx, site: i64, key: i64, amount: f64) -> f64 {
+    let c = ctx(c);
+    let t = c.time_ms;
+    c.sites.get_mut(site as usize).map_or(0.0, |s| s.sum(key as u64, amount, t))
+}
+
+pub extern "C" fn velocity_distinct(c: *mut Ctx, site: i64, key: i64, value: i64) -> i64 {
+    let c = ctx(c);
+    let t = c.time_ms;
+    c.sites.get_mut(site as usize).map_or(0, |s| s.distinct(key as u64, value as u64, t))
+}
+
+pub extern "C" fn route(c: *mut Ctx, sink: i64) {
+    ctx(c).actions.push(Action::Route { sink: SinkId(sink as u32) });
+}
+
+/// Starts a record of message `ty`; `field` is the field of the enclosing record it fills
+/// (`-1` for the emitted record itself).
+pub extern "C" fn record_begin(c: *mut Ctx, ty: i64, field: i64) {
+    let c = ctx(c);
+    let ty = MessageId(ty as u32);
+    let m = Message::empty(c.schema, ty);
+    c.building.push((ty, m, u32::try_from(field).ok()));
+}
+
+fn set(c: &mut Ctx, field: i64, v: Value) -> i32 {
+    let Some((ty, m, _)) = c.building.last_mut() else { return RuntimeError::Internal.code() as i32 };
+    let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
+    if let Value::Int(i) = v
+        && !fits(f.wire, i)
+    {
+        return RuntimeError::FieldRange.code() as i32;
+    }
+    m.fields[field as usize] = v;
+    0
+}
+
+pub extern "C" fn set_int(c: *mut Ctx, field: i64, v: i64) -> i32 {
+    set(ctx(c), field, Value::Int(v))
+}
+
+pub extern "C" fn set_float(c: *mut Ctx, field: i64, v: f64) -> i32 {
+    set(ctx(c), field, Value::Float(v))
+}
+
+pub extern "C" fn set_bool(c: *mut Ctx, field: i64, v: i8) -> i32 {
+    set(ctx(c), field, Value::Bool(v != 0))
+}
+
+pub extern "C" fn set_enum(c: *mut Ctx, field: i64, v: i64) -> i32 {
+    set(ctx(c), field, Value::Enum(v as i32))
+}
+
+pub extern "C" fn set_duration(c: *mut Ctx, field: i64, v: i64) -> i32 {
+    set(ctx(c), field, Value::Duration(v))
+}
+
+pub extern "C" fn set_str(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
+    // SAFETY: see `str_of`.
+    let s = unsafe { str_of(p, len) };
+    set(ctx(c), field, Value::Str(Rc::from(s)))
+}
+
+/// Ends the innermost record: it becomes a field of the enclosing one, or is emitted to `sink`.
+pub extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
+    let c = ctx(c);
+    let Some((_, m, field)) = c.building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let value = Value::Message(Rc::new(m));
+    match field {
+        Some(f) => match c.building.last_mut() {
+            Some((_, outer, _)) => outer.fields[f as usize] = value,
+            None => return RuntimeError::Internal.code() as i32,
+        },
+        None => {
+            let key = c.key.take();
+            c.actions.push(Action::Emit { sink: SinkId(sink as u32), key, record: value });
+        }
+    }
+    0
+}
+
+pub extern "C" fn key_str(c: *mut Ctx, p: *const u8, len: i64) {
+    // SAFETY: see `str_of`.
+    ctx(c).key = Some(Value::str(unsafe { str_of(p, len) }));
+}
+
+pub extern "C" fn key_int(c: *mut Ctx, v: i64) {
+    ctx(c).key = Some(Value::Int(v));
+}
+
+
+pub extern "C" fn score(c: *mut Ctx, id: i64, out: *mut i64) -> i32 {
+    match ctx(c).scores.get(id as usize) {
+        // SAFETY: `out` points at an i64 in the caller's stack frame.
+        Some(Some(v)) => unsafe {
+            *out = *v;
+            0
+        },
+        Some(None) => RuntimeError::ScoreFailed.code() as i32,
+        None => RuntimeError::Internal.code() as i32,
+    }
+}
+
+pub extern "C" fn float_rem(a: f64, b: f64) -> f64 {
+    a % b
+}
+
+pub extern "C" fn float_min(a: f64, b: f64) -> f64 {
+    number::min_float(a, b)
+}
+
+pub extern "C" fn float_max(a: f64, b: f64) -> f64 {
+    number::max_float(a, b)
+}
+
+/// `to_int(float)`: 1 and the value in `*out`, or 0 for null.
+pub extern "C" fn float_trunc(v: f64, out: *mut i64) -> i8 {
+    match number::float_to_int(v) {
+        // SAFETY: `out` points at an i64 in the caller's stack frame.
+        Some(i) => unsafe {
+            *out = i;
+            1
+        },
+        None => 0,
+    }
+}
+
+pub extern "C" fn bucket(h: i64, n: i64, out: *mut i64) -> i32 {
+    match hash::bucket(h, n) {
+        // SAFETY: `out` points at an i64 in the caller's stack frame.
+        Ok(b) => unsafe {
+            *out = b;
+            0
+        },
+        Err(e) => e.code() as i32,
+    }
+}
+
+/// The machine types of helper parameters and results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    I8,
+    I32,
+    I64,
+    F64,
+}
+
+/// A helper as native code links it: its symbol, address and signature.
+pub struct Helper {
+    pub name: &'static str,
+    pub ptr: *const u8,
+    pub params: &'static [Ty],
+    pub ret: Option<Ty>,
+}
+
+macro_rules! helpers {
+    ($( $name:literal => $f:ident ( $($p:ident),* ) $(-> $r:ident)? ;)*) => {
+        /// Every helper native code may call.
+        pub fn helpers() -> Vec<Helper> {
+            vec![$(Helper { name: $name, ptr: $f as *const u8, params: &[$(Ty::$p),*], ret: helpers!(@ret $($r)?) }),*]
+        }
+    };
+    (@ret) => { None };
+    (@ret $r:ident) => { Some(Ty::$r) };
+}
+
+helpers! {
+    "evr_str_cmp" => str_cmp(I64, I64, I64, I64) -> I32;
+    "evr_str_len" => str_len(I64, I64) -> I64;
+    "evr_str_starts" => str_starts(I64, I64, I64, I64) -> I8;
+    "evr_str_ends" => str_ends(I64, I64, I64, I64) -> I8;
+    "evr_str_contains" => str_contains(I64, I64, I64, I64) -> I8;
+    "evr_str_lower" => str_lower(I64, I64, I64, I64);
+    "evr_str_upper" => str_upper(I64, I64, I64, I64);
+    "evr_str_trim" => str_trim(I64, I64, I64);
+    "evr_str_concat" => str_concat(I64, I64, I64, I64, I64, I64);
+    "evr_int_to_string" => int_to_string(I64, I64, I64);
+    "evr_float_to_string" => float_to_string(I64, F64, I64);
+    "evr_parse_int" => parse_int(I64, I64, I64) -> I8;
+    "evr_parse_float" => parse_float(I64, I64, I64) -> I8;
+    "evr_float_to_int" => float_to_int(I32, F64, I64) -> I32;
+    "evr_float_trunc" => float_trunc(F64, I64) -> I8;
+    "evr_float_rem" => float_rem(F64, F64) -> F64;
+    "evr_float_min" => float_min(F64, F64) -> F64;
+    "evr_float_max" => float_max(F64, F64) -> F64;
+    "evr_matches" => matches(I64, I64, I64, I64) -> I8;
+    "evr_ip_in" => ip_in(I64, I64, I64, I64) -> I8;
+    "evr_is_bot" => is_bot(I64, I64) -> I8;
+    "evr_hash_str" => hash_str(I64, I64) -> I64;
+    "evr_hash_int" => hash_int(I64) -> I64;
+    "evr_hash_float" => hash_float(F64) -> I64;
+    "evr_hash_bool" => hash_bool(I8) -> I64;
+    "evr_bucket" => bucket(I64, I64, I64) -> I32;
+    "evr_hour_of_day" => hour_of_day(I64) -> I64;
+    "evr_day_of_week" => day_of_week(I64) -> I64;
+    "evr_now_ms" => now_ms() -> I64;
+    "evr_velocity" => velocity(I64, I64, I64, I64) -> I64;
+    "evr_velocity_sum" => velocity_sum(I64, I64, I64, F64) -> F64;
+    "evr_velocity_distinct" => velocity_distinct(I64, I64, I64, I64) -> I64;
+    "evr_score" => score(I64, I64, I64) -> I32;
+    "evr_route" => route(I64, I64);
+    "evr_record_begin" => record_begin(I64, I64, I64);
+    "evr_set_int" => set_int(I64, I64, I64) -> I32;
+    "evr_set_float" => set_float(I64, I64, F64) -> I32;
+    "evr_set_bool" => set_bool(I64, I64, I8) -> I32;
+    "evr_set_enum" => set_enum(I64, I64, I64) -> I32;
+    "evr_set_duration" => set_duration(I64, I64, I64) -> I32;
+    "evr_set_str" => set_str(I64, I64, I64, I64) -> I32;
+    "evr_record_end" => record_end(I64, I64) -> I32;
+    "evr_key_str" => key_str(I64, I64, I64);
+    "evr_key_int" => key_int(I64, I64);
+}
