@@ -109,7 +109,9 @@ fn main() -> ExitCode {
             run::run(&bundle, &input, source.as_deref(), input_format, engine)
         }
         Command::Test { paths, junit } => run::test(&paths, junit.as_deref()),
-        Command::Bench { bundle, input, source, runs, engine } => run::bench(&bundle, &input, source.as_deref(), runs, engine),
+        Command::Bench { bundle, input, source, runs, engine } => {
+            run::bench(&bundle, &input, source.as_deref(), runs, engine)
+        }
         Command::Explain { code } => explain(&code),
     }
 }

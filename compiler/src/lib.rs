@@ -11,8 +11,8 @@ pub mod check;
 pub mod diag;
 pub mod files;
 pub mod interp;
-pub mod jit;
 pub mod ir;
+pub mod jit;
 pub mod schema;
 pub mod types;
 

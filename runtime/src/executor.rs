@@ -4,12 +4,12 @@
 //! file, a partition); the program it runs is shared.
 
 use evr_compiler::interp::value::Value;
-use evr_compiler::jit::abi::Ctx;
-use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
-use evr_stdlib::RuntimeError;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
 use evr_compiler::ir::{Program, SinkId, SourceId};
+use evr_compiler::jit::abi::Ctx;
+use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
 use evr_compiler::schema::Schema;
+use evr_stdlib::RuntimeError;
 use evr_stdlib::velocity::Site;
 
 use crate::decode::{self, DecodeError};
@@ -128,7 +128,7 @@ impl<'p> Executor<'p> {
         let native = match config.engine {
             Engine::Interpreter => None,
             Engine::Jit(opt) => {
-                let code = jit::compile(program, opt).map_err(|e| match e {
+                let code = jit::compile(program, schema, opt).map_err(|e| match e {
                     Ok(missing) => SetupError::Unsupported(missing),
                     Err(why) => SetupError::Other(why),
                 })?;
@@ -205,7 +205,9 @@ impl<'p> Executor<'p> {
             match self.eval(Unit::Drop(i), source, event, time_ms) {
                 Ok(v) if v != 0 => return Some(i),
                 Ok(_) => {}
-                Err(e) => out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) }),
+                Err(e) => {
+                    out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) })
+                }
             }
         }
         for (i, s) in program.scores.iter().enumerate() {
@@ -215,7 +217,9 @@ impl<'p> Executor<'p> {
             }
             match self.eval(Unit::Score(i), source, event, time_ms) {
                 Ok(v) => self.scores[i] = Some(v),
-                Err(e) => out.push(Output::Dirty { error: format!("score {}: {e}", s.name), unit: Some(s.name.clone()) }),
+                Err(e) => {
+                    out.push(Output::Dirty { error: format!("score {}: {e}", s.name), unit: Some(s.name.clone()) })
+                }
             }
         }
         let mut candidates = std::mem::take(&mut self.candidates);
@@ -223,7 +227,8 @@ impl<'p> Executor<'p> {
             Some(index) => index.candidates(source, event, &mut candidates),
             None => {
                 candidates.clear();
-                candidates.extend((0..program.rules.len() as u32).filter(|&i| program.rules[i as usize].source == source));
+                candidates
+                    .extend((0..program.rules.len() as u32).filter(|&i| program.rules[i as usize].source == source));
             }
         }
         for &i in &candidates {
@@ -234,7 +239,9 @@ impl<'p> Executor<'p> {
                     Action::Emit { sink, key, record } => Output::Record { sink, key, record },
                     Action::Route { sink } => Output::Forward { sink },
                 })),
-                Err(e) => out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) }),
+                Err(e) => {
+                    out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) })
+                }
             }
         }
         self.candidates = candidates;
@@ -254,7 +261,9 @@ impl<'p> Executor<'p> {
         let Some(native) = &self.native else {
             let mut env = Env::new(self.schema, &self.prepared, event, scores, sites, time_ms);
             return match unit {
-                Unit::Drop(i) => interp::eval_drop(&program.drops[i].cond, &program.drops[i].unit, &mut env).map(i64::from),
+                Unit::Drop(i) => {
+                    interp::eval_drop(&program.drops[i].cond, &program.drops[i].unit, &mut env).map(i64::from)
+                }
                 Unit::Score(i) => interp::eval_score(&program.scores[i].weights, &program.scores[i].unit, &mut env),
                 Unit::Rule(i) => interp::eval_rule(&program.rules[i], &mut env, &mut self.actions).map(|()| 0),
             };
@@ -276,6 +285,9 @@ impl<'p> Executor<'p> {
             strings: Vec::new(),
             building: Vec::new(),
             key: None,
+            list: Vec::new(),
+            lists: Vec::new(),
+            event,
         };
         let mut result = 0i64;
         let status = Compiled::call(f, &native.frames[source.0 as usize], &mut ctx, &mut result);

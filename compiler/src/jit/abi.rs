@@ -24,15 +24,44 @@ pub struct Ctx<'a> {
     pub actions: &'a mut Vec<Action>,
     /// Strings made during this unit's evaluation; they live until the unit returns.
     pub strings: Vec<Box<str>>,
-    /// Records being built by `emit`, innermost last.
-    pub building: Vec<(MessageId, Message, Option<u32>)>,
+    /// Records being built by `emit`, innermost last, with where each one goes.
+    pub building: Vec<(MessageId, Message, Place)>,
     pub key: Option<Value>,
+    /// The list value being built for a field of the innermost record.
+    pub list: Vec<Value>,
+    /// Lists made during this unit's evaluation (`split`), alive until it returns.
+    pub lists: Vec<Rc<Vec<Value>>>,
+    /// The event, for `self` and spreads.
+    pub event: &'a Value,
+}
+
+/// Where a record under construction goes when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// It is the emitted record.
+    Emit,
+    /// It fills this field of the enclosing record.
+    Field(u32),
+    /// It is the next element of the list being built.
+    ListItem,
+}
+
+impl Place {
+    /// Native code passes -1 (emit), -2 (list element) or a field index.
+    fn from_code(code: i64) -> Place {
+        match code {
+            -2 => Place::ListItem,
+            f if f >= 0 => Place::Field(f as u32),
+            _ => Place::Emit,
+        }
+    }
 }
 
 /// A constant argument prepared for native code.
 pub enum Constant {
     Pattern(regex::Regex),
     Cidr(evr_stdlib::constant::Cidr),
+    JsonPath(Vec<evr_stdlib::constant::JsonStep>),
 }
 
 /// # Safety
@@ -64,10 +93,51 @@ fn give(c: &mut Ctx, s: String, out: *mut i64) {
     }
 }
 
+/// # Safety
+/// As `str_of`, for bytes that need not be UTF-8.
+unsafe fn bytes_of<'s>(ptr: *const u8, len: i64) -> &'s [u8] {
+    if len <= 0 || ptr.is_null() {
+        return &[];
+    }
+    // SAFETY: see the function's contract.
+    unsafe { std::slice::from_raw_parts(ptr, len as usize) }
+}
+
+/// Orders strings (and bytes) by their bytes, which for UTF-8 is the order of code points.
 pub extern "C" fn str_cmp(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i32 {
-    // SAFETY: see `str_of`.
-    let (a, b) = unsafe { (str_of(a, alen), str_of(b, blen)) };
+    // SAFETY: see `bytes_of`.
+    let (a, b) = unsafe { (bytes_of(a, alen), bytes_of(b, blen)) };
     a.cmp(b) as i32
+}
+
+pub extern "C" fn set_bytes(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
+    // SAFETY: see `bytes_of`.
+    let b = unsafe { bytes_of(p, len) };
+    set(ctx(c), field, Value::Bytes(Rc::from(b)))
+}
+
+/// Ends the map being built (keys and values alternate in the list buffer) as a field.
+pub extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
+    let c = ctx(c);
+    let flat = std::mem::take(&mut c.list);
+    let mut entries: Vec<(Value, Value)> = Vec::with_capacity(flat.len() / 2);
+    let mut it = flat.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        match entries.iter_mut().find(|(ek, _)| *ek == k) {
+            Some(slot) => slot.1 = v,
+            None => entries.push((k, v)),
+        }
+    }
+    let Some((ty, _, _)) = c.building.last() else { return RuntimeError::Internal.code() as i32 };
+    let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
+    let value_wire = f.map_wire.map_or(f.wire, |(_, v)| v);
+    if entries.iter().any(|(_, v)| matches!(v, Value::Int(i) if !fits(value_wire, *i))) {
+        return RuntimeError::FieldRange.code() as i32;
+    }
+    if entries.is_empty() {
+        return 0;
+    }
+    set(c, field, Value::Map(Rc::new(entries)))
 }
 
 pub extern "C" fn str_len(p: *const u8, len: i64) -> i64 {
@@ -195,8 +265,8 @@ pub extern "C" fn is_bot(p: *const u8, len: i64) -> i8 {
 }
 
 pub extern "C" fn hash_str(p: *const u8, len: i64) -> i64 {
-    // SAFETY: see `str_of`.
-    hash::hash_bytes(unsafe { str_of(p, len) }.as_bytes())
+    // SAFETY: see `bytes_of`.
+    hash::hash_bytes(unsafe { bytes_of(p, len) })
 }
 
 pub extern "C" fn hash_int(v: i64) -> i64 {
@@ -250,13 +320,12 @@ pub extern "C" fn route(c: *mut Ctx, sink: i64) {
     ctx(c).actions.push(Action::Route { sink: SinkId(sink as u32) });
 }
 
-/// Starts a record of message `ty`; `field` is the field of the enclosing record it fills
-/// (`-1` for the emitted record itself).
-pub extern "C" fn record_begin(c: *mut Ctx, ty: i64, field: i64) {
+/// Starts a record of message `ty`; `place` says where it goes (see [`Place::from_code`]).
+pub extern "C" fn record_begin(c: *mut Ctx, ty: i64, place: i64) {
     let c = ctx(c);
     let ty = MessageId(ty as u32);
     let m = Message::empty(c.schema, ty);
-    c.building.push((ty, m, u32::try_from(field).ok()));
+    c.building.push((ty, m, Place::from_code(place)));
 }
 
 fn set(c: &mut Ctx, field: i64, v: Value) -> i32 {
@@ -300,14 +369,15 @@ pub extern "C" fn set_str(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i3
 /// Ends the innermost record: it becomes a field of the enclosing one, or is emitted to `sink`.
 pub extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
     let c = ctx(c);
-    let Some((_, m, field)) = c.building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let Some((_, m, place)) = c.building.pop() else { return RuntimeError::Internal.code() as i32 };
     let value = Value::Message(Rc::new(m));
-    match field {
-        Some(f) => match c.building.last_mut() {
+    match place {
+        Place::Field(f) => match c.building.last_mut() {
             Some((_, outer, _)) => outer.fields[f as usize] = value,
             None => return RuntimeError::Internal.code() as i32,
         },
-        None => {
+        Place::ListItem => c.list.push(value),
+        Place::Emit => {
             let key = c.key.take();
             c.actions.push(Action::Emit { sink: SinkId(sink as u32), key, record: value });
         }
@@ -323,7 +393,6 @@ pub extern "C" fn key_str(c: *mut Ctx, p: *const u8, len: i64) {
 pub extern "C" fn key_int(c: *mut Ctx, v: i64) {
     ctx(c).key = Some(Value::Int(v));
 }
-
 
 pub extern "C" fn score(c: *mut Ctx, id: i64, out: *mut i64) -> i32 {
     match ctx(c).scores.get(id as usize) {
@@ -445,4 +514,277 @@ helpers! {
     "evr_record_end" => record_end(I64, I64) -> I32;
     "evr_key_str" => key_str(I64, I64, I64);
     "evr_key_int" => key_int(I64, I64);
+    "evr_map_get" => map_get(I64, I64, I64, I64, I64) -> I8;
+    "evr_list_get" => list_get(I64, I64, I64) -> I8;
+    "evr_msg_field" => msg_field(I64, I64, I64) -> I8;
+    "evr_event" => event(I64) -> I64;
+    "evr_record_spread" => record_spread(I64, I64) -> I32;
+    "evr_set_message" => set_message(I64, I64, I64) -> I32;
+    "evr_list_begin" => list_begin(I64);
+    "evr_list_push" => list_push(I64, I64, I64, I64);
+    "evr_list_end" => list_end(I64, I64) -> I32;
+    "evr_enum_name" => enum_name(I64, I64, I64, I64);
+    "evr_duration_to_string" => duration_to_string(I64, I64, I64);
+    "evr_substr" => substr(I64, I64, I64, I64, I64);
+    "evr_replace" => replace(I64, I64, I64, I64, I64, I64, I64, I64);
+    "evr_extract" => extract(I64, I64, I64, I64, I64, I64) -> I8;
+    "evr_split" => split(I64, I64, I64, I64, I64, I64);
+    "evr_url_host" => url_host(I64, I64, I64, I64) -> I8;
+    "evr_url_param" => url_param(I64, I64, I64, I64, I64, I64) -> I8;
+    "evr_json_string" => json_string(I64, I64, I64, I64, I64) -> I8;
+    "evr_json_int" => json_int(I64, I64, I64, I64, I64) -> I8;
+    "evr_set_bytes" => set_bytes(I64, I64, I64, I64) -> I32;
+    "evr_map_end" => map_end(I64, I64) -> I32;
+}
+
+/// # Safety
+/// `p` is null or points at a `Message` of the event being evaluated (a frame slot's pointer or
+/// a list element), alive for the call.
+unsafe fn message<'m>(p: i64) -> Option<&'m Message> {
+    // SAFETY: see the function's contract.
+    (p != 0).then(|| unsafe { &*(p as *const Message) })
+}
+
+/// Writes a scalar value into two words: (i64 or f64 bits or pointer, length). 0 when null.
+fn put(v: &Value, out: *mut i64) -> i8 {
+    let (a, b) = match v {
+        Value::Null => return 0,
+        Value::Bool(x) => (i64::from(*x), 0),
+        Value::Int(x) | Value::Duration(x) => (*x, 0),
+        Value::Enum(x) => (i64::from(*x), 0),
+        Value::Float(x) => (x.to_bits() as i64, 0),
+        Value::Str(s) => (s.as_ptr() as i64, s.len() as i64),
+        Value::Bytes(s) => (s.as_ptr() as i64, s.len() as i64),
+        Value::Message(m) => (Rc::as_ptr(m) as i64, 0),
+        Value::List(l) => (Rc::as_ptr(l) as i64, l.len() as i64),
+        Value::Map(m) => (Rc::as_ptr(m) as i64, m.len() as i64),
+    };
+    // SAFETY: `out` points at two i64s in the caller's stack frame.
+    unsafe {
+        *out = a;
+        *out.add(1) = b;
+    }
+    1
+}
+
+/// `map[key]`: 1 and the value in `out`, or 0. `key_kind` 0: string key (`k0`, `k1` pointer and
+/// length), 1: int key (`k0`), 2: bool key (`k0`).
+pub extern "C" fn map_get(map: i64, key_kind: i64, k0: i64, k1: i64, out: *mut i64) -> i8 {
+    if map == 0 {
+        return 0;
+    }
+    // SAFETY: a map slot's pointer points at the entries of a decoded map, alive for the call.
+    let entries = unsafe { &*(map as *const Vec<(Value, Value)>) };
+    let found = entries.iter().find(|(k, _)| match (k, key_kind) {
+        // SAFETY: see `str_of`.
+        (Value::Str(s), 0) => **s == *unsafe { str_of(k0 as *const u8, k1) },
+        (Value::Int(i), 1) => *i == k0,
+        (Value::Bool(b), 2) => i64::from(*b) == k0,
+        _ => false,
+    });
+    match found {
+        Some((_, v)) => put(v, out),
+        None => 0,
+    }
+}
+
+/// `list[i]`: 1 and the element in `out`, or 0 when out of range.
+pub extern "C" fn list_get(list: i64, i: i64, out: *mut i64) -> i8 {
+    if list == 0 || i < 0 {
+        return 0;
+    }
+    // SAFETY: a list slot's pointer points at the elements of a decoded list, alive for the call.
+    let items = unsafe { &*(list as *const Vec<Value>) };
+    items.get(i as usize).map_or(0, |v| put(v, out))
+}
+
+/// Field `index` of a message (null pointer: an absent message): 1 and the value in `out`, or 0
+/// when unset.
+pub extern "C" fn msg_field(msg: i64, index: i64, out: *mut i64) -> i8 {
+    // SAFETY: see `message`.
+    match unsafe { message(msg) } {
+        Some(m) => m.fields.get(index as usize).map_or(0, |v| put(v, out)),
+        None => 0,
+    }
+}
+
+/// The event's root message.
+pub extern "C" fn event(c: *mut Ctx) -> i64 {
+    match ctx(c).event {
+        Value::Message(m) => Rc::as_ptr(m) as i64,
+        _ => 0,
+    }
+}
+
+/// `..msg` in the record being built: copies every set field.
+pub extern "C" fn record_spread(c: *mut Ctx, msg: i64) -> i32 {
+    let c = ctx(c);
+    // SAFETY: see `message`.
+    let Some(src) = (unsafe { message(msg) }) else { return 0 };
+    let Some((_, m, _)) = c.building.last_mut() else { return RuntimeError::Internal.code() as i32 };
+    for (slot, v) in m.fields.iter_mut().zip(&src.fields) {
+        if !v.is_null() {
+            *slot = v.clone();
+        }
+    }
+    0
+}
+
+/// A message-typed field of the record being built, from a message of the event.
+pub extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
+    // SAFETY: see `message`.
+    match unsafe { message(msg) } {
+        Some(m) => set(ctx(c), field, Value::Message(Rc::new(m.clone()))),
+        None => 0,
+    }
+}
+
+/// Starts a list value for a field of the record being built.
+pub extern "C" fn list_begin(c: *mut Ctx) {
+    ctx(c).list.clear();
+}
+
+pub extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
+    let v = match kind {
+        0 => Value::Int(a),
+        1 => Value::Float(f64::from_bits(a as u64)),
+        2 => Value::Bool(a != 0),
+        3 => Value::Enum(a as i32),
+        4 => Value::Duration(a),
+        // SAFETY: see `str_of`.
+        _ => Value::str(unsafe { str_of(a as *const u8, b) }),
+    };
+    ctx(c).list.push(v);
+}
+
+pub extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
+    let c = ctx(c);
+    let items = std::mem::take(&mut c.list);
+    let Some((ty, _, _)) = c.building.last() else { return RuntimeError::Internal.code() as i32 };
+    let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
+    if items.iter().any(|v| matches!(v, Value::Int(i) if !fits(f.wire, *i))) {
+        return RuntimeError::FieldRange.code() as i32;
+    }
+    if items.is_empty() {
+        return 0;
+    }
+    set(c, field, Value::List(Rc::new(items)))
+}
+
+pub extern "C" fn enum_name(c: *mut Ctx, enum_id: i64, n: i64, out: *mut i64) {
+    let c = ctx(c);
+    let e = c.schema.enum_(crate::schema::EnumId(enum_id as u32));
+    let name =
+        e.values.iter().find(|(_, v)| i64::from(*v) == n).map_or_else(|| n.to_string(), |(name, _)| name.clone());
+    give(c, name, out);
+}
+
+pub extern "C" fn duration_to_string(c: *mut Ctx, ms: i64, out: *mut i64) {
+    give(ctx(c), format!("{ms}ms"), out);
+}
+
+pub extern "C" fn substr(p: *const u8, len: i64, start: i64, n: i64, out: *mut i64) {
+    // SAFETY: see `str_of`; the result is a part of the input, which outlives it.
+    let part = text::substr(unsafe { str_of(p, len) }, start, n);
+    // SAFETY: `out` points at two i64s in the caller's stack frame.
+    unsafe {
+        *out = part.as_ptr() as i64;
+        *out.add(1) = part.len() as i64;
+    }
+}
+
+pub extern "C" fn replace(
+    c: *mut Ctx,
+    p: *const u8,
+    len: i64,
+    f: *const u8,
+    flen: i64,
+    t: *const u8,
+    tlen: i64,
+    out: *mut i64,
+) {
+    // SAFETY: see `str_of`.
+    let s = unsafe { text::replace(str_of(p, len), str_of(f, flen), str_of(t, tlen)) };
+    give(ctx(c), s, out);
+}
+
+/// `extract(s, PATTERN, group)`: 1 and the text in `out` (a part of `s`), or 0.
+pub extern "C" fn extract(c: *mut Ctx, constant: i64, p: *const u8, len: i64, group: i64, out: *mut i64) -> i8 {
+    let c = ctx(c);
+    let Some(Constant::Pattern(re)) = c.constants.get(constant as usize) else { return 0 };
+    // SAFETY: see `str_of`.
+    match text::extract(re, unsafe { str_of(p, len) }, group) {
+        // SAFETY: `out` points at two i64s in the caller's stack frame.
+        Some(part) => unsafe {
+            *out = part.as_ptr() as i64;
+            *out.add(1) = part.len() as i64;
+            1
+        },
+        None => 0,
+    }
+}
+
+/// `split(s, sep)` as a list value the native code can index and measure.
+pub extern "C" fn split(c: *mut Ctx, p: *const u8, len: i64, sep: *const u8, slen: i64, out: *mut i64) {
+    let c = ctx(c);
+    // SAFETY: see `str_of`.
+    let pieces: Vec<Value> =
+        unsafe { text::split(str_of(p, len), str_of(sep, slen)) }.into_iter().map(Value::str).collect();
+    let list = Rc::new(pieces);
+    // SAFETY: `out` points at two i64s in the caller's stack frame.
+    unsafe {
+        *out = Rc::as_ptr(&list) as i64;
+        *out.add(1) = list.len() as i64;
+    }
+    c.lists.push(list);
+}
+
+/// `url_host` / `url_param`, `json_string`: 1 and the text in `out`, or 0.
+pub extern "C" fn url_host(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) -> i8 {
+    // SAFETY: see `str_of`.
+    match web::url_host(unsafe { str_of(p, len) }) {
+        Some(h) => {
+            give(ctx(c), h, out);
+            1
+        }
+        None => 0,
+    }
+}
+
+pub extern "C" fn url_param(c: *mut Ctx, p: *const u8, len: i64, n: *const u8, nlen: i64, out: *mut i64) -> i8 {
+    // SAFETY: see `str_of`.
+    match unsafe { web::url_param(str_of(p, len), str_of(n, nlen)) } {
+        Some(v) => {
+            give(ctx(c), v, out);
+            1
+        }
+        None => 0,
+    }
+}
+
+pub extern "C" fn json_string(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: *mut i64) -> i8 {
+    let c = ctx(c);
+    let Some(Constant::JsonPath(path)) = c.constants.get(constant as usize) else { return 0 };
+    // SAFETY: see `str_of`.
+    match evr_stdlib::json::json_string(unsafe { str_of(p, len) }, path) {
+        Some(v) => {
+            give(c, v, out);
+            1
+        }
+        None => 0,
+    }
+}
+
+pub extern "C" fn json_int(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: *mut i64) -> i8 {
+    let c = ctx(c);
+    let Some(Constant::JsonPath(path)) = c.constants.get(constant as usize) else { return 0 };
+    // SAFETY: see `str_of`.
+    match evr_stdlib::json::json_int(unsafe { str_of(p, len) }, path) {
+        // SAFETY: `out` points at an i64 in the caller's stack frame.
+        Some(v) => unsafe {
+            *out = v;
+            1
+        },
+        None => 0,
+    }
 }

@@ -2,7 +2,8 @@
 //! native code reads an event field with one load.
 //!
 //! A slot is 24 bytes: a presence byte at +0, then the value at +8 (an i64, the bits of an f64,
-//! a bool as 0/1, or a string's pointer) and a string's length at +16. An unset field holds its
+//! a bool as 0/1, a string's pointer, or a pointer to a decoded message, list or map) and a
+//! string's, list's or map's length at +16. An unset field holds its
 //! default with presence 0, so code that does not care about presence just loads the value.
 
 use std::collections::HashMap;
@@ -37,8 +38,8 @@ pub fn slot_type(t: &Type) -> bool {
     match t {
         Type::Optional(inner) => slot_type(inner) && !matches!(**inner, Type::Message(_)),
         Type::Bool | Type::Int | Type::Float | Type::String | Type::Bytes | Type::Duration | Type::Enum(_) => true,
-        // A message slot records presence only (for `has`).
-        Type::Message(_) => true,
+        // Messages, lists and maps: presence, a pointer to the decoded value, and a length.
+        Type::Message(_) | Type::List(_) | Type::Map(_, _) => true,
         _ => false,
     }
 }
@@ -115,7 +116,9 @@ impl FrameLayout {
                 Value::Float(f) => (1, f.to_bits(), 0),
                 Value::Str(s) => (1, s.as_ptr() as u64, s.len() as u64),
                 Value::Bytes(b) => (1, b.as_ptr() as u64, b.len() as u64),
-                Value::Message(_) | Value::List(_) | Value::Map(_) => (1, 0, 0),
+                Value::Message(m) => (1, std::rc::Rc::as_ptr(m) as u64, 0),
+                Value::List(l) => (1, std::rc::Rc::as_ptr(l) as u64, l.len() as u64),
+                Value::Map(m) => (1, std::rc::Rc::as_ptr(m) as u64, m.len() as u64),
             };
             frame[at] = present;
             frame[at + 8..at + 16].copy_from_slice(&word.to_le_bytes());

@@ -50,8 +50,9 @@ pub struct Compiled {
     /// One frame layout per source.
     pub layouts: Vec<FrameLayout>,
     pub constants: Vec<Constant>,
-    /// String literals the code points at.
+    /// String literals and constant lists the code points at.
     _literals: Vec<Box<[u8]>>,
+    _values: Vec<Box<Vec<crate::interp::value::Value>>>,
 }
 
 impl Drop for Compiled {
@@ -96,7 +97,11 @@ fn ctype(t: Ty) -> cranelift_codegen::ir::Type {
 }
 
 /// Compiles every drop, score and rule. Fails listing every construct it could not compile.
-pub fn compile(program: &Program, opt: OptLevel) -> Result<Compiled, Result<Vec<Missing>, String>> {
+pub fn compile(
+    program: &Program,
+    schema: &crate::schema::Schema,
+    opt: OptLevel,
+) -> Result<Compiled, Result<Vec<Missing>, String>> {
     let isa = isa(opt).map_err(Err)?;
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
     let helpers = abi::helpers();
@@ -112,8 +117,9 @@ pub fn compile(program: &Program, opt: OptLevel) -> Result<Compiled, Result<Vec<
         let id = module.declare_function(h.name, Linkage::Import, &sig).map_err(|e| Err(e.to_string()))?;
         table.insert(h.name, (id, h.params, h.ret));
     }
-    let layouts: Vec<FrameLayout> = (0..program.sources.len()).map(|s| FrameLayout::new(program, SourceId(s as u32))).collect();
-    let (mut constants, mut literals) = (Vec::new(), Vec::new());
+    let layouts: Vec<FrameLayout> =
+        (0..program.sources.len()).map(|s| FrameLayout::new(program, SourceId(s as u32))).collect();
+    let (mut constants, mut literals, mut values) = (Vec::new(), Vec::new(), Vec::new());
     let mut missing = Vec::new();
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
@@ -139,8 +145,10 @@ pub fn compile(program: &Program, opt: OptLevel) -> Result<Compiled, Result<Vec<
             module: &mut module,
             helpers: &table,
             layout: &layouts[source.0 as usize],
+            schema,
             constants: &mut constants,
             literals: &mut literals,
+            values: &mut values,
         };
         let mut t = Translator::new(FunctionBuilder::new(&mut ctx.func, &mut fctx), env);
         let result = match body {
@@ -177,6 +185,7 @@ pub fn compile(program: &Program, opt: OptLevel) -> Result<Compiled, Result<Vec<
         layouts,
         constants,
         _literals: literals,
+        _values: values,
     };
     for (kind, id) in ids {
         let ptr = module.get_finalized_function(id);

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type as CType, Value, types,
+    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type as CType, Value,
+    types,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
@@ -19,7 +20,7 @@ use evr_stdlib::{Builtin, RuntimeError};
 
 use super::abi::{Constant, Ty};
 use super::frame::{FrameLayout, event_path};
-use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, Literal, Stmt, UnaryOp};
+use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, Stmt, UnaryOp};
 use crate::types::Type;
 
 /// A construct the JIT cannot compile (yet): the command that asked for native code fails.
@@ -47,8 +48,10 @@ enum JVal {
     S(Value, Value),
     /// `T?`: presence (i8) and the value (its default when absent)
     Opt(Value, Box<JVal>),
-    /// a message field read only for its presence
-    Msg(Value),
+    /// a decoded message: presence (i8) and a pointer to it (0 when absent)
+    Msg(Value, Value),
+    /// a decoded list or map: a pointer to its entries (0 when empty) and its length
+    Coll(Value, Value),
 }
 
 /// The shape of a type, for variables and merges.
@@ -59,6 +62,8 @@ enum Shape {
     F,
     S,
     Opt(Box<Shape>),
+    Msg,
+    Coll,
 }
 
 fn shape(t: &Type, span: Span) -> R<Shape> {
@@ -66,10 +71,11 @@ fn shape(t: &Type, span: Span) -> R<Shape> {
         Type::Bool => Shape::B,
         Type::Int | Type::Duration | Type::Enum(_) => Shape::I,
         Type::Float => Shape::F,
-        Type::String => Shape::S,
+        Type::String | Type::Bytes => Shape::S,
         Type::Optional(inner) => Shape::Opt(Box::new(shape(inner, span)?)),
-        Type::Bytes => return unsupported("bytes values", span),
-        _ => return unsupported("list, map and message values", span),
+        Type::Message(_) => Shape::Msg,
+        Type::List(_) | Type::Map(_, _) => Shape::Coll,
+        _ => return unsupported("values of this type", span),
     })
 }
 
@@ -83,13 +89,15 @@ fn ctypes(s: &Shape, out: &mut Vec<CType>) {
             out.push(types::I8);
             ctypes(inner, out);
         }
+        Shape::Msg => out.extend([types::I8, types::I64]),
+        Shape::Coll => out.extend([types::I64, types::I64]),
     }
 }
 
 fn flatten(v: &JVal, out: &mut Vec<Value>) {
     match v {
-        JVal::B(x) | JVal::I(x) | JVal::F(x) | JVal::Msg(x) => out.push(*x),
-        JVal::S(p, l) => out.extend([*p, *l]),
+        JVal::B(x) | JVal::I(x) | JVal::F(x) => out.push(*x),
+        JVal::S(p, l) | JVal::Msg(p, l) | JVal::Coll(p, l) => out.extend([*p, *l]),
         JVal::Opt(p, inner) => {
             out.push(*p);
             flatten(inner, out);
@@ -111,6 +119,14 @@ fn rebuild(s: &Shape, vals: &mut impl Iterator<Item = Value>) -> JVal {
             let p = next();
             JVal::Opt(p, Box::new(rebuild(inner, vals)))
         }
+        Shape::Msg => {
+            let p = next();
+            JVal::Msg(p, next())
+        }
+        Shape::Coll => {
+            let p = next();
+            JVal::Coll(p, next())
+        }
     }
 }
 
@@ -119,8 +135,10 @@ pub struct Env<'m> {
     pub module: &'m mut JITModule,
     pub helpers: &'m HashMap<&'static str, (FuncId, &'static [Ty], Option<Ty>)>,
     pub layout: &'m FrameLayout,
+    pub schema: &'m crate::schema::Schema,
     pub constants: &'m mut Vec<Constant>,
     pub literals: &'m mut Vec<Box<[u8]>>,
+    pub values: &'m mut Vec<Box<Vec<crate::interp::value::Value>>>,
 }
 
 pub struct Translator<'a, 'm> {
@@ -142,7 +160,16 @@ impl<'a, 'm> Translator<'a, 'm> {
         let params = b.block_params(entry).to_vec();
         let fail = b.create_block();
         b.append_block_param(fail, types::I32);
-        Translator { b, env, frame: params[0], ctx: params[1], out: params[2], fail, locals: HashMap::new(), refs: HashMap::new() }
+        Translator {
+            b,
+            env,
+            frame: params[0],
+            ctx: params[1],
+            out: params[2],
+            fail,
+            locals: HashMap::new(),
+            refs: HashMap::new(),
+        }
     }
 
     /// Ends the function: `result` (if any) goes to `*out`, status 0; errors return their code.
@@ -228,7 +255,43 @@ impl<'a, 'm> Translator<'a, 'm> {
                 let p = self.b.ins().iconst(types::I8, 0);
                 JVal::Opt(p, Box::new(self.zero(inner)))
             }
+            Shape::Msg => {
+                let (p, z) = (self.b.ins().iconst(types::I8, 0), self.b.ins().iconst(types::I64, 0));
+                JVal::Msg(p, z)
+            }
+            Shape::Coll => {
+                let z = self.b.ins().iconst(types::I64, 0);
+                JVal::Coll(z, z)
+            }
         }
+    }
+
+    /// A value of type `ty` from the two words a helper wrote (`put` in abi.rs).
+    fn from_words(&mut self, ty: &Type, words: Value, present: Value, span: Span) -> R<JVal> {
+        let w0 = self.load(types::I64, words, 0);
+        let w1 = self.load(types::I64, words, 8);
+        Ok(match ty {
+            Type::Bool => JVal::B(self.b.ins().ireduce(types::I8, w0)),
+            Type::Int | Type::Duration | Type::Enum(_) => JVal::I(w0),
+            Type::Float => JVal::F(self.b.ins().bitcast(types::F64, MemFlagsData::new(), w0)),
+            Type::String | Type::Bytes => JVal::S(w0, w1),
+            Type::Message(_) => JVal::Msg(present, w0),
+            Type::List(_) | Type::Map(_, _) => JVal::Coll(w0, w1),
+            Type::Optional(inner) => {
+                let v = self.from_words(inner, words, present, span)?;
+                JVal::Opt(present, Box::new(v))
+            }
+            _ => return unsupported("values of this type", span),
+        })
+    }
+
+    /// Two zeroed words for a helper to write a value into.
+    fn words(&mut self) -> Value {
+        let out = self.slot(2);
+        let z = self.b.ins().iconst(types::I64, 0);
+        self.b.ins().store(MemFlagsData::trusted(), z, out, 0);
+        self.b.ins().store(MemFlagsData::trusted(), z, out, 8);
+        out
     }
 
     fn declare(&mut self, s: &Shape) -> Vec<Variable> {
@@ -317,12 +380,14 @@ impl<'a, 'm> Translator<'a, 'm> {
         let ExprKind::Record { message, spread, fields } = &e.kind else {
             return unsupported("a record that is not a record literal", e.span);
         };
-        if spread.is_some() {
-            return unsupported("spreads (`..x`) in records", e.span);
-        }
         let ty = self.b.ins().iconst(types::I64, i64::from(message.0));
         let at = self.b.ins().iconst(types::I64, field);
         self.call("evr_record_begin", &[self.ctx, ty, at]);
+        if let Some(s) = spread {
+            let JVal::Msg(_, ptr) = self.expr(s)? else { return unsupported("this spread", s.span) };
+            let status = self.call1("evr_record_spread", &[self.ctx, ptr]);
+            self.check_status(status);
+        }
         for (index, value) in fields {
             let f = self.b.ins().iconst(types::I64, i64::from(*index));
             if matches!(value.kind, ExprKind::Record { .. }) {
@@ -332,9 +397,81 @@ impl<'a, 'm> Translator<'a, 'm> {
                 self.check_status(status);
                 continue;
             }
+            match &value.kind {
+                ExprKind::ListLit(_) | ExprKind::Lit(Literal::List(_)) => {
+                    self.list_field(f, value)?;
+                    continue;
+                }
+                ExprKind::MapLit(entries) => {
+                    self.map_field(f, entries)?;
+                    continue;
+                }
+                _ => {}
+            }
             let v = self.expr(value)?;
             self.set_field(f, &value.ty, v, value.span)?;
         }
+        Ok(())
+    }
+
+    /// A list literal as a field of the record being built.
+    fn list_field(&mut self, f: Value, value: &Expr) -> R<()> {
+        let Type::List(elem) = &value.ty else { return unsupported("this list", value.span) };
+        self.call("evr_list_begin", &[self.ctx]);
+        let items: Vec<Expr> = match &value.kind {
+            ExprKind::ListLit(items) => items.clone(),
+            ExprKind::Lit(Literal::List(lits)) => {
+                lits.iter().map(|l| Expr::lit(l.clone(), (**elem).clone(), value.span)).collect()
+            }
+            _ => return unsupported("this list", value.span),
+        };
+        for item in &items {
+            if matches!(item.kind, ExprKind::Record { .. }) {
+                self.record(item, -2)?;
+                let none = self.b.ins().iconst(types::I64, -1);
+                let status = self.call1("evr_record_end", &[self.ctx, none]);
+                self.check_status(status);
+                continue;
+            }
+            self.push(item)?;
+        }
+        let status = self.call1("evr_list_end", &[self.ctx, f]);
+        self.check_status(status);
+        Ok(())
+    }
+
+    /// A map literal as a field of the record being built: keys and values alternate.
+    fn map_field(&mut self, f: Value, entries: &[(Expr, Expr)]) -> R<()> {
+        self.call("evr_list_begin", &[self.ctx]);
+        for (k, v) in entries {
+            self.push(k)?;
+            self.push(v)?;
+        }
+        let status = self.call1("evr_map_end", &[self.ctx, f]);
+        self.check_status(status);
+        Ok(())
+    }
+
+    /// Appends a scalar to the list buffer of the context (kinds as `list_push` in abi.rs).
+    fn push(&mut self, item: &Expr) -> R<()> {
+        let v = self.expr(item)?;
+        let (kind, a, b) = match (v, &item.ty) {
+            (JVal::I(x), Type::Enum(_)) => (3, x, x),
+            (JVal::I(x), Type::Duration) => (4, x, x),
+            (JVal::I(x), _) => (0, x, x),
+            (JVal::F(x), _) => {
+                let bits = self.b.ins().bitcast(types::I64, MemFlagsData::new(), x);
+                (1, bits, bits)
+            }
+            (JVal::B(x), _) => {
+                let w = self.b.ins().uextend(types::I64, x);
+                (2, w, w)
+            }
+            (JVal::S(p, l), Type::String) => (5, p, l),
+            _ => return unsupported("lists and maps of this type in records", item.span),
+        };
+        let kind = self.b.ins().iconst(types::I64, kind);
+        self.call("evr_list_push", &[self.ctx, kind, a, b]);
         Ok(())
     }
 
@@ -370,11 +507,16 @@ impl<'a, 'm> Translator<'a, 'm> {
                 let s = self.call1("evr_set_bool", &[self.ctx, f, x]);
                 self.check_status(s);
             }
-            (JVal::S(p, l), _) => {
-                let s = self.call1("evr_set_str", &[self.ctx, f, p, l]);
+            (JVal::S(p, l), t) => {
+                let name = if *t == Type::Bytes { "evr_set_bytes" } else { "evr_set_str" };
+                let s = self.call1(name, &[self.ctx, f, p, l]);
                 self.check_status(s);
             }
-            (JVal::Msg(_), _) => return unsupported("messages as field values", span),
+            (JVal::Msg(_, ptr), _) => {
+                let s = self.call1("evr_set_message", &[self.ctx, f, ptr]);
+                self.check_status(s);
+            }
+            (JVal::Coll(..), _) => return unsupported("lists and maps of the event as field values", span),
         }
         Ok(())
     }
@@ -494,8 +636,9 @@ impl<'a, 'm> Translator<'a, 'm> {
                 self.expr(body)?
             }
             ExprKind::Has(x) => match self.expr(x)? {
-                JVal::Opt(p, _) | JVal::Msg(p) => JVal::B(p),
-                _ => return unsupported("`has` on lists and maps", span),
+                JVal::Opt(p, _) | JVal::Msg(p, _) => JVal::B(p),
+                JVal::Coll(_, len) => JVal::B(self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, len, 0)),
+                _ => return unsupported("`has` on this value", span),
             },
             ExprKind::Some(x) => {
                 let v = self.expr(x)?;
@@ -532,10 +675,14 @@ impl<'a, 'm> Translator<'a, 'm> {
                 JVal::B(if *negated { self.b.ins().bxor_imm_u(any, 1) } else { any })
             }
             ExprKind::Call { builtin, args, site, .. } => self.builtin(*builtin, args, *site, span)?,
-            ExprKind::Event => return unsupported("the whole event (`self`) as a value", span),
-            ExprKind::Index { .. } => return unsupported("indexing lists and maps", span),
-            ExprKind::ListPred { .. } => return unsupported("lambdas (any, all, count_if)", span),
-            ExprKind::ListLit(_) => return unsupported("list values", span),
+            ExprKind::Event => {
+                let one = self.b.ins().iconst(types::I8, 1);
+                let ptr = self.call1("evr_event", &[self.ctx]);
+                JVal::Msg(one, ptr)
+            }
+            ExprKind::Index { base, index } => self.index(e, base, index)?,
+            ExprKind::ListPred { .. } => self.list_pred(e)?,
+            ExprKind::ListLit(_) => return unsupported("list values built from expressions outside emit", span),
             ExprKind::MapLit(_) => return unsupported("map values", span),
             ExprKind::Record { .. } => return unsupported("records outside emit", span),
         })
@@ -557,32 +704,145 @@ impl<'a, 'm> Translator<'a, 'm> {
                 let s = shape(ty, span)?;
                 self.zero(&s)
             }
-            Literal::List(_) => return unsupported("list values", span),
+            Literal::List(items) => {
+                // A constant list lives as long as the compiled code.
+                let values: Box<Vec<crate::interp::value::Value>> =
+                    Box::new(items.iter().map(crate::interp::literal).collect());
+                let (ptr, len) = (&*values as *const Vec<crate::interp::value::Value> as i64, values.len() as i64);
+                self.env.values.push(values);
+                JVal::Coll(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
+            }
         })
     }
 
     fn field(&mut self, e: &Expr) -> R<JVal> {
+        let ExprKind::Field { base, message, index } = &e.kind else { return unsupported("a field read", e.span) };
         let Some(path) = event_path(e) else {
-            return unsupported("fields of values other than the event", e.span);
+            // A field of a message value (a list element, an optional message): ask Rust.
+            let (base_present, ptr) = match self.expr(base)? {
+                JVal::Msg(p, ptr) => (p, ptr),
+                JVal::Opt(p, inner) => match *inner {
+                    JVal::Msg(q, ptr) => (self.b.ins().band(p, q), ptr),
+                    _ => return unsupported("a field of this value", e.span),
+                },
+                _ => return unsupported("a field of this value", e.span),
+            };
+            let declared = self.env.schema.message(*message).fields[*index as usize].ty.clone();
+            let out = self.words();
+            let i = self.b.ins().iconst(types::I64, i64::from(*index));
+            let set = self.call1("evr_msg_field", &[ptr, i, out]);
+            let raw = self.from_words(&declared, out, set, e.span)?;
+            if !base.ty.is_optional() {
+                return Ok(raw);
+            }
+            // A field of an absent message is null.
+            return Ok(match raw {
+                JVal::Opt(p, inner) => JVal::Opt(self.b.ins().band(base_present, p), inner),
+                v => JVal::Opt(base_present, Box::new(v)),
+            });
         };
         let Some(off) = self.env.layout.offset(&path) else {
-            return unsupported("reading list, map and message fields as values", e.span);
+            return unsupported("reading this field", e.span);
         };
         let off = off as i32;
         let present = self.load(types::I8, self.frame, off);
         let value = match e.ty.strip_optional() {
-            Type::Message(_) => return Ok(JVal::Msg(present)),
+            Type::Message(_) => JVal::Msg(present, self.load(types::I64, self.frame, off + 8)),
+            Type::List(_) | Type::Map(_, _) => {
+                let p = self.load(types::I64, self.frame, off + 8);
+                JVal::Coll(p, self.load(types::I64, self.frame, off + 16))
+            }
             Type::Bool => JVal::B(self.load(types::I8, self.frame, off + 8)),
             Type::Int | Type::Duration | Type::Enum(_) => JVal::I(self.load(types::I64, self.frame, off + 8)),
             Type::Float => JVal::F(self.load(types::F64, self.frame, off + 8)),
-            Type::String => {
+            Type::String | Type::Bytes => {
                 let p = self.load(types::I64, self.frame, off + 8);
                 let l = self.load(types::I64, self.frame, off + 16);
                 JVal::S(p, l)
             }
-            _ => return unsupported("reading bytes fields", e.span),
+            _ => return unsupported("reading this field", e.span),
         };
         Ok(if e.ty.is_optional() { JVal::Opt(present, Box::new(value)) } else { value })
+    }
+
+    fn index(&mut self, e: &Expr, base: &Expr, index: &Expr) -> R<JVal> {
+        let JVal::Coll(ptr, _) = self.expr(base)? else { return unsupported("indexing this value", e.span) };
+        let key = self.expr(index)?;
+        let out = self.words();
+        let present = match (&base.ty, key) {
+            (Type::List(_), JVal::I(i)) => self.call1("evr_list_get", &[ptr, i, out]),
+            (Type::Map(..), key) => {
+                let (kind, k0, k1) = match key {
+                    JVal::S(p, l) => (0, p, l),
+                    JVal::I(i) => (1, i, i),
+                    JVal::B(b) => {
+                        let w = self.b.ins().uextend(types::I64, b);
+                        (2, w, w)
+                    }
+                    _ => return unsupported("this map key", e.span),
+                };
+                let kind = self.b.ins().iconst(types::I64, kind);
+                self.call1("evr_map_get", &[ptr, kind, k0, k1, out])
+            }
+            _ => return unsupported("indexing this value", e.span),
+        };
+        self.from_words(&e.ty, out, present, e.span)
+    }
+
+    /// `any` / `all` / `count_if`: a loop over the elements.
+    fn list_pred(&mut self, e: &Expr) -> R<JVal> {
+        let ExprKind::ListPred { kind, list, param, body } = &e.kind else {
+            return unsupported("a list predicate", e.span);
+        };
+        let JVal::Coll(ptr, len) = self.expr(list)? else { return unsupported("this list", list.span) };
+        let Type::List(elem) = &list.ty else { return unsupported("this list", list.span) };
+        let elem = (**elem).clone();
+        let (i, acc) = (self.b.declare_var(types::I64), self.b.declare_var(types::I64));
+        let (zero, start) = (
+            self.b.ins().iconst(types::I64, 0),
+            self.b.ins().iconst(types::I64, i64::from(*kind == ListPredKind::All)),
+        );
+        self.b.def_var(i, zero);
+        self.b.def_var(acc, start);
+        let (head, step, exit) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        let iv = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, iv, len);
+        let body_block = self.b.create_block();
+        self.b.ins().brif(more, body_block, &[], exit, &[]);
+        self.b.switch_to_block(body_block);
+        let out = self.words();
+        let present = self.call1("evr_list_get", &[ptr, iv, out]);
+        let item = self.from_words(&elem, out, present, list.span)?;
+        self.bind(param.0, &elem, &item, list.span)?;
+        let holds = self.truth(body)?;
+        match kind {
+            ListPredKind::Any | ListPredKind::All => {
+                let stop = if *kind == ListPredKind::Any { holds } else { self.b.ins().bxor_imm_u(holds, 1) };
+                let found = self.b.ins().uextend(types::I64, holds);
+                self.b.def_var(acc, found);
+                self.b.ins().brif(stop, exit, &[], step, &[]);
+            }
+            ListPredKind::CountIf => {
+                let a = self.b.use_var(acc);
+                let h = self.b.ins().uextend(types::I64, holds);
+                let sum = self.b.ins().iadd(a, h);
+                self.b.def_var(acc, sum);
+                self.b.ins().jump(step, &[]);
+            }
+        }
+        self.b.switch_to_block(step);
+        let iv = self.b.use_var(i);
+        let next = self.b.ins().iadd_imm_s(iv, 1);
+        self.b.def_var(i, next);
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(exit);
+        let r = self.b.use_var(acc);
+        Ok(match kind {
+            ListPredKind::CountIf => JVal::I(r),
+            _ => JVal::B(self.b.ins().ireduce(types::I8, r)),
+        })
     }
 
     fn arith(&mut self, op: ArithOp, a: JVal, b: JVal, span: Span) -> R<JVal> {
@@ -634,7 +894,9 @@ impl<'a, 'm> Translator<'a, 'm> {
             (MulFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.b.ins().fmul(x, y)),
             (DivFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.b.ins().fdiv(x, y)),
             (RemFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.call1("evr_float_rem", &[x, y])),
-            (Concat, JVal::S(ap, al), JVal::S(bp, bl)) => self.string_result("evr_str_concat", &[self.ctx, ap, al, bp, bl]),
+            (Concat, JVal::S(ap, al), JVal::S(bp, bl)) => {
+                self.string_result("evr_str_concat", &[self.ctx, ap, al, bp, bl])
+            }
             _ => return unsupported("this arithmetic", span),
         })
     }
@@ -701,15 +963,18 @@ impl<'a, 'm> Translator<'a, 'm> {
     fn builtin(&mut self, b: Builtin, args: &[Expr], site: Option<u32>, span: Span) -> R<JVal> {
         // Constant arguments are compiled once into the module's constant table.
         let constant = |this: &mut Self, e: &Expr, make: &dyn Fn(&str) -> Option<Constant>| -> R<Value> {
-            let ExprKind::Lit(Literal::String(text)) = &e.kind else { return unsupported("a non-constant argument", e.span) };
+            let ExprKind::Lit(Literal::String(text)) = &e.kind else {
+                return unsupported("a non-constant argument", e.span);
+            };
             let Some(c) = make(text) else { return unsupported("an invalid constant", e.span) };
             this.env.constants.push(c);
             Ok(this.b.ins().iconst(types::I64, this.env.constants.len() as i64 - 1))
         };
         // The pattern of `matches` and the block of `ip_in` are constants, not values.
-        let evaluated = match b {
-            Builtin::Matches | Builtin::IpIn => &args[..1],
-            _ => args,
+        let evaluated: Vec<&Expr> = match b {
+            Builtin::Matches | Builtin::IpIn | Builtin::JsonString | Builtin::JsonInt => args[..1].iter().collect(),
+            Builtin::Extract => vec![&args[0], &args[2]],
+            _ => args.iter().collect(),
         };
         let mut vals = Vec::with_capacity(args.len());
         for a in evaluated {
@@ -727,8 +992,90 @@ impl<'a, 'm> Translator<'a, 'm> {
         Ok(match b {
             Builtin::Len => match vals[0] {
                 JVal::S(p, l) if args[0].ty == Type::String => JVal::I(self.call1("evr_str_len", &[p, l])),
-                _ => return unsupported("`len` of lists, maps and bytes", span),
+                JVal::S(_, l) => JVal::I(l),
+                JVal::Coll(_, len) => JVal::I(len),
+                _ => return unsupported("`len` of this value", span),
             },
+            Builtin::ContainsKey => {
+                let JVal::Coll(map, _) = vals[0] else { return unsupported("this map", span) };
+                let (kind, k0, k1) = match vals[1] {
+                    JVal::S(p, l) => (0, p, l),
+                    JVal::I(i) => (1, i, i),
+                    JVal::B(b) => {
+                        let w = self.b.ins().uextend(types::I64, b);
+                        (2, w, w)
+                    }
+                    _ => return unsupported("this key", span),
+                };
+                let kind = self.b.ins().iconst(types::I64, kind);
+                let out = self.words();
+                JVal::B(self.call1("evr_map_get", &[map, kind, k0, k1, out]))
+            }
+            Builtin::Substr => {
+                let (Some((p, l)), JVal::I(start), JVal::I(n)) = (str_arg(&vals[0]), &vals[1], &vals[2]) else {
+                    return unsupported("these arguments", span);
+                };
+                let (start, n) = (*start, *n);
+                self.string_result("evr_substr", &[p, l, start, n])
+            }
+            Builtin::Replace => {
+                let (Some((p, l)), Some((fp, fl)), Some((tp, tl))) =
+                    (str_arg(&vals[0]), str_arg(&vals[1]), str_arg(&vals[2]))
+                else {
+                    return unsupported("these arguments", span);
+                };
+                self.string_result("evr_replace", &[ctx, p, l, fp, fl, tp, tl])
+            }
+            Builtin::Split => {
+                let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
+                let out = self.words();
+                self.call("evr_split", &[ctx, a, al, x, xl, out]);
+                let ptr = self.load(types::I64, out, 0);
+                JVal::Coll(ptr, self.load(types::I64, out, 8))
+            }
+            Builtin::Extract => {
+                let (Some((p, l)), JVal::I(group)) = (str_arg(&vals[0]), &vals[1]) else {
+                    return unsupported("these arguments", span);
+                };
+                let group = *group;
+                let id = constant(self, &args[1], &|t| {
+                    evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
+                })?;
+                let out = self.words();
+                let present = self.call1("evr_extract", &[ctx, id, p, l, group, out]);
+                let ptr = self.load(types::I64, out, 0);
+                let len = self.load(types::I64, out, 8);
+                JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+            }
+            Builtin::UrlHost | Builtin::UrlParam => {
+                let out = self.words();
+                let present = if b == Builtin::UrlHost {
+                    let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                    self.call1("evr_url_host", &[ctx, p, l, out])
+                } else {
+                    let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
+                    self.call1("evr_url_param", &[ctx, a, al, x, xl, out])
+                };
+                let ptr = self.load(types::I64, out, 0);
+                let len = self.load(types::I64, out, 8);
+                JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+            }
+            Builtin::JsonString | Builtin::JsonInt => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                let id = constant(self, &args[1], &|t| {
+                    evr_stdlib::constant::parse_json_path(t).ok().map(Constant::JsonPath)
+                })?;
+                let out = self.words();
+                if b == Builtin::JsonString {
+                    let present = self.call1("evr_json_string", &[ctx, id, p, l, out]);
+                    let ptr = self.load(types::I64, out, 0);
+                    let len = self.load(types::I64, out, 8);
+                    JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+                } else {
+                    let present = self.call1("evr_json_int", &[ctx, id, p, l, out]);
+                    JVal::Opt(present, Box::new(JVal::I(self.load(types::I64, out, 0))))
+                }
+            }
             Builtin::Lower | Builtin::Upper => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
                 let name = if b == Builtin::Lower { "evr_str_lower" } else { "evr_str_upper" };
@@ -750,8 +1097,23 @@ impl<'a, 'm> Translator<'a, 'm> {
             Builtin::ToString => match (&vals[0], &args[0].ty) {
                 (JVal::S(p, l), Type::String) => JVal::S(*p, *l),
                 (JVal::I(v), Type::Int) => self.string_result("evr_int_to_string", &[ctx, *v]),
+                (JVal::I(v), Type::Duration) => self.string_result("evr_duration_to_string", &[ctx, *v]),
+                (JVal::I(v), Type::Enum(id)) => {
+                    let id = self.b.ins().iconst(types::I64, i64::from(id.0));
+                    self.string_result("evr_enum_name", &[ctx, id, *v])
+                }
                 (JVal::F(v), Type::Float) => self.string_result("evr_float_to_string", &[ctx, *v]),
-                _ => return unsupported("`to_string` of this type", span),
+                (JVal::B(v), Type::Bool) => {
+                    let (t, f) = (Literal::String("true".into()), Literal::String("false".into()));
+                    let (JVal::S(tp, tl), JVal::S(fp, fl)) =
+                        (self.literal(&t, &Type::String, span)?, self.literal(&f, &Type::String, span)?)
+                    else {
+                        return unsupported("this conversion", span);
+                    };
+                    let v = *v;
+                    JVal::S(self.b.ins().select(v, tp, fp), self.b.ins().select(v, tl, fl))
+                }
+                _ => return unsupported("`to_string` of bytes", span),
             },
             Builtin::Abs => match vals[0] {
                 JVal::I(x) => {
@@ -778,11 +1140,14 @@ impl<'a, 'm> Translator<'a, 'm> {
             },
             Builtin::Round | Builtin::Floor | Builtin::Ceil => {
                 let JVal::F(x) = vals[0] else { return unsupported("this argument", span) };
-                let which = self.b.ins().iconst(types::I32, match b {
-                    Builtin::Round => 0,
-                    Builtin::Floor => 1,
-                    _ => 2,
-                });
+                let which = self.b.ins().iconst(
+                    types::I32,
+                    match b {
+                        Builtin::Round => 0,
+                        Builtin::Floor => 1,
+                        _ => 2,
+                    },
+                );
                 let out = self.slot(1);
                 let status = self.call1("evr_float_to_int", &[which, x, out]);
                 self.check_status(status);
@@ -838,7 +1203,9 @@ impl<'a, 'm> Translator<'a, 'm> {
             }
             Builtin::Matches => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                let id = constant(self, &args[1], &|t| evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern))?;
+                let id = constant(self, &args[1], &|t| {
+                    evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
+                })?;
                 JVal::B(self.call1("evr_matches", &[ctx, id, p, l]))
             }
             Builtin::IpIn => {
@@ -873,7 +1240,7 @@ impl<'a, 'm> Translator<'a, 'm> {
     /// The stable hash of a scalar, as `hash64` and velocity keys use it.
     fn hash(&mut self, v: &JVal, ty: &Type, span: Span) -> R<Value> {
         Ok(match (v, ty) {
-            (JVal::S(p, l), Type::String) => self.call1("evr_hash_str", &[*p, *l]),
+            (JVal::S(p, l), Type::String | Type::Bytes) => self.call1("evr_hash_str", &[*p, *l]),
             (JVal::I(x), _) => self.call1("evr_hash_int", &[*x]),
             (JVal::F(x), _) => self.call1("evr_hash_float", &[*x]),
             (JVal::B(x), _) => self.call1("evr_hash_bool", &[*x]),
