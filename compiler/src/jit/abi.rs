@@ -75,10 +75,10 @@ unsafe fn str_of<'s>(ptr: *const u8, len: i64) -> &'s str {
     unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr, len as usize)) }
 }
 
-fn ctx<'c>(p: *mut Ctx<'_>) -> &'c mut Ctx<'c> {
+fn ctx<'c>(p: *mut Ctx<'c>) -> &'c mut Ctx<'c> {
     // SAFETY: native code receives the context pointer from `Compiled::call` and passes it back
     // unchanged; it is valid and exclusive for the duration of the call.
-    unsafe { &mut *(p as *mut Ctx<'c>) }
+    unsafe { &mut *p }
 }
 
 /// Stores a string made by a helper and returns it through `out` as (pointer, length).
@@ -104,20 +104,20 @@ unsafe fn bytes_of<'s>(ptr: *const u8, len: i64) -> &'s [u8] {
 }
 
 /// Orders strings (and bytes) by their bytes, which for UTF-8 is the order of code points.
-pub extern "C" fn str_cmp(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i32 {
+extern "C" fn str_cmp(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i32 {
     // SAFETY: see `bytes_of`.
     let (a, b) = unsafe { (bytes_of(a, alen), bytes_of(b, blen)) };
     a.cmp(b) as i32
 }
 
-pub extern "C" fn set_bytes(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
+extern "C" fn set_bytes(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
     // SAFETY: see `bytes_of`.
     let b = unsafe { bytes_of(p, len) };
     set(ctx(c), field, Value::Bytes(Rc::from(b)))
 }
 
 /// Ends the map being built (keys and values alternate in the list buffer) as a field.
-pub extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
+extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
     let flat = std::mem::take(&mut c.list);
     let mut entries: Vec<(Value, Value)> = Vec::with_capacity(flat.len() / 2);
@@ -140,39 +140,39 @@ pub extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
     set(c, field, Value::Map(Rc::new(entries)))
 }
 
-pub extern "C" fn str_len(p: *const u8, len: i64) -> i64 {
+extern "C" fn str_len(p: *const u8, len: i64) -> i64 {
     // SAFETY: see `str_of`.
     text::len(unsafe { str_of(p, len) })
 }
 
-pub extern "C" fn str_starts(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
+extern "C" fn str_starts(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
     // SAFETY: see `str_of`.
     unsafe { str_of(a, alen).starts_with(str_of(b, blen)) as i8 }
 }
 
-pub extern "C" fn str_ends(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
+extern "C" fn str_ends(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
     // SAFETY: see `str_of`.
     unsafe { str_of(a, alen).ends_with(str_of(b, blen)) as i8 }
 }
 
-pub extern "C" fn str_contains(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
+extern "C" fn str_contains(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i8 {
     // SAFETY: see `str_of`.
     unsafe { str_of(a, alen).contains(str_of(b, blen)) as i8 }
 }
 
-pub extern "C" fn str_lower(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) {
+extern "C" fn str_lower(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) {
     // SAFETY: see `str_of`.
     let s = unsafe { str_of(p, len) }.to_lowercase();
     give(ctx(c), s, out);
 }
 
-pub extern "C" fn str_upper(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) {
+extern "C" fn str_upper(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) {
     // SAFETY: see `str_of`.
     let s = unsafe { str_of(p, len) }.to_uppercase();
     give(ctx(c), s, out);
 }
 
-pub extern "C" fn str_trim(p: *const u8, len: i64, out: *mut i64) {
+extern "C" fn str_trim(p: *const u8, len: i64, out: *mut i64) {
     // SAFETY: see `str_of`; the trimmed text is a part of the input, which outlives it.
     let t = unsafe { str_of(p, len) }.trim();
     // SAFETY: `out` points at two i64s in the caller's stack frame.
@@ -182,7 +182,7 @@ pub extern "C" fn str_trim(p: *const u8, len: i64, out: *mut i64) {
     }
 }
 
-pub extern "C" fn str_concat(c: *mut Ctx, a: *const u8, alen: i64, b: *const u8, blen: i64, out: *mut i64) {
+extern "C" fn str_concat(c: *mut Ctx, a: *const u8, alen: i64, b: *const u8, blen: i64, out: *mut i64) {
     // SAFETY: see `str_of`.
     let (a, b) = unsafe { (str_of(a, alen), str_of(b, blen)) };
     let mut s = String::with_capacity(a.len() + b.len());
@@ -191,16 +191,16 @@ pub extern "C" fn str_concat(c: *mut Ctx, a: *const u8, alen: i64, b: *const u8,
     give(ctx(c), s, out);
 }
 
-pub extern "C" fn int_to_string(c: *mut Ctx, v: i64, out: *mut i64) {
+extern "C" fn int_to_string(c: *mut Ctx, v: i64, out: *mut i64) {
     give(ctx(c), v.to_string(), out);
 }
 
-pub extern "C" fn float_to_string(c: *mut Ctx, v: f64, out: *mut i64) {
+extern "C" fn float_to_string(c: *mut Ctx, v: f64, out: *mut i64) {
     give(ctx(c), number::float_to_string(v), out);
 }
 
 /// `to_int(string)`: 1 and the value in `*out`, or 0 for null.
-pub extern "C" fn parse_int(p: *const u8, len: i64, out: *mut i64) -> i8 {
+extern "C" fn parse_int(p: *const u8, len: i64, out: *mut i64) -> i8 {
     // SAFETY: see `str_of`.
     match number::parse_int(unsafe { str_of(p, len) }) {
         // SAFETY: `out` points at an i64 in the caller's stack frame.
@@ -212,7 +212,7 @@ pub extern "C" fn parse_int(p: *const u8, len: i64, out: *mut i64) -> i8 {
     }
 }
 
-pub extern "C" fn parse_float(p: *const u8, len: i64, out: *mut f64) -> i8 {
+extern "C" fn parse_float(p: *const u8, len: i64, out: *mut f64) -> i8 {
     // SAFETY: see `str_of`.
     match number::parse_float(unsafe { str_of(p, len) }) {
         // SAFETY: `out` points at an f64 in the caller's stack frame.
@@ -225,7 +225,7 @@ pub extern "C" fn parse_float(p: *const u8, len: i64, out: *mut f64) -> i8 {
 }
 
 /// `round`/`floor`/`ceil` (0/1/2): the status code, the value in `*out`.
-pub extern "C" fn float_to_int(op: i32, v: f64, out: *mut i64) -> i32 {
+extern "C" fn float_to_int(op: i32, v: f64, out: *mut i64) -> i32 {
     let r = match op {
         0 => number::round(v),
         1 => number::floor(v),
@@ -241,7 +241,7 @@ pub extern "C" fn float_to_int(op: i32, v: f64, out: *mut i64) -> i32 {
     }
 }
 
-pub extern "C" fn matches(c: *mut Ctx, constant: i64, p: *const u8, len: i64) -> i8 {
+extern "C" fn matches(c: *mut Ctx, constant: i64, p: *const u8, len: i64) -> i8 {
     let c = ctx(c);
     match c.constants.get(constant as usize) {
         // SAFETY: see `str_of`.
@@ -250,7 +250,7 @@ pub extern "C" fn matches(c: *mut Ctx, constant: i64, p: *const u8, len: i64) ->
     }
 }
 
-pub extern "C" fn ip_in(c: *mut Ctx, constant: i64, p: *const u8, len: i64) -> i8 {
+extern "C" fn ip_in(c: *mut Ctx, constant: i64, p: *const u8, len: i64) -> i8 {
     let c = ctx(c);
     match c.constants.get(constant as usize) {
         // SAFETY: see `str_of`.
@@ -259,42 +259,42 @@ pub extern "C" fn ip_in(c: *mut Ctx, constant: i64, p: *const u8, len: i64) -> i
     }
 }
 
-pub extern "C" fn is_bot(p: *const u8, len: i64) -> i8 {
+extern "C" fn is_bot(p: *const u8, len: i64) -> i8 {
     // SAFETY: see `str_of`.
     web::is_bot(unsafe { str_of(p, len) }) as i8
 }
 
-pub extern "C" fn hash_str(p: *const u8, len: i64) -> i64 {
+extern "C" fn hash_str(p: *const u8, len: i64) -> i64 {
     // SAFETY: see `bytes_of`.
     hash::hash_bytes(unsafe { bytes_of(p, len) })
 }
 
-pub extern "C" fn hash_int(v: i64) -> i64 {
+extern "C" fn hash_int(v: i64) -> i64 {
     hash::hash_int(v)
 }
 
-pub extern "C" fn hash_float(v: f64) -> i64 {
+extern "C" fn hash_float(v: f64) -> i64 {
     hash::hash_float(v)
 }
 
-pub extern "C" fn hash_bool(v: i8) -> i64 {
+extern "C" fn hash_bool(v: i8) -> i64 {
     hash::hash_bool(v != 0)
 }
 
-pub extern "C" fn hour_of_day(ms: i64) -> i64 {
+extern "C" fn hour_of_day(ms: i64) -> i64 {
     time::hour_of_day(ms)
 }
 
-pub extern "C" fn day_of_week(ms: i64) -> i64 {
+extern "C" fn day_of_week(ms: i64) -> i64 {
     time::day_of_week(ms)
 }
 
-pub extern "C" fn now_ms() -> i64 {
+extern "C" fn now_ms() -> i64 {
     time::now_ms()
 }
 
 /// Velocity: `kind` 0 count, 1 seen; the result as an i64.
-pub extern "C" fn velocity(c: *mut Ctx, site: i64, kind: i64, key: i64) -> i64 {
+extern "C" fn velocity(c: *mut Ctx, site: i64, kind: i64, key: i64) -> i64 {
     let c = ctx(c);
     let t = c.time_ms;
     match c.sites.get_mut(site as usize) {
@@ -304,24 +304,24 @@ pub extern "C" fn velocity(c: *mut Ctx, site: i64, kind: i64, key: i64) -> i64 {
     }
 }
 
-pub extern "C" fn velocity_sum(c: *mut Ctx, site: i64, key: i64, amount: f64) -> f64 {
+extern "C" fn velocity_sum(c: *mut Ctx, site: i64, key: i64, amount: f64) -> f64 {
     let c = ctx(c);
     let t = c.time_ms;
     c.sites.get_mut(site as usize).map_or(0.0, |s| s.sum(key as u64, amount, t))
 }
 
-pub extern "C" fn velocity_distinct(c: *mut Ctx, site: i64, key: i64, value: i64) -> i64 {
+extern "C" fn velocity_distinct(c: *mut Ctx, site: i64, key: i64, value: i64) -> i64 {
     let c = ctx(c);
     let t = c.time_ms;
     c.sites.get_mut(site as usize).map_or(0, |s| s.distinct(key as u64, value as u64, t))
 }
 
-pub extern "C" fn route(c: *mut Ctx, sink: i64) {
+extern "C" fn route(c: *mut Ctx, sink: i64) {
     ctx(c).actions.push(Action::Route { sink: SinkId(sink as u32) });
 }
 
 /// Starts a record of message `ty`; `place` says where it goes (see [`Place::from_code`]).
-pub extern "C" fn record_begin(c: *mut Ctx, ty: i64, place: i64) {
+extern "C" fn record_begin(c: *mut Ctx, ty: i64, place: i64) {
     let c = ctx(c);
     let ty = MessageId(ty as u32);
     let m = Message::empty(c.schema, ty);
@@ -340,34 +340,34 @@ fn set(c: &mut Ctx, field: i64, v: Value) -> i32 {
     0
 }
 
-pub extern "C" fn set_int(c: *mut Ctx, field: i64, v: i64) -> i32 {
+extern "C" fn set_int(c: *mut Ctx, field: i64, v: i64) -> i32 {
     set(ctx(c), field, Value::Int(v))
 }
 
-pub extern "C" fn set_float(c: *mut Ctx, field: i64, v: f64) -> i32 {
+extern "C" fn set_float(c: *mut Ctx, field: i64, v: f64) -> i32 {
     set(ctx(c), field, Value::Float(v))
 }
 
-pub extern "C" fn set_bool(c: *mut Ctx, field: i64, v: i8) -> i32 {
+extern "C" fn set_bool(c: *mut Ctx, field: i64, v: i8) -> i32 {
     set(ctx(c), field, Value::Bool(v != 0))
 }
 
-pub extern "C" fn set_enum(c: *mut Ctx, field: i64, v: i64) -> i32 {
+extern "C" fn set_enum(c: *mut Ctx, field: i64, v: i64) -> i32 {
     set(ctx(c), field, Value::Enum(v as i32))
 }
 
-pub extern "C" fn set_duration(c: *mut Ctx, field: i64, v: i64) -> i32 {
+extern "C" fn set_duration(c: *mut Ctx, field: i64, v: i64) -> i32 {
     set(ctx(c), field, Value::Duration(v))
 }
 
-pub extern "C" fn set_str(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
+extern "C" fn set_str(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
     // SAFETY: see `str_of`.
     let s = unsafe { str_of(p, len) };
     set(ctx(c), field, Value::Str(Rc::from(s)))
 }
 
 /// Ends the innermost record: it becomes a field of the enclosing one, or is emitted to `sink`.
-pub extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
+extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
     let c = ctx(c);
     let Some((_, m, place)) = c.building.pop() else { return RuntimeError::Internal.code() as i32 };
     let value = Value::Message(Rc::new(m));
@@ -385,16 +385,16 @@ pub extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
     0
 }
 
-pub extern "C" fn key_str(c: *mut Ctx, p: *const u8, len: i64) {
+extern "C" fn key_str(c: *mut Ctx, p: *const u8, len: i64) {
     // SAFETY: see `str_of`.
     ctx(c).key = Some(Value::str(unsafe { str_of(p, len) }));
 }
 
-pub extern "C" fn key_int(c: *mut Ctx, v: i64) {
+extern "C" fn key_int(c: *mut Ctx, v: i64) {
     ctx(c).key = Some(Value::Int(v));
 }
 
-pub extern "C" fn score(c: *mut Ctx, id: i64, out: *mut i64) -> i32 {
+extern "C" fn score(c: *mut Ctx, id: i64, out: *mut i64) -> i32 {
     match ctx(c).scores.get(id as usize) {
         // SAFETY: `out` points at an i64 in the caller's stack frame.
         Some(Some(v)) => unsafe {
@@ -406,20 +406,20 @@ pub extern "C" fn score(c: *mut Ctx, id: i64, out: *mut i64) -> i32 {
     }
 }
 
-pub extern "C" fn float_rem(a: f64, b: f64) -> f64 {
+extern "C" fn float_rem(a: f64, b: f64) -> f64 {
     a % b
 }
 
-pub extern "C" fn float_min(a: f64, b: f64) -> f64 {
+extern "C" fn float_min(a: f64, b: f64) -> f64 {
     number::min_float(a, b)
 }
 
-pub extern "C" fn float_max(a: f64, b: f64) -> f64 {
+extern "C" fn float_max(a: f64, b: f64) -> f64 {
     number::max_float(a, b)
 }
 
 /// `to_int(float)`: 1 and the value in `*out`, or 0 for null.
-pub extern "C" fn float_trunc(v: f64, out: *mut i64) -> i8 {
+extern "C" fn float_trunc(v: f64, out: *mut i64) -> i8 {
     match number::float_to_int(v) {
         // SAFETY: `out` points at an i64 in the caller's stack frame.
         Some(i) => unsafe {
@@ -430,7 +430,7 @@ pub extern "C" fn float_trunc(v: f64, out: *mut i64) -> i8 {
     }
 }
 
-pub extern "C" fn bucket(h: i64, n: i64, out: *mut i64) -> i32 {
+extern "C" fn bucket(h: i64, n: i64, out: *mut i64) -> i32 {
     match hash::bucket(h, n) {
         // SAFETY: `out` points at an i64 in the caller's stack frame.
         Ok(b) => unsafe {
@@ -569,7 +569,7 @@ fn put(v: &Value, out: *mut i64) -> i8 {
 
 /// `map[key]`: 1 and the value in `out`, or 0. `key_kind` 0: string key (`k0`, `k1` pointer and
 /// length), 1: int key (`k0`), 2: bool key (`k0`).
-pub extern "C" fn map_get(map: i64, key_kind: i64, k0: i64, k1: i64, out: *mut i64) -> i8 {
+extern "C" fn map_get(map: i64, key_kind: i64, k0: i64, k1: i64, out: *mut i64) -> i8 {
     if map == 0 {
         return 0;
     }
@@ -589,7 +589,7 @@ pub extern "C" fn map_get(map: i64, key_kind: i64, k0: i64, k1: i64, out: *mut i
 }
 
 /// `list[i]`: 1 and the element in `out`, or 0 when out of range.
-pub extern "C" fn list_get(list: i64, i: i64, out: *mut i64) -> i8 {
+extern "C" fn list_get(list: i64, i: i64, out: *mut i64) -> i8 {
     if list == 0 || i < 0 {
         return 0;
     }
@@ -600,7 +600,7 @@ pub extern "C" fn list_get(list: i64, i: i64, out: *mut i64) -> i8 {
 
 /// Field `index` of a message (null pointer: an absent message): 1 and the value in `out`, or 0
 /// when unset.
-pub extern "C" fn msg_field(msg: i64, index: i64, out: *mut i64) -> i8 {
+extern "C" fn msg_field(msg: i64, index: i64, out: *mut i64) -> i8 {
     // SAFETY: see `message`.
     match unsafe { message(msg) } {
         Some(m) => m.fields.get(index as usize).map_or(0, |v| put(v, out)),
@@ -609,7 +609,7 @@ pub extern "C" fn msg_field(msg: i64, index: i64, out: *mut i64) -> i8 {
 }
 
 /// The event's root message.
-pub extern "C" fn event(c: *mut Ctx) -> i64 {
+extern "C" fn event(c: *mut Ctx) -> i64 {
     match ctx(c).event {
         Value::Message(m) => Rc::as_ptr(m) as i64,
         _ => 0,
@@ -617,7 +617,7 @@ pub extern "C" fn event(c: *mut Ctx) -> i64 {
 }
 
 /// `..msg` in the record being built: copies every set field.
-pub extern "C" fn record_spread(c: *mut Ctx, msg: i64) -> i32 {
+extern "C" fn record_spread(c: *mut Ctx, msg: i64) -> i32 {
     let c = ctx(c);
     // SAFETY: see `message`.
     let Some(src) = (unsafe { message(msg) }) else { return 0 };
@@ -631,7 +631,7 @@ pub extern "C" fn record_spread(c: *mut Ctx, msg: i64) -> i32 {
 }
 
 /// A message-typed field of the record being built, from a message of the event.
-pub extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
+extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
     // SAFETY: see `message`.
     match unsafe { message(msg) } {
         Some(m) => set(ctx(c), field, Value::Message(Rc::new(m.clone()))),
@@ -640,11 +640,11 @@ pub extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
 }
 
 /// Starts a list value for a field of the record being built.
-pub extern "C" fn list_begin(c: *mut Ctx) {
+extern "C" fn list_begin(c: *mut Ctx) {
     ctx(c).list.clear();
 }
 
-pub extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
+extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
     let v = match kind {
         0 => Value::Int(a),
         1 => Value::Float(f64::from_bits(a as u64)),
@@ -657,7 +657,7 @@ pub extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
     ctx(c).list.push(v);
 }
 
-pub extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
+extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
     let items = std::mem::take(&mut c.list);
     let Some((ty, _, _)) = c.building.last() else { return RuntimeError::Internal.code() as i32 };
@@ -671,7 +671,7 @@ pub extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
     set(c, field, Value::List(Rc::new(items)))
 }
 
-pub extern "C" fn enum_name(c: *mut Ctx, enum_id: i64, n: i64, out: *mut i64) {
+extern "C" fn enum_name(c: *mut Ctx, enum_id: i64, n: i64, out: *mut i64) {
     let c = ctx(c);
     let e = c.schema.enum_(crate::schema::EnumId(enum_id as u32));
     let name =
@@ -679,11 +679,11 @@ pub extern "C" fn enum_name(c: *mut Ctx, enum_id: i64, n: i64, out: *mut i64) {
     give(c, name, out);
 }
 
-pub extern "C" fn duration_to_string(c: *mut Ctx, ms: i64, out: *mut i64) {
+extern "C" fn duration_to_string(c: *mut Ctx, ms: i64, out: *mut i64) {
     give(ctx(c), format!("{ms}ms"), out);
 }
 
-pub extern "C" fn substr(p: *const u8, len: i64, start: i64, n: i64, out: *mut i64) {
+extern "C" fn substr(p: *const u8, len: i64, start: i64, n: i64, out: *mut i64) {
     // SAFETY: see `str_of`; the result is a part of the input, which outlives it.
     let part = text::substr(unsafe { str_of(p, len) }, start, n);
     // SAFETY: `out` points at two i64s in the caller's stack frame.
@@ -693,7 +693,7 @@ pub extern "C" fn substr(p: *const u8, len: i64, start: i64, n: i64, out: *mut i
     }
 }
 
-pub extern "C" fn replace(
+extern "C" fn replace(
     c: *mut Ctx,
     p: *const u8,
     len: i64,
@@ -709,7 +709,7 @@ pub extern "C" fn replace(
 }
 
 /// `extract(s, PATTERN, group)`: 1 and the text in `out` (a part of `s`), or 0.
-pub extern "C" fn extract(c: *mut Ctx, constant: i64, p: *const u8, len: i64, group: i64, out: *mut i64) -> i8 {
+extern "C" fn extract(c: *mut Ctx, constant: i64, p: *const u8, len: i64, group: i64, out: *mut i64) -> i8 {
     let c = ctx(c);
     let Some(Constant::Pattern(re)) = c.constants.get(constant as usize) else { return 0 };
     // SAFETY: see `str_of`.
@@ -725,7 +725,7 @@ pub extern "C" fn extract(c: *mut Ctx, constant: i64, p: *const u8, len: i64, gr
 }
 
 /// `split(s, sep)` as a list value the native code can index and measure.
-pub extern "C" fn split(c: *mut Ctx, p: *const u8, len: i64, sep: *const u8, slen: i64, out: *mut i64) {
+extern "C" fn split(c: *mut Ctx, p: *const u8, len: i64, sep: *const u8, slen: i64, out: *mut i64) {
     let c = ctx(c);
     // SAFETY: see `str_of`.
     let pieces: Vec<Value> =
@@ -740,7 +740,7 @@ pub extern "C" fn split(c: *mut Ctx, p: *const u8, len: i64, sep: *const u8, sle
 }
 
 /// `url_host` / `url_param`, `json_string`: 1 and the text in `out`, or 0.
-pub extern "C" fn url_host(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) -> i8 {
+extern "C" fn url_host(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) -> i8 {
     // SAFETY: see `str_of`.
     match web::url_host(unsafe { str_of(p, len) }) {
         Some(h) => {
@@ -751,7 +751,7 @@ pub extern "C" fn url_host(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) -
     }
 }
 
-pub extern "C" fn url_param(c: *mut Ctx, p: *const u8, len: i64, n: *const u8, nlen: i64, out: *mut i64) -> i8 {
+extern "C" fn url_param(c: *mut Ctx, p: *const u8, len: i64, n: *const u8, nlen: i64, out: *mut i64) -> i8 {
     // SAFETY: see `str_of`.
     match unsafe { web::url_param(str_of(p, len), str_of(n, nlen)) } {
         Some(v) => {
@@ -762,7 +762,7 @@ pub extern "C" fn url_param(c: *mut Ctx, p: *const u8, len: i64, n: *const u8, n
     }
 }
 
-pub extern "C" fn json_string(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: *mut i64) -> i8 {
+extern "C" fn json_string(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: *mut i64) -> i8 {
     let c = ctx(c);
     let Some(Constant::JsonPath(path)) = c.constants.get(constant as usize) else { return 0 };
     // SAFETY: see `str_of`.
@@ -775,7 +775,7 @@ pub extern "C" fn json_string(c: *mut Ctx, constant: i64, p: *const u8, len: i64
     }
 }
 
-pub extern "C" fn json_int(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: *mut i64) -> i8 {
+extern "C" fn json_int(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: *mut i64) -> i8 {
     let c = ctx(c);
     let Some(Constant::JsonPath(path)) = c.constants.get(constant as usize) else { return 0 };
     // SAFETY: see `str_of`.

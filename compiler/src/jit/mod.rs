@@ -50,8 +50,9 @@ pub struct Compiled {
     /// One frame layout per source.
     pub layouts: Vec<FrameLayout>,
     pub constants: Vec<Constant>,
-    /// String literals and constant lists the code points at.
+    /// String literals and constant lists the code points at (boxed: they must not move).
     _literals: Vec<Box<[u8]>>,
+    #[allow(clippy::vec_box)]
     _values: Vec<Box<Vec<crate::interp::value::Value>>>,
 }
 

@@ -138,6 +138,8 @@ pub struct Env<'m> {
     pub schema: &'m crate::schema::Schema,
     pub constants: &'m mut Vec<Constant>,
     pub literals: &'m mut Vec<Box<[u8]>>,
+    /// Boxed so that the lists stay where native code points even as this vector grows.
+    #[allow(clippy::vec_box)]
     pub values: &'m mut Vec<Box<Vec<crate::interp::value::Value>>>,
 }
 
@@ -267,7 +269,7 @@ impl<'a, 'm> Translator<'a, 'm> {
     }
 
     /// A value of type `ty` from the two words a helper wrote (`put` in abi.rs).
-    fn from_words(&mut self, ty: &Type, words: Value, present: Value, span: Span) -> R<JVal> {
+    fn read_words(&mut self, ty: &Type, words: Value, present: Value, span: Span) -> R<JVal> {
         let w0 = self.load(types::I64, words, 0);
         let w1 = self.load(types::I64, words, 8);
         Ok(match ty {
@@ -278,7 +280,7 @@ impl<'a, 'm> Translator<'a, 'm> {
             Type::Message(_) => JVal::Msg(present, w0),
             Type::List(_) | Type::Map(_, _) => JVal::Coll(w0, w1),
             Type::Optional(inner) => {
-                let v = self.from_words(inner, words, present, span)?;
+                let v = self.read_words(inner, words, present, span)?;
                 JVal::Opt(present, Box::new(v))
             }
             _ => return unsupported("values of this type", span),
@@ -731,7 +733,7 @@ impl<'a, 'm> Translator<'a, 'm> {
             let out = self.words();
             let i = self.b.ins().iconst(types::I64, i64::from(*index));
             let set = self.call1("evr_msg_field", &[ptr, i, out]);
-            let raw = self.from_words(&declared, out, set, e.span)?;
+            let raw = self.read_words(&declared, out, set, e.span)?;
             if !base.ty.is_optional() {
                 return Ok(raw);
             }
@@ -786,7 +788,7 @@ impl<'a, 'm> Translator<'a, 'm> {
             }
             _ => return unsupported("indexing this value", e.span),
         };
-        self.from_words(&e.ty, out, present, e.span)
+        self.read_words(&e.ty, out, present, e.span)
     }
 
     /// `any` / `all` / `count_if`: a loop over the elements.
@@ -814,7 +816,7 @@ impl<'a, 'm> Translator<'a, 'm> {
         self.b.switch_to_block(body_block);
         let out = self.words();
         let present = self.call1("evr_list_get", &[ptr, iv, out]);
-        let item = self.from_words(&elem, out, present, list.span)?;
+        let item = self.read_words(&elem, out, present, list.span)?;
         self.bind(param.0, &elem, &item, list.span)?;
         let holds = self.truth(body)?;
         match kind {
