@@ -224,9 +224,19 @@ fn builtin_examples_hold() {
         &here().join("check/schemas/events.proto").display().to_string(),
     );
     std::fs::write(bundle.join("examples.evr"), rules).unwrap();
-    let out = run_bundle(&bundle, b"{\"name\":\"x\"}\n");
+    let engines = [Engine::Interpreter, Engine::Jit(OptLevel::None), Engine::Jit(OptLevel::Speed)];
+    let outs: Vec<Result<String, String>> = engines
+        .iter()
+        .map(|&engine| try_run_bundle(&bundle, b"{\"name\":\"x\"}\n", Config { engine, ..Config::default() }))
+        .collect();
     std::fs::remove_dir_all(&dir).ok();
-    assert!(out.is_empty(), "examples that do not hold (rule example_N is the Nth):\n{out}\n{examples:#?}");
+    for (engine, out) in engines.iter().zip(outs) {
+        let out = out.unwrap_or_else(|e| panic!("{engine:?}: {e}"));
+        assert!(
+            out.is_empty(),
+            "{engine:?}: examples that do not hold (rule example_N is the Nth):\n{out}\n{examples:#?}"
+        );
+    }
 }
 
 /// Random events through the bundle that uses every construct: the interpreter never meets a
@@ -298,15 +308,22 @@ mod random_events {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(200))]
+        // Each case compiles the bundle three times; PROPTEST_CASES=1000 for a longer run.
+        #![proptest_config(ProptestConfig::with_cases(40))]
 
+        /// ... and the JIT, at each optimisation level, gives exactly the interpreter's outputs.
         #[test]
         fn every_construct_survives_random_events(events in proptest::collection::vec(event(), 1..8)) {
             let input: String = events.iter().map(|e| format!("{e}\n")).collect();
-            let out = run_bundle(&here().join("check/valid_everything.evr"), input.as_bytes());
+            let bundle = here().join("check/valid_everything.evr");
+            let out = run_bundle(&bundle, input.as_bytes());
             prop_assert!(!out.contains("internal error"), "{out}");
             let all_lines_are_outputs = out.lines().all(|l| l.starts_with(r#"{"sink":"#));
             prop_assert!(all_lines_are_outputs, "{out}");
+            for opt in [OptLevel::None, OptLevel::Speed, OptLevel::SpeedAndSize] {
+                let native = run_bundle_with(&bundle, input.as_bytes(), Config { engine: Engine::Jit(opt), ..Config::default() });
+                prop_assert!(native == out, "{opt:?}:\n{}", evr_tests::line_diff(&out, &native));
+            }
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct Compiled {
     _literals: Vec<Box<[u8]>>,
     #[allow(clippy::vec_box)]
     _values: Vec<Box<Vec<crate::interp::value::Value>>>,
+    #[allow(clippy::vec_box)]
+    _maps: Vec<Box<Vec<(crate::interp::value::Value, crate::interp::value::Value)>>>,
 }
 
 impl Drop for Compiled {
@@ -120,7 +122,7 @@ pub fn compile(
     }
     let layouts: Vec<FrameLayout> =
         (0..program.sources.len()).map(|s| FrameLayout::new(program, SourceId(s as u32))).collect();
-    let (mut constants, mut literals, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut constants, mut literals, mut values, mut maps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut missing = Vec::new();
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
@@ -150,6 +152,7 @@ pub fn compile(
             constants: &mut constants,
             literals: &mut literals,
             values: &mut values,
+            maps: &mut maps,
         };
         let mut t = Translator::new(FunctionBuilder::new(&mut ctx.func, &mut fctx), env);
         let result = match body {
@@ -187,6 +190,7 @@ pub fn compile(
         constants,
         _literals: literals,
         _values: values,
+        _maps: maps,
     };
     for (kind, id) in ids {
         let ptr = module.get_finalized_function(id);

@@ -141,6 +141,8 @@ pub struct Env<'m> {
     /// Boxed so that the lists stay where native code points even as this vector grows.
     #[allow(clippy::vec_box)]
     pub values: &'m mut Vec<Box<Vec<crate::interp::value::Value>>>,
+    #[allow(clippy::vec_box)]
+    pub maps: &'m mut Vec<Box<Vec<(crate::interp::value::Value, crate::interp::value::Value)>>>,
 }
 
 pub struct Translator<'a, 'm> {
@@ -685,7 +687,24 @@ impl<'a, 'm> Translator<'a, 'm> {
             ExprKind::Index { base, index } => self.index(e, base, index)?,
             ExprKind::ListPred { .. } => self.list_pred(e)?,
             ExprKind::ListLit(_) => return unsupported("list values built from expressions outside emit", span),
-            ExprKind::MapLit(_) => return unsupported("map values", span),
+            ExprKind::MapLit(entries) => {
+                // A map of constants lives as long as the compiled code.
+                let mut map: Vec<(crate::interp::value::Value, crate::interp::value::Value)> = Vec::new();
+                for (k, v) in entries {
+                    let (ExprKind::Lit(k), ExprKind::Lit(v)) = (&k.kind, &v.kind) else {
+                        return unsupported("map values built from expressions outside emit", span);
+                    };
+                    let (k, v) = (crate::interp::literal(k), crate::interp::literal(v));
+                    match map.iter_mut().find(|(ek, _)| *ek == k) {
+                        Some(slot) => slot.1 = v,
+                        None => map.push((k, v)),
+                    }
+                }
+                let map = Box::new(map);
+                let (ptr, len) = (&*map as *const Vec<_> as i64, map.len() as i64);
+                self.env.maps.push(map);
+                JVal::Coll(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
+            }
             ExprKind::Record { .. } => return unsupported("records outside emit", span),
         })
     }
