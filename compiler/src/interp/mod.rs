@@ -152,14 +152,19 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
             Some(None) => return Err(RuntimeError::ScoreFailed),
             None => return Err(RuntimeError::Internal),
         },
-        ExprKind::Field { base, index, .. } => {
-            let slot = match eval(base, env)? {
-                Value::Message(m) => m.fields.get(*index as usize).cloned().ok_or(RuntimeError::Internal)?,
-                Value::Null => Value::Null,
+        ExprKind::Field { base, message, index } => {
+            let declared = &env.schema.message(*message).fields[*index as usize].ty;
+            match eval(base, env)? {
+                // An unset field reads as its default, unless it has presence (`T?`).
+                Value::Message(m) => match m.fields.get(*index as usize).ok_or(RuntimeError::Internal)? {
+                    Value::Null if !declared.is_optional() => Value::default_of(declared),
+                    v => v.clone(),
+                },
+                // A field of a null `M?` is null; of an absent sub-message, its default.
+                Value::Null if base.ty.is_optional() || declared.is_optional() => Value::Null,
+                Value::Null => Value::default_of(declared),
                 _ => return Err(RuntimeError::Internal),
-            };
-            // An unset field reads as its default; a field of an absent optional message is null.
-            if slot.is_null() && !e.ty.is_optional() { Value::default_of(&e.ty) } else { slot }
+            }
         }
         ExprKind::Index { base, index } => {
             let base = eval(base, env)?;

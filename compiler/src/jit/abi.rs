@@ -535,6 +535,8 @@ helpers! {
     "evr_json_int" => json_int(I64, I64, I64, I64, I64) -> I8;
     "evr_set_bytes" => set_bytes(I64, I64, I64, I64) -> I32;
     "evr_map_end" => map_end(I64, I64) -> I32;
+    "evr_list_contains" => list_contains(I64, I64, I64, I64, I64) -> I8;
+    "evr_set_collection" => set_collection(I64, I64, I64, I64) -> I32;
 }
 
 /// # Safety
@@ -787,4 +789,38 @@ extern "C" fn json_int(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: 
         },
         None => 0,
     }
+}
+
+/// `x in list` over a decoded list: `kind` as in `list_push` (0 int, 1 float, 2 bool, 3 enum,
+/// 4 duration, 5 string).
+extern "C" fn list_contains(list: i64, len: i64, kind: i64, a: i64, b: i64) -> i8 {
+    if list == 0 || len == 0 {
+        return 0;
+    }
+    // SAFETY: a list pointer from a frame slot, a constant or `split`, alive for the call.
+    let items = unsafe { &*(list as *const Vec<Value>) };
+    items.iter().any(|v| match (v, kind) {
+        (Value::Int(x), 0) | (Value::Duration(x), 4) => *x == a,
+        (Value::Float(x), 1) => *x == f64::from_bits(a as u64),
+        (Value::Bool(x), 2) => i64::from(*x) == a,
+        (Value::Enum(x), 3) => i64::from(*x) == a,
+        // SAFETY: see `bytes_of`.
+        (Value::Str(s), 5) => s.as_bytes() == unsafe { bytes_of(a as *const u8, b) },
+        _ => false,
+    }) as i8
+}
+
+/// A list or map of the event as a field of the record being built (`kind` 0 list, 1 map).
+extern "C" fn set_collection(c: *mut Ctx, field: i64, kind: i64, coll: i64) -> i32 {
+    if coll == 0 {
+        return 0;
+    }
+    let value = if kind == 0 {
+        // SAFETY: a list pointer from a frame slot, alive for the call.
+        Value::List(Rc::new(unsafe { &*(coll as *const Vec<Value>) }.clone()))
+    } else {
+        // SAFETY: a map pointer from a frame slot, alive for the call.
+        Value::Map(Rc::new(unsafe { &*(coll as *const Vec<(Value, Value)>) }.clone()))
+    };
+    set(ctx(c), field, value)
 }

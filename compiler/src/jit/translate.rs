@@ -520,7 +520,11 @@ impl<'a, 'm> Translator<'a, 'm> {
                 let s = self.call1("evr_set_message", &[self.ctx, f, ptr]);
                 self.check_status(s);
             }
-            (JVal::Coll(..), _) => return unsupported("lists and maps of the event as field values", span),
+            (JVal::Coll(ptr, _), t) => {
+                let kind = self.b.ins().iconst(types::I64, i64::from(matches!(t, Type::Map(..))));
+                let s = self.call1("evr_set_collection", &[self.ctx, f, kind, ptr]);
+                self.check_status(s);
+            }
         }
         Ok(())
     }
@@ -661,19 +665,56 @@ impl<'a, 'm> Translator<'a, 'm> {
                 },
                 _ => return unsupported("this conversion", span),
             },
-            ExprKind::In { needle, list, negated } => {
-                let ExprKind::Lit(Literal::List(items)) = &list.kind else {
-                    return unsupported("`in` over a list that is not a constant", list.span);
+            ExprKind::In { needle, list, negated }
+                if !matches!(list.kind, ExprKind::Lit(Literal::List(_)) | ExprKind::ListLit(_)) =>
+            {
+                let JVal::Coll(ptr, len) = self.expr(list)? else {
+                    return unsupported("`in` over this value", list.span);
                 };
-                let needle_v = self.expr(needle)?;
+                let one = self.b.ins().iconst(types::I8, 1);
+                let (present, v) = match self.expr(needle)? {
+                    JVal::Opt(p, inner) => (p, *inner),
+                    v => (one, v),
+                };
+                let (kind, a, b) = match (v, needle.ty.strip_optional()) {
+                    (JVal::I(x), Type::Enum(_)) => (3, x, x),
+                    (JVal::I(x), Type::Duration) => (4, x, x),
+                    (JVal::I(x), _) => (0, x, x),
+                    (JVal::F(x), _) => {
+                        let bits = self.b.ins().bitcast(types::I64, MemFlagsData::new(), x);
+                        (1, bits, bits)
+                    }
+                    (JVal::B(x), _) => {
+                        let w = self.b.ins().uextend(types::I64, x);
+                        (2, w, w)
+                    }
+                    (JVal::S(p, l), Type::String) => (5, p, l),
+                    _ => return unsupported("`in` over a list of this type", span),
+                };
+                let kind = self.b.ins().iconst(types::I64, kind);
+                let found = self.call1("evr_list_contains", &[ptr, len, kind, a, b]);
+                // A null needle is in no list.
+                let hit = self.b.ins().band(found, present);
+                JVal::B(if *negated { self.b.ins().bxor_imm_u(hit, 1) } else { hit })
+            }
+            ExprKind::In { needle, list, negated } => {
+                // A list written out: one comparison per element.
                 let elem = match &list.ty {
                     Type::List(t) => (**t).clone(),
                     _ => return unsupported("`in` over this value", list.span),
                 };
+                let items: Vec<Expr> = match &list.kind {
+                    ExprKind::Lit(Literal::List(lits)) => {
+                        lits.iter().map(|l| Expr::lit(l.clone(), elem.clone(), list.span)).collect()
+                    }
+                    ExprKind::ListLit(items) => items.clone(),
+                    _ => return unsupported("`in` over this list", list.span),
+                };
+                let needle_v = self.expr(needle)?;
                 let mut any = self.b.ins().iconst(types::I8, 0);
-                for item in items {
-                    let lit = self.literal(item, &elem, list.span)?;
-                    let eq = self.compare(CmpOp::Eq, needle_v.clone(), lit, span)?;
+                for item in &items {
+                    let v = self.expr(item)?;
+                    let eq = self.compare(CmpOp::Eq, needle_v.clone(), v, span)?;
                     any = self.b.ins().bor(any, eq);
                 }
                 JVal::B(if *negated { self.b.ins().bxor_imm_u(any, 1) } else { any })
