@@ -43,7 +43,7 @@ enum Command {
         input_format: InputFormat,
         /// Which evaluator runs the rules. `jit` compiles every rule to native code, or fails
         /// naming what it cannot compile yet; it never falls back silently.
-        #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+        #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
         engine: EngineArg,
     },
     /// Run the `test` blocks of bundles. Each PATH is one bundle.
@@ -66,7 +66,7 @@ enum Command {
         /// How many timed runs (after one warm-up run).
         #[arg(long, default_value_t = 5)]
         runs: usize,
-        #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+        #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
         engine: EngineArg,
     },
     /// Explain a diagnostic code, with an example.

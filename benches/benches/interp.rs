@@ -4,8 +4,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evr_compiler::files::Files;
 use evr_compiler::ir::SourceId;
+use evr_compiler::jit::OptLevel;
 use evr_runtime::encode;
-use evr_runtime::executor::{Config, Executor, Output};
+use evr_runtime::executor::{Config, Engine, Executor, Output};
 
 const RULES: usize = 32;
 const EVENTS: usize = 2_000;
@@ -18,6 +19,24 @@ fn interp(c: &mut Criterion) {
     let events = evr_benches::events(EVENTS, RULES);
     let mut group = c.benchmark_group("interpreter");
     group.throughput(Throughput::Elements(EVENTS as u64));
+    group.bench_function("32_rules_json_end_to_end_jit", |b| {
+        let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+        let mut exec = Executor::new(&a.program, &a.schema, config).unwrap();
+        let mut outputs = Vec::new();
+        let mut bytes = Vec::new();
+        b.iter(|| {
+            for e in &events {
+                outputs.clear();
+                exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+                for o in &outputs {
+                    if let Output::Record { sink, record, .. } = o {
+                        bytes.clear();
+                        encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, &mut bytes);
+                    }
+                }
+            }
+        })
+    });
     group.bench_function("32_rules_json_end_to_end", |b| {
         let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
         let mut outputs = Vec::new();
@@ -60,6 +79,28 @@ fn interp(c: &mut Criterion) {
             }
         })
     });
+    group.finish();
+
+    // Evaluation alone, over events decoded beforehand: drops, the score and the rules.
+    let mut group = c.benchmark_group("evaluate");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    let src = &a.program.sources[0];
+    let decoded: Vec<_> = events
+        .iter()
+        .filter_map(|e| evr_runtime::decode::decode(&a.schema, src.message, src.format, e.as_bytes()).ok())
+        .collect();
+    for (name, engine) in [("interpreter", Engine::Interpreter), ("jit", Engine::Jit(OptLevel::Speed))] {
+        group.bench_function(name, |b| {
+            let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
+            let mut outputs = Vec::new();
+            b.iter(|| {
+                for e in &decoded {
+                    outputs.clear();
+                    exec.run(SourceId(0), e, &mut outputs);
+                }
+            })
+        });
+    }
     group.finish();
 
     // The rule index: the same events (names of the first 10 rules) against 10 and 10,000 rules.

@@ -31,16 +31,6 @@ impl Key {
             _ => return None,
         })
     }
-
-    fn of_value(v: &Value) -> Option<Key> {
-        Some(match v {
-            Value::Str(s) => Key::Str((**s).into()),
-            Value::Int(i) => Key::Int(*i),
-            Value::Enum(n) => Key::Enum(*n),
-            Value::Bool(b) => Key::Bool(*b),
-            _ => return None,
-        })
-    }
 }
 
 /// The index of one source's rules.
@@ -51,6 +41,8 @@ struct SourceIndex {
     path: Option<FieldPath>,
     /// The type of the field at `path`: an unset field reads as this type's default.
     leaf: Option<Type>,
+    /// String values apart, so that a lookup borrows the event's text.
+    by_str: HashMap<Box<str>, Vec<u32>>,
     by_value: HashMap<Key, Vec<u32>>,
     /// Rules that must be tried on every event, in declaration order.
     always: Vec<u32>,
@@ -131,7 +123,10 @@ impl RuleIndex {
                     (Some(best), Some((path, ty, keys))) if *best == path => {
                         index.leaf = Some(ty);
                         for k in keys {
-                            let list = index.by_value.entry(k).or_default();
+                            let list = match k {
+                                Key::Str(s) => index.by_str.entry(s).or_default(),
+                                k => index.by_value.entry(k).or_default(),
+                            };
                             if list.last() != Some(&i) {
                                 list.push(i);
                             }
@@ -149,16 +144,27 @@ impl RuleIndex {
     pub fn candidates(&self, source: SourceId, event: &Value, out: &mut Vec<u32>) {
         out.clear();
         let Some(index) = self.sources.get(source.0 as usize) else { return };
-        let hits: &[u32] = match &index.path {
-            Some(path) => read(event, path)
-                .map(|v| match (&v, &index.leaf) {
-                    (Value::Null, Some(ty)) => Value::default_of(ty),
-                    _ => v,
-                })
-                .and_then(|v| Key::of_value(&v))
-                .and_then(|k| index.by_value.get(&k))
-                .map_or(&[], Vec::as_slice),
-            None => &[],
+        let hits: &[u32] = match (&index.path, &index.leaf) {
+            (Some(path), Some(leaf)) => {
+                let default;
+                let v = match read(event, path) {
+                    Some(Value::Null) | None => {
+                        default = Value::default_of(leaf);
+                        &default
+                    }
+                    Some(v) => v,
+                };
+                // Looked up by reference: no key is built per event.
+                let found = match v {
+                    Value::Str(s) => index.by_str.get(&**s),
+                    Value::Int(i) => index.by_value.get(&Key::Int(*i)),
+                    Value::Enum(n) => index.by_value.get(&Key::Enum(*n)),
+                    Value::Bool(b) => index.by_value.get(&Key::Bool(*b)),
+                    _ => None,
+                };
+                found.map_or(&[], Vec::as_slice)
+            }
+            _ => &[],
         };
         // Merge two sorted lists.
         let (mut a, mut b) = (hits.iter().peekable(), index.always.iter().peekable());
@@ -189,20 +195,20 @@ impl RuleIndex {
     /// How many rules of `source` the index places by value (for tests and reports).
     pub fn indexed(&self, source: SourceId) -> usize {
         let Some(index) = self.sources.get(source.0 as usize) else { return 0 };
-        let mut all: Vec<u32> = index.by_value.values().flatten().copied().collect();
+        let mut all: Vec<u32> = index.by_value.values().chain(index.by_str.values()).flatten().copied().collect();
         all.sort_unstable();
         all.dedup();
         all.len()
     }
 }
 
-/// The value at a field path, as a rule reads it (an unset field is its default).
-fn read(event: &Value, path: &[u32]) -> Option<Value> {
-    let mut v = event.clone();
+/// The value at a field path (`Null` when a field on the way is unset).
+fn read<'v>(event: &'v Value, path: &[u32]) -> Option<&'v Value> {
+    let mut v = event;
     for &i in path {
         v = match v {
-            Value::Message(m) => m.fields.get(i as usize)?.clone(),
-            Value::Null => Value::Null,
+            Value::Message(m) => m.fields.get(i as usize)?,
+            Value::Null => return Some(v),
             _ => return None,
         };
     }

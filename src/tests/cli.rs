@@ -36,6 +36,27 @@ const CASES: &[(&[&str], i32, &str)] = &[
         "its sources are: client_log",
     ),
     (&["run", "tests/check/e0009_optional.evr", "--input", "examples/feed/events.jsonl"], 1, "nothing was run"),
+    (
+        &["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--engine", "interp"],
+        0,
+        "\"sink\":\"risk_review\"",
+    ),
+    (
+        &["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--engine", "jit"],
+        0,
+        "\"sink\":\"risk_review\"",
+    ),
+    (
+        &["run", "tests/check/valid_bytes_text.evr", "--input", "examples/feed/events.jsonl"],
+        1,
+        "text: `to_string` of bytes",
+    ),
+    (
+        &["run", "tests/check/valid_bytes_text.evr", "--input", "examples/feed/events.jsonl", "--engine", "interp"],
+        0,
+        "\"sink\":\"tallies\"",
+    ),
+    (&["bench", "examples/feed", "--input", "examples/feed/events.jsonl", "--runs", "1"], 0, "(engine: jit)"),
     (&["test", "examples/feed"], 0, "4 passed, 0 failed"),
     (&["test", "tests/rule_tests/shop"], 1, "5 passed, 5 failed"),
     (&["test", "tests/check/e0013_route_mismatch.evr"], 1, "nothing was run"),

@@ -11,8 +11,32 @@
 //! kept for its key is not stored, and counts itself plus what its own window still holds.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use lru::LruCache;
+
+/// Keys are already XXH3 hashes of the key values; hashing them again only costs time.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys reach this hasher; fold anything else in so it stays a hash.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Keys = LruCache<u64, KeyState, BuildHasherDefault<Prehashed>>;
 
 pub const BUCKETS: usize = 30;
 /// Distinct values per key counted exactly; beyond this a key switches to a HyperLogLog sketch.
@@ -33,7 +57,7 @@ pub struct Site {
     bucket_ms: i64,
     /// Unbounded as a cache (bounded ones preallocate their whole capacity); `max_keys` is
     /// enforced on insertion instead.
-    keys: LruCache<u64, KeyState>,
+    keys: Keys,
     max_keys: usize,
     evicted: u64,
 }
@@ -65,7 +89,14 @@ impl Site {
     pub fn new(kind: Kind, window_ms: i64, max_keys: usize) -> Site {
         let window_ms = window_ms.max(1);
         let bucket_ms = (window_ms + BUCKETS as i64 - 1) / BUCKETS as i64;
-        Site { kind, window_ms, bucket_ms, keys: LruCache::unbounded(), max_keys: max_keys.max(1), evicted: 0 }
+        Site {
+            kind,
+            window_ms,
+            bucket_ms,
+            keys: LruCache::unbounded_with_hasher(BuildHasherDefault::default()),
+            max_keys: max_keys.max(1),
+            evicted: 0,
+        }
     }
 
     pub fn kind(&self) -> Kind {
