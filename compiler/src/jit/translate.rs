@@ -413,7 +413,7 @@ impl<'a, 'm> Translator<'a, 'm> {
                 _ => {}
             }
             let v = self.expr(value)?;
-            self.set_field(f, &value.ty, v, value.span)?;
+            self.set_field(f, &value.ty, v)?;
         }
         Ok(())
     }
@@ -479,14 +479,14 @@ impl<'a, 'm> Translator<'a, 'm> {
         Ok(())
     }
 
-    fn set_field(&mut self, f: Value, ty: &Type, v: JVal, span: Span) -> R<()> {
+    fn set_field(&mut self, f: Value, ty: &Type, v: JVal) -> R<()> {
         match (v, ty.strip_optional()) {
             (JVal::Opt(p, inner), t) => {
                 let t = t.clone();
                 let (set, done) = (self.b.create_block(), self.b.create_block());
                 self.b.ins().brif(p, set, &[], done, &[]);
                 self.b.switch_to_block(set);
-                self.set_field(f, &t, *inner, span)?;
+                self.set_field(f, &t, *inner)?;
                 self.b.ins().jump(done, &[]);
                 self.b.switch_to_block(done);
                 return Ok(());
