@@ -326,4 +326,137 @@ mod random_events {
             }
         }
     }
+
+    // ---------------------------------------------------------------- generated programs
+
+    /// Well-typed expressions over `track.v1.Event`, built as source text.
+    fn int_expr() -> BoxedStrategy<String> {
+        let leaf = prop_oneof![
+            prop_oneof![Just(0i64), Just(1), Just(-1), Just(7), Just(i64::MAX), Just(i64::MIN + 1)]
+                .prop_map(|v| v.to_string()),
+            Just("ts".to_owned()),
+            Just("region".to_owned()),
+            Just("(device.battery ?? 0)".to_owned()),
+            Just("(lines[0].sku ?? -1)".to_owned()),
+            Just("len(tags)".to_owned()),
+            Just("count_if(lines, l => l.qty > 1)".to_owned()),
+        ];
+        leaf.prop_recursive(3, 24, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), prop_oneof![Just("+"), Just("-"), Just("*"), Just("/"), Just("%")], inner.clone())
+                    .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+                inner.clone().prop_map(|a| format!("abs({a})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("max({a}, {b})")),
+                (bool_leaf(), inner.clone(), inner.clone())
+                    .prop_map(|(c, a, b)| format!("(if {c} {{ {a} }} else {{ {b} }})")),
+                str_leaf().prop_map(|s| format!("(to_int({s}) ?? 3)")),
+                str_leaf().prop_map(|s| format!("len({s})")),
+                inner.prop_map(|a| format!("round(to_float(to_string({a})) ?? 0.5)")),
+            ]
+        })
+        .boxed()
+    }
+
+    fn str_leaf() -> BoxedStrategy<String> {
+        prop_oneof![
+            Just("name".to_owned()),
+            Just("device.id".to_owned()),
+            Just("(attrs[\"order\"] ?? \"-\")".to_owned()),
+            Just("(coupon ?? \"none\")".to_owned()),
+            "[a-z0-9 ]{0,4}".prop_map(|s| format!("{s:?}")),
+        ]
+        .boxed()
+    }
+
+    fn str_expr() -> BoxedStrategy<String> {
+        str_leaf()
+            .prop_recursive(2, 12, 2, |inner| {
+                prop_oneof![
+                    (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} + {b})")),
+                    inner.clone().prop_map(|a| format!("lower({a})")),
+                    inner.clone().prop_map(|a| format!("trim({a})")),
+                    inner.prop_map(|a| format!("substr({a}, 1, 2)")),
+                ]
+            })
+            .boxed()
+    }
+
+    fn bool_leaf() -> BoxedStrategy<String> {
+        prop_oneof![
+            Just("self.test".to_owned()),
+            Just("has(revenue)".to_owned()),
+            Just("has(device.battery)".to_owned()),
+            Just("channel == Channel.WEB".to_owned()),
+            Just("name in [\"buy\", \"sell\"]".to_owned()),
+            Just("(revenue ?? 0.0) > 100.0".to_owned()),
+            Just("any(tags, t => contains(t, \"a\"))".to_owned()),
+            Just("starts_with(name, \"b\")".to_owned()),
+        ]
+        .boxed()
+    }
+
+    fn bool_expr() -> BoxedStrategy<String> {
+        let cmp = (int_expr(), prop_oneof![Just("=="), Just("!="), Just("<"), Just(">=")], int_expr())
+            .prop_map(|(a, op, b)| format!("({a} {op} {b})"));
+        let str_cmp = (str_expr(), prop_oneof![Just("=="), Just("<")], str_expr())
+            .prop_map(|(a, op, b)| format!("({a} {op} {b})"));
+        prop_oneof![bool_leaf(), cmp, str_cmp]
+            .prop_recursive(2, 8, 2, |inner| {
+                prop_oneof![
+                    (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
+                    (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+                    inner.prop_map(|a| format!("!({a})")),
+                ]
+            })
+            .boxed()
+    }
+
+    /// A bundle of generated rules, each emitting what its expressions compute.
+    fn program() -> impl Strategy<Value = String> {
+        proptest::collection::vec((bool_expr(), str_expr(), int_expr()), 1..5).prop_map(|rules| {
+            let mut text = String::from(
+                "use \"SCHEMAS/events.proto\";\nuse \"SCHEMAS/out.proto\";\nuse track.v1.{Event, Channel};\n\
+                 use out.v1.Tally;\nsource events: Event as json time ts;\nsink tallies: Tally as json;\n",
+            );
+            for (i, (cond, key, n)) in rules.iter().enumerate() {
+                text.push_str(&format!(
+                    "rule g{i} on events when {cond} {{\n  emit tallies {{ key: {key}, n: {n} }};\n  \
+                     emit tallies {{ key: \"seen\", n: window_count({key}, 1m) }};\n}}\n"
+                ));
+            }
+            text
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Generated programs over random events: the JIT at each optimisation level gives the
+        /// interpreter's outputs, dirty records and order.
+        #[test]
+        fn generated_programs_agree(source in program(), events in proptest::collection::vec(event(), 1..6)) {
+            let schemas = here().join("check/schemas").display().to_string();
+            let source = source.replace("SCHEMAS", &schemas);
+            let dir = std::env::temp_dir().join(format!("evr-gen-{}-{}", std::process::id(), hash_of(&source)));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("gen.evr"), &source).unwrap();
+            let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+            let files = evr_compiler::bundle::load(&dir).unwrap();
+            let a = evr_compiler::analyze(files);
+            prop_assert!(!a.has_errors(), "the generator wrote an ill-typed program:\n{source}\n{}", rendered(&a));
+            let reference = run_bundle(&dir, input.as_bytes());
+            for opt in [OptLevel::None, OptLevel::Speed] {
+                let native = run_bundle_with(&dir, input.as_bytes(), Config { engine: Engine::Jit(opt), ..Config::default() });
+                prop_assert!(native == reference, "{opt:?}\n{source}\n{}", evr_tests::line_diff(&reference, &native));
+            }
+            std::fs::remove_dir_all(&dir).ok();
+        }
+    }
+
+    fn hash_of(s: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        s.hash(&mut h);
+        h.finish()
+    }
 }
