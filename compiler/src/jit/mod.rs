@@ -10,12 +10,17 @@ mod translate;
 
 use std::collections::HashMap;
 
-use cranelift_codegen::ir::{UserFuncName, types};
+use std::sync::Mutex;
+
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{AbiParam, Signature, UserFuncName, types};
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, default_libcall_names};
 
+use crate::interp::value::Value;
 use crate::ir::{Expr, Program, SourceId};
 use abi::{Constant, Ctx, Ty};
 use frame::FrameLayout;
@@ -41,6 +46,29 @@ pub struct Missing {
     pub unsupported: Unsupported,
 }
 
+/// Data native code points at: string literals, constant lists and maps. Boxed, so that each
+/// stays where the code points however the vectors grow.
+#[derive(Default)]
+#[allow(clippy::vec_box)]
+pub struct Pinned {
+    literals: Vec<Box<[u8]>>,
+    lists: Vec<Box<Vec<Value>>>,
+    maps: Vec<Box<Vec<(Value, Value)>>>,
+}
+
+// SAFETY: the values inside are made by the thread that translates a function and owned by this
+// struct alone (no other clone of their `Rc`s exists); the struct is moved once, to the thread
+// that keeps the compiled code, and never shared between threads.
+unsafe impl Send for Pinned {}
+
+impl Pinned {
+    fn extend(&mut self, other: Pinned) {
+        self.literals.extend(other.literals);
+        self.lists.extend(other.lists);
+        self.maps.extend(other.maps);
+    }
+}
+
 /// A program compiled to native code. Dropping it frees the code.
 pub struct Compiled {
     module: Option<JITModule>,
@@ -50,12 +78,7 @@ pub struct Compiled {
     /// One frame layout per source.
     pub layouts: Vec<FrameLayout>,
     pub constants: Vec<Constant>,
-    /// String literals and constant lists the code points at (boxed: they must not move).
-    _literals: Vec<Box<[u8]>>,
-    #[allow(clippy::vec_box)]
-    _values: Vec<Box<Vec<crate::interp::value::Value>>>,
-    #[allow(clippy::vec_box)]
-    _maps: Vec<Box<Vec<(crate::interp::value::Value, crate::interp::value::Value)>>>,
+    _pinned: Pinned,
 }
 
 impl Drop for Compiled {
@@ -84,6 +107,8 @@ fn isa(opt: OptLevel) -> Result<std::sync::Arc<dyn cranelift_codegen::isa::Targe
         OptLevel::SpeedAndSize => "speed_and_size",
     };
     flags.set("opt_level", level).map_err(|e| e.to_string())?;
+    // The IR verifier costs about 6% of compile time; tests (debug builds) keep it on.
+    flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(|e| e.to_string())?;
     flags.set("use_colocated_libcalls", "false").map_err(|e| e.to_string())?;
     flags.set("is_pic", "false").map_err(|e| e.to_string())?;
     let builder = cranelift_native::builder().map_err(|e| format!("this machine is not supported: {e}"))?;
@@ -99,86 +124,132 @@ fn ctype(t: Ty) -> cranelift_codegen::ir::Type {
     }
 }
 
-/// Compiles every drop, score and rule. Fails listing every construct it could not compile.
+/// The code of one unit, translated and compiled on a worker thread.
+struct Machine {
+    bytes: Vec<u8>,
+    alignment: u64,
+    relocs: Vec<ModuleReloc>,
+}
+
+enum Body<'p> {
+    Drop(&'p Expr),
+    Score(&'p [(i64, Expr)]),
+    Rule(&'p crate::ir::Rule),
+}
+
+/// Compiles every drop, score and rule, spreading the work over the machine's cores. Fails
+/// listing every construct it could not compile.
 pub fn compile(
     program: &Program,
     schema: &crate::schema::Schema,
     opt: OptLevel,
 ) -> Result<Compiled, Result<Vec<Missing>, String>> {
     let isa = isa(opt).map_err(Err)?;
-    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
     let helpers = abi::helpers();
     for h in &helpers {
         builder.symbol(h.name, h.ptr);
     }
     let mut module = JITModule::new(builder);
-    let mut table: HashMap<&'static str, (FuncId, &'static [Ty], Option<Ty>)> = HashMap::new();
+    let mut table: HashMap<&'static str, (FuncId, Signature)> = HashMap::new();
     for h in &helpers {
         let mut sig = module.make_signature();
-        sig.params.extend(h.params.iter().map(|t| cranelift_codegen::ir::AbiParam::new(ctype(*t))));
-        sig.returns.extend(h.ret.iter().map(|t| cranelift_codegen::ir::AbiParam::new(ctype(*t))));
+        sig.params.extend(h.params.iter().map(|t| AbiParam::new(ctype(*t))));
+        sig.returns.extend(h.ret.iter().map(|t| AbiParam::new(ctype(*t))));
         let id = module.declare_function(h.name, Linkage::Import, &sig).map_err(|e| Err(e.to_string()))?;
-        table.insert(h.name, (id, h.params, h.ret));
+        table.insert(h.name, (id, sig));
     }
     let layouts: Vec<FrameLayout> =
         (0..program.sources.len()).map(|s| FrameLayout::new(program, SourceId(s as u32))).collect();
-    let (mut constants, mut literals, mut values, mut maps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut missing = Vec::new();
-    let mut ctx = module.make_context();
-    let mut fctx = FunctionBuilderContext::new();
-    let sig = translate::signature(&module);
-    let mut ids: Vec<(u8, FuncId)> = Vec::new();
-
-    enum Body<'p> {
-        Drop(&'p Expr),
-        Score(&'p [(i64, Expr)]),
-        Rule(&'p crate::ir::Rule),
-    }
-    let units = program
+    let sig = translate::signature(isa.default_call_conv());
+    let units: Vec<(u8, &str, SourceId, Body)> = program
         .drops
         .iter()
         .map(|d| (0u8, d.name.as_str(), d.source, Body::Drop(&d.cond)))
         .chain(program.scores.iter().map(|s| (1u8, s.name.as_str(), s.source, Body::Score(&s.weights))))
-        .chain(program.rules.iter().map(|r| (2u8, r.name.as_str(), r.source, Body::Rule(r))));
-    for (n, (kind, name, source, body)) in units.enumerate() {
-        let id = module.declare_function(&format!("unit{n}"), Linkage::Local, &sig).map_err(|e| Err(e.to_string()))?;
-        ctx.func.signature = sig.clone();
-        ctx.func.name = UserFuncName::user(0, id.as_u32());
-        let env = Env {
-            module: &mut module,
-            helpers: &table,
-            layout: &layouts[source.0 as usize],
-            schema,
-            constants: &mut constants,
-            literals: &mut literals,
-            values: &mut values,
-            maps: &mut maps,
-        };
-        let mut t = Translator::new(FunctionBuilder::new(&mut ctx.func, &mut fctx), env);
-        let result = match body {
-            Body::Drop(cond) => t.truth(cond).map(Some),
-            Body::Score(weights) => t.score(weights).map(Some),
-            Body::Rule(r) => t.rule(r).map(|()| None),
-        };
-        match result {
-            Ok(r) => {
-                t.finish(r);
-                module.define_function(id, &mut ctx).map_err(|e| Err(format!("{name}: {e:?}")))?;
-            }
-            Err(unsupported) => {
-                drop(t);
-                // The builder did not finish this function; its context must start afresh.
-                fctx = FunctionBuilderContext::new();
-                missing.push(Missing { unit: name.to_owned(), unsupported });
+        .chain(program.rules.iter().map(|r| (2u8, r.name.as_str(), r.source, Body::Rule(r))))
+        .collect();
+    let mut ids = Vec::with_capacity(units.len());
+    for n in 0..units.len() {
+        ids.push(module.declare_function(&format!("unit{n}"), Linkage::Local, &sig).map_err(|e| Err(e.to_string()))?);
+    }
+    let constants = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunk = units.len().div_ceil(threads).max(1);
+    // Each worker translates and compiles a contiguous share of the units.
+    let results: Vec<(Vec<Result<Machine, Result<Missing, String>>>, Pinned)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = units
+            .chunks(chunk)
+            .zip(ids.chunks(chunk))
+            .map(|(units, ids)| {
+                let (isa, table, layouts, constants, sig) = (&isa, &table, &layouts, &constants, &sig);
+                scope.spawn(move || {
+                    let mut pinned = Pinned::default();
+                    let mut ctx = cranelift_codegen::Context::new();
+                    let mut fctx = FunctionBuilderContext::new();
+                    let mut out = Vec::with_capacity(units.len());
+                    for ((_, name, source, body), id) in units.iter().zip(ids) {
+                        ctx.clear();
+                        ctx.func.signature = sig.clone();
+                        ctx.func.name = UserFuncName::user(0, id.as_u32());
+                        let env = Env {
+                            frontend: isa.frontend_config(),
+                            helpers: table,
+                            layout: &layouts[source.0 as usize],
+                            schema,
+                            constants,
+                            pinned: &mut pinned,
+                        };
+                        let mut t = Translator::new(FunctionBuilder::new(&mut ctx.func, &mut fctx), env);
+                        let result = match body {
+                            Body::Drop(cond) => t.truth(cond).map(Some),
+                            Body::Score(weights) => t.score(weights).map(Some),
+                            Body::Rule(r) => t.rule(r).map(|()| None),
+                        };
+                        match result {
+                            Ok(r) => {
+                                t.finish(r);
+                                out.push(machine(&mut ctx, &**isa, *id).map_err(|e| Err(format!("{name}: {e}"))));
+                            }
+                            Err(unsupported) => {
+                                drop(t);
+                                // The builder did not finish this function; its context must start afresh.
+                                fctx = FunctionBuilderContext::new();
+                                out.push(Err(Ok(Missing { unit: (*name).to_owned(), unsupported })));
+                            }
+                        }
+                    }
+                    (out, pinned)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| (vec![Err(Err("a compiler thread panicked".into()))], Pinned::default()))
+            })
+            .collect()
+    });
+    let mut pinned = Pinned::default();
+    let mut missing = Vec::new();
+    let mut machines = Vec::with_capacity(units.len());
+    for (out, p) in results {
+        pinned.extend(p);
+        for m in out {
+            match m {
+                Ok(m) => machines.push(m),
+                Err(Ok(miss)) => missing.push(miss),
+                Err(Err(why)) => return Err(Err(why)),
             }
         }
-        module.clear_context(&mut ctx);
-        ids.push((kind, id));
     }
     if !missing.is_empty() {
         // SAFETY: nothing from this module was handed out.
         unsafe { module.free_memory() };
         return Err(Ok(missing));
+    }
+    for (m, id) in machines.iter().zip(&ids) {
+        module.define_function_bytes(*id, m.alignment, &m.bytes, &m.relocs).map_err(|e| Err(e.to_string()))?;
     }
     module.finalize_definitions().map_err(|e| Err(e.to_string()))?;
     let mut compiled = Compiled {
@@ -187,12 +258,10 @@ pub fn compile(
         scores: Vec::new(),
         rules: Vec::new(),
         layouts,
-        constants,
-        _literals: literals,
-        _values: values,
-        _maps: maps,
+        constants: constants.into_inner().unwrap_or_else(|p| p.into_inner()),
+        _pinned: pinned,
     };
-    for (kind, id) in ids {
+    for ((kind, ..), id) in units.iter().zip(ids) {
         let ptr = module.get_finalized_function(id);
         // SAFETY: every unit was defined with the `NativeFn` signature.
         let f: NativeFn = unsafe { std::mem::transmute::<*const u8, NativeFn>(ptr) };
@@ -204,4 +273,16 @@ pub fn compile(
     }
     compiled.module = Some(module);
     Ok(compiled)
+}
+
+/// Compiles the function in `ctx` to machine code, as `JITModule::define_function` would.
+fn machine(ctx: &mut cranelift_codegen::Context, isa: &dyn TargetIsa, id: FuncId) -> Result<Machine, String> {
+    ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| format!("{:?}", e.inner))?;
+    let compiled = ctx.compiled_code().ok_or("no compiled code")?;
+    let alignment = u64::from(compiled.buffer.alignment)
+        .max(u64::from(isa.function_alignment().minimum))
+        .max(isa.symbol_alignment());
+    let bytes = compiled.buffer.data().to_vec();
+    let relocs = compiled.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id)).collect();
+    Ok(Machine { bytes, alignment, relocs })
 }

@@ -6,19 +6,21 @@
 //! Runtime errors jump to one exit block that returns their code, so nothing unwinds.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type as CType, Value,
-    types,
+    AbiParam, Block, BlockArg, ExtFuncData, ExternalName, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData,
+    StackSlotKind, Type as CType, UserExternalName, Value, types,
 };
+use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, Variable};
-use cranelift_jit::JITModule;
-use cranelift_module::{FuncId, Module};
+use cranelift_module::FuncId;
 use evr_grammar::ast::Span;
 use evr_stdlib::{Builtin, RuntimeError};
 
-use super::abi::{Constant, Ty};
+use super::Pinned;
+use super::abi::Constant;
 use super::frame::{FrameLayout, event_path};
 use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, Stmt, UnaryOp};
 use crate::types::Type;
@@ -130,19 +132,17 @@ fn rebuild(s: &Shape, vals: &mut impl Iterator<Item = Value>) -> JVal {
     }
 }
 
-/// What the translator needs from the module being built.
+/// What the translator needs from the module being built. It holds no reference to the module
+/// itself, so that functions can be translated and compiled on several threads.
 pub struct Env<'m> {
-    pub module: &'m mut JITModule,
-    pub helpers: &'m HashMap<&'static str, (FuncId, &'static [Ty], Option<Ty>)>,
+    pub frontend: TargetFrontendConfig,
+    /// Each helper's id in the module and its signature.
+    pub helpers: &'m HashMap<&'static str, (FuncId, Signature)>,
     pub layout: &'m FrameLayout,
     pub schema: &'m crate::schema::Schema,
-    pub constants: &'m mut Vec<Constant>,
-    pub literals: &'m mut Vec<Box<[u8]>>,
-    /// Boxed so that the lists stay where native code points even as this vector grows.
-    #[allow(clippy::vec_box)]
-    pub values: &'m mut Vec<Box<Vec<crate::interp::value::Value>>>,
-    #[allow(clippy::vec_box)]
-    pub maps: &'m mut Vec<Box<Vec<(crate::interp::value::Value, crate::interp::value::Value)>>>,
+    /// Shared by the threads that translate: code refers to a constant by its index.
+    pub constants: &'m Mutex<Vec<Constant>>,
+    pub pinned: &'m mut Pinned,
 }
 
 pub struct Translator<'a, 'm> {
@@ -188,16 +188,24 @@ impl<'a, 'm> Translator<'a, 'm> {
         let code = self.b.block_params(self.fail)[0];
         self.b.ins().return_(&[code]);
         self.b.seal_all_blocks();
-        let config = self.env.module.target_config();
-        self.b.finalize(config);
+        self.b.finalize(self.env.frontend);
     }
 
     fn helper(&mut self, name: &'static str) -> FuncRef {
         if let Some(r) = self.refs.get(name) {
             return *r;
         }
-        let (id, _, _) = self.env.helpers[name];
-        let r = self.env.module.declare_func_in_func(id, self.b.func);
+        // What `Module::declare_func_in_func` does, without the module.
+        let (id, sig) = &self.env.helpers[name];
+        let signature = self.b.func.import_signature(sig.clone());
+        let name_ref =
+            self.b.func.declare_imported_user_function(UserExternalName { namespace: 0, index: id.as_u32() });
+        let r = self.b.func.import_function(ExtFuncData {
+            name: ExternalName::user(name_ref),
+            signature,
+            colocated: false,
+            patchable: false,
+        });
         self.refs.insert(name, r);
         r
     }
@@ -743,7 +751,7 @@ impl<'a, 'm> Translator<'a, 'm> {
                 }
                 let map = Box::new(map);
                 let (ptr, len) = (&*map as *const Vec<_> as i64, map.len() as i64);
-                self.env.maps.push(map);
+                self.env.pinned.maps.push(map);
                 JVal::Coll(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
             }
             ExprKind::Record { .. } => return unsupported("records outside emit", span),
@@ -759,7 +767,7 @@ impl<'a, 'm> Translator<'a, 'm> {
             Literal::String(s) => {
                 let bytes: Box<[u8]> = s.as_bytes().into();
                 let (ptr, len) = (bytes.as_ptr() as i64, bytes.len() as i64);
-                self.env.literals.push(bytes);
+                self.env.pinned.literals.push(bytes);
                 JVal::S(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
             }
             Literal::Null => {
@@ -771,7 +779,7 @@ impl<'a, 'm> Translator<'a, 'm> {
                 let values: Box<Vec<crate::interp::value::Value>> =
                     Box::new(items.iter().map(crate::interp::literal).collect());
                 let (ptr, len) = (&*values as *const Vec<crate::interp::value::Value> as i64, values.len() as i64);
-                self.env.values.push(values);
+                self.env.pinned.lists.push(values);
                 JVal::Coll(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
             }
         })
@@ -1029,8 +1037,13 @@ impl<'a, 'm> Translator<'a, 'm> {
                 return unsupported("a non-constant argument", e.span);
             };
             let Some(c) = make(text) else { return unsupported("an invalid constant", e.span) };
-            this.env.constants.push(c);
-            Ok(this.b.ins().iconst(types::I64, this.env.constants.len() as i64 - 1))
+            let index = {
+                // A poisoned lock only means another translation panicked; the table is intact.
+                let mut table = this.env.constants.lock().unwrap_or_else(|p| p.into_inner());
+                table.push(c);
+                table.len() as i64 - 1
+            };
+            Ok(this.b.ins().iconst(types::I64, index))
         };
         // The pattern of `matches` and the block of `ip_in` are constants, not values.
         let evaluated: Vec<&Expr> = match b {
@@ -1312,8 +1325,8 @@ impl<'a, 'm> Translator<'a, 'm> {
 }
 
 /// The native signature every unit has.
-pub fn signature(module: &JITModule) -> cranelift_codegen::ir::Signature {
-    let mut sig = module.make_signature();
+pub fn signature(call_conv: cranelift_codegen::isa::CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
     sig.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
     sig.returns.push(AbiParam::new(types::I32));
     sig
