@@ -131,6 +131,10 @@ struct Machine {
     relocs: Vec<ModuleReloc>,
 }
 
+/// What one worker thread hands back: a result per unit (machine code, a construct it could
+/// not compile, or another failure), and the data the code points at.
+type WorkerOutput = (Vec<Result<Machine, Result<Missing, String>>>, Pinned);
+
 enum Body<'p> {
     Drop(&'p Expr),
     Score(&'p [(i64, Expr)]),
@@ -177,7 +181,7 @@ pub fn compile(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let chunk = units.len().div_ceil(threads).max(1);
     // Each worker translates and compiles a contiguous share of the units.
-    let results: Vec<(Vec<Result<Machine, Result<Missing, String>>>, Pinned)> = std::thread::scope(|scope| {
+    let results: Vec<WorkerOutput> = std::thread::scope(|scope| {
         let workers: Vec<_> = units
             .chunks(chunk)
             .zip(ids.chunks(chunk))
