@@ -16,8 +16,10 @@ pub const SLOT: u32 = 24;
 
 #[derive(Debug, Default)]
 pub struct FrameLayout {
-    slots: HashMap<FieldPath, (u32, Type)>,
-    order: Vec<FieldPath>,
+    /// Where each path's slot is, for the compiler.
+    offsets: HashMap<FieldPath, u32>,
+    /// Every slot in frame order with its path and type, for filling (no lookups per event).
+    slots: Vec<(FieldPath, Type)>,
 }
 
 /// A field path from the event root through non-optional messages, with the read's type.
@@ -74,27 +76,25 @@ impl FrameLayout {
     }
 
     fn add(&mut self, path: FieldPath, ty: Type) {
-        if !self.slots.contains_key(&path) {
-            let offset = self.order.len() as u32 * SLOT;
-            self.slots.insert(path.clone(), (offset, ty));
-            self.order.push(path);
+        if !self.offsets.contains_key(&path) {
+            self.offsets.insert(path.clone(), self.slots.len() as u32 * SLOT);
+            self.slots.push((path, ty));
         }
     }
 
     pub fn offset(&self, path: &FieldPath) -> Option<u32> {
-        self.slots.get(path).map(|(o, _)| *o)
+        self.offsets.get(path).copied()
     }
 
     pub fn size(&self) -> usize {
-        self.order.len() * SLOT as usize
+        self.slots.len() * SLOT as usize
     }
 
     /// Fills `frame` (of [`size`](Self::size) bytes) from a decoded event. String slots point
     /// into `event`, which must outlive every use of the frame.
     pub fn fill(&self, event: &Value, frame: &mut [u8]) {
-        for path in &self.order {
-            let (offset, ty) = &self.slots[path];
-            let at = *offset as usize;
+        for (slot, (path, ty)) in self.slots.iter().enumerate() {
+            let at = slot * SLOT as usize;
             let mut v = event;
             for &i in path {
                 v = match v {
