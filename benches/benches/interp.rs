@@ -19,41 +19,29 @@ fn interp(c: &mut Criterion) {
     let events = evr_benches::events(EVENTS, RULES);
     let mut group = c.benchmark_group("interpreter");
     group.throughput(Throughput::Elements(EVENTS as u64));
-    group.bench_function("32_rules_json_end_to_end_jit", |b| {
-        let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-        let mut exec = Executor::new(&a.program, &a.schema, config).unwrap();
-        let mut outputs = Vec::new();
-        let mut bytes = Vec::new();
-        b.iter(|| {
-            for e in &events {
-                outputs.clear();
-                exec.process(SourceId(0), e.as_bytes(), &mut outputs);
-                for o in &outputs {
-                    if let Output::Record { sink, record, .. } = o {
-                        bytes.clear();
-                        encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, &mut bytes);
+    // Each engine end to end: decode, evaluate, encode every emitted record for its sink.
+    for (name, engine) in [
+        ("32_rules_json_end_to_end_jit", Engine::Jit(OptLevel::Speed)),
+        ("32_rules_json_end_to_end", Engine::Interpreter),
+    ] {
+        group.bench_function(name, |b| {
+            let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
+            let mut outputs = Vec::new();
+            let mut bytes = Vec::new();
+            b.iter(|| {
+                for e in &events {
+                    outputs.clear();
+                    exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+                    for o in &outputs {
+                        if let Output::Record { sink, record, .. } = o {
+                            bytes.clear();
+                            encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, &mut bytes);
+                        }
                     }
                 }
-            }
-        })
-    });
-    group.bench_function("32_rules_json_end_to_end", |b| {
-        let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
-        let mut outputs = Vec::new();
-        let mut bytes = Vec::new();
-        b.iter(|| {
-            for e in &events {
-                outputs.clear();
-                exec.process(SourceId(0), e.as_bytes(), &mut outputs);
-                for o in &outputs {
-                    if let Output::Record { sink, record, .. } = o {
-                        bytes.clear();
-                        encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, &mut bytes);
-                    }
-                }
-            }
-        })
-    });
+            })
+        });
+    }
     group.bench_function("baseline_serde_derive_plain_rust", |b| {
         let mut base = evr_benches::baseline::Baseline::new(RULES);
         let mut outputs = Vec::new();

@@ -452,7 +452,8 @@ pub fn field_paths(expr: &Expr, out: &mut Vec<FieldPath>) {
     expr.for_each_child(|e| field_paths(e, out));
 }
 
-fn event_path(expr: &Expr) -> Option<FieldPath> {
+/// The field path of a chain of field reads from the event root (`self` is the empty path).
+pub fn event_path(expr: &Expr) -> Option<FieldPath> {
     match &expr.kind {
         ExprKind::Event => Some(Vec::new()),
         ExprKind::Field { base, index, .. } => {

@@ -82,20 +82,9 @@ fn discriminant(cond: &Expr) -> Option<Pin> {
     }
 }
 
-/// A chain of non-optional field reads from the event root.
+/// A chain of field reads from the event root whose value is never null.
 fn event_path(e: &Expr) -> Option<FieldPath> {
-    if e.ty.is_optional() {
-        return None;
-    }
-    match &e.kind {
-        ExprKind::Event => Some(Vec::new()),
-        ExprKind::Field { base, index, .. } if !base.ty.is_optional() => {
-            let mut p = event_path(base)?;
-            p.push(*index);
-            Some(p)
-        }
-        _ => None,
-    }
+    if e.ty.is_optional() { None } else { evr_compiler::ir::event_path(e) }
 }
 
 impl RuleIndex {

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use crate::interp::value::Value;
+pub use crate::ir::event_path;
 use crate::ir::{Expr, ExprKind, FieldPath, Program, SourceId};
 use crate::types::Type;
 
@@ -20,19 +21,6 @@ pub struct FrameLayout {
     offsets: HashMap<FieldPath, u32>,
     /// Every slot in frame order with its path and type, for filling (no lookups per event).
     slots: Vec<(FieldPath, Type)>,
-}
-
-/// A field path from the event root through non-optional messages, with the read's type.
-pub fn event_path(e: &Expr) -> Option<FieldPath> {
-    match &e.kind {
-        ExprKind::Event => Some(Vec::new()),
-        ExprKind::Field { base, index, .. } if !base.ty.is_optional() => {
-            let mut p = event_path(base)?;
-            p.push(*index);
-            Some(p)
-        }
-        _ => None,
-    }
 }
 
 /// Whether a read of this type fits a slot.

@@ -464,10 +464,19 @@ impl<'a, 'm> Translator<'a, 'm> {
         Ok(())
     }
 
-    /// Appends a scalar to the list buffer of the context (kinds as `list_push` in abi.rs).
+    /// Appends a scalar to the list buffer of the context.
     fn push(&mut self, item: &Expr) -> R<()> {
         let v = self.expr(item)?;
-        let (kind, a, b) = match (v, &item.ty) {
+        let (kind, a, b) = self.scalar_words(v, &item.ty, item.span)?;
+        let kind = self.b.ins().iconst(types::I64, kind);
+        self.call("evr_list_push", &[self.ctx, kind, a, b]);
+        Ok(())
+    }
+
+    /// A scalar as (kind, word, word) for the helpers that take any scalar (`list_push`,
+    /// `list_contains` in abi.rs): 0 int, 1 float bits, 2 bool, 3 enum, 4 duration, 5 string.
+    fn scalar_words(&mut self, v: JVal, ty: &Type, span: Span) -> R<(i64, Value, Value)> {
+        Ok(match (v, ty.strip_optional()) {
             (JVal::I(x), Type::Enum(_)) => (3, x, x),
             (JVal::I(x), Type::Duration) => (4, x, x),
             (JVal::I(x), _) => (0, x, x),
@@ -480,11 +489,8 @@ impl<'a, 'm> Translator<'a, 'm> {
                 (2, w, w)
             }
             (JVal::S(p, l), Type::String) => (5, p, l),
-            _ => return unsupported("lists and maps of this type in records", item.span),
-        };
-        let kind = self.b.ins().iconst(types::I64, kind);
-        self.call("evr_list_push", &[self.ctx, kind, a, b]);
-        Ok(())
+            _ => return unsupported("lists of this type", span),
+        })
     }
 
     fn set_field(&mut self, f: Value, ty: &Type, v: JVal) -> R<()> {
@@ -684,21 +690,7 @@ impl<'a, 'm> Translator<'a, 'm> {
                     JVal::Opt(p, inner) => (p, *inner),
                     v => (one, v),
                 };
-                let (kind, a, b) = match (v, needle.ty.strip_optional()) {
-                    (JVal::I(x), Type::Enum(_)) => (3, x, x),
-                    (JVal::I(x), Type::Duration) => (4, x, x),
-                    (JVal::I(x), _) => (0, x, x),
-                    (JVal::F(x), _) => {
-                        let bits = self.b.ins().bitcast(types::I64, MemFlagsData::new(), x);
-                        (1, bits, bits)
-                    }
-                    (JVal::B(x), _) => {
-                        let w = self.b.ins().uextend(types::I64, x);
-                        (2, w, w)
-                    }
-                    (JVal::S(p, l), Type::String) => (5, p, l),
-                    _ => return unsupported("`in` over a list of this type", span),
-                };
+                let (kind, a, b) = self.scalar_words(v, &needle.ty, span)?;
                 let kind = self.b.ins().iconst(types::I64, kind);
                 let found = self.call1("evr_list_contains", &[ptr, len, kind, a, b]);
                 // A null needle is in no list.

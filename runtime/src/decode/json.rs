@@ -18,9 +18,8 @@ pub const MAX_NESTING: u32 = 100;
 
 pub fn decode(schema: &Schema, ty: MessageId, bytes: &[u8]) -> Result<Value, DecodeError> {
     // One UTF-8 check of the whole event is cheaper than one per string.
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        DecodeError::new(format!("invalid JSON: the event is not UTF-8 (at byte {})", e.valid_up_to()))
-    })?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| DecodeError::new(format!("invalid JSON: the event is not UTF-8 (at byte {})", e.valid_up_to())))?;
     let mut de = serde_json::Deserializer::from_str(text);
     let root = Path { parent: None, segment: Segment::Root };
     let value = MessageSeed { schema, ty, path: &root, depth: 0 }
