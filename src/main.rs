@@ -53,6 +53,8 @@ enum Command {
         /// Also write the results as JUnit XML to this file.
         #[arg(long)]
         junit: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
+        engine: EngineArg,
     },
     /// Measure a bundle over events held in memory: decode + evaluate + encode, no file I/O.
     /// Prints the median of several runs, each with fresh state.
@@ -108,7 +110,7 @@ fn main() -> ExitCode {
         Command::Run { bundle, input, source, input_format, engine } => {
             run::run(&bundle, &input, source.as_deref(), input_format, engine)
         }
-        Command::Test { paths, junit } => run::test(&paths, junit.as_deref()),
+        Command::Test { paths, junit, engine } => run::test(&paths, junit.as_deref(), engine),
         Command::Bench { bundle, input, source, runs, engine } => {
             run::bench(&bundle, &input, source.as_deref(), runs, engine)
         }

@@ -61,11 +61,15 @@ fn status(s: Status) -> ExitCode {
     }
 }
 
-fn executor(analysis: &Analysis, engine: EngineArg) -> Result<Executor<'_>, ExitCode> {
-    let engine = match engine {
+fn engine_of(engine: EngineArg) -> Engine {
+    match engine {
         EngineArg::Interp => Engine::Interpreter,
         EngineArg::Jit => Engine::Jit(OptLevel::Speed),
-    };
+    }
+}
+
+fn executor(analysis: &Analysis, engine: EngineArg) -> Result<Executor<'_>, ExitCode> {
+    let engine = engine_of(engine);
     Executor::new(&analysis.program, &analysis.schema, Config { engine, ..Config::default() }).map_err(|why| {
         eprintln!("evr: cannot prepare the bundle: {why}");
         ExitCode::from(1)
@@ -208,7 +212,7 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, 
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn test(paths: &[PathBuf], junit: Option<&Path>) -> ExitCode {
+pub fn test(paths: &[PathBuf], junit: Option<&Path>, engine: EngineArg) -> ExitCode {
     let mut suites = Vec::new();
     let mut status = ExitCode::SUCCESS;
     let (mut passed, mut failed) = (0, 0);
@@ -221,7 +225,14 @@ pub fn test(paths: &[PathBuf], junit: Option<&Path>) -> ExitCode {
             }
         };
         let location = |span: evr_compiler::Span| analysis.files.location(span);
-        let results = rule_tests::run_all(&analysis.program, &analysis.schema, &location);
+        let results = match rule_tests::run_all(&analysis.program, &analysis.schema, engine_of(engine), &location) {
+            Ok(r) => r,
+            Err(why) => {
+                eprintln!("evr: cannot prepare {}: {why}", path.display());
+                status = ExitCode::from(1);
+                continue;
+            }
+        };
         passed += results.iter().filter(|r| r.failure.is_none()).count();
         failed += results.iter().filter(|r| r.failure.is_some()).count();
         print!("{}", rule_tests::report(&path.display().to_string(), &results));

@@ -194,9 +194,13 @@ fn rule_test_reports() {
             let loc = a.files.location(span);
             loc.strip_prefix(&format!("{}/", here().display())).unwrap_or(&loc).to_owned()
         };
-        let results = rule_tests::run_all(&a.program, &a.schema, &location);
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        expect_file(&dir.join("report.out"), &rule_tests::report(&name, &results)).unwrap();
+        let results = rule_tests::run_all(&a.program, &a.schema, Engine::Interpreter, &location).unwrap();
+        let report = rule_tests::report(&name, &results);
+        // The same tests on native code report the same.
+        let native = rule_tests::run_all(&a.program, &a.schema, Engine::Jit(OptLevel::Speed), &location).unwrap();
+        assert_eq!(rule_tests::report(&name, &native), report, "{name} under the JIT");
+        expect_file(&dir.join("report.out"), &report).unwrap();
     }
 }
 

@@ -3,6 +3,8 @@
 //! nothing but that unit's outputs. One executor holds the velocity state of one stream (a
 //! file, a partition); the program it runs is shared.
 
+use std::rc::Rc;
+
 use evr_compiler::interp::value::Value;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
 use evr_compiler::ir::{Program, SinkId, SourceId};
@@ -75,10 +77,18 @@ pub struct Executor<'p> {
     native: Option<Native>,
 }
 
-/// Native code and the reusable frame buffers of each source.
+/// Native code (shared by executors of the same program) and this executor's frame buffers.
 struct Native {
-    code: Compiled,
+    code: Rc<Compiled>,
     frames: Vec<Vec<u8>>,
+}
+
+/// Compiles a program to native code, or says which constructs the JIT cannot compile.
+pub fn compile(program: &Program, schema: &Schema, opt: OptLevel) -> Result<Compiled, SetupError> {
+    jit::compile(program, schema, opt).map_err(|e| match e {
+        Ok(missing) => SetupError::Unsupported(missing),
+        Err(why) => SetupError::Other(why),
+    })
 }
 
 /// Why an executor could not be made.
@@ -127,15 +137,34 @@ impl<'p> Executor<'p> {
         let prepared = Prepared::new(program)?;
         let native = match config.engine {
             Engine::Interpreter => None,
-            Engine::Jit(opt) => {
-                let code = jit::compile(program, schema, opt).map_err(|e| match e {
-                    Ok(missing) => SetupError::Unsupported(missing),
-                    Err(why) => SetupError::Other(why),
-                })?;
-                let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
-                Some(Native { code, frames })
-            }
+            Engine::Jit(opt) => Some(Rc::new(compile(program, schema, opt)?)),
         };
+        Executor::with_code(program, schema, config, prepared, native)
+    }
+
+    /// An executor that runs code compiled before (by [`compile`]) for this program: many
+    /// executors, one per stream, share one compilation.
+    pub fn with_native(
+        program: &'p Program,
+        schema: &'p Schema,
+        config: Config,
+        code: Rc<Compiled>,
+    ) -> Result<Executor<'p>, SetupError> {
+        let prepared = Prepared::new(program)?;
+        Executor::with_code(program, schema, config, prepared, Some(code))
+    }
+
+    fn with_code(
+        program: &'p Program,
+        schema: &'p Schema,
+        config: Config,
+        prepared: Prepared,
+        code: Option<Rc<Compiled>>,
+    ) -> Result<Executor<'p>, SetupError> {
+        let native = code.map(|code| {
+            let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
+            Native { code, frames }
+        });
         let drop_sites = program
             .drops
             .iter()

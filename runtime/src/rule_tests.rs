@@ -16,7 +16,9 @@ use evr_compiler::schema::Schema;
 use evr_compiler::types::Type;
 
 use crate::encode;
-use crate::executor::{Config, Executor, Output};
+use std::rc::Rc;
+
+use crate::executor::{self, Config, Engine, Executor, Output};
 
 #[derive(Clone, Debug)]
 pub struct TestResult {
@@ -28,17 +30,33 @@ pub struct TestResult {
     pub duration: Duration,
 }
 
-/// Runs every test of a checked program. `location` renders a span as `FILE:LINE:COL`.
-pub fn run_all(program: &Program, schema: &Schema, location: &dyn Fn(evr_compiler::Span) -> String) -> Vec<TestResult> {
-    program
+/// Runs every test of a checked program with an engine. `location` renders a span as
+/// `FILE:LINE:COL`. With the JIT, the program is compiled once; every test gets a fresh executor
+/// (and so empty velocity state) on the shared code. `Err` when the JIT cannot compile it.
+pub fn run_all(
+    program: &Program,
+    schema: &Schema,
+    engine: Engine,
+    location: &dyn Fn(evr_compiler::Span) -> String,
+) -> Result<Vec<TestResult>, String> {
+    let code = match engine {
+        Engine::Interpreter => None,
+        Engine::Jit(opt) => Some(Rc::new(executor::compile(program, schema, opt).map_err(|e| e.to_string())?)),
+    };
+    Ok(program
         .tests
         .iter()
         .map(|t| {
             let start = Instant::now();
-            let failure = run_one(program, schema, t, location).err();
+            let exec = match &code {
+                None => Executor::new(program, schema, Config::default()),
+                Some(code) => Executor::with_native(program, schema, Config::default(), code.clone()),
+            };
+            let failure =
+                exec.map_err(|e| e.to_string()).and_then(|exec| run_one(exec, program, schema, t, location)).err();
             TestResult { name: t.name.clone(), location: location(t.span), failure, duration: start.elapsed() }
         })
-        .collect()
+        .collect())
 }
 
 struct Seen {
@@ -48,12 +66,12 @@ struct Seen {
 }
 
 fn run_one(
+    mut exec: Executor,
     program: &Program,
     schema: &Schema,
     test: &Test,
     location: &dyn Fn(evr_compiler::Span) -> String,
 ) -> Result<(), String> {
-    let mut exec = Executor::new(program, schema, Config::default()).map_err(|e| e.to_string())?;
     let prepared = Prepared::new(program)?;
     let mut seen: Vec<Seen> = Vec::new();
     let mut last: Option<(bool, Vec<String>)> = None; // (dropped, dirty reasons) of the last given
