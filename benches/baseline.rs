@@ -24,6 +24,7 @@ struct Log {
 struct Client {
     user_id: i64,
     device_id: String,
+    // Deserialized as a hand-written consumer would, though no rule reads it.
     #[allow(dead_code)]
     ip: String,
     user_agent: String,
@@ -34,6 +35,7 @@ struct Client {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Product {
+    // Deserialized as a hand-written consumer would, though no rule reads it.
     #[allow(dead_code)]
     id: i64,
     price: f64,

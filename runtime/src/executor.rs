@@ -305,7 +305,6 @@ impl<'p> Executor<'p> {
         let start = self.actions.len();
         let mut ctx = Ctx {
             schema: self.schema,
-            prepared: &self.prepared,
             constants: &native.code.constants,
             scores,
             sites,

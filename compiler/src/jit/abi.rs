@@ -8,14 +8,13 @@ use evr_stdlib::velocity::Site;
 use evr_stdlib::{RuntimeError, hash, number, text, time, web};
 
 use crate::interp::value::{Message, Value, fits};
-use crate::interp::{Action, Prepared};
+use crate::interp::Action;
 use crate::ir::SinkId;
 use crate::schema::{MessageId, Schema};
 
 /// What native code of one unit sees for one event.
 pub struct Ctx<'a> {
     pub schema: &'a Schema,
-    pub prepared: &'a Prepared,
     /// Constant arguments by index, resolved when compiling (patterns, CIDR blocks).
     pub constants: &'a [Constant],
     pub scores: &'a [Option<i64>],
