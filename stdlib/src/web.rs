@@ -59,10 +59,7 @@ const BOT_MARKERS: &[&str] = &[
 
 /// Plain substrings, ASCII case ignored: an Aho-Corasick automaton finds any of them in one pass.
 static BOTS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
-    aho_corasick::AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(BOT_MARKERS)
-        .expect("bot markers build")
+    aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(BOT_MARKERS).expect("bot markers build")
 });
 
 pub fn is_bot(user_agent: &str) -> bool {

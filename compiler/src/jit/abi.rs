@@ -7,8 +7,8 @@ use std::rc::Rc;
 use evr_stdlib::velocity::Site;
 use evr_stdlib::{RuntimeError, hash, number, text, time, web};
 
-use crate::interp::value::{Message, Value, fits};
 use crate::interp::Action;
+use crate::interp::value::{Message, Value, fits};
 use crate::ir::SinkId;
 use crate::schema::{MessageId, Schema};
 
@@ -536,6 +536,7 @@ helpers! {
     "evr_map_end" => map_end(I64, I64) -> I32;
     "evr_list_contains" => list_contains(I64, I64, I64, I64, I64) -> I8;
     "evr_set_collection" => set_collection(I64, I64, I64, I64) -> I32;
+    "evr_bytes_to_string" => bytes_to_string(I64, I64, I64, I64);
 }
 
 /// # Safety
@@ -822,4 +823,11 @@ extern "C" fn set_collection(c: *mut Ctx, field: i64, kind: i64, coll: i64) -> i
         Value::Map(Rc::new(unsafe { &*(coll as *const Vec<(Value, Value)>) }.clone()))
     };
     set(ctx(c), field, value)
+}
+
+/// `to_string(bytes)`: the bytes as UTF-8 text, invalid sequences replaced.
+extern "C" fn bytes_to_string(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64) {
+    // SAFETY: see `bytes_of`.
+    let s = String::from_utf8_lossy(unsafe { bytes_of(p, len) }).into_owned();
+    give(ctx(c), s, out);
 }

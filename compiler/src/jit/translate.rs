@@ -1170,6 +1170,7 @@ impl<'a, 'm> Translator<'a, 'm> {
                     self.string_result("evr_enum_name", &[ctx, id, *v])
                 }
                 (JVal::F(v), Type::Float) => self.string_result("evr_float_to_string", &[ctx, *v]),
+                (JVal::S(p, l), Type::Bytes) => self.string_result("evr_bytes_to_string", &[ctx, *p, *l]),
                 (JVal::B(v), Type::Bool) => {
                     let (t, f) = (Literal::String("true".into()), Literal::String("false".into()));
                     let (JVal::S(tp, tl), JVal::S(fp, fl)) =
@@ -1180,7 +1181,7 @@ impl<'a, 'm> Translator<'a, 'm> {
                     let v = *v;
                     JVal::S(self.b.ins().select(v, tp, fp), self.b.ins().select(v, tl, fl))
                 }
-                _ => return unsupported("`to_string` of bytes", span),
+                _ => return unsupported("`to_string` of this value", span),
             },
             Builtin::Abs => match vals[0] {
                 JVal::I(x) => {
