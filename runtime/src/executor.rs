@@ -313,7 +313,7 @@ impl<'p> Executor<'p> {
             strings: Vec::new(),
             building: Vec::new(),
             key: None,
-            list: Vec::new(),
+            lists_building: Vec::new(),
             lists: Vec::new(),
             event,
         };

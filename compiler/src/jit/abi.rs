@@ -26,8 +26,9 @@ pub struct Ctx<'a> {
     /// Records being built by `emit`, innermost last, with where each one goes.
     pub building: Vec<(MessageId, Message, Place)>,
     pub key: Option<Value>,
-    /// The list value being built for a field of the innermost record.
-    pub list: Vec<Value>,
+    /// List (and map) values being built, innermost last: a record inside a list may hold a
+    /// list of its own.
+    pub lists_building: Vec<Vec<Value>>,
     /// Lists made during this unit's evaluation (`split`), alive until it returns.
     pub lists: Vec<Rc<Vec<Value>>>,
     /// The event, for `self` and spreads.
@@ -118,7 +119,7 @@ extern "C" fn set_bytes(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 
 /// Ends the map being built (keys and values alternate in the list buffer) as a field.
 extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
-    let flat = std::mem::take(&mut c.list);
+    let Some(flat) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let mut entries: Vec<(Value, Value)> = Vec::with_capacity(flat.len() / 2);
     let mut it = flat.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -375,7 +376,10 @@ extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
             Some((_, outer, _)) => outer.fields[f as usize] = value,
             None => return RuntimeError::Internal.code() as i32,
         },
-        Place::ListItem => c.list.push(value),
+        Place::ListItem => match c.lists_building.last_mut() {
+            Some(list) => list.push(value),
+            None => return RuntimeError::Internal.code() as i32,
+        },
         Place::Emit => {
             let key = c.key.take();
             c.actions.push(Action::Emit { sink: SinkId(sink as u32), key, record: value });
@@ -643,7 +647,7 @@ extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
 
 /// Starts a list value for a field of the record being built.
 extern "C" fn list_begin(c: *mut Ctx) {
-    ctx(c).list.clear();
+    ctx(c).lists_building.push(Vec::new());
 }
 
 extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
@@ -656,12 +660,14 @@ extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
         // SAFETY: see `str_of`.
         _ => Value::str(unsafe { str_of(a as *const u8, b) }),
     };
-    ctx(c).list.push(v);
+    if let Some(list) = ctx(c).lists_building.last_mut() {
+        list.push(v);
+    }
 }
 
 extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
-    let items = std::mem::take(&mut c.list);
+    let Some(items) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let Some((ty, _, _)) = c.building.last() else { return RuntimeError::Internal.code() as i32 };
     let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
     if items.iter().any(|v| matches!(v, Value::Int(i) if !fits(f.wire, *i))) {

@@ -457,7 +457,14 @@ impl<'a, 'm> Translator<'a, 'm> {
         self.call("evr_list_begin", &[self.ctx]);
         for (k, v) in entries {
             self.push(k)?;
-            self.push(v)?;
+            if matches!(v.kind, ExprKind::Record { .. }) {
+                self.record(v, -2)?;
+                let none = self.b.ins().iconst(types::I64, -1);
+                let status = self.call1("evr_record_end", &[self.ctx, none]);
+                self.check_status(status);
+            } else {
+                self.push(v)?;
+            }
         }
         let status = self.call1("evr_map_end", &[self.ctx, f]);
         self.check_status(status);
