@@ -315,6 +315,8 @@ impl<'p> Executor<'p> {
             key: None,
             lists_building: Vec::new(),
             lists: Vec::new(),
+            maps: Vec::new(),
+            messages: Vec::new(),
             event,
         };
         let mut result = 0i64;

@@ -47,12 +47,12 @@ const CASES: &[(&[&str], i32, &str)] = &[
         "\"sink\":\"risk_review\"",
     ),
     (
-        &["run", "tests/check/valid_record_fn.evr", "--input", "examples/feed/events.jsonl"],
+        &["run", "tests/check/valid_list_of_lists.evr", "--input", "examples/feed/events.jsonl"],
         1,
-        "text: records outside emit",
+        "nested: lists of this type",
     ),
     (
-        &["run", "tests/check/valid_record_fn.evr", "--input", "examples/feed/events.jsonl", "--engine", "interp"],
+        &["run", "tests/check/valid_list_of_lists.evr", "--input", "examples/feed/events.jsonl", "--engine", "interp"],
         0,
         "\"sink\":\"tallies\"",
     ),

@@ -29,8 +29,11 @@ pub struct Ctx<'a> {
     /// List (and map) values being built, innermost last: a record inside a list may hold a
     /// list of its own.
     pub lists_building: Vec<Vec<Value>>,
-    /// Lists made during this unit's evaluation (`split`), alive until it returns.
+    /// Lists, maps and messages made during this unit's evaluation (`split`, values built
+    /// outside `emit`), alive until it returns.
     pub lists: Vec<Rc<Vec<Value>>>,
+    pub maps: Vec<Rc<Vec<(Value, Value)>>>,
+    pub messages: Vec<Rc<Message>>,
     /// The event, for `self` and spreads.
     pub event: &'a Value,
 }
@@ -44,12 +47,15 @@ pub enum Place {
     Field(u32),
     /// It is the next element of the list being built.
     ListItem,
+    /// It is a value of its own (a record built outside `emit`).
+    Value,
 }
 
 impl Place {
     /// Native code passes -1 (emit), -2 (list element) or a field index.
     fn from_code(code: i64) -> Place {
         match code {
+            -3 => Place::Value,
             -2 => Place::ListItem,
             f if f >= 0 => Place::Field(f as u32),
             _ => Place::Emit,
@@ -116,10 +122,8 @@ extern "C" fn set_bytes(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 
     set(ctx(c), field, Value::Bytes(Rc::from(b)))
 }
 
-/// Ends the map being built (keys and values alternate in the list buffer) as a field.
-extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
-    let c = ctx(c);
-    let Some(flat) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+/// Map entries from a buffer where keys and values alternate; a later key wins.
+fn pairs(flat: Vec<Value>) -> Vec<(Value, Value)> {
     let mut entries: Vec<(Value, Value)> = Vec::with_capacity(flat.len() / 2);
     let mut it = flat.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -128,6 +132,14 @@ extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
             None => entries.push((k, v)),
         }
     }
+    entries
+}
+
+/// Ends the map being built (keys and values alternate in the list buffer) as a field.
+extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
+    let c = ctx(c);
+    let Some(flat) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let entries = pairs(flat);
     let Some((ty, _, _)) = c.building.last() else { return RuntimeError::Internal.code() as i32 };
     let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
     let value_wire = f.map_wire.map_or(f.wire, |(_, v)| v);
@@ -384,6 +396,8 @@ extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
             let key = c.key.take();
             c.actions.push(Action::Emit { sink: SinkId(sink as u32), key, record: value });
         }
+        // `record_value` ends these.
+        Place::Value => return RuntimeError::Internal.code() as i32,
     }
     0
 }
@@ -541,6 +555,9 @@ helpers! {
     "evr_list_contains" => list_contains(I64, I64, I64, I64, I64) -> I8;
     "evr_set_collection" => set_collection(I64, I64, I64, I64) -> I32;
     "evr_bytes_to_string" => bytes_to_string(I64, I64, I64, I64);
+    "evr_record_value" => record_value(I64, I64) -> I32;
+    "evr_list_value" => list_value(I64, I64) -> I32;
+    "evr_map_value" => map_value(I64, I64) -> I32;
 }
 
 /// # Safety
@@ -836,4 +853,44 @@ extern "C" fn bytes_to_string(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64
     // SAFETY: see `bytes_of`.
     let s = String::from_utf8_lossy(unsafe { bytes_of(p, len) }).into_owned();
     give(ctx(c), s, out);
+}
+
+/// Ends a record built as a value: a pointer to it in `*out`.
+extern "C" fn record_value(c: *mut Ctx, out: *mut i64) -> i32 {
+    let c = ctx(c);
+    let Some((_, m, Place::Value)) = c.building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let m = Rc::new(m);
+    // SAFETY: `out` points at an i64 in the caller's stack frame.
+    unsafe { *out = Rc::as_ptr(&m) as i64 };
+    c.messages.push(m);
+    0
+}
+
+/// Ends a list built as a value: (pointer, length) in `out`.
+extern "C" fn list_value(c: *mut Ctx, out: *mut i64) -> i32 {
+    let c = ctx(c);
+    let Some(items) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let list = Rc::new(items);
+    // SAFETY: `out` points at two i64s in the caller's stack frame.
+    unsafe {
+        *out = Rc::as_ptr(&list) as i64;
+        *out.add(1) = list.len() as i64;
+    }
+    c.lists.push(list);
+    0
+}
+
+/// Ends a map built as a value (keys and values alternate in the buffer): (pointer, length).
+extern "C" fn map_value(c: *mut Ctx, out: *mut i64) -> i32 {
+    let c = ctx(c);
+    let Some(flat) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let entries = pairs(flat);
+    let map = Rc::new(entries);
+    // SAFETY: `out` points at two i64s in the caller's stack frame.
+    unsafe {
+        *out = Rc::as_ptr(&map) as i64;
+        *out.add(1) = map.len() as i64;
+    }
+    c.maps.push(map);
+    0
 }

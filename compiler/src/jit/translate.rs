@@ -428,8 +428,23 @@ impl<'a, 'm> Translator<'a, 'm> {
 
     /// A list literal as a field of the record being built.
     fn list_field(&mut self, f: Value, value: &Expr) -> R<()> {
+        self.fill_list(value)?;
+        let status = self.call1("evr_list_end", &[self.ctx, f]);
+        self.check_status(status);
+        Ok(())
+    }
+
+    /// A map literal as a field of the record being built.
+    fn map_field(&mut self, f: Value, entries: &[(Expr, Expr)]) -> R<()> {
+        self.fill_map(entries)?;
+        let status = self.call1("evr_map_end", &[self.ctx, f]);
+        self.check_status(status);
+        Ok(())
+    }
+
+    /// Opens a list buffer and fills it with the elements of a list literal.
+    fn fill_list(&mut self, value: &Expr) -> R<()> {
         let Type::List(elem) = &value.ty else { return unsupported("this list", value.span) };
-        self.call("evr_list_begin", &[self.ctx]);
         let items: Vec<Expr> = match &value.kind {
             ExprKind::ListLit(items) => items.clone(),
             ExprKind::Lit(Literal::List(lits)) => {
@@ -437,38 +452,48 @@ impl<'a, 'm> Translator<'a, 'm> {
             }
             _ => return unsupported("this list", value.span),
         };
+        self.call("evr_list_begin", &[self.ctx]);
         for item in &items {
-            if matches!(item.kind, ExprKind::Record { .. }) {
-                self.record(item, -2)?;
-                let none = self.b.ins().iconst(types::I64, -1);
-                let status = self.call1("evr_record_end", &[self.ctx, none]);
-                self.check_status(status);
-                continue;
-            }
-            self.push(item)?;
+            self.element(item)?;
         }
-        let status = self.call1("evr_list_end", &[self.ctx, f]);
-        self.check_status(status);
         Ok(())
     }
 
-    /// A map literal as a field of the record being built: keys and values alternate.
-    fn map_field(&mut self, f: Value, entries: &[(Expr, Expr)]) -> R<()> {
+    /// Opens a list buffer and fills it with keys and values, alternating.
+    fn fill_map(&mut self, entries: &[(Expr, Expr)]) -> R<()> {
         self.call("evr_list_begin", &[self.ctx]);
         for (k, v) in entries {
             self.push(k)?;
-            if matches!(v.kind, ExprKind::Record { .. }) {
-                self.record(v, -2)?;
-                let none = self.b.ins().iconst(types::I64, -1);
-                let status = self.call1("evr_record_end", &[self.ctx, none]);
-                self.check_status(status);
-            } else {
-                self.push(v)?;
-            }
+            self.element(v)?;
         }
-        let status = self.call1("evr_map_end", &[self.ctx, f]);
-        self.check_status(status);
         Ok(())
+    }
+
+    /// Appends one element to the innermost list buffer: a record, or a scalar.
+    fn element(&mut self, item: &Expr) -> R<()> {
+        if matches!(item.kind, ExprKind::Record { .. }) {
+            self.record(item, -2)?;
+            let none = self.b.ins().iconst(types::I64, -1);
+            let status = self.call1("evr_record_end", &[self.ctx, none]);
+            self.check_status(status);
+            return Ok(());
+        }
+        self.push(item)
+    }
+
+    /// Ends a list or map buffer, or a record, as a value of its own (not a field).
+    fn value_of(&mut self, helper: &'static str, message: bool) -> JVal {
+        let out = self.words();
+        let status = self.call1(helper, &[self.ctx, out]);
+        self.check_status(status);
+        let ptr = self.load(types::I64, out, 0);
+        if message {
+            let one = self.b.ins().iconst(types::I8, 1);
+            JVal::Msg(one, ptr)
+        } else {
+            let len = self.load(types::I64, out, 8);
+            JVal::Coll(ptr, len)
+        }
     }
 
     /// Appends a scalar to the list buffer of the context.
@@ -734,14 +759,17 @@ impl<'a, 'm> Translator<'a, 'm> {
             }
             ExprKind::Index { base, index } => self.index(e, base, index)?,
             ExprKind::ListPred { .. } => self.list_pred(e)?,
-            ExprKind::ListLit(_) => return unsupported("list values built from expressions outside emit", span),
-            ExprKind::MapLit(entries) => {
+            ExprKind::ListLit(_) => {
+                self.fill_list(e)?;
+                self.value_of("evr_list_value", false)
+            }
+            ExprKind::MapLit(entries)
+                if entries.iter().all(|(k, v)| matches!((&k.kind, &v.kind), (ExprKind::Lit(_), ExprKind::Lit(_)))) =>
+            {
                 // A map of constants lives as long as the compiled code.
                 let mut map: Vec<(crate::interp::value::Value, crate::interp::value::Value)> = Vec::new();
                 for (k, v) in entries {
-                    let (ExprKind::Lit(k), ExprKind::Lit(v)) = (&k.kind, &v.kind) else {
-                        return unsupported("map values built from expressions outside emit", span);
-                    };
+                    let (ExprKind::Lit(k), ExprKind::Lit(v)) = (&k.kind, &v.kind) else { continue };
                     let (k, v) = (crate::interp::literal(k), crate::interp::literal(v));
                     match map.iter_mut().find(|(ek, _)| *ek == k) {
                         Some(slot) => slot.1 = v,
@@ -753,7 +781,14 @@ impl<'a, 'm> Translator<'a, 'm> {
                 self.env.pinned.maps.push(map);
                 JVal::Coll(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
             }
-            ExprKind::Record { .. } => return unsupported("records outside emit", span),
+            ExprKind::MapLit(entries) => {
+                self.fill_map(entries)?;
+                self.value_of("evr_map_value", false)
+            }
+            ExprKind::Record { .. } => {
+                self.record(e, -3)?;
+                self.value_of("evr_record_value", true)
+            }
         })
     }
 
