@@ -415,16 +415,33 @@ mod random_events {
             .boxed()
     }
 
-    /// A bundle of generated rules, each emitting what its expressions compute.
+    /// A bundle of generated rules; each emits what its expressions compute, through one of
+    /// several statement shapes (plain records, spreads of fn results, list and map values,
+    /// nested records with lists, velocity).
     fn program() -> impl Strategy<Value = String> {
-        proptest::collection::vec((bool_expr(), str_expr(), int_expr()), 1..5).prop_map(|rules| {
+        proptest::collection::vec((bool_expr(), str_expr(), int_expr(), str_expr(), 0..6usize), 1..5).prop_map(|rules| {
             let mut text = String::from(
                 "use \"SCHEMAS/events.proto\";\nuse \"SCHEMAS/out.proto\";\nuse track.v1.{Event, Channel};\n\
-                 use out.v1.Tally;\nsource events: Event as json time ts;\nsink tallies: Tally as json;\n",
+                 use out.v1.{Tally, Signal, Kind};\nsource events: Event as json time ts;\n\
+                 sink tallies: Tally as json;\nsink signals: Signal as protobuf;\n\
+                 fn mk(k: string, n: int) -> Tally = { key: k, n: n };\n",
             );
-            for (i, (cond, key, n)) in rules.iter().enumerate() {
+            for (i, (cond, key, n, other, shape)) in rules.iter().enumerate() {
+                let body = match shape {
+                    0 => format!("emit tallies {{ key: {key}, n: {n} }};"),
+                    1 => format!("emit tallies {{ ..mk({key}, {n}), key: {other} }};"),
+                    2 => format!("let xs = [{key}, {other}];\n  emit tallies {{ key: xs[1] ?? \"none\", n: len(xs) + count_if(xs, x => len(x) > 1) }};"),
+                    3 => format!("let m = {{ \"a\": {n}, \"b\": len({key}) }};\n  emit tallies {{ key: \"m\", n: (m[\"a\"] ?? 0) + len(m) }};"),
+                    4 => format!(
+                        "emit signals {{ score: {n}, why: [{key}, {other}], kind: Kind.FRAUD, amount: revenue, \
+                         nested: {{ label: {other}, ids: [{n}, len({key})] }} }};"
+                    ),
+                    _ => format!(
+                        "emit tallies {{ key: {key}, n: round(window_sum({key}, revenue ?? 1.5, 1m)) + window_distinct({key}, {other}, 10m) + if seen({other}, 30s) {{ 1 }} else {{ 0 }} }};"
+                    ),
+                };
                 text.push_str(&format!(
-                    "rule g{i} on events when {cond} {{\n  emit tallies {{ key: {key}, n: {n} }};\n  \
+                    "rule g{i} on events when {cond} {{\n  {body}\n  \
                      emit tallies {{ key: \"seen\", n: window_count({key}, 1m) }};\n}}\n"
                 ));
             }
