@@ -481,3 +481,25 @@ mod random_events {
         h.finish()
     }
 }
+
+/// The README's tour is a real bundle: it checks against the example's schemas and its test
+/// passes, so the first code a reader sees cannot drift from the language.
+#[test]
+fn readme_tour_checks_and_passes() {
+    let readme = std::fs::read_to_string(here().join("../README.md")).expect("README.md");
+    let start = readme.find("```evr\n").expect("an evr block") + "```evr\n".len();
+    let end = start + readme[start..].find("```").expect("the block ends");
+    let dir = std::env::temp_dir().join(format!("evr-tour-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("schemas")).unwrap();
+    for proto in ["feed.proto", "rec.proto"] {
+        std::fs::copy(here().join("../examples/feed/schemas").join(proto), dir.join("schemas").join(proto)).unwrap();
+    }
+    std::fs::write(dir.join("tour.evr"), &readme[start..end]).unwrap();
+    let a = evr_compiler::analyze(evr_compiler::bundle::load(&dir).unwrap());
+    let location = |span: evr_compiler::Span| a.files.location(span);
+    let results = rule_tests::run_all(&a.program, &a.schema, Engine::Interpreter, &location);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(a.diagnostics.is_empty(), "{}", rendered(&a));
+    let results = results.unwrap();
+    assert!(!results.is_empty() && results.iter().all(|r| r.failure.is_none()), "{results:?}");
+}
