@@ -1,0 +1,307 @@
+//! Builtin calls: each becomes inline code or a call to its C ABI helper.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, Value, types};
+use evr_grammar::ast::Span;
+use evr_stdlib::{Builtin, RuntimeError};
+
+use super::{JVal, R, Translator, unsupported};
+use crate::ir::{Expr, ExprKind, Literal};
+use crate::jit::abi::Constant;
+use crate::types::Type;
+
+impl Translator<'_, '_> {
+    pub(super) fn builtin(&mut self, b: Builtin, args: &[Expr], site: Option<u32>, span: Span) -> R<JVal> {
+        // Constant arguments are compiled once into the module's constant table.
+        let constant = |this: &mut Self, e: &Expr, make: &dyn Fn(&str) -> Option<Constant>| -> R<Value> {
+            let ExprKind::Lit(Literal::String(text)) = &e.kind else {
+                return unsupported("a non-constant argument", e.span);
+            };
+            let Some(c) = make(text) else { return unsupported("an invalid constant", e.span) };
+            let index = {
+                // A poisoned lock only means another translation panicked; the table is intact.
+                let mut table = this.env.constants.lock().unwrap_or_else(|p| p.into_inner());
+                table.push(c);
+                table.len() as i64 - 1
+            };
+            Ok(this.b.ins().iconst(types::I64, index))
+        };
+        // The pattern of `matches` and the block of `ip_in` are constants, not values.
+        let evaluated: Vec<&Expr> = match b {
+            Builtin::Matches | Builtin::IpIn | Builtin::JsonString | Builtin::JsonInt => args[..1].iter().collect(),
+            Builtin::Extract => vec![&args[0], &args[2]],
+            _ => args.iter().collect(),
+        };
+        let mut vals = Vec::with_capacity(args.len());
+        for a in evaluated {
+            vals.push(self.expr(a)?);
+        }
+        let str_arg = |v: &JVal| match v {
+            JVal::S(p, l) => Some((*p, *l)),
+            _ => None,
+        };
+        let pair = |vals: &[JVal]| -> Option<(Value, Value, Value, Value)> {
+            let (a, b) = (str_arg(&vals[0])?, str_arg(&vals[1])?);
+            Some((a.0, a.1, b.0, b.1))
+        };
+        let ctx = self.ctx;
+        Ok(match b {
+            Builtin::Len => match vals[0] {
+                JVal::S(p, l) if args[0].ty == Type::String => JVal::I(self.call1("evr_str_len", &[p, l])),
+                JVal::S(_, l) => JVal::I(l),
+                JVal::Coll(_, len) => JVal::I(len),
+                _ => return unsupported("`len` of this value", span),
+            },
+            Builtin::ContainsKey => {
+                let JVal::Coll(map, _) = vals[0] else { return unsupported("this map", span) };
+                let (kind, k0, k1) = match vals[1] {
+                    JVal::S(p, l) => (0, p, l),
+                    JVal::I(i) => (1, i, i),
+                    JVal::B(b) => {
+                        let w = self.b.ins().uextend(types::I64, b);
+                        (2, w, w)
+                    }
+                    _ => return unsupported("this key", span),
+                };
+                let kind = self.b.ins().iconst(types::I64, kind);
+                let out = self.words();
+                JVal::B(self.call1("evr_map_get", &[map, kind, k0, k1, out]))
+            }
+            Builtin::Substr => {
+                let (Some((p, l)), JVal::I(start), JVal::I(n)) = (str_arg(&vals[0]), &vals[1], &vals[2]) else {
+                    return unsupported("these arguments", span);
+                };
+                let (start, n) = (*start, *n);
+                self.string_result("evr_substr", &[p, l, start, n])
+            }
+            Builtin::Replace => {
+                let (Some((p, l)), Some((fp, fl)), Some((tp, tl))) =
+                    (str_arg(&vals[0]), str_arg(&vals[1]), str_arg(&vals[2]))
+                else {
+                    return unsupported("these arguments", span);
+                };
+                self.string_result("evr_replace", &[ctx, p, l, fp, fl, tp, tl])
+            }
+            Builtin::Split => {
+                let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
+                let out = self.words();
+                self.call("evr_split", &[ctx, a, al, x, xl, out]);
+                let ptr = self.load(types::I64, out, 0);
+                JVal::Coll(ptr, self.load(types::I64, out, 8))
+            }
+            Builtin::Extract => {
+                let (Some((p, l)), JVal::I(group)) = (str_arg(&vals[0]), &vals[1]) else {
+                    return unsupported("these arguments", span);
+                };
+                let group = *group;
+                let id = constant(self, &args[1], &|t| {
+                    evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
+                })?;
+                let out = self.words();
+                let present = self.call1("evr_extract", &[ctx, id, p, l, group, out]);
+                let ptr = self.load(types::I64, out, 0);
+                let len = self.load(types::I64, out, 8);
+                JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+            }
+            Builtin::UrlHost | Builtin::UrlParam => {
+                let out = self.words();
+                let present = if b == Builtin::UrlHost {
+                    let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                    self.call1("evr_url_host", &[ctx, p, l, out])
+                } else {
+                    let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
+                    self.call1("evr_url_param", &[ctx, a, al, x, xl, out])
+                };
+                let ptr = self.load(types::I64, out, 0);
+                let len = self.load(types::I64, out, 8);
+                JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+            }
+            Builtin::JsonString | Builtin::JsonInt => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                let id = constant(self, &args[1], &|t| {
+                    evr_stdlib::constant::parse_json_path(t).ok().map(Constant::JsonPath)
+                })?;
+                let out = self.words();
+                if b == Builtin::JsonString {
+                    let present = self.call1("evr_json_string", &[ctx, id, p, l, out]);
+                    let ptr = self.load(types::I64, out, 0);
+                    let len = self.load(types::I64, out, 8);
+                    JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+                } else {
+                    let present = self.call1("evr_json_int", &[ctx, id, p, l, out]);
+                    JVal::Opt(present, Box::new(JVal::I(self.load(types::I64, out, 0))))
+                }
+            }
+            Builtin::Lower | Builtin::Upper => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                let name = if b == Builtin::Lower { "evr_str_lower" } else { "evr_str_upper" };
+                self.string_result(name, &[ctx, p, l])
+            }
+            Builtin::Trim => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                self.string_result("evr_str_trim", &[p, l])
+            }
+            Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains => {
+                let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
+                let name = match b {
+                    Builtin::StartsWith => "evr_str_starts",
+                    Builtin::EndsWith => "evr_str_ends",
+                    _ => "evr_str_contains",
+                };
+                JVal::B(self.call1(name, &[a, al, x, xl]))
+            }
+            Builtin::ToString => match (&vals[0], &args[0].ty) {
+                (JVal::S(p, l), Type::String) => JVal::S(*p, *l),
+                (JVal::I(v), Type::Int) => self.string_result("evr_int_to_string", &[ctx, *v]),
+                (JVal::I(v), Type::Duration) => self.string_result("evr_duration_to_string", &[ctx, *v]),
+                (JVal::I(v), Type::Enum(id)) => {
+                    let id = self.b.ins().iconst(types::I64, i64::from(id.0));
+                    self.string_result("evr_enum_name", &[ctx, id, *v])
+                }
+                (JVal::F(v), Type::Float) => self.string_result("evr_float_to_string", &[ctx, *v]),
+                (JVal::S(p, l), Type::Bytes) => self.string_result("evr_bytes_to_string", &[ctx, *p, *l]),
+                (JVal::B(v), Type::Bool) => {
+                    let (t, f) = (Literal::String("true".into()), Literal::String("false".into()));
+                    let (JVal::S(tp, tl), JVal::S(fp, fl)) =
+                        (self.literal(&t, &Type::String, span)?, self.literal(&f, &Type::String, span)?)
+                    else {
+                        return unsupported("this conversion", span);
+                    };
+                    let v = *v;
+                    JVal::S(self.b.ins().select(v, tp, fp), self.b.ins().select(v, tl, fl))
+                }
+                _ => return unsupported("`to_string` of this value", span),
+            },
+            Builtin::Abs => match vals[0] {
+                JVal::I(x) => {
+                    let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                    self.fail_if(min, RuntimeError::Overflow);
+                    let neg = self.b.ins().ineg(x);
+                    let is_neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+                    JVal::I(self.b.ins().select(is_neg, neg, x))
+                }
+                JVal::F(x) => JVal::F(self.b.ins().fabs(x)),
+                _ => return unsupported("this argument", span),
+            },
+            Builtin::Min | Builtin::Max => match (&vals[0], &vals[1]) {
+                (JVal::I(x), JVal::I(y)) => {
+                    let cc = if b == Builtin::Min { IntCC::SignedLessThan } else { IntCC::SignedGreaterThan };
+                    let pick = self.b.ins().icmp(cc, *x, *y);
+                    JVal::I(self.b.ins().select(pick, *x, *y))
+                }
+                (JVal::F(x), JVal::F(y)) => {
+                    let name = if b == Builtin::Min { "evr_float_min" } else { "evr_float_max" };
+                    JVal::F(self.call1(name, &[*x, *y]))
+                }
+                _ => return unsupported("these arguments", span),
+            },
+            Builtin::Round | Builtin::Floor | Builtin::Ceil => {
+                let JVal::F(x) = vals[0] else { return unsupported("this argument", span) };
+                let which = self.b.ins().iconst(
+                    types::I32,
+                    match b {
+                        Builtin::Round => 0,
+                        Builtin::Floor => 1,
+                        _ => 2,
+                    },
+                );
+                let out = self.slot(1);
+                let status = self.call1("evr_float_to_int", &[which, x, out]);
+                self.check_status(status);
+                JVal::I(self.load(types::I64, out, 0))
+            }
+            Builtin::ToInt => match &vals[0] {
+                JVal::S(p, l) => {
+                    let out = self.slot(1);
+                    let present = self.call1("evr_parse_int", &[*p, *l, out]);
+                    JVal::Opt(present, Box::new(JVal::I(self.load(types::I64, out, 0))))
+                }
+                JVal::I(v) => {
+                    let one = self.b.ins().iconst(types::I8, 1);
+                    JVal::Opt(one, Box::new(JVal::I(*v)))
+                }
+                JVal::F(v) => {
+                    let out = self.slot(1);
+                    let present = self.call1("evr_float_trunc", &[*v, out]);
+                    JVal::Opt(present, Box::new(JVal::I(self.load(types::I64, out, 0))))
+                }
+                _ => return unsupported("this argument", span),
+            },
+            Builtin::ToFloat => match &vals[0] {
+                JVal::S(p, l) => {
+                    let out = self.slot(1);
+                    let present = self.call1("evr_parse_float", &[*p, *l, out]);
+                    JVal::Opt(present, Box::new(JVal::F(self.load(types::F64, out, 0))))
+                }
+                JVal::F(v) => {
+                    let one = self.b.ins().iconst(types::I8, 1);
+                    JVal::Opt(one, Box::new(JVal::F(*v)))
+                }
+                _ => return unsupported("this argument", span),
+            },
+            Builtin::Hash64 => JVal::I(self.hash(&vals[0], &args[0].ty, span)?),
+            Builtin::Bucket => {
+                let h = self.hash(&vals[0], &args[0].ty, span)?;
+                let JVal::I(n) = vals[1] else { return unsupported("this argument", span) };
+                let out = self.slot(1);
+                let status = self.call1("evr_bucket", &[h, n, out]);
+                self.check_status(status);
+                JVal::I(self.load(types::I64, out, 0))
+            }
+            Builtin::HourOfDay | Builtin::DayOfWeek => {
+                let JVal::I(ms) = vals[0] else { return unsupported("this argument", span) };
+                let name = if b == Builtin::HourOfDay { "evr_hour_of_day" } else { "evr_day_of_week" };
+                JVal::I(self.call1(name, &[ms]))
+            }
+            Builtin::NowMs => JVal::I(self.call1("evr_now_ms", &[])),
+            Builtin::IsBot => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                JVal::B(self.call1("evr_is_bot", &[p, l]))
+            }
+            Builtin::Matches => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                let id = constant(self, &args[1], &|t| {
+                    evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
+                })?;
+                JVal::B(self.call1("evr_matches", &[ctx, id, p, l]))
+            }
+            Builtin::IpIn => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                let id = constant(self, &args[1], &|t| evr_stdlib::constant::parse_cidr(t).ok().map(Constant::Cidr))?;
+                JVal::B(self.call1("evr_ip_in", &[ctx, id, p, l]))
+            }
+            Builtin::WindowCount | Builtin::Seen | Builtin::WindowSum | Builtin::WindowDistinct => {
+                let Some(site) = site else { return unsupported("a velocity call without a site", span) };
+                let key = self.hash(&vals[0], &args[0].ty, span)?;
+                let site = self.b.ins().iconst(types::I64, i64::from(site));
+                match b {
+                    Builtin::WindowCount | Builtin::Seen => {
+                        let kind = self.b.ins().iconst(types::I64, i64::from(b == Builtin::Seen));
+                        let r = self.call1("evr_velocity", &[ctx, site, kind, key]);
+                        if b == Builtin::Seen { JVal::B(self.b.ins().ireduce(types::I8, r)) } else { JVal::I(r) }
+                    }
+                    Builtin::WindowSum => {
+                        let JVal::F(amount) = vals[1] else { return unsupported("this argument", span) };
+                        JVal::F(self.call1("evr_velocity_sum", &[ctx, site, key, amount]))
+                    }
+                    _ => {
+                        let value = self.hash(&vals[1], &args[1].ty, span)?;
+                        JVal::I(self.call1("evr_velocity_distinct", &[ctx, site, key, value]))
+                    }
+                }
+            }
+            other => return unsupported(format!("the builtin `{}`", other.name()), span),
+        })
+    }
+
+    /// The stable hash of a scalar, as `hash64` and velocity keys use it.
+    pub(super) fn hash(&mut self, v: &JVal, ty: &Type, span: Span) -> R<Value> {
+        Ok(match (v, ty) {
+            (JVal::S(p, l), Type::String | Type::Bytes) => self.call1("evr_hash_str", &[*p, *l]),
+            (JVal::I(x), _) => self.call1("evr_hash_int", &[*x]),
+            (JVal::F(x), _) => self.call1("evr_hash_float", &[*x]),
+            (JVal::B(x), _) => self.call1("evr_hash_bool", &[*x]),
+            _ => return unsupported("hashing this type", span),
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! Statements and the records, lists and maps that `emit` builds.
+
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use evr_grammar::ast::Span;
+
+use super::{JVal, R, Translator, unsupported};
+use crate::ir::{Expr, ExprKind, Literal, Stmt};
+use crate::types::Type;
+
+impl Translator<'_, '_> {
+    pub fn stmts(&mut self, body: &[Stmt]) -> R<()> {
+        for s in body {
+            match s {
+                Stmt::Let { local, value } => {
+                    let v = self.expr(value)?;
+                    self.bind(local.0, &value.ty, &v, value.span)?;
+                }
+                Stmt::Route { sink, .. } => {
+                    let sink = self.b.ins().iconst(types::I64, i64::from(sink.0));
+                    self.call("evr_route", &[self.ctx, sink]);
+                }
+                Stmt::Emit { sink, key, record, .. } => {
+                    if let Some(k) = key {
+                        match self.expr(k)? {
+                            JVal::S(p, l) => {
+                                self.call("evr_key_str", &[self.ctx, p, l]);
+                            }
+                            JVal::I(v) => {
+                                self.call("evr_key_int", &[self.ctx, v]);
+                            }
+                            _ => return unsupported("bytes keys", k.span),
+                        }
+                    }
+                    self.record(record, -1)?;
+                    let sink = self.b.ins().iconst(types::I64, i64::from(sink.0));
+                    let status = self.call1("evr_record_end", &[self.ctx, sink]);
+                    self.check_status(status);
+                }
+                Stmt::If { cond, then, otherwise } => {
+                    let c = self.truth(cond)?;
+                    let (t, e, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+                    self.b.ins().brif(c, t, &[], e, &[]);
+                    self.b.switch_to_block(t);
+                    self.stmts(then)?;
+                    self.b.ins().jump(done, &[]);
+                    self.b.switch_to_block(e);
+                    self.stmts(otherwise)?;
+                    self.b.ins().jump(done, &[]);
+                    self.b.switch_to_block(done);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a record; `field` is the enclosing record's field it fills (-1: the emitted one).
+    /// The caller ends the outermost record.
+    pub(super) fn record(&mut self, e: &Expr, field: i64) -> R<()> {
+        let ExprKind::Record { message, spread, fields } = &e.kind else {
+            return unsupported("a record that is not a record literal", e.span);
+        };
+        let ty = self.b.ins().iconst(types::I64, i64::from(message.0));
+        let at = self.b.ins().iconst(types::I64, field);
+        self.call("evr_record_begin", &[self.ctx, ty, at]);
+        if let Some(s) = spread {
+            let JVal::Msg(_, ptr) = self.expr(s)? else { return unsupported("this spread", s.span) };
+            let status = self.call1("evr_record_spread", &[self.ctx, ptr]);
+            self.check_status(status);
+        }
+        for (index, value) in fields {
+            let f = self.b.ins().iconst(types::I64, i64::from(*index));
+            if matches!(value.kind, ExprKind::Record { .. }) {
+                self.record(value, i64::from(*index))?;
+                let none = self.b.ins().iconst(types::I64, -1);
+                let status = self.call1("evr_record_end", &[self.ctx, none]);
+                self.check_status(status);
+                continue;
+            }
+            match &value.kind {
+                ExprKind::ListLit(_) | ExprKind::Lit(Literal::List(_)) => {
+                    self.list_field(f, value)?;
+                    continue;
+                }
+                ExprKind::MapLit(entries) => {
+                    self.map_field(f, entries)?;
+                    continue;
+                }
+                _ => {}
+            }
+            let v = self.expr(value)?;
+            self.set_field(f, &value.ty, v)?;
+        }
+        Ok(())
+    }
+
+    /// A list literal as a field of the record being built.
+    pub(super) fn list_field(&mut self, f: Value, value: &Expr) -> R<()> {
+        self.fill_list(value)?;
+        let status = self.call1("evr_list_end", &[self.ctx, f]);
+        self.check_status(status);
+        Ok(())
+    }
+
+    /// A map literal as a field of the record being built.
+    pub(super) fn map_field(&mut self, f: Value, entries: &[(Expr, Expr)]) -> R<()> {
+        self.fill_map(entries)?;
+        let status = self.call1("evr_map_end", &[self.ctx, f]);
+        self.check_status(status);
+        Ok(())
+    }
+
+    /// Opens a list buffer and fills it with the elements of a list literal.
+    pub(super) fn fill_list(&mut self, value: &Expr) -> R<()> {
+        let Type::List(elem) = &value.ty else { return unsupported("this list", value.span) };
+        let items: Vec<Expr> = match &value.kind {
+            ExprKind::ListLit(items) => items.clone(),
+            ExprKind::Lit(Literal::List(lits)) => {
+                lits.iter().map(|l| Expr::lit(l.clone(), (**elem).clone(), value.span)).collect()
+            }
+            _ => return unsupported("this list", value.span),
+        };
+        self.call("evr_list_begin", &[self.ctx]);
+        for item in &items {
+            self.element(item)?;
+        }
+        Ok(())
+    }
+
+    /// Opens a list buffer and fills it with keys and values, alternating.
+    pub(super) fn fill_map(&mut self, entries: &[(Expr, Expr)]) -> R<()> {
+        self.call("evr_list_begin", &[self.ctx]);
+        for (k, v) in entries {
+            self.push(k)?;
+            self.element(v)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one element to the innermost list buffer: a record, or a scalar.
+    pub(super) fn element(&mut self, item: &Expr) -> R<()> {
+        if matches!(item.kind, ExprKind::Record { .. }) {
+            self.record(item, -2)?;
+            let none = self.b.ins().iconst(types::I64, -1);
+            let status = self.call1("evr_record_end", &[self.ctx, none]);
+            self.check_status(status);
+            return Ok(());
+        }
+        self.push(item)
+    }
+
+    /// Ends a list or map buffer, or a record, as a value of its own (not a field).
+    pub(super) fn value_of(&mut self, helper: &'static str, message: bool) -> JVal {
+        let out = self.words();
+        let status = self.call1(helper, &[self.ctx, out]);
+        self.check_status(status);
+        let ptr = self.load(types::I64, out, 0);
+        if message {
+            let one = self.b.ins().iconst(types::I8, 1);
+            JVal::Msg(one, ptr)
+        } else {
+            let len = self.load(types::I64, out, 8);
+            JVal::Coll(ptr, len)
+        }
+    }
+
+    /// Appends a scalar to the list buffer of the context.
+    pub(super) fn push(&mut self, item: &Expr) -> R<()> {
+        let v = self.expr(item)?;
+        let (kind, a, b) = self.scalar_words(v, &item.ty, item.span)?;
+        let kind = self.b.ins().iconst(types::I64, kind);
+        self.call("evr_list_push", &[self.ctx, kind, a, b]);
+        Ok(())
+    }
+
+    /// A scalar as (kind, word, word) for the helpers that take any scalar (`list_push`,
+    /// `list_contains` in abi.rs): 0 int, 1 float bits, 2 bool, 3 enum, 4 duration, 5 string.
+    pub(super) fn scalar_words(&mut self, v: JVal, ty: &Type, span: Span) -> R<(i64, Value, Value)> {
+        Ok(match (v, ty.strip_optional()) {
+            (JVal::I(x), Type::Enum(_)) => (3, x, x),
+            (JVal::I(x), Type::Duration) => (4, x, x),
+            (JVal::I(x), _) => (0, x, x),
+            (JVal::F(x), _) => {
+                let bits = self.b.ins().bitcast(types::I64, MemFlagsData::new(), x);
+                (1, bits, bits)
+            }
+            (JVal::B(x), _) => {
+                let w = self.b.ins().uextend(types::I64, x);
+                (2, w, w)
+            }
+            (JVal::S(p, l), Type::String) => (5, p, l),
+            _ => return unsupported("lists of this type", span),
+        })
+    }
+
+    pub(super) fn set_field(&mut self, f: Value, ty: &Type, v: JVal) -> R<()> {
+        match (v, ty.strip_optional()) {
+            (JVal::Opt(p, inner), t) => {
+                let t = t.clone();
+                let (set, done) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(p, set, &[], done, &[]);
+                self.b.switch_to_block(set);
+                self.set_field(f, &t, *inner)?;
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
+                return Ok(());
+            }
+            (JVal::I(x), Type::Enum(_)) => {
+                let s = self.call1("evr_set_enum", &[self.ctx, f, x]);
+                self.check_status(s);
+            }
+            (JVal::I(x), Type::Duration) => {
+                let s = self.call1("evr_set_duration", &[self.ctx, f, x]);
+                self.check_status(s);
+            }
+            (JVal::I(x), _) => {
+                let s = self.call1("evr_set_int", &[self.ctx, f, x]);
+                self.check_status(s);
+            }
+            (JVal::F(x), _) => {
+                let s = self.call1("evr_set_float", &[self.ctx, f, x]);
+                self.check_status(s);
+            }
+            (JVal::B(x), _) => {
+                let s = self.call1("evr_set_bool", &[self.ctx, f, x]);
+                self.check_status(s);
+            }
+            (JVal::S(p, l), t) => {
+                let name = if *t == Type::Bytes { "evr_set_bytes" } else { "evr_set_str" };
+                let s = self.call1(name, &[self.ctx, f, p, l]);
+                self.check_status(s);
+            }
+            (JVal::Msg(_, ptr), _) => {
+                let s = self.call1("evr_set_message", &[self.ctx, f, ptr]);
+                self.check_status(s);
+            }
+            (JVal::Coll(ptr, _), t) => {
+                let kind = self.b.ins().iconst(types::I64, i64::from(matches!(t, Type::Map(..))));
+                let s = self.call1("evr_set_collection", &[self.ctx, f, kind, ptr]);
+                self.check_status(s);
+            }
+        }
+        Ok(())
+    }
+}
