@@ -277,12 +277,11 @@ pub enum GrammarError {
 
 type Recovered = Vec<ErrorRecovery<u32, Tok, GrammarError>>;
 
-/// Builds an expression node, replacing it with an error node once nesting passes the bound.
-/// The error is reported where the bound is first crossed; nodes above it stay silent errors.
-pub(crate) fn node(kind: ExprKind, span: Span, errors: &mut Recovered) -> Expr {
-    let child = kind.child_depth();
+/// The depth of a node whose deepest child has depth `child`, or `None` past the bound. The error
+/// is reported where the bound is first crossed; nodes above it stay silent errors.
+fn bounded(child: u32, span: Span, errors: &mut Recovered) -> Option<u32> {
     if child < MAX_DEPTH {
-        return Expr { kind, span, depth: child + 1 };
+        return Some(child + 1);
     }
     if child == MAX_DEPTH {
         errors.push(ErrorRecovery {
@@ -290,25 +289,28 @@ pub(crate) fn node(kind: ExprKind, span: Span, errors: &mut Recovered) -> Expr {
             dropped_tokens: Vec::new(),
         });
     }
-    Expr { kind: ExprKind::Error, span, depth: MAX_DEPTH + 1 }
+    None
 }
 
+/// Builds an expression node, or an error node once nesting passes the bound.
+pub(crate) fn node(kind: ExprKind, span: Span, errors: &mut Recovered) -> Expr {
+    match bounded(kind.child_depth(), span, errors) {
+        Some(depth) => Expr { kind, span, depth },
+        None => Expr { kind: ExprKind::Error, span, depth: MAX_DEPTH + 1 },
+    }
+}
+
+/// Builds a type node, or an empty (error) type once nesting passes the bound.
 pub(crate) fn type_node(kind: TypeExprKind, span: Span, errors: &mut Recovered) -> TypeExpr {
     let child = match &kind {
         TypeExprKind::Named(_) => 0,
         TypeExprKind::Optional(t) => t.depth,
         TypeExprKind::Generic(_, args) => args.iter().map(|a| a.depth).max().unwrap_or(0),
     };
-    if child < MAX_DEPTH {
-        return TypeExpr { kind, span, depth: child + 1 };
+    match bounded(child, span, errors) {
+        Some(depth) => TypeExpr { kind, span, depth },
+        None => TypeExpr { kind: TypeExprKind::Named(Vec::new()), span, depth: MAX_DEPTH + 1 },
     }
-    if child == MAX_DEPTH {
-        errors.push(ErrorRecovery {
-            error: ParseError::User { error: GrammarError::TooDeep(span) },
-            dropped_tokens: Vec::new(),
-        });
-    }
-    TypeExpr { kind: TypeExprKind::Named(Vec::new()), span, depth: MAX_DEPTH + 1 }
 }
 
 pub(crate) fn int_value(text: &str) -> u64 {

@@ -163,34 +163,35 @@ impl<'s> Env<'s> {
     }
 
     pub fn source_id(&self, name: &ast::Name, diags: &mut Vec<Diagnostic>) -> Option<SourceId> {
-        let id = self.sources.get(&name.text).copied();
-        if id.is_none() {
-            let hint = did_you_mean(&name.text, self.sources.keys().map(String::as_str))
-                .or_else(|| Some("declare it: `source NAME: Message as json;`".to_owned()));
-            diags.push(
-                Diagnostic::new(Code::E0012, name.span, format!("unknown source `{}`", name.text))
-                    .label("no source has this name")
-                    .maybe_hint(hint),
-            );
-        }
-        id
+        stream(&self.sources, name, "source", Code::E0012, diags)
     }
 
     pub fn sink_id(&self, name: &ast::Name, diags: &mut Vec<Diagnostic>) -> Option<SinkId> {
-        let id = self.sinks.get(&name.text).copied();
-        if id.is_none() {
-            let hint = did_you_mean(&name.text, self.sinks.keys().map(String::as_str))
-                .or_else(|| Some("declare it: `sink NAME: Message as json;`".to_owned()));
-            diags.push(
-                Diagnostic::new(Code::E0011, name.span, format!("unknown sink `{}`", name.text))
-                    .label("no sink has this name")
-                    .maybe_hint(hint),
-            );
-        }
-        id
+        stream(&self.sinks, name, "sink", Code::E0011, diags)
     }
 
     pub fn type_name(&self, t: &Type) -> String {
         t.display(self.schema).to_string()
     }
+}
+
+/// A source or sink by name; an unknown one is reported with the closest name or how to declare it.
+fn stream<T: Copy>(
+    table: &HashMap<String, T>,
+    name: &ast::Name,
+    kind: &str,
+    code: Code,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let id = table.get(&name.text).copied();
+    if id.is_none() {
+        let hint = did_you_mean(&name.text, table.keys().map(String::as_str))
+            .or_else(|| Some(format!("declare it: `{kind} NAME: Message as json;`")));
+        diags.push(
+            Diagnostic::new(code, name.span, format!("unknown {kind} `{}`", name.text))
+                .label(format!("no {kind} has this name"))
+                .maybe_hint(hint),
+        );
+    }
+    id
 }

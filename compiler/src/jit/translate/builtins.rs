@@ -97,39 +97,25 @@ impl Translator<'_, '_> {
                 let id = constant(self, &args[1], &|t| {
                     evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
                 })?;
-                let out = self.words();
-                let present = self.call1("evr_extract", &[ctx, id, p, l, group, out]);
-                let ptr = self.load(types::I64, out, 0);
-                let len = self.load(types::I64, out, 8);
-                JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+                self.optional_result("evr_extract", &[ctx, id, p, l, group], &Type::String, span)?
             }
-            Builtin::UrlHost | Builtin::UrlParam => {
-                let out = self.words();
-                let present = if b == Builtin::UrlHost {
-                    let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                    self.call1("evr_url_host", &[ctx, p, l, out])
-                } else {
-                    let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
-                    self.call1("evr_url_param", &[ctx, a, al, x, xl, out])
-                };
-                let ptr = self.load(types::I64, out, 0);
-                let len = self.load(types::I64, out, 8);
-                JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+            Builtin::UrlHost => {
+                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
+                self.optional_result("evr_url_host", &[ctx, p, l], &Type::String, span)?
+            }
+            Builtin::UrlParam => {
+                let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
+                self.optional_result("evr_url_param", &[ctx, a, al, x, xl], &Type::String, span)?
             }
             Builtin::JsonString | Builtin::JsonInt => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
                 let id = constant(self, &args[1], &|t| {
                     evr_stdlib::constant::parse_json_path(t).ok().map(Constant::JsonPath)
                 })?;
-                let out = self.words();
                 if b == Builtin::JsonString {
-                    let present = self.call1("evr_json_string", &[ctx, id, p, l, out]);
-                    let ptr = self.load(types::I64, out, 0);
-                    let len = self.load(types::I64, out, 8);
-                    JVal::Opt(present, Box::new(JVal::S(ptr, len)))
+                    self.optional_result("evr_json_string", &[ctx, id, p, l], &Type::String, span)?
                 } else {
-                    let present = self.call1("evr_json_int", &[ctx, id, p, l, out]);
-                    JVal::Opt(present, Box::new(JVal::I(self.load(types::I64, out, 0))))
+                    self.optional_result("evr_json_int", &[ctx, id, p, l], &Type::Int, span)?
                 }
             }
             Builtin::Lower | Builtin::Upper => {
@@ -205,48 +191,24 @@ impl Translator<'_, '_> {
                         _ => 2,
                     },
                 );
-                let out = self.slot(1);
-                let status = self.call1("evr_float_to_int", &[which, x, out]);
-                self.check_status(status);
-                JVal::I(self.load(types::I64, out, 0))
+                JVal::I(self.checked_int("evr_float_to_int", &[which, x]))
             }
-            Builtin::ToInt => match &vals[0] {
-                JVal::S(p, l) => {
-                    let out = self.slot(1);
-                    let present = self.call1("evr_parse_int", &[*p, *l, out]);
-                    JVal::Opt(present, Box::new(JVal::I(self.load(types::I64, out, 0))))
-                }
-                JVal::I(v) => {
-                    let one = self.b.ins().iconst(types::I8, 1);
-                    JVal::Opt(one, Box::new(JVal::I(*v)))
-                }
-                JVal::F(v) => {
-                    let out = self.slot(1);
-                    let present = self.call1("evr_float_trunc", &[*v, out]);
-                    JVal::Opt(present, Box::new(JVal::I(self.load(types::I64, out, 0))))
-                }
+            Builtin::ToInt => match vals[0].clone() {
+                JVal::S(p, l) => self.optional_result("evr_parse_int", &[p, l], &Type::Int, span)?,
+                v @ JVal::I(_) => self.present(v),
+                JVal::F(v) => self.optional_result("evr_float_trunc", &[v], &Type::Int, span)?,
                 _ => return unsupported("this argument", span),
             },
-            Builtin::ToFloat => match &vals[0] {
-                JVal::S(p, l) => {
-                    let out = self.slot(1);
-                    let present = self.call1("evr_parse_float", &[*p, *l, out]);
-                    JVal::Opt(present, Box::new(JVal::F(self.load(types::F64, out, 0))))
-                }
-                JVal::F(v) => {
-                    let one = self.b.ins().iconst(types::I8, 1);
-                    JVal::Opt(one, Box::new(JVal::F(*v)))
-                }
+            Builtin::ToFloat => match vals[0].clone() {
+                JVal::S(p, l) => self.optional_result("evr_parse_float", &[p, l], &Type::Float, span)?,
+                v @ JVal::F(_) => self.present(v),
                 _ => return unsupported("this argument", span),
             },
             Builtin::Hash64 => JVal::I(self.hash(&vals[0], &args[0].ty, span)?),
             Builtin::Bucket => {
                 let h = self.hash(&vals[0], &args[0].ty, span)?;
                 let JVal::I(n) = vals[1] else { return unsupported("this argument", span) };
-                let out = self.slot(1);
-                let status = self.call1("evr_bucket", &[h, n, out]);
-                self.check_status(status);
-                JVal::I(self.load(types::I64, out, 0))
+                JVal::I(self.checked_int("evr_bucket", &[h, n]))
             }
             Builtin::HourOfDay | Builtin::DayOfWeek => {
                 let JVal::I(ms) = vals[0] else { return unsupported("this argument", span) };

@@ -30,11 +30,8 @@ impl Translator<'_, '_> {
                 None => return unsupported("a local read before it is set", span),
             },
             ExprKind::Score(id) => {
-                let out = self.slot(1);
                 let id = self.b.ins().iconst(types::I64, i64::from(id.0));
-                let status = self.call1("evr_score", &[self.ctx, id, out]);
-                self.check_status(status);
-                JVal::I(self.load(types::I64, out, 0))
+                JVal::I(self.checked_int("evr_score", &[self.ctx, id]))
             }
             ExprKind::Unary { op, arg } => {
                 let v = self.expr(arg)?;
@@ -129,8 +126,7 @@ impl Translator<'_, '_> {
             },
             ExprKind::Some(x) => {
                 let v = self.expr(x)?;
-                let one = self.b.ins().iconst(types::I8, 1);
-                JVal::Opt(one, Box::new(v))
+                self.present(v)
             }
             ExprKind::Unwrap(x) => match self.expr(x)? {
                 JVal::Opt(_, inner) => *inner,

@@ -257,6 +257,32 @@ impl<'a, 'm> Translator<'a, 'm> {
         JVal::S(p, l)
     }
 
+    /// Calls a helper that answers "present or null" and writes the value through a last
+    /// pointer argument: a `ty?`.
+    fn optional_result(&mut self, name: &'static str, args: &[Value], ty: &Type, span: Span) -> R<JVal> {
+        let out = self.words();
+        let mut all = args.to_vec();
+        all.push(out);
+        let present = self.call1(name, &all);
+        self.read_words(&ty.clone().optional(), out, present, span)
+    }
+
+    /// Calls a helper that returns a status and writes an int through a last pointer argument.
+    fn checked_int(&mut self, name: &'static str, args: &[Value]) -> Value {
+        let out = self.slot(1);
+        let mut all = args.to_vec();
+        all.push(out);
+        let status = self.call1(name, &all);
+        self.check_status(status);
+        self.load(types::I64, out, 0)
+    }
+
+    /// A value that is present, as a `T?`.
+    fn present(&mut self, v: JVal) -> JVal {
+        let one = self.b.ins().iconst(types::I8, 1);
+        JVal::Opt(one, Box::new(v))
+    }
+
     fn zero(&mut self, s: &Shape) -> JVal {
         match s {
             Shape::B => JVal::B(self.b.ins().iconst(types::I8, 0)),
