@@ -16,6 +16,8 @@ pub mod jit;
 pub mod schema;
 pub mod types;
 
+use std::path::Path;
+
 use evr_grammar::ast::Module;
 use evr_grammar::{SyntaxError, SyntaxErrorKind};
 
@@ -63,10 +65,18 @@ pub fn analyze(files: Files) -> Analysis {
 fn proto_uses(files: &Files, modules: &[Module]) -> Vec<ProtoUse> {
     let mut uses = Vec::new();
     for m in modules {
-        let dir = files.get(m.file).path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let file = files.get(m.file);
+        let dir = file.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        // Diagnostics name the schema the way the user named the rule file, not by absolute path.
+        let shown_dir = Path::new(&file.name).parent().map(|p| p.to_path_buf()).unwrap_or_default();
         for item in &m.items {
             if let evr_grammar::ast::ItemKind::UseFile { path, path_span } = &item.kind {
-                uses.push(ProtoUse { path: dir.join(path), written: path.clone(), span: *path_span });
+                uses.push(ProtoUse {
+                    path: dir.join(path),
+                    shown: shown_dir.join(path).display().to_string(),
+                    written: path.clone(),
+                    span: *path_span,
+                });
             }
         }
     }

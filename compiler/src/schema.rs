@@ -275,6 +275,8 @@ impl Schema {
 /// One `use "x.proto";`: the file on disk and the span of its path in the `.evr` source.
 pub struct ProtoUse {
     pub path: PathBuf,
+    /// `path` relative to where the user named the rule file from, for diagnostics.
+    pub shown: String,
     pub written: String,
     pub span: Span,
 }
@@ -291,7 +293,7 @@ pub fn load(uses: &[ProtoUse]) -> (Schema, Vec<Diagnostic>) {
                 diagnostics.push(
                     Diagnostic::new(Code::E0004, u.span, format!("cannot read `{}`: {}", u.written, io_reason(&e)))
                         .label("no such schema")
-                        .hint(format!("the path is relative to this file; it resolved to {}", u.path.display())),
+                        .hint(format!("the path is relative to this file; it resolved to {}", u.shown)),
                 );
                 continue;
             }
