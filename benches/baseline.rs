@@ -172,9 +172,8 @@ mod tests {
         for e in crate::events(3_000, RULES) {
             ours.clear();
             theirs.clear();
-            let processed = exec.process(SourceId(0), e.as_bytes(), &mut ours);
+            assert!(exec.process(SourceId(0), e.as_bytes(), &mut ours).decoded);
             assert!(base.process(e.as_bytes(), &mut theirs));
-            let event = processed.event.unwrap();
             let ours: Vec<(&str, Vec<u8>)> = ours
                 .iter()
                 .map(|o| {
@@ -184,7 +183,7 @@ mod tests {
                         }
                         Output::Dirty { error, .. } => panic!("dirty: {error}"),
                     };
-                    (sink, exec.payload(SourceId(0), e.as_bytes(), &event, o).unwrap().into_owned())
+                    (sink, exec.payload(SourceId(0), e.as_bytes(), o).unwrap().into_owned())
                 })
                 .collect();
             let theirs: Vec<(&str, Vec<u8>)> = theirs.iter().map(|(s, b)| (*s, b.clone())).collect();

@@ -174,10 +174,9 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, 
         let start = std::time::Instant::now();
         for e in &events {
             outputs.clear();
-            let processed = exec.process(source, e, &mut outputs);
-            let event = processed.event.unwrap_or(evr_compiler::interp::value::Value::Null);
+            exec.process(source, e, &mut outputs);
             for o in &outputs {
-                match exec.payload(source, e, &event, o) {
+                match exec.payload(source, e, o) {
                     Some(bytes) => {
                         std::hint::black_box(bytes);
                         produced += 1;

@@ -9,14 +9,17 @@ use evr_compiler::interp::value::Value;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
 use evr_compiler::ir::{Program, SinkId, SourceId};
 use evr_compiler::jit::abi::Ctx;
+use evr_compiler::jit::frame::read_slot;
 use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
 use evr_compiler::schema::Schema;
+use evr_compiler::types::Type;
 use evr_stdlib::RuntimeError;
 use evr_stdlib::velocity::Site;
 
+use crate::decode::plan::{FrameOut, Kept, Plan};
 use crate::decode::{self, DecodeError};
 use crate::encode;
-use crate::index::RuleIndex;
+use crate::index::{Probe, RuleIndex};
 
 /// What one input event produced, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,10 +35,17 @@ pub enum Output {
 /// How an event went, besides its outputs.
 #[derive(Debug)]
 pub struct Processed {
-    /// The decoded event, when it decoded.
-    pub event: Option<Value>,
+    /// Whether the event decoded.
+    pub decoded: bool,
     /// The drop that discarded the event, if one did.
     pub dropped_by: Option<usize>,
+}
+
+/// The event the units of one call read: a value tree, or the frame of its source alone.
+#[derive(Clone, Copy)]
+enum Event<'e> {
+    Tree(&'e Value),
+    Frame,
 }
 
 /// Which evaluator runs the units.
@@ -77,10 +87,13 @@ pub struct Executor<'p> {
     native: Option<Native>,
 }
 
-/// Native code (shared by executors of the same program) and this executor's frame buffers.
+/// Native code (shared by executors of the same program) and this executor's frames: one per
+/// source, with the plan that decodes events into it and what its slots point at.
 struct Native {
     code: Rc<Compiled>,
     frames: Vec<Vec<u8>>,
+    plans: Vec<Plan>,
+    kept: Kept,
 }
 
 /// Compiles a program to native code, or says which constructs the JIT cannot compile.
@@ -163,7 +176,8 @@ impl<'p> Executor<'p> {
     ) -> Result<Executor<'p>, SetupError> {
         let native = code.map(|code| {
             let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
-            Native { code, frames }
+            let plans = code.layouts.iter().map(Plan::new).collect();
+            Native { code, frames, plans, kept: Kept::default() }
         });
         let drop_sites = program
             .drops
@@ -207,29 +221,52 @@ impl<'p> Executor<'p> {
         &self.prepared
     }
 
-    /// Decodes and processes one event of `source`, appending its outputs to `out`.
+    /// Decodes and processes one event of `source`, appending its outputs to `out`. Under the
+    /// JIT, the event is decoded straight into its frame unless a unit reads it as a whole.
     pub fn process(&mut self, source: SourceId, bytes: &[u8], out: &mut Vec<Output>) -> Processed {
         let src = &self.program.sources[source.0 as usize];
-        match decode::decode(self.schema, src.message, src.format, bytes) {
-            Ok(event) => {
-                let dropped_by = self.run(source, &event, out);
-                Processed { event: Some(event), dropped_by }
-            }
+        let s = source.0 as usize;
+        if let Some(native) = self.native.as_mut().filter(|n| !n.code.layouts[s].needs_event()) {
+            let mut frame = FrameOut { frame: &mut native.frames[s], kept: &mut native.kept, root: &native.plans[s] };
+            return match decode::decode_into(self.schema, src.message, src.format, bytes, &mut frame) {
+                Ok(()) => {
+                    let time_ms = self.frame_time(source);
+                    // The frame points into `bytes`, which outlive this call.
+                    Processed { decoded: true, dropped_by: self.evaluate(source, Event::Frame, time_ms, out) }
+                }
+                Err(DecodeError { reason }) => {
+                    out.push(Output::Dirty { error: reason, unit: None });
+                    Processed { decoded: false, dropped_by: None }
+                }
+            };
+        }
+        match self.decode(source, bytes) {
+            Ok(event) => Processed { decoded: true, dropped_by: self.run(source, &event, out) },
             Err(DecodeError { reason }) => {
                 out.push(Output::Dirty { error: reason, unit: None });
-                Processed { event: None, dropped_by: None }
+                Processed { decoded: false, dropped_by: None }
             }
         }
+    }
+
+    /// Decodes an event of `source` into a value tree.
+    pub fn decode(&self, source: SourceId, bytes: &[u8]) -> Result<Value, DecodeError> {
+        let src = &self.program.sources[source.0 as usize];
+        decode::decode(self.schema, src.message, src.format, bytes)
     }
 
     /// Runs drops, scores and rules of `source` over a decoded event. Returns the index of the
     /// drop that discarded it, if any.
     pub fn run(&mut self, source: SourceId, event: &Value, out: &mut Vec<Output>) -> Option<usize> {
-        let program = self.program;
-        let time_ms = self.event_time(source, event);
         if let Some(native) = &mut self.native {
             native.code.layouts[source.0 as usize].fill(event, &mut native.frames[source.0 as usize]);
         }
+        let time_ms = self.event_time(source, event);
+        self.evaluate(source, Event::Tree(event), time_ms, out)
+    }
+
+    fn evaluate(&mut self, source: SourceId, event: Event, time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
+        let program = self.program;
         for (i, d) in program.drops.iter().enumerate().filter(|(_, d)| d.source == source) {
             match self.eval(Unit::Drop(i), source, event, time_ms) {
                 Ok(v) if v != 0 => return Some(i),
@@ -253,7 +290,13 @@ impl<'p> Executor<'p> {
         }
         let mut candidates = std::mem::take(&mut self.candidates);
         match &self.index {
-            Some(index) => index.candidates(source, event, &mut candidates),
+            Some(index) => {
+                let probe = match event {
+                    Event::Tree(v) => index.probe(source, v),
+                    Event::Frame => self.frame_probe(index, source),
+                };
+                index.candidates(source, probe, &mut candidates);
+            }
             None => {
                 candidates.clear();
                 candidates
@@ -277,9 +320,37 @@ impl<'p> Executor<'p> {
         None
     }
 
+    /// The indexed field's value, read from the frame of `source`.
+    fn frame_probe<'s>(&'s self, index: &RuleIndex, source: SourceId) -> Probe<'s> {
+        let (Some(native), Some((path, leaf))) = (&self.native, index.field(source)) else { return Probe::Other };
+        let s = source.0 as usize;
+        let Some(at) = native.code.layouts[s].offset(path) else { return Probe::Other };
+        let (_, word, len) = read_slot(&native.frames[s], at);
+        match leaf {
+            // SAFETY: a string slot holds a pointer and length of UTF-8 text in the event's
+            // bytes or in `kept`, both alive while the event is processed.
+            Type::String => Probe::Str(unsafe { frame_str(word, len) }),
+            Type::Int => Probe::Int(word as i64),
+            Type::Enum(_) => Probe::Enum(word as i64 as i32),
+            Type::Bool => Probe::Bool(word != 0),
+            _ => Probe::Other,
+        }
+    }
+
+    /// Event time from the frame's slot for the source's time field, or processing time.
+    fn frame_time(&self, source: SourceId) -> i64 {
+        let s = source.0 as usize;
+        match (&self.native, self.program.sources[s].time_field) {
+            (Some(native), Some(field)) => {
+                native.code.layouts[s].offset(&vec![field]).map_or(0, |at| read_slot(&native.frames[s], at).1 as i64)
+            }
+            _ => evr_stdlib::time::now_ms(),
+        }
+    }
+
     /// Evaluates one unit with the configured engine: a drop gives 0/1, a score its total, a
     /// rule 0 (its actions go to `self.actions`, only when it succeeds).
-    fn eval(&mut self, unit: Unit, source: SourceId, event: &Value, time_ms: i64) -> Result<i64, RuntimeError> {
+    fn eval(&mut self, unit: Unit, source: SourceId, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
         let program = self.program;
         let sites = match unit {
             Unit::Drop(i) => &mut self.drop_sites[i],
@@ -288,6 +359,7 @@ impl<'p> Executor<'p> {
         };
         let scores: &[Option<i64>] = if matches!(unit, Unit::Rule(_)) { &self.scores } else { &[] };
         let Some(native) = &self.native else {
+            let Event::Tree(event) = event else { return Err(RuntimeError::Internal) };
             let mut env = Env::new(self.schema, &self.prepared, event, scores, sites, time_ms);
             return match unit {
                 Unit::Drop(i) => {
@@ -317,7 +389,11 @@ impl<'p> Executor<'p> {
             lists: Vec::new(),
             maps: Vec::new(),
             messages: Vec::new(),
-            event,
+            event: match event {
+                Event::Tree(v) => v,
+                // No unit of this source reads the event whole (its layout says so).
+                Event::Frame => &Value::Null,
+            },
         };
         let mut result = 0i64;
         let status = Compiled::call(f, &native.frames[source.0 as usize], &mut ctx, &mut result);
@@ -329,13 +405,12 @@ impl<'p> Executor<'p> {
     }
 
     /// The bytes an output sends to its sink: an emitted record encoded in the sink's format; a
-    /// routed event as the original bytes when the source and sink formats match, transcoded
-    /// from the decoded event otherwise. `None` for dirty records.
+    /// routed event as the original bytes when the source and sink formats match, decoded again
+    /// and transcoded otherwise. `None` for dirty records.
     pub fn payload<'b>(
         &self,
         source: SourceId,
         input: &'b [u8],
-        event: &Value,
         output: &Output,
     ) -> Option<std::borrow::Cow<'b, [u8]>> {
         let sink_format = |sink: SinkId| self.program.sinks[sink.0 as usize].format;
@@ -349,8 +424,10 @@ impl<'p> Executor<'p> {
                 Some(input.into())
             }
             Output::Forward { sink } => {
+                // A routed event decoded before, so it decodes again.
+                let event = self.decode(source, input).ok()?;
                 let mut bytes = Vec::new();
-                encode::encode(self.schema, sink_format(*sink), event, &mut bytes);
+                encode::encode(self.schema, sink_format(*sink), &event, &mut bytes);
                 Some(bytes.into())
             }
             Output::Dirty { .. } => None,
@@ -368,4 +445,14 @@ impl<'p> Executor<'p> {
             _ => evr_stdlib::time::now_ms(),
         }
     }
+}
+
+/// # Safety
+/// `word` and `len` must be a string slot's pointer and length, alive for `'a`.
+unsafe fn frame_str<'a>(word: u64, len: u64) -> &'a str {
+    if len == 0 {
+        return "";
+    }
+    // SAFETY: see the function's contract; decoders store only UTF-8 text in string slots.
+    unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(word as *const u8, len as usize)) }
 }

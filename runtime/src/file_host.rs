@@ -103,9 +103,10 @@ pub fn run(
                     let value: &[u8] = if src_format == WireFormat::Json {
                         bytes
                     } else {
+                        // The event decoded before, so it decodes again (into a value tree).
                         scratch.clear();
-                        if let Some(event) = &processed.event {
-                            encode::json::encode(exec.schema(), event, &mut scratch);
+                        if let Ok(event) = exec.decode(source, bytes) {
+                            encode::json::encode(exec.schema(), &event, &mut scratch);
                         }
                         &scratch
                     };

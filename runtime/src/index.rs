@@ -13,6 +13,17 @@ use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{CmpOp, Expr, ExprKind, FieldPath, Literal, Program, SourceId};
 use evr_compiler::types::Type;
 
+/// The value of an event's indexed field, borrowed from wherever the event is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Probe<'a> {
+    Str(&'a str),
+    Int(i64),
+    Enum(i32),
+    Bool(bool),
+    /// No indexed field, or a value no rule is indexed by.
+    Other,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
     Str(Box<str>),
@@ -129,32 +140,46 @@ impl RuleIndex {
         RuleIndex { sources }
     }
 
-    /// Fills `out` with the rules of `source` that can match `event`, in declaration order.
-    pub fn candidates(&self, source: SourceId, event: &Value, out: &mut Vec<u32>) {
+    /// The field the index of `source` looks up, and its type, if it has one.
+    pub fn field(&self, source: SourceId) -> Option<(&FieldPath, &Type)> {
+        let index = self.sources.get(source.0 as usize)?;
+        index.path.as_ref().zip(index.leaf.as_ref())
+    }
+
+    /// The value of the indexed field of a decoded event.
+    pub fn probe<'v>(&self, source: SourceId, event: &'v Value) -> Probe<'v> {
+        let Some((path, leaf)) = self.field(source) else { return Probe::Other };
+        match read(event, path) {
+            // An unset field reads as its default.
+            Some(Value::Null) | None => match leaf {
+                Type::String => Probe::Str(""),
+                Type::Int => Probe::Int(0),
+                Type::Enum(_) => Probe::Enum(0),
+                Type::Bool => Probe::Bool(false),
+                _ => Probe::Other,
+            },
+            Some(Value::Str(s)) => Probe::Str(s),
+            Some(Value::Int(i)) => Probe::Int(*i),
+            Some(Value::Enum(n)) => Probe::Enum(*n),
+            Some(Value::Bool(b)) => Probe::Bool(*b),
+            Some(_) => Probe::Other,
+        }
+    }
+
+    /// Fills `out` with the rules of `source` that can match an event whose indexed field
+    /// holds `probe`, in declaration order.
+    pub fn candidates(&self, source: SourceId, probe: Probe, out: &mut Vec<u32>) {
         out.clear();
         let Some(index) = self.sources.get(source.0 as usize) else { return };
-        let hits: &[u32] = match (&index.path, &index.leaf) {
-            (Some(path), Some(leaf)) => {
-                let default;
-                let v = match read(event, path) {
-                    Some(Value::Null) | None => {
-                        default = Value::default_of(leaf);
-                        &default
-                    }
-                    Some(v) => v,
-                };
-                // Looked up by reference: no key is built per event.
-                let found = match v {
-                    Value::Str(s) => index.by_str.get(&**s),
-                    Value::Int(i) => index.by_value.get(&Key::Int(*i)),
-                    Value::Enum(n) => index.by_value.get(&Key::Enum(*n)),
-                    Value::Bool(b) => index.by_value.get(&Key::Bool(*b)),
-                    _ => None,
-                };
-                found.map_or(&[], Vec::as_slice)
-            }
-            _ => &[],
+        // Looked up by reference: no key is built per event.
+        let found = match probe {
+            Probe::Str(s) => index.by_str.get(s),
+            Probe::Int(i) => index.by_value.get(&Key::Int(i)),
+            Probe::Enum(n) => index.by_value.get(&Key::Enum(n)),
+            Probe::Bool(b) => index.by_value.get(&Key::Bool(b)),
+            Probe::Other => None,
         };
+        let hits: &[u32] = found.map_or(&[], Vec::as_slice);
         // Merge two sorted lists.
         let (mut a, mut b) = (hits.iter().peekable(), index.always.iter().peekable());
         loop {

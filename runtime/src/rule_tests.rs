@@ -91,7 +91,7 @@ fn run_one(
                     match o {
                         Output::Record { sink, record, .. } => seen.push(Seen { sink, record, taken: false }),
                         Output::Forward { sink } => {
-                            let record = processed.event.clone().unwrap_or(Value::Null);
+                            let record = exec.decode(*source, &bytes).unwrap_or(Value::Null);
                             seen.push(Seen { sink, record, taken: false });
                         }
                         Output::Dirty { error, .. } => dirty.push(error),

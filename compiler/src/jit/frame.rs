@@ -21,6 +21,9 @@ pub struct FrameLayout {
     offsets: HashMap<FieldPath, u32>,
     /// Every slot in frame order with its path and type, for filling (no lookups per event).
     slots: Vec<(FieldPath, Type)>,
+    /// Whether some unit reads the event as a whole (`self`, a spread of it, a field through
+    /// it that has no slot), so that the event must be decoded into a value tree too.
+    needs_event: bool,
 }
 
 /// Whether a read of this type fits a slot.
@@ -54,13 +57,32 @@ impl FrameLayout {
         layout
     }
 
-    fn collect(&mut self, e: &Expr) {
-        if matches!(e.kind, ExprKind::Field { .. })
-            && slot_type(&e.ty)
-            && let Some(p) = event_path(e)
-        {
-            self.add(p, e.ty.clone());
+    /// Notes what `e` reads of the event. True when a slot serves `e` whole: native code then
+    /// loads the slot and never evaluates the chain of fields below it.
+    fn collect(&mut self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Field { .. } if slot_type(&e.ty) => match event_path(e) {
+                Some(p) => {
+                    self.add(p, e.ty.clone());
+                    true
+                }
+                None => false,
+            },
+            ExprKind::Event => {
+                self.needs_event = true;
+                true
+            }
+            _ => false,
         }
+    }
+
+    /// A layout of the given slots (for tests of decoders; programs use [`new`](Self::new)).
+    pub fn with_slots(slots: impl IntoIterator<Item = (FieldPath, Type)>) -> FrameLayout {
+        let mut layout = FrameLayout::default();
+        for (path, ty) in slots {
+            layout.add(path, ty);
+        }
+        layout
     }
 
     fn add(&mut self, path: FieldPath, ty: Type) {
@@ -78,11 +100,19 @@ impl FrameLayout {
         self.slots.len() * SLOT as usize
     }
 
+    /// Every slot: its path from the event root, its type and its offset.
+    pub fn slots(&self) -> impl Iterator<Item = (&FieldPath, &Type, u32)> {
+        self.slots.iter().enumerate().map(|(i, (p, t))| (p, t, i as u32 * SLOT))
+    }
+
+    pub fn needs_event(&self) -> bool {
+        self.needs_event
+    }
+
     /// Fills `frame` (of [`size`](Self::size) bytes) from a decoded event. String slots point
     /// into `event`, which must outlive every use of the frame.
     pub fn fill(&self, event: &Value, frame: &mut [u8]) {
-        for (slot, (path, ty)) in self.slots.iter().enumerate() {
-            let at = slot * SLOT as usize;
+        for (slot, (path, _)) in self.slots.iter().enumerate() {
             let mut v = event;
             for &i in path {
                 v = match v {
@@ -90,32 +120,48 @@ impl FrameLayout {
                     _ => &Value::Null,
                 };
             }
-            let (present, word, len): (u8, u64, u64) = match v {
-                Value::Null => {
-                    let default = match ty.strip_optional() {
-                        Type::Float => 0f64.to_bits(),
-                        _ => 0,
-                    };
-                    (0, default, 0)
-                }
-                Value::Bool(b) => (1, u64::from(*b), 0),
-                Value::Int(i) | Value::Duration(i) => (1, *i as u64, 0),
-                Value::Enum(e) => (1, i64::from(*e) as u64, 0),
-                Value::Float(f) => (1, f.to_bits(), 0),
-                Value::Str(s) => (1, s.as_ptr() as u64, s.len() as u64),
-                Value::Bytes(b) => (1, b.as_ptr() as u64, b.len() as u64),
-                Value::Message(m) => (1, std::rc::Rc::as_ptr(m) as u64, 0),
-                Value::List(l) => (1, std::rc::Rc::as_ptr(l) as u64, l.len() as u64),
-                Value::Map(m) => (1, std::rc::Rc::as_ptr(m) as u64, m.len() as u64),
-            };
-            frame[at] = present;
-            frame[at + 8..at + 16].copy_from_slice(&word.to_le_bytes());
-            frame[at + 16..at + 24].copy_from_slice(&len.to_le_bytes());
+            write_value(frame, slot as u32 * SLOT, v);
         }
     }
 }
 
-fn walk(e: &Expr, f: &mut impl FnMut(&Expr)) {
-    f(e);
-    e.for_each_child(|c| walk(c, f));
+/// Writes one slot: presence, the value word and the length word.
+pub fn write_slot(frame: &mut [u8], at: u32, present: bool, word: u64, len: u64) {
+    let at = at as usize;
+    frame[at] = u8::from(present);
+    frame[at + 8..at + 16].copy_from_slice(&word.to_le_bytes());
+    frame[at + 16..at + 24].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Reads one slot: presence, the value word and the length word.
+pub fn read_slot(frame: &[u8], at: u32) -> (bool, u64, u64) {
+    let at = at as usize;
+    let word = |i: usize| u64::from_le_bytes(frame[i..i + 8].try_into().expect("a slot holds 8-byte words"));
+    (frame[at] != 0, word(at + 8), word(at + 16))
+}
+
+/// Writes a value into the slot at `at`; `Null` is an unset field, which holds its default
+/// (all zero bits, for floats too) with presence 0. Strings, lists, maps and messages are
+/// pointers into `v`, which must outlive every use of the frame.
+pub fn write_value(frame: &mut [u8], at: u32, v: &Value) {
+    let (word, len): (u64, u64) = match v {
+        Value::Null => (0, 0),
+        Value::Bool(b) => (u64::from(*b), 0),
+        Value::Int(i) | Value::Duration(i) => (*i as u64, 0),
+        Value::Enum(e) => (i64::from(*e) as u64, 0),
+        Value::Float(f) => (f.to_bits(), 0),
+        Value::Str(s) => (s.as_ptr() as u64, s.len() as u64),
+        Value::Bytes(b) => (b.as_ptr() as u64, b.len() as u64),
+        Value::Message(m) => (std::rc::Rc::as_ptr(m) as u64, 0),
+        Value::List(l) => (std::rc::Rc::as_ptr(l) as u64, l.len() as u64),
+        Value::Map(m) => (std::rc::Rc::as_ptr(m) as u64, m.len() as u64),
+    };
+    write_slot(frame, at, !v.is_null(), word, len);
+}
+
+/// Visits `e` and what it is made of, except below expressions that `f` says are done.
+fn walk(e: &Expr, f: &mut impl FnMut(&Expr) -> bool) {
+    if !f(e) {
+        e.for_each_child(|c| walk(c, f));
+    }
 }

@@ -3,35 +3,47 @@
 //! may be a number or a string; enums a name or a number; `null` means the default; unknown
 //! fields are skipped. Every failure names the field path and what was wrong.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::rc::Rc;
 
 use base64::Engine as _;
 use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
+use evr_compiler::types::Type;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::DecodeError;
+use super::plan::{FrameOut, Need, Plan};
+use super::{DecodeError, Path, Scalar, Segment};
 
 /// Protobuf nests messages at most this deep; so do we, which also bounds our recursion.
 pub const MAX_NESTING: u32 = 100;
 
 pub fn decode(schema: &Schema, ty: MessageId, bytes: &[u8]) -> Result<Value, DecodeError> {
+    let root = Path { parent: None, segment: Segment::Root };
+    let value = parse(bytes, MessageSeed { schema, ty, path: &root, depth: 0, build: true })?;
+    value.ok_or_else(|| null_event(schema, ty))
+}
+
+/// Decodes into a frame what `plan` names, and checks the rest as [`decode`] does.
+pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut FrameOut) -> Result<(), DecodeError> {
+    let root = Path { parent: None, segment: Segment::Root };
+    let plan = out.root;
+    let was_object = parse(bytes, FrameSeed { schema, ty, plan, out, path: &root, depth: 0 })?;
+    if was_object { Ok(()) } else { Err(null_event(schema, ty)) }
+}
+
+fn null_event(schema: &Schema, ty: MessageId) -> DecodeError {
+    DecodeError::new(format!("expected a JSON object for {}, found null", schema.message(ty).name))
+}
+
+/// Runs a seed over a whole event, which must be UTF-8 and nothing but one JSON value.
+fn parse<'de, S: DeserializeSeed<'de>>(bytes: &'de [u8], seed: S) -> Result<S::Value, DecodeError> {
     // One UTF-8 check of the whole event is cheaper than one per string.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| DecodeError::new(format!("invalid JSON: the event is not UTF-8 (at byte {})", e.valid_up_to())))?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let root = Path { parent: None, segment: Segment::Root };
-    let value = MessageSeed { schema, ty, path: &root, depth: 0 }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| DecodeError::new(describe(&e)))?;
-    match value {
-        Value::Null => {
-            Err(DecodeError::new(format!("expected a JSON object for {}, found null", schema.message(ty).name)))
-        }
-        v => Ok(v),
-    }
+    seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)).map_err(|e| DecodeError::new(describe(&e)))
 }
 
 /// serde_json's own errors say where; ours (custom) already say what and which field.
@@ -43,72 +55,67 @@ fn describe(e: &serde_json::Error) -> String {
     }
 }
 
-/// Where in the event a value sits, for messages: `user.user_id`, `items[2].price`.
-struct Path<'a> {
-    parent: Option<&'a Path<'a>>,
-    segment: Segment<'a>,
-}
-
-enum Segment<'a> {
-    Root,
-    Field(&'a str),
-    Index(usize),
-    Key(&'a str),
-}
-
-impl fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = self.parent {
-            write!(f, "{p}")?;
-        }
-        match self.segment {
-            Segment::Root => Ok(()),
-            Segment::Field(name) if matches!(self.parent.map(|p| &p.segment), Some(Segment::Root) | None) => {
-                f.write_str(name)
-            }
-            Segment::Field(name) => write!(f, ".{name}"),
-            Segment::Index(i) => write!(f, "[{i}]"),
-            Segment::Key(k) => write!(f, "[{k:?}]"),
-        }
-    }
-}
-
 fn at<E: de::Error>(path: &Path, what: impl fmt::Display) -> E {
-    if matches!(path.segment, Segment::Root) { E::custom(what) } else { E::custom(format!("{path}: {what}")) }
+    E::custom(path.says(what))
 }
 
+/// The scalar `visit_*` methods of a message visitor: none of them is an object.
+macro_rules! not_an_object {
+    () => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Err(not_object(self.schema, self.ty, self.path, format!("boolean {v}")))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Err(not_object(self.schema, self.ty, self.path, format!("number {v}")))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Err(not_object(self.schema, self.ty, self.path, format!("number {v}")))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Err(not_object(self.schema, self.ty, self.path, format!("number {v}")))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Err(not_object(self.schema, self.ty, self.path, format!("string {v:?}")))
+        }
+    };
+}
+
+/// A message, as a value tree (`build`) or only checked. `None` is JSON `null`; a message
+/// only checked is `Some(Value::Null)`.
 struct MessageSeed<'a> {
     schema: &'a Schema,
     ty: MessageId,
     path: &'a Path<'a>,
     depth: u32,
+    build: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
-    type Value = Value;
+    type Value = Option<Value>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for MessageSeed<'_> {
-    type Value = Value;
+    type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "a JSON object for {}", self.schema.message(self.ty).name)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        if self.depth >= MAX_NESTING {
-            return Err(at(self.path, format!("messages nested deeper than {MAX_NESTING}")));
-        }
-        let msg = self.schema.message(self.ty);
-        let mut out = Message::empty(self.schema, self.ty);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let msg = enter(self.schema, self.ty, self.path, self.depth)?;
+        let mut out = if self.build { Some(Message::empty(self.schema, self.ty)) } else { None };
         while let Some(key) = map.next_key::<KeyText>()? {
             let Some(index) = msg.fields.iter().position(|f| f.name == key.0 || f.json_name == key.0) else {
                 map.next_value::<IgnoredAny>()?;
@@ -116,41 +123,113 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
             };
             let field = &msg.fields[index];
             let path = Path { parent: Some(self.path), segment: Segment::Field(&field.name) };
-            out.fields[index] =
-                map.next_value_seed(FieldSeed { schema: self.schema, field, path: &path, depth: self.depth })?;
+            let seed = FieldSeed { schema: self.schema, field, path: &path, depth: self.depth, build: self.build };
+            let v = map.next_value_seed(seed)?;
+            if let Some(out) = &mut out {
+                out.fields[index] = v.unwrap_or(Value::Null);
+            }
         }
-        Ok(Value::Message(Rc::new(out)))
+        Ok(Some(out.map_or(Value::Null, |m| Value::Message(Rc::new(m)))))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
-        Err(at(self.path, format!("expected a JSON object for {}, found an array", self.schema.message(self.ty).name)))
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
+        Err(not_object(self.schema, self.ty, self.path, "an array"))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Err(self.wrong(format!("boolean {v}")))
-    }
+    not_an_object!();
+}
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Err(self.wrong(format!("number {v}")))
-    }
+/// A message decoded into a frame by its plan. Gives whether it was an object (not `null`).
+struct FrameSeed<'a, 'f> {
+    schema: &'a Schema,
+    ty: MessageId,
+    plan: &'a Plan,
+    out: &'a mut FrameOut<'f>,
+    path: &'a Path<'a>,
+    depth: u32,
+}
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Err(self.wrong(format!("number {v}")))
-    }
+impl<'de> DeserializeSeed<'de> for FrameSeed<'_, '_> {
+    type Value = bool;
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Err(self.wrong(format!("number {v}")))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Err(self.wrong(format!("string {v:?}")))
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-impl MessageSeed<'_> {
-    fn wrong<E: de::Error>(&self, found: String) -> E {
-        at(self.path, format!("expected a JSON object for {}, found {found}", self.schema.message(self.ty).name))
+impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a JSON object for {}", self.schema.message(self.ty).name)
     }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let FrameSeed { schema, plan, out, depth, .. } = self;
+        let msg = enter(schema, self.ty, self.path, depth)?;
+        while let Some(key) = map.next_key::<KeyText>()? {
+            let Some(index) = msg.fields.iter().position(|f| f.name == key.0 || f.json_name == key.0) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            let field = &msg.fields[index];
+            let path = Path { parent: Some(self.path), segment: Segment::Field(&field.name) };
+            match plan.need(index) {
+                Need::Skip => {
+                    map.next_value_seed(FieldSeed { schema, field, path: &path, depth, build: false })?;
+                }
+                Need::Slot(at) => {
+                    let seed = ScalarSeed { schema, field, wire: field.wire, path: &path, keep: true };
+                    match map.next_value_seed(seed)? {
+                        Some(s) => out.scalar(*at, s),
+                        None => out.clear(&[*at]),
+                    }
+                }
+                Need::Nested(inner) => {
+                    // A message given twice is the last one given, as in a value tree.
+                    out.clear(inner.slots());
+                    let Type::Message(ty) = field.ty.strip_optional() else {
+                        return Err(at(&path, "unsupported field type"));
+                    };
+                    let seed =
+                        FrameSeed { schema, ty: *ty, plan: inner, out: &mut *out, path: &path, depth: depth + 1 };
+                    map.next_value_seed(seed)?;
+                }
+                Need::Whole(w) => {
+                    let v = map.next_value_seed(FieldSeed { schema, field, path: &path, depth, build: true })?;
+                    *out.whole(*w) = v.unwrap_or(Value::Null);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<bool, A::Error> {
+        Err(not_object(self.schema, self.ty, self.path, "an array"))
+    }
+
+    not_an_object!();
+}
+
+/// Entering a message: nesting is bounded.
+fn enter<'s, E: de::Error>(
+    schema: &'s Schema,
+    ty: MessageId,
+    path: &Path,
+    depth: u32,
+) -> Result<&'s evr_compiler::schema::Message, E> {
+    if depth >= MAX_NESTING {
+        return Err(at(path, format!("messages nested deeper than {MAX_NESTING}")));
+    }
+    Ok(schema.message(ty))
+}
+
+fn not_object<E: de::Error>(schema: &Schema, ty: MessageId, path: &Path, found: impl fmt::Display) -> E {
+    at(path, format!("expected a JSON object for {}, found {found}", schema.message(ty).name))
 }
 
 /// An object key, borrowed from the input when it has no escapes.
@@ -175,26 +254,23 @@ impl<'de> de::Deserialize<'de> for KeyText<'de> {
     }
 }
 
+/// A field's value: a value tree when `build`, else only checked (`Some(Value::Null)`).
+/// `None` is JSON `null`.
+#[derive(Clone, Copy)]
 struct FieldSeed<'a> {
     schema: &'a Schema,
     field: &'a Field,
     path: &'a Path<'a>,
     depth: u32,
+    build: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
-    type Value = Value;
+    type Value = Option<Value>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
         match self.field.label {
-            Label::Singular => ScalarSeed {
-                schema: self.schema,
-                field: self.field,
-                wire: self.field.wire,
-                path: self.path,
-                depth: self.depth,
-            }
-            .deserialize(d),
+            Label::Singular => ElemSeed { field: self, wire: self.field.wire, path: self.path }.deserialize(d),
             Label::Repeated => d.deserialize_any(ListVisitor(self)),
             Label::Map => d.deserialize_any(MapVisitor(self)),
         }
@@ -205,23 +281,23 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
 /// reported as "expected ..., found ..." at the visitor's path.
 macro_rules! reject_scalars {
     ($expected:expr) => {
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
             Err(at(self.0.path, format!("expected {}, found boolean {v}", $expected)))
         }
 
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
             Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
         }
 
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
             Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
         }
 
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
             Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
         }
 
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
             Err(at(self.0.path, format!("expected {}, found string {v:?}", $expected)))
         }
     };
@@ -230,32 +306,32 @@ macro_rules! reject_scalars {
 struct ListVisitor<'a>(FieldSeed<'a>);
 
 impl<'de> Visitor<'de> for ListVisitor<'_> {
-    type Value = Value;
+    type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON array")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let FieldSeed { schema, field, path, depth } = self.0;
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        loop {
-            let p = Path { parent: Some(path), segment: Segment::Index(items.len()) };
-            let seed = ScalarSeed { schema, field, wire: field.wire, path: &p, depth };
-            match seq.next_element_seed(seed)? {
-                Some(Value::Null) => return Err(at(&p, "null is not allowed in a list")),
-                Some(v) => items.push(v),
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+        let field = self.0;
+        let mut items = Vec::with_capacity(if field.build { seq.size_hint().unwrap_or(0).min(1024) } else { 0 });
+        for n in 0.. {
+            let p = Path { parent: Some(field.path), segment: Segment::Index(n) };
+            match seq.next_element_seed(ElemSeed { field, wire: field.field.wire, path: &p })? {
+                Some(None) => return Err(at(&p, "null is not allowed in a list")),
+                Some(Some(v)) if field.build => items.push(v),
+                Some(Some(_)) => {}
                 None => break,
             }
         }
-        Ok(Value::List(Rc::new(items)))
+        Ok(Some(if field.build { Value::List(Rc::new(items)) } else { Value::Null }))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
         Err(at(self.0.path, "expected a JSON array, found an object"))
     }
 
@@ -265,36 +341,39 @@ impl<'de> Visitor<'de> for ListVisitor<'_> {
 struct MapVisitor<'a>(FieldSeed<'a>);
 
 impl<'de> Visitor<'de> for MapVisitor<'_> {
-    type Value = Value;
+    type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let FieldSeed { schema, field, path, depth } = self.0;
-        let (key_wire, value_wire) = field.map_wire.unwrap_or((WireKind::String, WireKind::String));
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let field = self.0;
+        let (key_wire, value_wire) = field.field.map_wire.unwrap_or((WireKind::String, WireKind::String));
         let mut entries: Vec<(Value, Value)> = Vec::new();
         while let Some(key) = map.next_key::<KeyText>()? {
-            let p = Path { parent: Some(path), segment: Segment::Key(&key.0) };
+            let p = Path { parent: Some(field.path), segment: Segment::Key(&key.0) };
             let k = map_key(key_wire, &key.0).map_err(|why| at::<A::Error>(&p, why))?;
-            let v = map.next_value_seed(ScalarSeed { schema, field, wire: value_wire, path: &p, depth })?;
-            if v.is_null() {
+            let Some(v) = map.next_value_seed(ElemSeed { field, wire: value_wire, path: &p })? else {
                 return Err(at(&p, "null is not allowed as a map value"));
+            };
+            if !field.build {
+                continue;
             }
+            let k = k.into_value();
             match entries.iter_mut().find(|(ek, _)| *ek == k) {
                 Some(slot) => slot.1 = v,
                 None => entries.push((k, v)),
             }
         }
-        Ok(Value::Map(Rc::new(entries)))
+        Ok(Some(if field.build { Value::Map(Rc::new(entries)) } else { Value::Null }))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
         Err(at(self.0.path, "expected a JSON object, found an array"))
     }
 
@@ -302,45 +381,64 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
 }
 
 /// Map keys are always JSON strings; int and bool keys are spelled as text.
-fn map_key(wire: WireKind, text: &str) -> Result<Value, String> {
+fn map_key(wire: WireKind, text: &str) -> Result<Scalar<'_>, String> {
     match wire {
-        WireKind::String => Ok(Value::str(text)),
+        WireKind::String => Ok(Scalar::Str(Cow::Borrowed(text))),
         WireKind::Bool => match text {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
+            "true" => Ok(Scalar::Bool(true)),
+            "false" => Ok(Scalar::Bool(false)),
             _ => Err(format!("map key {text:?} is not a bool")),
         },
         w => {
             let v: i64 = text.parse().map_err(|_| format!("map key {text:?} is not an integer"))?;
-            check_int(w, v).map(Value::Int)
+            check_int(w, v).map(Scalar::Int)
         }
     }
 }
 
-/// One value of a field's element type (or of the field itself when singular).
+/// One value of a field's element type (or of the field itself when singular), built or only
+/// checked as the field says.
+struct ElemSeed<'a> {
+    field: FieldSeed<'a>,
+    wire: WireKind,
+    path: &'a Path<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for ElemSeed<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        let FieldSeed { schema, field, depth, build, .. } = self.field;
+        if self.wire == WireKind::Message {
+            let ty = match field.ty.strip_optional() {
+                Type::Message(m) => *m,
+                Type::List(t) | Type::Map(_, t) => match **t {
+                    Type::Message(m) => m,
+                    _ => return Err(at(self.path, "unsupported field type")),
+                },
+                _ => return Err(at(self.path, "unsupported field type")),
+            };
+            return MessageSeed { schema, ty, path: self.path, depth: depth + 1, build }.deserialize(d);
+        }
+        let scalar = ScalarSeed { schema, field, wire: self.wire, path: self.path, keep: build }.deserialize(d)?;
+        Ok(scalar.map(|s| if build { s.into_value() } else { Value::Null }))
+    }
+}
+
+/// One scalar of a field; `None` is JSON `null`. Unless `keep`, text is only checked (a string
+/// with escapes is not copied out).
 struct ScalarSeed<'a> {
     schema: &'a Schema,
     field: &'a Field,
     wire: WireKind,
     path: &'a Path<'a>,
-    depth: u32,
+    keep: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
-    type Value = Value;
+    type Value = Option<Scalar<'de>>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        if self.wire == WireKind::Message {
-            let ty = match self.field.ty.strip_optional() {
-                evr_compiler::types::Type::Message(m) => *m,
-                evr_compiler::types::Type::List(t) | evr_compiler::types::Type::Map(_, t) => match **t {
-                    evr_compiler::types::Type::Message(m) => m,
-                    _ => return Err(at(self.path, "unsupported field type")),
-                },
-                _ => return Err(at(self.path, "unsupported field type")),
-            };
-            return MessageSeed { schema: self.schema, ty, path: self.path, depth: self.depth + 1 }.deserialize(d);
-        }
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Scalar<'de>>, D::Error> {
         d.deserialize_any(self)
     }
 }
@@ -363,16 +461,56 @@ impl ScalarSeed<'_> {
         at(self.path, format!("expected {}, found {found}", self.expected()))
     }
 
-    fn int<E: de::Error>(&self, v: i128) -> Result<Value, E> {
+    fn int<'de, E: de::Error>(&self, v: i128) -> Result<Option<Scalar<'de>>, E> {
         let fits = i64::try_from(v).map_err(|_| at(self.path, format!("{v} is out of range")))?;
         match self.wire {
-            WireKind::Double | WireKind::Float => Ok(Value::Float(fits as f64)),
+            WireKind::Double | WireKind::Float => Ok(Some(Scalar::Float(fits as f64))),
             WireKind::Enum => i32::try_from(fits)
-                .map(Value::Enum)
+                .map(|e| Some(Scalar::Enum(e)))
                 .map_err(|_| at(self.path, format!("enum number {v} is out of range"))),
-            w if w.is_int() => check_int(w, fits).map(Value::Int).map_err(|why| at(self.path, why)),
+            w if w.is_int() => check_int(w, fits).map(|i| Some(Scalar::Int(i))).map_err(|why| at(self.path, why)),
             _ => Err(self.wrong(format!("number {v}"))),
         }
+    }
+
+    /// A JSON string, borrowed from the input when it had no escapes.
+    fn text<'de, E: de::Error>(self, v: Cow<'de, str>) -> Result<Option<Scalar<'de>>, E> {
+        let scalar = match self.wire {
+            WireKind::String if self.keep => Scalar::Str(v),
+            WireKind::String => Scalar::Str(Cow::Borrowed("")),
+            WireKind::Bytes => {
+                decode_base64(&v).map(|b| Scalar::Bytes(Cow::Owned(b))).map_err(|why| at(self.path, why))?
+            }
+            WireKind::Enum => {
+                let Type::Enum(id) = enum_type(&self.field.ty) else {
+                    return Err(at(self.path, "unsupported field type"));
+                };
+                let e = self.schema.enum_(id);
+                match e.value(&v) {
+                    Some(n) => Scalar::Enum(n),
+                    None => return Err(at(self.path, format!("{v:?} is not a value of enum {}", e.name))),
+                }
+            }
+            WireKind::Double | WireKind::Float => match &*v {
+                "NaN" => Scalar::Float(f64::NAN),
+                "Infinity" => Scalar::Float(f64::INFINITY),
+                "-Infinity" => Scalar::Float(f64::NEG_INFINITY),
+                _ => match v.trim().parse::<f64>() {
+                    Ok(f) if f.is_finite() && v.trim() == v => return self.visit_f64(f),
+                    _ => return Err(self.wrong(format!("string {v:?}"))),
+                },
+            },
+            WireKind::Duration => parse_duration(&v).map(Scalar::Duration).map_err(|why| at(self.path, why))?,
+            w if w.is_int() => match v.parse::<i128>() {
+                Ok(n) => return self.int(n),
+                Err(_) => match v.parse::<f64>() {
+                    Ok(f) if v.contains(['e', 'E', '.']) => return self.visit_f64(f),
+                    _ => return Err(self.wrong(format!("string {v:?}"))),
+                },
+            },
+            _ => return Err(self.wrong(format!("string {v:?}"))),
+        };
+        Ok(Some(scalar))
     }
 }
 
@@ -388,36 +526,36 @@ fn check_int(w: WireKind, v: i64) -> Result<i64, String> {
 }
 
 impl<'de> Visitor<'de> for ScalarSeed<'_> {
-    type Value = Value;
+    type Value = Option<Scalar<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(&self.expected())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
         match self.wire {
-            WireKind::Bool => Ok(Value::Bool(v)),
+            WireKind::Bool => Ok(Some(Scalar::Bool(v))),
             _ => Err(self.wrong(format!("boolean {v}"))),
         }
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
         self.int(i128::from(v))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         self.int(i128::from(v))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
         match self.wire {
-            WireKind::Double => Ok(Value::Float(v)),
+            WireKind::Double => Ok(Some(Scalar::Float(v))),
             // A float field holds an f32, whichever encoding brought it.
-            WireKind::Float if v.abs() <= f64::from(f32::MAX) => Ok(Value::Float(f64::from(v as f32))),
+            WireKind::Float if v.abs() <= f64::from(f32::MAX) => Ok(Some(Scalar::Float(f64::from(v as f32)))),
             WireKind::Float => Err(at(self.path, format!("{v} is out of range for float"))),
             w if w.is_int() || w == WireKind::Enum => {
                 // 1e3 is an integer written as a float; 1.5 is not.
@@ -433,52 +571,29 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
         }
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        match self.wire {
-            WireKind::String => Ok(Value::str(v)),
-            WireKind::Bytes => decode_base64(v).map(|b| Value::Bytes(Rc::from(b))).map_err(|why| at(self.path, why)),
-            WireKind::Enum => {
-                let evr_compiler::types::Type::Enum(id) = enum_type(&self.field.ty) else {
-                    return Err(at(self.path, "unsupported field type"));
-                };
-                let e = self.schema.enum_(id);
-                match e.value(v) {
-                    Some(n) => Ok(Value::Enum(n)),
-                    None => Err(at(self.path, format!("{v:?} is not a value of enum {}", e.name))),
-                }
-            }
-            WireKind::Double | WireKind::Float => match v {
-                "NaN" => Ok(Value::Float(f64::NAN)),
-                "Infinity" => Ok(Value::Float(f64::INFINITY)),
-                "-Infinity" => Ok(Value::Float(f64::NEG_INFINITY)),
-                _ => match v.trim().parse::<f64>() {
-                    Ok(f) if f.is_finite() && v.trim() == v => self.visit_f64(f),
-                    _ => Err(self.wrong(format!("string {v:?}"))),
-                },
-            },
-            WireKind::Duration => parse_duration(v).map(Value::Duration).map_err(|why| at(self.path, why)),
-            w if w.is_int() => match v.parse::<i128>() {
-                Ok(n) => self.int(n),
-                Err(_) => match v.parse::<f64>() {
-                    Ok(f) if v.contains(['e', 'E', '.']) => self.visit_f64(f),
-                    _ => Err(self.wrong(format!("string {v:?}"))),
-                },
-            },
-            _ => Err(self.wrong(format!("string {v:?}"))),
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        self.text(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        // Escaped text is copied only when it is kept.
+        if self.keep || self.wire != WireKind::String {
+            self.text(Cow::Owned(v.to_owned()))
+        } else {
+            Ok(Some(Scalar::Str(Cow::Borrowed(""))))
         }
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
         Err(self.wrong("an array"))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
         Err(self.wrong("an object"))
     }
 }
 
-fn enum_type(t: &evr_compiler::types::Type) -> evr_compiler::types::Type {
-    use evr_compiler::types::Type;
+fn enum_type(t: &Type) -> Type {
     match t {
         Type::List(e) | Type::Map(_, e) | Type::Optional(e) => (**e).clone(),
         other => other.clone(),

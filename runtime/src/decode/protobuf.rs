@@ -1,6 +1,7 @@
 //! Protobuf binary events. Unknown fields are skipped, repeated scalars may be packed or not,
 //! a repeated occurrence of a message field merges into it, as every protobuf library does.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use evr_compiler::interp::value::{Message, Value};
@@ -8,129 +9,311 @@ use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 use prost::encoding::{WireType, decode_key, decode_varint};
 
-use super::DecodeError;
 use super::json::MAX_NESTING;
+use super::plan::{FrameOut, Need, Plan};
+use super::{DecodeError, Path, Scalar, Segment};
 use crate::encode::protobuf::wire_type;
 
 pub fn decode(schema: &Schema, ty: MessageId, bytes: &[u8]) -> Result<Value, DecodeError> {
     let mut m = Message::empty(schema, ty);
-    merge(schema, &mut m, bytes, "", 0)?;
+    merge(schema, &mut m, bytes, &Path::ROOT, 0)?;
     Ok(Value::Message(Rc::new(m)))
 }
 
-fn err(path: &str, what: impl std::fmt::Display) -> DecodeError {
-    if path.is_empty() { DecodeError::new(what.to_string()) } else { DecodeError::new(format!("{path}: {what}")) }
+/// Decodes into a frame what its plan names, and checks the rest as [`decode`] does.
+pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut FrameOut) -> Result<(), DecodeError> {
+    let plan = out.root;
+    merge_into(schema, ty, plan, out, bytes, &Path::ROOT, 0)
 }
 
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+fn err(path: &Path, what: impl std::fmt::Display) -> DecodeError {
+    DecodeError::new(path.says(what))
 }
 
-fn merge(schema: &Schema, m: &mut Message, mut buf: &[u8], path: &str, depth: u32) -> Result<(), DecodeError> {
+/// The fields of a message, one occurrence at a time: its number, wire type and schema field
+/// (`None` for unknown fields, which are skipped).
+fn fields<'s>(
+    schema: &'s Schema,
+    ty: MessageId,
+    mut buf: &[u8],
+    path: &Path,
+    depth: u32,
+    mut each: impl FnMut(usize, &'s Field, WireType, &mut &[u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
     if depth >= MAX_NESTING {
         return Err(err(path, format!("messages nested deeper than {MAX_NESTING}")));
     }
-    let msg = schema.message(m.ty);
+    let msg = schema.message(ty);
     while !buf.is_empty() {
         let (number, wire) = decode_key(&mut buf).map_err(|e| err(path, format!("invalid protobuf: {e}")))?;
-        let Some(index) = msg.fields.iter().position(|f| f.number == number) else {
-            skip(&mut buf, wire).map_err(|e| err(path, e))?;
-            continue;
-        };
-        let field = &msg.fields[index];
-        let fpath = join(path, &field.name);
-        match field.label {
-            Label::Singular => {
-                let slot = &mut m.fields[index];
-                if field.wire == WireKind::Message {
-                    let bytes = length_delimited(&mut buf, wire).map_err(|e| err(&fpath, e))?;
-                    let Type::Message(ty) = field.ty else { return Err(err(&fpath, "unsupported field type")) };
-                    let mut inner = match std::mem::replace(slot, Value::Null) {
-                        Value::Message(existing) => Rc::unwrap_or_clone(existing),
-                        _ => Message::empty(schema, ty),
-                    };
-                    merge(schema, &mut inner, bytes, &fpath, depth + 1)?;
-                    *slot = Value::Message(Rc::new(inner));
-                } else {
-                    *slot = scalar(field.wire, &mut buf, wire, &fpath)?;
-                }
-            }
-            Label::Repeated => {
-                let mut items = match std::mem::replace(&mut m.fields[index], Value::Null) {
-                    Value::List(l) => Rc::unwrap_or_clone(l),
-                    _ => Vec::new(),
-                };
-                let packable =
-                    !matches!(field.wire, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration);
-                if packable && wire == WireType::LengthDelimited {
-                    let mut packed = length_delimited(&mut buf, wire).map_err(|e| err(&fpath, e))?;
-                    let element_wire = wire_type(field.wire);
-                    while !packed.is_empty() {
-                        items.push(scalar(field.wire, &mut packed, element_wire, &fpath)?);
-                    }
-                } else if field.wire == WireKind::Message {
-                    let bytes = length_delimited(&mut buf, wire).map_err(|e| err(&fpath, e))?;
-                    let Type::List(elem) = &field.ty else { return Err(err(&fpath, "unsupported field type")) };
-                    let Type::Message(ty) = **elem else { return Err(err(&fpath, "unsupported field type")) };
-                    let mut inner = Message::empty(schema, ty);
-                    merge(schema, &mut inner, bytes, &format!("{fpath}[{}]", items.len()), depth + 1)?;
-                    items.push(Value::Message(Rc::new(inner)));
-                } else {
-                    items.push(scalar(field.wire, &mut buf, wire, &fpath)?);
-                }
-                m.fields[index] = Value::List(Rc::new(items));
-            }
-            Label::Map => {
-                let entry = length_delimited(&mut buf, wire).map_err(|e| err(&fpath, e))?;
-                let (k, v) = map_entry(schema, field, entry, &fpath, depth)?;
-                let mut entries = match std::mem::replace(&mut m.fields[index], Value::Null) {
-                    Value::Map(e) => Rc::unwrap_or_clone(e),
-                    _ => Vec::new(),
-                };
-                match entries.iter_mut().find(|(ek, _)| *ek == k) {
-                    Some(slot) => slot.1 = v,
-                    None => entries.push((k, v)),
-                }
-                m.fields[index] = Value::Map(Rc::new(entries));
-            }
+        match msg.fields.iter().position(|f| f.number == number) {
+            Some(index) => each(index, &msg.fields[index], wire, &mut buf)?,
+            None => skip(&mut buf, wire).map_err(|e| err(path, e))?,
         }
     }
     Ok(())
 }
 
+fn merge(schema: &Schema, m: &mut Message, buf: &[u8], path: &Path, depth: u32) -> Result<(), DecodeError> {
+    fields(schema, m.ty, buf, path, depth, |index, field, wire, buf| {
+        let fpath = Path { parent: Some(path), segment: Segment::Field(&field.name) };
+        merge_field(schema, field, &mut m.fields[index], buf, wire, &fpath, depth)
+    })
+}
+
+/// A message into a frame by its plan; fields the plan does not name are only checked.
+fn merge_into(
+    schema: &Schema,
+    ty: MessageId,
+    plan: &Plan,
+    out: &mut FrameOut,
+    buf: &[u8],
+    path: &Path,
+    depth: u32,
+) -> Result<(), DecodeError> {
+    let mut counts = Counts::default();
+    fields(schema, ty, buf, path, depth, |index, field, wire, buf| {
+        let fpath = Path { parent: Some(path), segment: Segment::Field(&field.name) };
+        match plan.need(index) {
+            Need::Skip => check_field(schema, field, buf, wire, &fpath, depth, counts.next(index, field)),
+            Need::Slot(at) => {
+                let s = scalar(field.wire, buf, wire, &fpath)?;
+                out.scalar(*at, s);
+                Ok(())
+            }
+            // Occurrences of a message merge, so nothing is cleared here.
+            Need::Nested(inner) => {
+                let bytes = length_delimited(buf, wire).map_err(|e| err(&fpath, e))?;
+                let Type::Message(ty) = field.ty else { return Err(err(&fpath, "unsupported field type")) };
+                merge_into(schema, ty, inner, out, bytes, &fpath, depth + 1)
+            }
+            Need::Whole(w) => merge_field(schema, field, out.whole(*w), buf, wire, &fpath, depth),
+        }
+    })
+}
+
+/// One occurrence of a field, merged into its value: a message merges, a list grows, a map
+/// entry replaces the one with its key, a scalar is replaced.
+fn merge_field(
+    schema: &Schema,
+    field: &Field,
+    slot: &mut Value,
+    buf: &mut &[u8],
+    wire: WireType,
+    path: &Path,
+    depth: u32,
+) -> Result<(), DecodeError> {
+    match field.label {
+        Label::Singular if field.wire == WireKind::Message => {
+            let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            let Type::Message(ty) = field.ty else { return Err(err(path, "unsupported field type")) };
+            let mut inner = match std::mem::replace(slot, Value::Null) {
+                Value::Message(existing) => Rc::unwrap_or_clone(existing),
+                _ => Message::empty(schema, ty),
+            };
+            merge(schema, &mut inner, bytes, path, depth + 1)?;
+            *slot = Value::Message(Rc::new(inner));
+        }
+        Label::Singular => *slot = scalar(field.wire, buf, wire, path)?.into_value(),
+        Label::Repeated => {
+            let mut items = match std::mem::replace(slot, Value::Null) {
+                Value::List(l) => Rc::unwrap_or_clone(l),
+                _ => Vec::new(),
+            };
+            if packed(field, wire) {
+                let mut packed = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+                let element_wire = wire_type(field.wire);
+                while !packed.is_empty() {
+                    items.push(scalar(field.wire, &mut packed, element_wire, path)?.into_value());
+                }
+            } else if field.wire == WireKind::Message {
+                let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+                let ty = element_message(field).ok_or_else(|| err(path, "unsupported field type"))?;
+                let mut inner = Message::empty(schema, ty);
+                merge(
+                    schema,
+                    &mut inner,
+                    bytes,
+                    &Path { parent: Some(path), segment: Segment::Index(items.len()) },
+                    depth + 1,
+                )?;
+                items.push(Value::Message(Rc::new(inner)));
+            } else {
+                items.push(scalar(field.wire, buf, wire, path)?.into_value());
+            }
+            *slot = Value::List(Rc::new(items));
+        }
+        Label::Map => {
+            let entry = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            let Some((k, v)) = map_entry(schema, field, entry, path, depth, true)? else { return Ok(()) };
+            let mut entries = match std::mem::replace(slot, Value::Null) {
+                Value::Map(e) => Rc::unwrap_or_clone(e),
+                _ => Vec::new(),
+            };
+            match entries.iter_mut().find(|(ek, _)| *ek == k) {
+                Some(slot) => slot.1 = v,
+                None => entries.push((k, v)),
+            }
+            *slot = Value::Map(Rc::new(entries));
+        }
+    }
+    Ok(())
+}
+
+/// A message that nothing reads: checked as [`merge`] checks it, kept nowhere.
+fn check_message(schema: &Schema, ty: MessageId, buf: &[u8], path: &Path, depth: u32) -> Result<(), DecodeError> {
+    let mut counts = Counts::default();
+    fields(schema, ty, buf, path, depth, |index, field, wire, buf| {
+        let fpath = Path { parent: Some(path), segment: Segment::Field(&field.name) };
+        check_field(schema, field, buf, wire, &fpath, depth, counts.next(index, field))
+    })
+}
+
+/// One occurrence of a field that nothing reads: checked as [`merge_field`] checks it, kept
+/// nowhere. `occurrence` numbers the elements of a repeated message field, for errors.
+fn check_field(
+    schema: &Schema,
+    field: &Field,
+    buf: &mut &[u8],
+    wire: WireType,
+    path: &Path,
+    depth: u32,
+    occurrence: usize,
+) -> Result<(), DecodeError> {
+    match field.label {
+        Label::Singular if field.wire == WireKind::Message => {
+            let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            let ty = element_message(field).ok_or_else(|| err(path, "unsupported field type"))?;
+            check_message(schema, ty, bytes, path, depth + 1)
+        }
+        Label::Repeated if packed(field, wire) => {
+            let mut packed = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            let element_wire = wire_type(field.wire);
+            while !packed.is_empty() {
+                scalar(field.wire, &mut packed, element_wire, path)?;
+            }
+            Ok(())
+        }
+        Label::Repeated if field.wire == WireKind::Message => {
+            let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            let ty = element_message(field).ok_or_else(|| err(path, "unsupported field type"))?;
+            check_message(
+                schema,
+                ty,
+                bytes,
+                &Path { parent: Some(path), segment: Segment::Index(occurrence) },
+                depth + 1,
+            )
+        }
+        Label::Singular | Label::Repeated => scalar(field.wire, buf, wire, path).map(drop),
+        Label::Map => {
+            let entry = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            map_entry(schema, field, entry, path, depth, false).map(drop)
+        }
+    }
+}
+
+/// How many times each field has occurred so far in one message; the first few fields are
+/// counted without allocating.
+#[derive(Default)]
+struct Counts {
+    first: [(usize, usize); 4],
+    used: usize,
+    more: Vec<(usize, usize)>,
+}
+
+impl Counts {
+    /// The number of this occurrence of `field` (index `index`), counted for repeated messages only.
+    fn next(&mut self, index: usize, field: &Field) -> usize {
+        if field.label != Label::Repeated || field.wire != WireKind::Message {
+            return 0;
+        }
+        let slot = if let Some(p) = self.first[..self.used].iter().position(|(i, _)| *i == index) {
+            &mut self.first[p]
+        } else if self.used < self.first.len() {
+            self.first[self.used] = (index, 0);
+            self.used += 1;
+            &mut self.first[self.used - 1]
+        } else if let Some(p) = self.more.iter().position(|(i, _)| *i == index) {
+            &mut self.more[p]
+        } else {
+            self.more.push((index, 0));
+            let last = self.more.len() - 1;
+            &mut self.more[last]
+        };
+        slot.1 += 1;
+        slot.1 - 1
+    }
+}
+
+/// Repeated scalars may come packed: all elements in one length-delimited run.
+fn packed(field: &Field, wire: WireType) -> bool {
+    wire == WireType::LengthDelimited
+        && !matches!(field.wire, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration)
+}
+
+/// The message type of a message field, or of a list's elements.
+fn element_message(field: &Field) -> Option<MessageId> {
+    match &field.ty {
+        Type::Message(ty) => Some(*ty),
+        Type::List(elem) => match **elem {
+            Type::Message(ty) => Some(ty),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One map entry; a missing key or value is its default. Only checked unless `build`.
 fn map_entry(
     schema: &Schema,
     field: &Field,
     mut buf: &[u8],
-    path: &str,
+    path: &Path,
     depth: u32,
-) -> Result<(Value, Value), DecodeError> {
+    build: bool,
+) -> Result<Option<(Value, Value)>, DecodeError> {
     let (kw, vw) = field.map_wire.ok_or_else(|| err(path, "unsupported field type"))?;
     let Type::Map(kt, vt) = &field.ty else { return Err(err(path, "unsupported field type")) };
-    let (mut key, mut value) = (Value::default_of(kt), Value::default_of(vt));
+    let value_message = || match **vt {
+        Type::Message(ty) => Ok(ty),
+        _ => Err(err(path, "unsupported field type")),
+    };
+    let (mut key, mut value) = (None, None);
     while !buf.is_empty() {
         let (number, wire) = decode_key(&mut buf).map_err(|e| err(path, format!("invalid protobuf: {e}")))?;
         match number {
-            1 => key = scalar(kw, &mut buf, wire, path)?,
+            1 => key = Some(scalar(kw, &mut buf, wire, path)?),
             2 if vw == WireKind::Message => {
                 let bytes = length_delimited(&mut buf, wire).map_err(|e| err(path, e))?;
-                let Type::Message(ty) = **vt else { return Err(err(path, "unsupported field type")) };
-                let mut inner = Message::empty(schema, ty);
-                merge(schema, &mut inner, bytes, path, depth + 1)?;
-                value = Value::Message(Rc::new(inner));
+                if build {
+                    let mut inner = Message::empty(schema, value_message()?);
+                    merge(schema, &mut inner, bytes, path, depth + 1)?;
+                    value = Some(Value::Message(Rc::new(inner)));
+                } else {
+                    check_message(schema, value_message()?, bytes, path, depth + 1)?;
+                }
             }
-            2 => value = scalar(vw, &mut buf, wire, path)?,
+            2 => {
+                let v = scalar(vw, &mut buf, wire, path)?;
+                value = build.then(|| v.into_value());
+            }
             _ => skip(&mut buf, wire).map_err(|e| err(path, e))?,
         }
     }
-    if value.is_null() && vw == WireKind::Message {
-        let Type::Message(ty) = **vt else { return Err(err(path, "unsupported field type")) };
-        value = Value::Message(Rc::new(Message::empty(schema, ty)));
+    if !build {
+        return Ok(None);
     }
-    Ok((key, value))
+    let key = key.map_or_else(|| Value::default_of(kt), Scalar::into_value);
+    let value = match value {
+        Some(v) => v,
+        None if vw == WireKind::Message => Value::Message(Rc::new(Message::empty(schema, value_message()?))),
+        None => Value::default_of(vt),
+    };
+    Ok(Some((key, value)))
 }
 
-fn scalar(kind: WireKind, buf: &mut &[u8], wire: WireType, path: &str) -> Result<Value, DecodeError> {
+fn scalar<'b>(kind: WireKind, buf: &mut &'b [u8], wire: WireType, path: &Path) -> Result<Scalar<'b>, DecodeError> {
     let expected = wire_type(kind);
     if wire != expected {
         return Err(err(
@@ -149,44 +332,44 @@ fn scalar(kind: WireKind, buf: &mut &[u8], wire: WireType, path: &str) -> Result
         Ok(u64::from_le_bytes(bytes))
     };
     Ok(match kind {
-        WireKind::Int32 => Value::Int(i64::from(varint(buf)? as i32)),
-        WireKind::Int64 => Value::Int(varint(buf)? as i64),
-        WireKind::Uint32 => Value::Int(i64::from(varint(buf)? as u32)),
+        WireKind::Int32 => Scalar::Int(i64::from(varint(buf)? as i32)),
+        WireKind::Int64 => Scalar::Int(varint(buf)? as i64),
+        WireKind::Uint32 => Scalar::Int(i64::from(varint(buf)? as u32)),
         WireKind::Uint64 => {
             let v = varint(buf)?;
-            Value::Int(i64::try_from(v).map_err(|_| err(path, format!("{v} is out of range for an int")))?)
+            Scalar::Int(i64::try_from(v).map_err(|_| err(path, format!("{v} is out of range for an int")))?)
         }
         WireKind::Sint32 => {
             let v = varint(buf)? as u32;
-            Value::Int(i64::from(((v >> 1) as i32) ^ -((v & 1) as i32)))
+            Scalar::Int(i64::from(((v >> 1) as i32) ^ -((v & 1) as i32)))
         }
         WireKind::Sint64 => {
             let v = varint(buf)?;
-            Value::Int(((v >> 1) as i64) ^ -((v & 1) as i64))
+            Scalar::Int(((v >> 1) as i64) ^ -((v & 1) as i64))
         }
-        WireKind::Bool => Value::Bool(varint(buf)? != 0),
-        WireKind::Enum => Value::Enum(varint(buf)? as i32),
-        WireKind::Fixed32 => Value::Int(fixed(buf, 4)? as i64),
-        WireKind::Sfixed32 => Value::Int(i64::from(fixed(buf, 4)? as u32 as i32)),
-        WireKind::Float => Value::Float(f64::from(f32::from_bits(fixed(buf, 4)? as u32))),
+        WireKind::Bool => Scalar::Bool(varint(buf)? != 0),
+        WireKind::Enum => Scalar::Enum(varint(buf)? as i32),
+        WireKind::Fixed32 => Scalar::Int(fixed(buf, 4)? as i64),
+        WireKind::Sfixed32 => Scalar::Int(i64::from(fixed(buf, 4)? as u32 as i32)),
+        WireKind::Float => Scalar::Float(f64::from(f32::from_bits(fixed(buf, 4)? as u32))),
         WireKind::Fixed64 => {
             let v = fixed(buf, 8)?;
-            Value::Int(i64::try_from(v).map_err(|_| err(path, format!("{v} is out of range for an int")))?)
+            Scalar::Int(i64::try_from(v).map_err(|_| err(path, format!("{v} is out of range for an int")))?)
         }
-        WireKind::Sfixed64 => Value::Int(fixed(buf, 8)? as i64),
-        WireKind::Double => Value::Float(f64::from_bits(fixed(buf, 8)?)),
+        WireKind::Sfixed64 => Scalar::Int(fixed(buf, 8)? as i64),
+        WireKind::Double => Scalar::Float(f64::from_bits(fixed(buf, 8)?)),
         WireKind::String => {
             let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
-            Value::str(std::str::from_utf8(bytes).map_err(|_| err(path, "string is not valid UTF-8"))?)
+            Scalar::Str(Cow::Borrowed(std::str::from_utf8(bytes).map_err(|_| err(path, "string is not valid UTF-8"))?))
         }
-        WireKind::Bytes => Value::Bytes(Rc::from(length_delimited(buf, wire).map_err(|e| err(path, e))?)),
-        WireKind::Duration => Value::Duration(duration(length_delimited(buf, wire).map_err(|e| err(path, e))?, path)?),
+        WireKind::Bytes => Scalar::Bytes(Cow::Borrowed(length_delimited(buf, wire).map_err(|e| err(path, e))?)),
+        WireKind::Duration => Scalar::Duration(duration(length_delimited(buf, wire).map_err(|e| err(path, e))?, path)?),
         WireKind::Message => return Err(err(path, "unsupported field type")),
     })
 }
 
 /// google.protobuf.Duration { int64 seconds = 1; int32 nanos = 2; } in milliseconds.
-fn duration(mut buf: &[u8], path: &str) -> Result<i64, DecodeError> {
+fn duration(mut buf: &[u8], path: &Path) -> Result<i64, DecodeError> {
     let (mut seconds, mut nanos) = (0i64, 0i64);
     while !buf.is_empty() {
         let (number, wire) = decode_key(&mut buf).map_err(|e| err(path, format!("invalid protobuf: {e}")))?;

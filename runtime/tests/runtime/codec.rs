@@ -11,7 +11,7 @@ use evr_compiler::types::Type;
 use evr_runtime::{decode, encode};
 use proptest::prelude::*;
 
-fn schema() -> (Schema, MessageId) {
+pub(crate) fn schema() -> (Schema, MessageId) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/codec.proto");
     let (schema, diags) = schema::load(&[ProtoUse {
         path,
@@ -162,7 +162,7 @@ fn inner(s: &Schema, ty: MessageId) -> BoxedStrategy<Value> {
 }
 
 /// Random `All` messages; unset fields stay `Null`, as decoding leaves them.
-fn message(s: &Schema, all: MessageId) -> BoxedStrategy<Value> {
+pub(crate) fn message(s: &Schema, all: MessageId) -> BoxedStrategy<Value> {
     let msg = s.message(all);
     let Some(schema::TypeRef::Message(inner_ty)) = s.lookup("codec.v1.Inner") else { panic!("Inner") };
     let mut strategies: Vec<BoxedStrategy<Value>> = Vec::new();
@@ -318,12 +318,9 @@ fn payloads_forward_or_transcode() {
     let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
     let input = br#"{"s":"hi","unknown":1, "i32": 5}"#;
     let mut outputs = Vec::new();
-    let processed = exec.process(evr_compiler::ir::SourceId(0), input, &mut outputs);
-    let event = processed.event.unwrap();
-    let payloads: Vec<Vec<u8>> = outputs
-        .iter()
-        .map(|o| exec.payload(evr_compiler::ir::SourceId(0), input, &event, o).unwrap().into_owned())
-        .collect();
+    assert!(exec.process(evr_compiler::ir::SourceId(0), input, &mut outputs).decoded);
+    let payloads: Vec<Vec<u8>> =
+        outputs.iter().map(|o| exec.payload(evr_compiler::ir::SourceId(0), input, o).unwrap().into_owned()).collect();
     assert!(matches!(outputs[0], Output::Forward { .. }));
     assert_eq!(payloads[0], input.to_vec(), "same format: the original bytes");
     assert_eq!(payloads[1], vec![0x08, 0x05, 0x72, 0x02, b'h', b'i'], "transcoded to protobuf");

@@ -1,0 +1,188 @@
+//! Decoding into frames: which fields of each message the rules read and where their slots are,
+//! so that a decoder fills exactly those slots and only checks everything else.
+
+use std::borrow::Cow;
+
+use evr_compiler::interp::value::Value;
+use evr_compiler::jit::frame::{FrameLayout, write_slot, write_value};
+use evr_compiler::types::Type;
+
+use super::Scalar;
+
+/// What the frame needs of one message: a need per field index (fields past the end are
+/// [`Need::Skip`]), and every slot below the message, to clear when it is absent or replaced.
+#[derive(Debug, Default)]
+pub struct Plan {
+    fields: Vec<Need>,
+    slots: Vec<u32>,
+    /// At the root: every field read whole, by [`Need::Whole`] number.
+    wholes: Vec<Whole>,
+}
+
+/// A message, list or map read as a value: decoded into a value tree kept for the event; its
+/// slot and the slots of fields read through it are filled from that tree.
+#[derive(Debug)]
+pub struct Whole {
+    slot: u32,
+    below: Vec<(Vec<u32>, u32)>,
+}
+
+#[derive(Debug, Default)]
+pub enum Need {
+    /// Not read: checked, not kept.
+    #[default]
+    Skip,
+    /// A scalar, string or bytes field with a slot.
+    Slot(u32),
+    /// A message some of whose fields are read.
+    Nested(Box<Plan>),
+    /// Read as a value: the root plan's whole of this number.
+    Whole(usize),
+}
+
+impl Plan {
+    /// The plan of a source's root message, from the slots of its frame layout.
+    pub fn new(layout: &FrameLayout) -> Plan {
+        let mut slots: Vec<(&[u32], &Type, u32)> = layout.slots().map(|(p, t, at)| (p.as_slice(), t, at)).collect();
+        // Shorter paths first: a message read whole is placed before the fields read through it.
+        slots.sort_by_key(|(p, _, _)| p.len());
+        let (mut root, mut wholes) = (Plan::default(), Vec::new());
+        for (path, ty, at) in slots {
+            root.insert(path, ty, at, &mut wholes);
+        }
+        root.wholes = wholes;
+        root
+    }
+
+    fn insert(&mut self, path: &[u32], ty: &Type, at: u32, wholes: &mut Vec<Whole>) {
+        let Some((&first, rest)) = path.split_first() else { return };
+        self.slots.push(at);
+        let i = first as usize;
+        if self.fields.len() <= i {
+            self.fields.resize_with(i + 1, Need::default);
+        }
+        let need = &mut self.fields[i];
+        if rest.is_empty() {
+            *need = match ty.strip_optional() {
+                Type::Message(_) | Type::List(_) | Type::Map(_, _) => {
+                    wholes.push(Whole { slot: at, below: Vec::new() });
+                    Need::Whole(wholes.len() - 1)
+                }
+                _ => Need::Slot(at),
+            };
+            return;
+        }
+        match need {
+            Need::Whole(w) => wholes[*w].below.push((rest.to_vec(), at)),
+            Need::Nested(plan) => plan.insert(rest, ty, at, wholes),
+            Need::Skip | Need::Slot(_) => {
+                let mut plan = Plan::default();
+                plan.insert(rest, ty, at, wholes);
+                *need = Need::Nested(Box::new(plan));
+            }
+        }
+    }
+
+    pub fn need(&self, field: usize) -> &Need {
+        self.fields.get(field).unwrap_or(&Need::Skip)
+    }
+
+    /// Every slot below this message.
+    pub fn slots(&self) -> &[u32] {
+        &self.slots
+    }
+}
+
+/// A frame being filled by the plan `root`, and what its slots point at besides the input.
+pub struct FrameOut<'f> {
+    pub frame: &'f mut [u8],
+    pub kept: &'f mut Kept,
+    pub root: &'f Plan,
+}
+
+/// What frame slots point at besides the input: text made while decoding (unescaped,
+/// base64-decoded), and the values read whole, by whole number. It lives until the next event.
+#[derive(Default)]
+pub struct Kept {
+    strings: Vec<Box<[u8]>>,
+    values: Vec<(usize, Value)>,
+}
+
+impl Kept {
+    pub fn clear(&mut self) {
+        self.strings.clear();
+        self.values.clear();
+    }
+}
+
+impl FrameOut<'_> {
+    /// Starts an event: every slot unset.
+    pub fn reset(&mut self) {
+        self.frame.fill(0);
+        self.kept.clear();
+    }
+
+    /// Unsets slots (a message that is absent, or given again in JSON), values read whole among them.
+    pub fn clear(&mut self, slots: &[u32]) {
+        for &at in slots {
+            write_slot(self.frame, at, false, 0, 0);
+        }
+        let wholes = &self.root.wholes;
+        self.kept.values.retain(|(w, _)| !slots.contains(&wholes[*w].slot));
+    }
+
+    /// A scalar into its slot. Text borrowed from the input is pointed at, so the input must
+    /// outlive every use of the frame.
+    pub fn scalar(&mut self, at: u32, s: Scalar<'_>) {
+        let (word, len) = match s {
+            Scalar::Bool(b) => (u64::from(b), 0),
+            Scalar::Int(i) | Scalar::Duration(i) => (i as u64, 0),
+            Scalar::Enum(e) => (i64::from(e) as u64, 0),
+            Scalar::Float(f) => (f.to_bits(), 0),
+            Scalar::Str(Cow::Borrowed(s)) => (s.as_ptr() as u64, s.len() as u64),
+            Scalar::Bytes(Cow::Borrowed(b)) => (b.as_ptr() as u64, b.len() as u64),
+            Scalar::Str(Cow::Owned(s)) => self.keep(s.into_bytes()),
+            Scalar::Bytes(Cow::Owned(b)) => self.keep(b),
+        };
+        write_slot(self.frame, at, true, word, len);
+    }
+
+    /// Text made while decoding (unescaped, base64-decoded) lives in `kept`.
+    fn keep(&mut self, bytes: Vec<u8>) -> (u64, u64) {
+        let kept = bytes.into_boxed_slice();
+        let (word, len) = (kept.as_ptr() as u64, kept.len() as u64);
+        self.kept.strings.push(kept);
+        (word, len)
+    }
+
+    /// The value of whole `w` decoded so far (`Null` at first), to set or merge into.
+    pub fn whole(&mut self, w: usize) -> &mut Value {
+        let i = match self.kept.values.iter().position(|(k, _)| *k == w) {
+            Some(i) => i,
+            None => {
+                self.kept.values.push((w, Value::Null));
+                self.kept.values.len() - 1
+            }
+        };
+        &mut self.kept.values[i].1
+    }
+
+    /// Ends an event: the slots of values read whole point into their trees, which stay put
+    /// in `kept` until the next event.
+    pub fn finish(&mut self) {
+        for (w, v) in &self.kept.values {
+            let whole = &self.root.wholes[*w];
+            write_value(self.frame, whole.slot, v);
+            for (path, at) in &whole.below {
+                let mut field = v;
+                for &i in path {
+                    field = match field {
+                        Value::Message(m) => m.fields.get(i as usize).unwrap_or(&Value::Null),
+                        _ => &Value::Null,
+                    };
+                }
+                write_value(self.frame, *at, field);
+            }
+        }
+    }
+}
