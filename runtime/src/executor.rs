@@ -342,7 +342,7 @@ impl<'p> Executor<'p> {
         let s = source.0 as usize;
         match (&self.native, self.program.sources[s].time_field) {
             (Some(native), Some(field)) => {
-                native.code.layouts[s].offset(&vec![field]).map_or(0, |at| read_slot(&native.frames[s], at).1 as i64)
+                native.code.layouts[s].offset(&[field]).map_or(0, |at| read_slot(&native.frames[s], at).1 as i64)
             }
             _ => evr_stdlib::time::now_ms(),
         }

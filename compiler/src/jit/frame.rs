@@ -92,7 +92,7 @@ impl FrameLayout {
         }
     }
 
-    pub fn offset(&self, path: &FieldPath) -> Option<u32> {
+    pub fn offset(&self, path: &[u32]) -> Option<u32> {
         self.offsets.get(path).copied()
     }
 

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::plan::{FrameOut, Need, Plan};
 use super::{DecodeError, Path, Scalar, Segment};
@@ -118,7 +118,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
         let mut out = if self.build { Some(Message::empty(self.schema, self.ty)) } else { None };
         while let Some(key) = map.next_key::<KeyText>()? {
             let Some(index) = msg.fields.iter().position(|f| f.name == key.0 || f.json_name == key.0) else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
                 continue;
             };
             let field = &msg.fields[index];
@@ -173,7 +173,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
         let msg = enter(schema, self.ty, self.path, depth)?;
         while let Some(key) = map.next_key::<KeyText>()? {
             let Some(index) = msg.fields.iter().position(|f| f.name == key.0 || f.json_name == key.0) else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
                 continue;
             };
             let field = &msg.fields[index];
@@ -230,6 +230,61 @@ fn enter<'s, E: de::Error>(
 
 fn not_object<E: de::Error>(schema: &Schema, ty: MessageId, path: &Path, found: impl fmt::Display) -> E {
     at(path, format!("expected a JSON object for {}, found {found}", schema.message(ty).name))
+}
+
+/// An unknown field's value, skipped. Unlike serde's `IgnoredAny`, whose skipping in serde_json
+/// keeps a heap stack of open brackets, this recursion allocates nothing (nesting is bounded by
+/// serde_json's recursion limit).
+struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
+        d.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_key::<Skip>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
 }
 
 /// An object key, borrowed from the input when it has no escapes.
