@@ -51,7 +51,7 @@ fn warm_hot_path_allocates_nothing() {
         })
         .collect();
     let mut out: Vec<Output> = Vec::with_capacity(64);
-    let mut pass = |exec: &mut Executor, out: &mut Vec<Output>| {
+    let pass = |exec: &mut Executor, out: &mut Vec<Output>| {
         let mut produced = 0;
         for (e, p) in json.iter().zip(&protobuf) {
             out.clear();
