@@ -67,6 +67,15 @@ fn interp(c: &mut Criterion) {
             }
         })
     });
+    group.bench_function("decode_only_into_frames", |b| {
+        let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+        let exec = Executor::new(&a.program, &a.schema, config).unwrap();
+        b.iter(|| {
+            for e in &events {
+                let _ = std::hint::black_box(exec.decode_frame(SourceId(0), e.as_bytes()));
+            }
+        })
+    });
     group.finish();
 
     // Evaluation alone, over events decoded beforehand: drops, the score and the rules.
@@ -77,7 +86,7 @@ fn interp(c: &mut Criterion) {
         .iter()
         .filter_map(|e| evr_runtime::decode::decode(&a.schema, src.message, src.format, e.as_bytes()).ok())
         .collect();
-    for (name, engine) in [("interpreter", Engine::Interpreter), ("jit", Engine::Jit(OptLevel::Speed))] {
+    for (name, engine) in [("interpreter", Engine::Interpreter), ("jit_from_values", Engine::Jit(OptLevel::Speed))] {
         group.bench_function(name, |b| {
             let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
             let mut outputs = Vec::new();
@@ -89,6 +98,22 @@ fn interp(c: &mut Criterion) {
             })
         });
     }
+    // The JIT over events decoded into frames beforehand: what native code costs by itself.
+    group.bench_function("jit", |b| {
+        let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+        let mut exec = Executor::new(&a.program, &a.schema, config).unwrap();
+        let frames: Vec<_> = events
+            .iter()
+            .filter_map(|e| exec.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())
+            .collect();
+        let mut outputs = Vec::new();
+        b.iter(|| {
+            for f in &frames {
+                outputs.clear();
+                exec.run_frame(f, &mut outputs);
+            }
+        })
+    });
     group.finish();
 
     // The rule index: the same events (names of the first 10 rules) against 10 and 10,000 rules.

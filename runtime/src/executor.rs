@@ -41,6 +41,22 @@ pub struct Processed {
     pub dropped_by: Option<usize>,
 }
 
+/// An event decoded into a frame of its own (see [`Executor::decode_frame`]). Its slots point
+/// into the input, which it borrows, and into what it keeps.
+pub struct DecodedFrame<'b> {
+    source: SourceId,
+    frame: Vec<u8>,
+    kept: Kept,
+    input: &'b [u8],
+}
+
+impl DecodedFrame<'_> {
+    /// The event's bytes.
+    pub fn input(&self) -> &[u8] {
+        self.input
+    }
+}
+
 /// The event the units of one call read: a value tree, or the frame of its source alone.
 #[derive(Clone, Copy)]
 enum Event<'e> {
@@ -247,6 +263,29 @@ impl<'p> Executor<'p> {
                 Processed { decoded: false, dropped_by: None }
             }
         }
+    }
+
+    /// Decodes an event into a frame of its own, to evaluate apart from decoding (benchmarks
+    /// measure the two stages apart). `None` when events of `source` are not decoded into frames:
+    /// under the interpreter, or when a unit reads the event whole.
+    pub fn decode_frame<'b>(&self, source: SourceId, bytes: &'b [u8]) -> Option<Result<DecodedFrame<'b>, DecodeError>> {
+        let s = source.0 as usize;
+        let native = self.native.as_ref().filter(|n| !n.code.layouts[s].needs_event())?;
+        let src = &self.program.sources[s];
+        let mut decoded =
+            DecodedFrame { source, frame: vec![0; native.frames[s].len()], kept: Kept::default(), input: bytes };
+        let mut out = FrameOut { frame: &mut decoded.frame, kept: &mut decoded.kept, root: &native.plans[s] };
+        Some(decode::decode_into(self.schema, src.message, src.format, bytes, &mut out).map(|()| decoded))
+    }
+
+    /// Runs drops, scores and rules over an event decoded by [`decode_frame`](Self::decode_frame).
+    pub fn run_frame(&mut self, decoded: &DecodedFrame, out: &mut Vec<Output>) -> Option<usize> {
+        let (source, s) = (decoded.source, decoded.source.0 as usize);
+        let native = self.native.as_mut()?;
+        native.frames[s].copy_from_slice(&decoded.frame);
+        let time_ms = self.frame_time(source);
+        // The frame points into `decoded.input` and `decoded.kept`, both alive for this call.
+        self.evaluate(source, Event::Frame, time_ms, out)
     }
 
     /// Decodes an event of `source` into a value tree.
