@@ -3,7 +3,7 @@
 //! nothing but that unit's outputs. One executor holds the velocity state of one stream (a
 //! file, a partition); the program it runs is shared.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_compiler::interp::value::Value;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
@@ -106,7 +106,7 @@ pub struct Executor<'p> {
 /// Native code (shared by executors of the same program) and this executor's frames: one per
 /// source, with the plan that decodes events into it and what its slots point at.
 struct Native {
-    code: Rc<Compiled>,
+    code: Arc<Compiled>,
     frames: Vec<Vec<u8>>,
     plans: Vec<Plan>,
     kept: Kept,
@@ -166,7 +166,7 @@ impl<'p> Executor<'p> {
         let prepared = Prepared::new(program)?;
         let native = match config.engine {
             Engine::Interpreter => None,
-            Engine::Jit(opt) => Some(Rc::new(compile(program, schema, opt)?)),
+            Engine::Jit(opt) => Some(Arc::new(compile(program, schema, opt)?)),
         };
         Executor::with_code(program, schema, config, prepared, native)
     }
@@ -177,7 +177,7 @@ impl<'p> Executor<'p> {
         program: &'p Program,
         schema: &'p Schema,
         config: Config,
-        code: Rc<Compiled>,
+        code: Arc<Compiled>,
     ) -> Result<Executor<'p>, SetupError> {
         let prepared = Prepared::new(program)?;
         Executor::with_code(program, schema, config, prepared, Some(code))
@@ -188,7 +188,7 @@ impl<'p> Executor<'p> {
         schema: &'p Schema,
         config: Config,
         prepared: Prepared,
-        code: Option<Rc<Compiled>>,
+        code: Option<Arc<Compiled>>,
     ) -> Result<Executor<'p>, SetupError> {
         let native = code.map(|code| {
             let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();

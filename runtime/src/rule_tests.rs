@@ -16,7 +16,7 @@ use evr_compiler::schema::Schema;
 use evr_compiler::types::Type;
 
 use crate::encode;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::executor::{self, Config, Engine, Executor, Output};
 
@@ -41,7 +41,7 @@ pub fn run_all(
 ) -> Result<Vec<TestResult>, String> {
     let code = match engine {
         Engine::Interpreter => None,
-        Engine::Jit(opt) => Some(Rc::new(executor::compile(program, schema, opt).map_err(|e| e.to_string())?)),
+        Engine::Jit(opt) => Some(Arc::new(executor::compile(program, schema, opt).map_err(|e| e.to_string())?)),
     };
     Ok(program
         .tests

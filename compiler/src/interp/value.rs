@@ -43,6 +43,25 @@ impl Value {
         Value::Str(Rc::from(s))
     }
 
+    /// A deep copy that shares no reference-counted part with `self`, so that making it never
+    /// touches a count that another thread may touch too.
+    pub fn detached(&self) -> Value {
+        match self {
+            Value::Str(s) => Value::Str(Rc::from(&**s)),
+            Value::Bytes(b) => Value::Bytes(Rc::from(&**b)),
+            Value::List(items) => Value::List(Rc::new(items.iter().map(Value::detached).collect())),
+            Value::Map(entries) => {
+                Value::Map(Rc::new(entries.iter().map(|(k, v)| (k.detached(), v.detached())).collect()))
+            }
+            Value::Message(m) => {
+                Value::Message(Rc::new(Message { ty: m.ty, fields: m.fields.iter().map(Value::detached).collect() }))
+            }
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Duration(_) | Value::Enum(_) => {
+                self.clone()
+            }
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }

@@ -839,11 +839,14 @@ extern "C" fn set_collection(c: *mut Ctx, field: i64, kind: i64, coll: i64) -> i
         return 0;
     }
     let value = if kind == 0 {
-        // SAFETY: a list pointer from a frame slot, alive for the call.
-        Value::List(Rc::new(unsafe { &*(coll as *const Vec<Value>) }.clone()))
+        // SAFETY: a list pointer from a frame slot or a constant, alive for the call.
+        let items = unsafe { &*(coll as *const Vec<Value>) };
+        // Copied deeply: a constant's values are shared by threads (see `Pinned`).
+        Value::List(Rc::new(items.iter().map(Value::detached).collect()))
     } else {
-        // SAFETY: a map pointer from a frame slot, alive for the call.
-        Value::Map(Rc::new(unsafe { &*(coll as *const Vec<(Value, Value)>) }.clone()))
+        // SAFETY: a map pointer from a frame slot or a constant, alive for the call.
+        let entries = unsafe { &*(coll as *const Vec<(Value, Value)>) };
+        Value::Map(Rc::new(entries.iter().map(|(k, v)| (k.detached(), v.detached())).collect()))
     };
     set(ctx(c), field, value)
 }

@@ -57,9 +57,13 @@ pub struct Pinned {
 }
 
 // SAFETY: the values inside are made by the thread that translates a function and owned by this
-// struct alone (no other clone of their `Rc`s exists); the struct is moved once, to the thread
-// that keeps the compiled code, and never shared between threads.
+// struct alone: no other clone of their `Rc`s exists, and none is ever made. Native code and the
+// helpers it calls only read them; a helper that copies a collection out of a pointer copies it
+// deeply (`Value::detached`), so no reference count inside is ever touched but by this struct's
+// own drop, which runs once, on whichever thread drops the `Compiled` that owns it.
 unsafe impl Send for Pinned {}
+// SAFETY: as above: shared access only ever reads.
+unsafe impl Sync for Pinned {}
 
 impl Pinned {
     fn extend(&mut self, other: Pinned) {
@@ -69,9 +73,12 @@ impl Pinned {
     }
 }
 
-/// A program compiled to native code. Dropping it frees the code.
+/// A program compiled to native code. Dropping it frees the code. It is `Send` and `Sync`: one
+/// compilation serves executors on any number of threads.
 pub struct Compiled {
-    module: Option<JITModule>,
+    /// Kept only to free the code; never used through a shared reference (hence the mutex,
+    /// which makes that plain to the compiler).
+    module: Mutex<Option<JITModule>>,
     pub drops: Vec<NativeFn>,
     pub scores: Vec<NativeFn>,
     pub rules: Vec<NativeFn>,
@@ -83,7 +90,8 @@ pub struct Compiled {
 
 impl Drop for Compiled {
     fn drop(&mut self) {
-        if let Some(module) = self.module.take() {
+        let module = self.module.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(module) = module.take() {
             // SAFETY: the function pointers above die with `self`; nothing calls them after this.
             unsafe { module.free_memory() };
         }
@@ -257,7 +265,7 @@ pub fn compile(
     }
     module.finalize_definitions().map_err(|e| Err(e.to_string()))?;
     let mut compiled = Compiled {
-        module: None,
+        module: Mutex::new(None),
         drops: Vec::new(),
         scores: Vec::new(),
         rules: Vec::new(),
@@ -275,7 +283,7 @@ pub fn compile(
             _ => compiled.rules.push(f),
         }
     }
-    compiled.module = Some(module);
+    compiled.module = Mutex::new(Some(module));
     Ok(compiled)
 }
 
@@ -290,3 +298,9 @@ fn machine(ctx: &mut cranelift_codegen::Context, isa: &dyn TargetIsa, id: FuncId
     let relocs = compiled.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id)).collect();
     Ok(Machine { bytes, alignment, relocs })
 }
+
+/// Compiled code is shared between threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Compiled>();
+};

@@ -5,6 +5,7 @@ mod codec;
 mod frames;
 mod index;
 mod quiet;
+mod threads;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
