@@ -553,6 +553,7 @@ helpers! {
     "evr_set_bytes" => set_bytes(I64, I64, I64, I64) -> I32;
     "evr_map_end" => map_end(I64, I64) -> I32;
     "evr_list_contains" => list_contains(I64, I64, I64, I64, I64) -> I8;
+    "evr_words_equal" => words_equal(I64, I64, I64, I64, I64) -> I8;
     "evr_set_collection" => set_collection(I64, I64, I64, I64) -> I32;
     "evr_bytes_to_string" => bytes_to_string(I64, I64, I64, I64);
     "evr_record_value" => record_value(I64, I64) -> I32;
@@ -590,24 +591,82 @@ fn put(v: &Value, out: *mut i64) -> i8 {
     1
 }
 
-/// `map[key]`: 1 and the value in `out`, or 0. `key_kind` 0: string key (`k0`, `k1` pointer and
-/// length), 1: int key (`k0`), 2: bool key (`k0`).
+/// `map[key]`: 1 and the value in `out`, or 0. The key comes as words (see [`Words`]).
 extern "C" fn map_get(map: i64, key_kind: i64, k0: i64, k1: i64, out: *mut i64) -> i8 {
     if map == 0 {
         return 0;
     }
-    // SAFETY: a map slot's pointer points at the entries of a decoded map, alive for the call.
+    // SAFETY: a map pointer from a frame slot, a constant or a value built by this unit, alive
+    // for the call.
     let entries = unsafe { &*(map as *const Vec<(Value, Value)>) };
-    let found = entries.iter().find(|(k, _)| match (k, key_kind) {
-        // SAFETY: see `str_of`.
-        (Value::Str(s), 0) => **s == *unsafe { str_of(k0 as *const u8, k1) },
-        (Value::Int(i), 1) => *i == k0,
-        (Value::Bool(b), 2) => i64::from(*b) == k0,
-        _ => false,
-    });
-    match found {
+    let key = Words { kind: key_kind, a: k0, b: k1 };
+    // SAFETY: native code passes words of a live value of the key's type.
+    match entries.iter().find(|(k, _)| unsafe { key.equals(k) }) {
         Some((_, v)) => put(v, out),
         None => 0,
+    }
+}
+
+/// A value as native code passes it to helpers that take any type: a kind and two words.
+/// Kinds: 0 int, 1 float (bits), 2 bool, 3 enum, 4 duration, 5 string and 6 bytes (pointer,
+/// length), 7 list and 8 map (pointer to the elements or entries, length), 9 message (pointer).
+#[derive(Clone, Copy)]
+struct Words {
+    kind: i64,
+    a: i64,
+    b: i64,
+}
+
+impl Words {
+    /// # Safety
+    /// Pointers among the words point at live values of the kind's type.
+    unsafe fn equals(self, v: &Value) -> bool {
+        let Words { kind, a, b } = self;
+        // SAFETY: see the function's contract.
+        unsafe {
+            match (v, kind) {
+                (Value::Int(x), 0) | (Value::Duration(x), 4) => *x == a,
+                (Value::Float(x), 1) => *x == f64::from_bits(a as u64),
+                (Value::Bool(x), 2) => i64::from(*x) == a,
+                (Value::Enum(x), 3) => i64::from(*x) == a,
+                (Value::Str(s), 5) => s.as_bytes() == bytes_of(a as *const u8, b),
+                (Value::Bytes(s), 6) => **s == *bytes_of(a as *const u8, b),
+                (Value::List(l), 7) => a != 0 && **l == *(a as *const Vec<Value>),
+                (Value::Map(m), 8) => a != 0 && **m == *(a as *const Vec<(Value, Value)>),
+                (Value::Message(m), 9) => message(a).is_some_and(|other| **m == *other),
+                // An absent message (a null pointer) is null.
+                (Value::Null, 9) => a == 0,
+                _ => false,
+            }
+        }
+    }
+
+    /// An owned value. Collections are copied deeply: they may be constants, whose values
+    /// threads share (see `Pinned`).
+    ///
+    /// # Safety
+    /// As for [`equals`](Self::equals).
+    unsafe fn value(self) -> Value {
+        let Words { kind, a, b } = self;
+        // SAFETY: see the function's contract.
+        unsafe {
+            match kind {
+                0 => Value::Int(a),
+                1 => Value::Float(f64::from_bits(a as u64)),
+                2 => Value::Bool(a != 0),
+                3 => Value::Enum(a as i32),
+                4 => Value::Duration(a),
+                5 => Value::str(str_of(a as *const u8, b)),
+                6 => Value::Bytes(Rc::from(bytes_of(a as *const u8, b))),
+                7 if a != 0 => Value::List(Rc::new((*(a as *const Vec<Value>)).iter().map(Value::detached).collect())),
+                8 if a != 0 => Value::Map(Rc::new(
+                    (*(a as *const Vec<(Value, Value)>)).iter().map(|(k, v)| (k.detached(), v.detached())).collect(),
+                )),
+                7 => Value::List(Rc::new(Vec::new())),
+                8 => Value::Map(Rc::new(Vec::new())),
+                _ => message(a).map_or(Value::Null, |m| Value::Message(Rc::new(m.clone()))),
+            }
+        }
     }
 }
 
@@ -667,16 +726,10 @@ extern "C" fn list_begin(c: *mut Ctx) {
     ctx(c).lists_building.push(Vec::new());
 }
 
+/// Appends a value, as words (see [`Words`]), to the innermost list being built.
 extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
-    let v = match kind {
-        0 => Value::Int(a),
-        1 => Value::Float(f64::from_bits(a as u64)),
-        2 => Value::Bool(a != 0),
-        3 => Value::Enum(a as i32),
-        4 => Value::Duration(a),
-        // SAFETY: see `str_of`.
-        _ => Value::str(unsafe { str_of(a as *const u8, b) }),
-    };
+    // SAFETY: native code passes words of a live value.
+    let v = unsafe { Words { kind, a, b }.value() };
     if let Some(list) = ctx(c).lists_building.last_mut() {
         list.push(v);
     }
@@ -814,23 +867,41 @@ extern "C" fn json_int(c: *mut Ctx, constant: i64, p: *const u8, len: i64, out: 
     }
 }
 
-/// `x in list` over a decoded list: `kind` as in `list_push` (0 int, 1 float, 2 bool, 3 enum,
-/// 4 duration, 5 string).
+/// `x in list` over a list of the event, a constant or a built list; `x` as words (see
+/// [`Words`]).
 extern "C" fn list_contains(list: i64, len: i64, kind: i64, a: i64, b: i64) -> i8 {
     if list == 0 || len == 0 {
         return 0;
     }
     // SAFETY: a list pointer from a frame slot, a constant or `split`, alive for the call.
     let items = unsafe { &*(list as *const Vec<Value>) };
-    items.iter().any(|v| match (v, kind) {
-        (Value::Int(x), 0) | (Value::Duration(x), 4) => *x == a,
-        (Value::Float(x), 1) => *x == f64::from_bits(a as u64),
-        (Value::Bool(x), 2) => i64::from(*x) == a,
-        (Value::Enum(x), 3) => i64::from(*x) == a,
-        // SAFETY: see `bytes_of`.
-        (Value::Str(s), 5) => s.as_bytes() == unsafe { bytes_of(a as *const u8, b) },
-        _ => false,
-    }) as i8
+    let needle = Words { kind, a, b };
+    // SAFETY: native code passes words of a live value.
+    items.iter().any(|v| unsafe { needle.equals(v) }) as i8
+}
+
+/// Whether two values of the same kind, as words (see [`Words`]), are equal.
+extern "C" fn words_equal(kind: i64, a0: i64, a1: i64, b0: i64, b1: i64) -> i8 {
+    let empty: Vec<Value> = Vec::new();
+    let no_entries: Vec<(Value, Value)> = Vec::new();
+    // SAFETY: native code passes words of live values; a null collection pointer is empty.
+    let equal = unsafe {
+        match kind {
+            1 => f64::from_bits(a0 as u64) == f64::from_bits(b0 as u64),
+            5 | 6 => bytes_of(a0 as *const u8, a1) == bytes_of(b0 as *const u8, b1),
+            7 => {
+                let list = |p: i64| if p == 0 { &empty } else { &*(p as *const Vec<Value>) };
+                list(a0) == list(b0)
+            }
+            8 => {
+                let map = |p: i64| if p == 0 { &no_entries } else { &*(p as *const Vec<(Value, Value)>) };
+                map(a0) == map(b0)
+            }
+            9 => message(a0) == message(b0),
+            _ => a0 == b0,
+        }
+    };
+    equal as i8
 }
 
 /// A list or map of the event as a field of the record being built (`kind` 0 list, 1 map).

@@ -53,16 +53,11 @@ impl Translator<'_, '_> {
                 _ => return unsupported("`len` of this value", span),
             },
             Builtin::ContainsKey => {
-                let JVal::Coll(map, _) = vals[0] else { return unsupported("this map", span) };
-                let (kind, k0, k1) = match vals[1] {
-                    JVal::S(p, l) => (0, p, l),
-                    JVal::I(i) => (1, i, i),
-                    JVal::B(b) => {
-                        let w = self.b.ins().uextend(types::I64, b);
-                        (2, w, w)
-                    }
-                    _ => return unsupported("this key", span),
+                let (JVal::Coll(map, _), Type::Map(key_ty, _)) = (&vals[0], &args[0].ty) else {
+                    return unsupported("this map", span);
                 };
+                let (kind, k0, k1) = self.words_of(vals[1].clone(), key_ty, span)?;
+                let map = *map;
                 let kind = self.b.ins().iconst(types::I64, kind);
                 let out = self.words();
                 JVal::B(self.call1("evr_map_get", &[map, kind, k0, k1, out]))

@@ -52,7 +52,7 @@ impl Translator<'_, '_> {
             }
             ExprKind::Compare { op, lhs, rhs } => {
                 let (a, b) = (self.expr(lhs)?, self.expr(rhs)?);
-                JVal::B(self.compare(*op, a, b, span)?)
+                JVal::B(self.compare(*op, a, b, &lhs.ty, span)?)
             }
             ExprKind::And(a, b) | ExprKind::Or(a, b) => {
                 let is_and = matches!(e.kind, ExprKind::And(..));
@@ -151,7 +151,7 @@ impl Translator<'_, '_> {
                     JVal::Opt(p, inner) => (p, *inner),
                     v => (one, v),
                 };
-                let (kind, a, b) = self.scalar_words(v, &needle.ty, span)?;
+                let (kind, a, b) = self.words_of(v, &needle.ty, span)?;
                 let kind = self.b.ins().iconst(types::I64, kind);
                 let found = self.call1("evr_list_contains", &[ptr, len, kind, a, b]);
                 // A null needle is in no list.
@@ -175,7 +175,7 @@ impl Translator<'_, '_> {
                 let mut any = self.b.ins().iconst(types::I8, 0);
                 for item in &items {
                     let v = self.expr(item)?;
-                    let eq = self.compare(CmpOp::Eq, needle_v.clone(), v, span)?;
+                    let eq = self.compare(CmpOp::Eq, needle_v.clone(), v, &elem, span)?;
                     any = self.b.ins().bor(any, eq);
                 }
                 JVal::B(if *negated { self.b.ins().bxor_imm_u(any, 1) } else { any })
@@ -304,16 +304,8 @@ impl Translator<'_, '_> {
         let out = self.words();
         let present = match (&base.ty, key) {
             (Type::List(_), JVal::I(i)) => self.call1("evr_list_get", &[ptr, i, out]),
-            (Type::Map(..), key) => {
-                let (kind, k0, k1) = match key {
-                    JVal::S(p, l) => (0, p, l),
-                    JVal::I(i) => (1, i, i),
-                    JVal::B(b) => {
-                        let w = self.b.ins().uextend(types::I64, b);
-                        (2, w, w)
-                    }
-                    _ => return unsupported("this map key", e.span),
-                };
+            (Type::Map(key_ty, _), key) => {
+                let (kind, k0, k1) = self.words_of(key, key_ty, e.span)?;
                 let kind = self.b.ins().iconst(types::I64, kind);
                 self.call1("evr_map_get", &[ptr, kind, k0, k1, out])
             }
@@ -435,7 +427,8 @@ impl Translator<'_, '_> {
     }
 
     /// An i8 truth value; optionals follow the null rules.
-    pub(super) fn compare(&mut self, op: CmpOp, a: JVal, b: JVal, span: Span) -> R<Value> {
+    /// `a op b` for two values of type `ty` (either may be its optional).
+    pub(super) fn compare(&mut self, op: CmpOp, a: JVal, b: JVal, ty: &Type, span: Span) -> R<Value> {
         if matches!(a, JVal::Opt(..)) || matches!(b, JVal::Opt(..)) {
             let one = self.b.ins().iconst(types::I8, 1);
             let (pa, va) = match a {
@@ -452,14 +445,14 @@ impl Translator<'_, '_> {
             return Ok(match op {
                 // Null equals only null.
                 CmpOp::Eq | CmpOp::Ne => {
-                    let inner = self.compare(CmpOp::Eq, va, vb, span)?;
+                    let inner = self.compare(CmpOp::Eq, va, vb, ty, span)?;
                     let equal_values = self.b.ins().band(both, inner);
                     let eq = self.b.ins().bor(equal_values, neither);
                     if op == CmpOp::Eq { eq } else { self.b.ins().bxor_imm_u(eq, 1) }
                 }
                 // An ordering with null is false.
                 _ => {
-                    let inner = self.compare(op, va, vb, span)?;
+                    let inner = self.compare(op, va, vb, ty, span)?;
                     self.b.ins().band(both, inner)
                 }
             });
@@ -488,6 +481,15 @@ impl Translator<'_, '_> {
             (JVal::S(ap, al), JVal::S(bp, bl)) => {
                 let c = self.call1("evr_str_cmp", &[ap, al, bp, bl]);
                 self.b.ins().icmp_imm_s(icc(op), c, 0)
+            }
+            // Lists, maps and messages: equality only, by value, in Rust.
+            (a @ (JVal::Coll(..) | JVal::Msg(..)), b) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+                let ty = ty.strip_optional().clone();
+                let (kind, a0, a1) = self.words_of(a, &ty, span)?;
+                let (_, b0, b1) = self.words_of(b, &ty, span)?;
+                let kind = self.b.ins().iconst(types::I64, kind);
+                let eq = self.call1("evr_words_equal", &[kind, a0, a1, b0, b1]);
+                if op == CmpOp::Eq { eq } else { self.b.ins().bxor_imm_u(eq, 1) }
             }
             _ => return unsupported("this comparison", span),
         })

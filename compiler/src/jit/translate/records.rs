@@ -163,18 +163,18 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// Appends a scalar to the list buffer of the context.
+    /// Appends a value to the list buffer of the context.
     pub(super) fn push(&mut self, item: &Expr) -> R<()> {
         let v = self.expr(item)?;
-        let (kind, a, b) = self.scalar_words(v, &item.ty, item.span)?;
+        let (kind, a, b) = self.words_of(v, &item.ty, item.span)?;
         let kind = self.b.ins().iconst(types::I64, kind);
         self.call("evr_list_push", &[self.ctx, kind, a, b]);
         Ok(())
     }
 
-    /// A scalar as (kind, word, word) for the helpers that take any scalar (`list_push`,
-    /// `list_contains` in abi.rs): 0 int, 1 float bits, 2 bool, 3 enum, 4 duration, 5 string.
-    pub(super) fn scalar_words(&mut self, v: JVal, ty: &Type, span: Span) -> R<(i64, Value, Value)> {
+    /// A value as (kind, word, word) for the helpers that take a value of any type
+    /// (`list_push`, `list_contains`, `map_get`; the kinds are `Words` in abi.rs).
+    pub(super) fn words_of(&mut self, v: JVal, ty: &Type, span: Span) -> R<(i64, Value, Value)> {
         Ok(match (v, ty.strip_optional()) {
             (JVal::I(x), Type::Enum(_)) => (3, x, x),
             (JVal::I(x), Type::Duration) => (4, x, x),
@@ -188,7 +188,16 @@ impl Translator<'_, '_> {
                 (2, w, w)
             }
             (JVal::S(p, l), Type::String) => (5, p, l),
-            _ => return unsupported("lists of this type", span),
+            (JVal::S(p, l), Type::Bytes) => (6, p, l),
+            (JVal::Coll(p, l), Type::List(_)) => (7, p, l),
+            (JVal::Coll(p, l), Type::Map(..)) => (8, p, l),
+            (JVal::Msg(present, p), Type::Message(_)) => {
+                // An absent message is a null pointer, which `Words` reads as null.
+                let zero = self.b.ins().iconst(types::I64, 0);
+                let p = self.b.ins().select(present, p, zero);
+                (9, p, p)
+            }
+            _ => return unsupported("a value of this type here", span),
         })
     }
 
