@@ -184,7 +184,7 @@ fn the_seed_bundle_is_clean() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(384))]
+    #![proptest_config(cases(384))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -211,4 +211,11 @@ proptest! {
         // A checker that keeps going still sees the items the mutations did not touch.
         prop_assert!(a.modules.len() == 1);
     }
+}
+
+/// A proptest configuration of `default` cases, or of `PROPTEST_CASES` when it is set (for
+/// longer runs; `ProptestConfig::with_cases` alone would ignore the variable).
+fn cases(default: u32) -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    proptest::prelude::ProptestConfig::with_cases(cases)
 }

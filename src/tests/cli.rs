@@ -46,7 +46,11 @@ const CASES: &[(&[&str], i32, &str)] = &[
         0,
         "\"sink\":\"risk_review\"",
     ),
-    (&["run", "tests/check/valid_list_of_lists.evr", "--input", "examples/feed/events.jsonl"], 0, "\"sink\":\"tallies\""),
+    (
+        &["run", "tests/check/valid_list_of_lists.evr", "--input", "examples/feed/events.jsonl"],
+        0,
+        "\"sink\":\"tallies\"",
+    ),
     (
         &["run", "tests/check/valid_list_of_lists.evr", "--input", "examples/feed/events.jsonl", "--engine", "interp"],
         0,

@@ -106,7 +106,7 @@ fn serde_json_string(s: &str) -> String {
 
 proptest! {
     // Each case compiles the bundle three times; PROPTEST_CASES=1000 for a longer run.
-    #![proptest_config(ProptestConfig::with_cases(40))]
+    #![proptest_config(crate::cases(40))]
 
     /// Random events through the bundle that uses every construct: the interpreter never meets
     /// a state the checker should have ruled out (`internal error`), every event is accounted
@@ -212,9 +212,10 @@ fn bool_expr() -> BoxedStrategy<String> {
 
 /// A bundle of generated rules; each emits what its expressions compute, through one of
 /// several statement shapes (plain records, spreads of fn results, list and map values,
-/// nested records with lists, velocity).
+/// nested records with lists, lists of lists, maps and messages with membership over them,
+/// velocity).
 fn program() -> impl Strategy<Value = String> {
-    proptest::collection::vec((bool_expr(), str_expr(), int_expr(), str_expr(), 0..6usize), 1..5).prop_map(|rules| {
+    proptest::collection::vec((bool_expr(), str_expr(), int_expr(), str_expr(), 0..8usize), 1..5).prop_map(|rules| {
         let mut text = String::from(
             "use \"SCHEMAS/events.proto\";\nuse \"SCHEMAS/out.proto\";\nuse track.v1.{Event, Channel};\n\
              use out.v1.{Tally, Signal, Kind};\nsource events: Event as json time ts;\n\
@@ -231,6 +232,13 @@ fn program() -> impl Strategy<Value = String> {
                     "emit signals {{ score: {n}, why: [{key}, {other}], kind: Kind.FRAUD, amount: revenue, \
                      nested: {{ label: {other}, ids: [{n}, len({key})] }} }};"
                 ),
+                5 => format!(
+                    "let grid = [[{n}, len({key})], [1]];\n  emit tallies {{ key: if [{n}, len({key})] in grid && device in [device] && attrs in [attrs, {{ \"j\": {other} }}] {{ {key} }} else {{ {other} }}, \
+                     n: len(grid[0] ?? []) + count_if(grid, r => len(r) > 1) }};"
+                ),
+                6 => format!(
+                    "let ls = [lines, lines];\n  emit tallies {{ key: {other}, n: len(ls[0] ?? []) + if lines in ls && [{key}] in [tags, [{other}]] {{ 1 }} else {{ 0 }} }};"
+                ),
                 _ => format!(
                     "emit tallies {{ key: {key}, n: round(window_sum({key}, revenue ?? 1.5, 1m)) + window_distinct({key}, {other}, 10m) + if seen({other}, 30s) {{ 1 }} else {{ 0 }} }};"
                 ),
@@ -245,7 +253,7 @@ fn program() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(crate::cases(48))]
 
     /// Generated programs over random events: the JIT at each optimisation level gives the
     /// interpreter's outputs, dirty records and order.

@@ -62,3 +62,10 @@ pub fn try_run_bundle(dir: &Path, input: &[u8], config: Config) -> Result<String
     file_host::run(&mut exec, SourceId(0), file_host::InputFormat::JsonLines, input, &mut out, &mut ()).expect("runs");
     Ok(String::from_utf8(out).expect("output is UTF-8"))
 }
+
+/// A proptest configuration of `default` cases, or of `PROPTEST_CASES` when it is set (for
+/// longer runs; `ProptestConfig::with_cases` alone would ignore the variable).
+pub fn cases(default: u32) -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    proptest::prelude::ProptestConfig::with_cases(cases)
+}

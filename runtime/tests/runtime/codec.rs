@@ -224,7 +224,7 @@ fn normalized(s: &Schema, v: &Value) -> Value {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(crate::cases(300))]
 
     #[test]
     fn json_round_trips(v in { let (s, all) = schema(); message(&s, all) }) {

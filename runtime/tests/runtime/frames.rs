@@ -145,7 +145,7 @@ fn member() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(500))]
+    #![proptest_config(crate::cases(500))]
 
     #[test]
     fn json_members_decode_alike(members in proptest::collection::vec(member(), 0..6), chosen in proptest::collection::vec(any::<bool>(), 1..40)) {

@@ -7,6 +7,13 @@ mod index;
 mod quiet;
 mod threads;
 
+/// A proptest configuration of `default` cases, or of `PROPTEST_CASES` when it is set (for
+/// longer runs; `ProptestConfig::with_cases` alone would ignore the variable).
+fn cases(default: u32) -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    proptest::prelude::ProptestConfig::with_cases(cases)
+}
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
