@@ -33,6 +33,17 @@ pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut Frame
     if was_object { Ok(()) } else { Err(null_event(schema, ty)) }
 }
 
+/// One field's value, decoded into a value tree from its own text (which `depth` messages
+/// enclose in the event). `None` when it does not decode: the caller then decodes the whole
+/// event again to learn why.
+pub(super) fn field_value(schema: &Schema, field: &Field, text: &str, depth: u32) -> Option<Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let path = Path { parent: None, segment: Segment::Root };
+    let v = FieldSeed { schema, field, path: &path, depth, build: true }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(v.unwrap_or(Value::Null))
+}
+
 fn null_event(schema: &Schema, ty: MessageId) -> DecodeError {
     DecodeError::new(format!("expected a JSON object for {}, found null", schema.message(ty).name))
 }
@@ -436,7 +447,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
 }
 
 /// Map keys are always JSON strings; int and bool keys are spelled as text.
-fn map_key(wire: WireKind, text: &str) -> Result<Scalar<'_>, String> {
+pub(super) fn map_key(wire: WireKind, text: &str) -> Result<Scalar<'_>, String> {
     match wire {
         WireKind::String => Ok(Scalar::Str(Cow::Borrowed(text))),
         WireKind::Bool => match text {
@@ -570,7 +581,7 @@ impl ScalarSeed<'_> {
 }
 
 /// Range of each integer kind; uint64 values above 2^63-1 do not fit an EVR int.
-fn check_int(w: WireKind, v: i64) -> Result<i64, String> {
+pub(super) fn check_int(w: WireKind, v: i64) -> Result<i64, String> {
     let ok = match w {
         WireKind::Int32 | WireKind::Sint32 | WireKind::Sfixed32 => i32::try_from(v).is_ok(),
         WireKind::Uint32 | WireKind::Fixed32 => u32::try_from(v).is_ok(),
@@ -648,7 +659,7 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
     }
 }
 
-fn enum_type(t: &Type) -> Type {
+pub(super) fn enum_type(t: &Type) -> Type {
     match t {
         Type::List(e) | Type::Map(_, e) | Type::Optional(e) => (**e).clone(),
         other => other.clone(),

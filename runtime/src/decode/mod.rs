@@ -1,6 +1,7 @@
 //! Decoding events into values, by the source's message type and wire format. A failure is a
 //! reason for the dirty stream, never a panic.
 
+pub mod fast;
 pub mod json;
 pub mod plan;
 pub mod protobuf;
@@ -115,7 +116,12 @@ pub fn decode_into(
 ) -> Result<(), DecodeError> {
     out.reset();
     match format {
-        WireFormat::Json => json::decode_into(schema, ty, bytes, out)?,
+        WireFormat::Json if fast::decode_into(schema, ty, bytes, out) => {}
+        WireFormat::Json => {
+            // Not plain enough for the fast path: the serde path decides, from a clean frame.
+            out.reset();
+            json::decode_into(schema, ty, bytes, out)?
+        }
         WireFormat::Protobuf => protobuf::decode_into(schema, ty, bytes, out)?,
     }
     out.finish();

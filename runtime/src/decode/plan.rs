@@ -41,6 +41,11 @@ pub enum Need {
 }
 
 impl Plan {
+    /// A plan that reads nothing: decoding by it only checks.
+    pub const fn empty() -> Plan {
+        Plan { fields: Vec::new(), slots: Vec::new(), wholes: Vec::new() }
+    }
+
     /// The plan of a source's root message, from the slots of its frame layout.
     pub fn new(layout: &FrameLayout) -> Plan {
         let mut slots: Vec<(&[u32], &Type, u32)> = layout.slots().map(|(p, t, at)| (p.as_slice(), t, at)).collect();

@@ -40,6 +40,15 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
     let framed = decode::decode_into(&s, all, format, bytes, &mut out).map_err(|e| e.reason);
     let tree = decode::decode(&s, all, format, bytes).map_err(|e| e.reason);
     let shown = String::from_utf8_lossy(bytes);
+    // The JSON fast path alone, when it takes the event: the serde path must take it too.
+    let (mut fast_frame, mut fast_kept) = (vec![0u8; layout.size()], Kept::default());
+    let mut fast_out = FrameOut { frame: &mut fast_frame, kept: &mut fast_kept, root: &plan };
+    fast_out.reset();
+    let fast = format == WireFormat::Json && decode::fast::decode_into(&s, all, bytes, &mut fast_out);
+    if fast {
+        fast_out.finish();
+        prop_assert!(tree.is_ok(), "the fast path took what the serde path rejects ({:?}): {}", tree, shown);
+    }
     match (&tree, &framed) {
         (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", shown),
         (Ok(_), Ok(())) => {}
@@ -48,15 +57,44 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
     let Ok(tree) = tree else { return Ok(()) };
     let mut expected = vec![0u8; layout.size()];
     layout.fill(&tree, &mut expected);
-    for (path, ty, at) in layout.slots() {
-        let (a, b) = (read_slot(&expected, at), read_slot(&frame, at));
-        prop_assert_eq!(a.0, b.0, "presence of {:?} in {}", path, shown);
-        // SAFETY: both frames were filled just now, from `tree` and from `bytes` (through
-        // `kept`), all still alive; each slot holds what its type says.
-        let same = unsafe { same_slot(ty, a, b) };
-        prop_assert!(same, "slot {:?} ({:?}) differs in {}", path, ty, shown);
+    let mut frames = vec![("decode_into", &frame)];
+    if fast {
+        frames.push(("the fast path", &fast_frame));
+    }
+    for (who, frame) in frames {
+        for (path, ty, at) in layout.slots() {
+            let (a, b) = (read_slot(&expected, at), read_slot(frame, at));
+            prop_assert_eq!(a.0, b.0, "presence of {:?} ({}) in {}", path, who, shown);
+            // SAFETY: the frames were filled just now, from `tree` and from `bytes` (through
+            // their `kept`), all still alive; each slot holds what its type says.
+            let same = unsafe { same_slot(ty, a, b) };
+            prop_assert!(same, "slot {:?} ({:?}) differs ({}) in {}", path, ty, who, shown);
+        }
     }
     Ok(())
+}
+
+/// Plain events take the fast path (which would otherwise only ever hand over, and these tests
+/// would prove nothing of it).
+#[test]
+fn plain_events_take_the_fast_path() {
+    let (s, all) = schema();
+    let every: Vec<bool> = vec![true; 40];
+    let slots: Vec<(FieldPath, Type)> = readable(&s, all).into_iter().zip(every).map(|(p, _)| p).collect();
+    let layout = FrameLayout::with_slots(slots);
+    let plan = Plan::new(&layout);
+    let (mut frame, mut kept) = (vec![0u8; layout.size()], Kept::default());
+    for event in [
+        r#"{}"#,
+        r#" {"i32": -5, "i64": "12", "u64": 7, "fl": 1.5, "db": 2e3, "b": true, "s": "hé", "color": "RED"} "#,
+        r#"{"inner": {"name": "n", "marks": [1, -2]}, "ints": [1, 2], "strs": ["a"], "inners": [{"name": "x"}]}"#,
+        r#"{"counts": {"a": 1}, "byId": {"3": {"name": "q"}}, "opt": 0, "wait": "1.5s", "colors": [1, "GREEN"], "x": [{"y": null}]}"#,
+        r#"{"s": null, "inner": null, "ints": null}"#,
+    ] {
+        let mut out = FrameOut { frame: &mut frame, kept: &mut kept, root: &plan };
+        out.reset();
+        assert!(decode::fast::decode_into(&s, all, event.as_bytes(), &mut out), "handed over: {event}");
+    }
 }
 
 /// # Safety
@@ -140,6 +178,19 @@ fn member() -> impl Strategy<Value = String> {
         Just("9223372036854775808"),
         Just("\"NaN\""),
         Just("{\"name\":5}"),
+        Just("0.1"),
+        Just("1e39"),
+        Just("-2.5e-3"),
+        Just("-0"),
+        Just("01"),
+        Just("\"-7\""),
+        Just("\"+7\""),
+        Just("[1,null]"),
+        Just("{\"a\":\"x\",\"a\":\"y\"}"),
+        Just("1e400"),
+        Just("-9223372036854775808"),
+        Just("[\"GREEN\",2]"),
+        Just("{\"name\":\"a\"} "),
     ];
     (key, value).prop_map(|(k, v)| format!("\"{k}\":{v}"))
 }

@@ -1,0 +1,406 @@
+//! The fast path of decoding JSON into a frame: a scanner, driven by the frame's plan, for events
+//! of the plain shape nearly all events have. It takes an event only when it can decide it
+//! exactly as the serde path would (`json::decode_into`) and give the same slots; at anything
+//! else — an escape in a string, a key given twice, a number it would have to round twice, an
+//! error of any kind — it gives up, and the serde path decodes the event from the start and
+//! says why it fails if it does. So this path never rejects: it accepts or hands over.
+//!
+//! What it accepts is checked against the serde path by the property tests of
+//! `runtime/tests/runtime/frames.rs`.
+
+use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
+use evr_compiler::types::Type;
+
+use super::Scalar;
+use super::json::{MAX_NESTING, check_int, enum_type, field_value, map_key, parse_duration};
+use super::plan::{FrameOut, Need, Plan};
+
+/// Fills the frame from `bytes` and says `true`, or says `false` when the serde path must
+/// decide the event (the frame is then left in any state; the caller resets it).
+pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut FrameOut) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else { return false };
+    let mut s = Scan { text, at: 0 };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        return false;
+    }
+    let plan = out.root;
+    if s.message(schema, ty, plan, out, 0).is_none() {
+        return false;
+    }
+    s.ws();
+    s.at == text.len()
+}
+
+/// `None` everywhere below means "not decided here".
+type Fast<T> = Option<T>;
+
+/// The plan of a message nothing reads.
+static CHECK: Plan = Plan::empty();
+
+struct Scan<'i> {
+    text: &'i str,
+    at: usize,
+}
+
+/// A JSON number: an integer that fits an `i64` (and is not `-0`, which serde_json reads as a
+/// float), or the text of any other number.
+enum Number<'i> {
+    Int(i64),
+    Other(&'i str),
+}
+
+impl<'i> Scan<'i> {
+    fn bytes(&self) -> &'i [u8] {
+        self.text.as_bytes()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        let b = self.bytes();
+        while self.at < b.len() && matches!(b[self.at], b' ' | b'\t' | b'\n' | b'\r') {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Fast<()> {
+        (self.peek() == Some(c)).then(|| self.at += 1)
+    }
+
+    fn literal(&mut self, word: &str) -> Fast<()> {
+        self.text[self.at..].starts_with(word).then(|| self.at += word.len())
+    }
+
+    /// A string without escapes or control characters, at its opening quote.
+    fn string(&mut self) -> Fast<&'i str> {
+        self.eat(b'"')?;
+        let b = self.bytes();
+        let start = self.at;
+        let mut i = start;
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    self.at = i + 1;
+                    return Some(&self.text[start..i]);
+                }
+                b'\\' | 0..=0x1f => return None,
+                _ => i += 1,
+            }
+        }
+        None
+    }
+
+    /// A number by JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Fast<Number<'i>> {
+        let b = self.bytes();
+        let start = self.at;
+        let mut i = start;
+        let negative = b.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let digits = i;
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            _ => return None,
+        }
+        let integer_end = i;
+        let mut plain = true;
+        if b.get(i) == Some(&b'.') {
+            plain = false;
+            i += 1;
+            let from = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == from {
+                return None;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            plain = false;
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let from = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == from {
+                return None;
+            }
+        }
+        // A digit right after `0` is an error (leading zeros); let serde say so.
+        if b.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        self.at = i;
+        let text = &self.text[start..i];
+        if !plain {
+            return Some(Number::Other(text));
+        }
+        let magnitude: u64 = self.text[digits..integer_end].parse().ok()?;
+        let value = if negative {
+            if magnitude == 0 || magnitude > 1 << 63 {
+                return None;
+            }
+            (magnitude as i64).wrapping_neg()
+        } else {
+            i64::try_from(magnitude).ok()?
+        };
+        Some(Number::Int(value))
+    }
+
+    /// Any JSON value, checked and passed over.
+    fn skip(&mut self, depth: u32) -> Fast<()> {
+        // serde_json's recursion limit is 128; staying well below it keeps the two paths alike.
+        if depth > 64 {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => {
+                self.at += 1;
+                self.ws();
+                if self.eat(b'}').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b'}' => return self.eat(b'}'),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                self.ws();
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => return self.eat(b']'),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// The members of an object, at its `{`: `member` is called at each value, after its key.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, &'i str) -> Fast<()>) -> Fast<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            member(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => return self.eat(b'}'),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A message by its plan.
+    fn message(&mut self, schema: &Schema, ty: MessageId, plan: &Plan, out: &mut FrameOut, depth: u32) -> Fast<()> {
+        if depth >= MAX_NESTING {
+            return None;
+        }
+        let msg = schema.message(ty);
+        // A field given twice is left to the serde path, which knows what the last one undoes.
+        let mut seen: u128 = 0;
+        self.members(|s, key| {
+            let Some(index) = msg.fields.iter().position(|f| f.name == key || f.json_name == key) else {
+                return s.skip(depth + 1);
+            };
+            let bit = 1u128.checked_shl(index as u32)?;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            let field = &msg.fields[index];
+            match plan.need(index) {
+                Need::Skip => s.field(schema, field, &CHECK, out, depth),
+                Need::Slot(at) => {
+                    if let Some(v) = s.scalar(schema, field, field.wire)? {
+                        out.scalar(*at, v);
+                    }
+                    Some(())
+                }
+                Need::Nested(inner) => s.field(schema, field, inner, out, depth),
+                Need::Whole(w) => {
+                    let start = s.at;
+                    s.skip(depth + 1)?;
+                    *out.whole(*w) = field_value(schema, field, &s.text[start..s.at], depth)?;
+                    Some(())
+                }
+            }
+        })
+    }
+
+    /// A field that has no slot of its own: a singular message read through `plan`, or any
+    /// field only checked.
+    fn field(&mut self, schema: &Schema, field: &Field, plan: &Plan, out: &mut FrameOut, depth: u32) -> Fast<()> {
+        if self.literal("null").is_some() {
+            return Some(());
+        }
+        match field.label {
+            Label::Singular if field.wire == WireKind::Message => {
+                let Type::Message(ty) = field.ty.strip_optional() else { return None };
+                self.message(schema, *ty, plan, out, depth + 1)
+            }
+            Label::Singular => self.scalar(schema, field, field.wire).map(drop),
+            Label::Repeated => {
+                self.eat(b'[')?;
+                self.ws();
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.element(schema, field, field.wire, out, depth)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => return self.eat(b']'),
+                        _ => return None,
+                    }
+                }
+            }
+            Label::Map => {
+                let (key_wire, value_wire) = field.map_wire?;
+                self.members(|s, key| {
+                    map_key(key_wire, key).ok()?;
+                    s.element(schema, field, value_wire, out, depth)
+                })
+            }
+        }
+    }
+
+    /// A list element or map value, only checked; null is not one.
+    fn element(&mut self, schema: &Schema, field: &Field, wire: WireKind, out: &mut FrameOut, depth: u32) -> Fast<()> {
+        if wire == WireKind::Message {
+            let ty = match field.ty.strip_optional() {
+                Type::List(t) | Type::Map(_, t) => match **t {
+                    Type::Message(m) => m,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            return self.message(schema, ty, &CHECK, out, depth + 1);
+        }
+        self.scalar(schema, field, wire)?.map(drop)
+    }
+
+    /// A scalar of a field: `Some(None)` for null. Exactly the conversions of the serde
+    /// path's `ScalarSeed`, for the inputs taken here.
+    fn scalar(&mut self, schema: &Schema, field: &Field, wire: WireKind) -> Fast<Option<Scalar<'i>>> {
+        let v = match self.peek()? {
+            b'n' => return self.literal("null").map(|()| None),
+            b't' if wire == WireKind::Bool => self.literal("true").map(|()| Scalar::Bool(true))?,
+            b'f' if wire == WireKind::Bool => self.literal("false").map(|()| Scalar::Bool(false))?,
+            b'"' => {
+                let text = self.string()?;
+                match wire {
+                    WireKind::String => Scalar::Str(text.into()),
+                    WireKind::Enum => {
+                        let Type::Enum(id) = enum_type(&field.ty) else { return None };
+                        Scalar::Enum(schema.enum_(id).value(text)?)
+                    }
+                    WireKind::Duration => Scalar::Duration(parse_duration(text).ok()?),
+                    // Integers as text: plain digits only; anything else is the serde path's.
+                    w if w.is_int() => {
+                        let digits = text.strip_prefix('-').unwrap_or(text);
+                        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                            return None;
+                        }
+                        Scalar::Int(check_int(w, text.parse().ok()?).ok()?)
+                    }
+                    _ => return None,
+                }
+            }
+            b'-' | b'0'..=b'9' => match (self.number()?, wire) {
+                (Number::Int(i), WireKind::Double | WireKind::Float) => Scalar::Float(i as f64),
+                (Number::Int(i), WireKind::Enum) => Scalar::Enum(i32::try_from(i).ok()?),
+                (Number::Int(i), w) if w.is_int() => Scalar::Int(check_int(w, i).ok()?),
+                (Number::Other(t), WireKind::Double) => Scalar::Float(finite(t)?),
+                (Number::Other(t), WireKind::Float) => {
+                    let v = finite(t)?;
+                    if v.abs() > f64::from(f32::MAX) {
+                        return None;
+                    }
+                    Scalar::Float(f64::from(v as f32))
+                }
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some(Some(v))
+    }
+}
+
+/// A number's value, as serde_json reads it (correctly rounded); `None` beyond `f64`'s range.
+fn finite(text: &str) -> Fast<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod unit {
+    #[test]
+    fn numbers_follow_json() {
+        use super::{Number, Scan};
+        let num = |t: &str| {
+            let mut s = Scan { text: t, at: 0 };
+            match s.number() {
+                Some(Number::Int(i)) if s.at == t.len() => format!("int {i}"),
+                Some(Number::Other(o)) if s.at == t.len() => format!("other {o}"),
+                _ => "none".to_owned(),
+            }
+        };
+        assert_eq!(num("0"), "int 0");
+        assert_eq!(num("-12"), "int -12");
+        assert_eq!(num("-9223372036854775808"), "int -9223372036854775808");
+        assert_eq!(num("9223372036854775808"), "none");
+        assert_eq!(num("-0"), "none");
+        assert_eq!(num("01"), "none");
+        assert_eq!(num("1.5e3"), "other 1.5e3");
+        assert_eq!(num("1."), "none");
+        assert_eq!(num("1e"), "none");
+        assert_eq!(num("-"), "none");
+    }
+}
