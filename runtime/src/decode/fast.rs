@@ -8,11 +8,14 @@
 //! What it accepts is checked against the serde path by the property tests of
 //! `runtime/tests/runtime/frames.rs`.
 
+use std::rc::Rc;
+
+use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 
 use super::Scalar;
-use super::json::{MAX_NESTING, check_int, enum_type, field_value, map_key, parse_duration};
+use super::json::{MAX_NESTING, check_int, enum_type, map_key, parse_duration};
 use super::plan::{FrameOut, Need, Plan};
 
 /// Fills the frame from `bytes` and says `true`, or says `false` when the serde path must
@@ -209,7 +212,11 @@ impl<'i> Scan<'i> {
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
             b'n' => self.literal("null"),
-            _ => self.number().map(drop),
+            // serde_json reads every number, and fails on one beyond `f64`'s range.
+            _ => match self.number()? {
+                Number::Int(_) => Some(()),
+                Number::Other(text) => finite(text).map(drop),
+            },
         }
     }
 
@@ -245,7 +252,7 @@ impl<'i> Scan<'i> {
         // A field given twice is left to the serde path, which knows what the last one undoes.
         let mut seen: u128 = 0;
         self.members(|s, key| {
-            let Some(index) = msg.fields.iter().position(|f| f.name == key || f.json_name == key) else {
+            let Some(index) = field_index(msg, key) else {
                 return s.skip(depth + 1);
             };
             let bit = 1u128.checked_shl(index as u32)?;
@@ -264,9 +271,7 @@ impl<'i> Scan<'i> {
                 }
                 Need::Nested(inner) => s.field(schema, field, inner, out, depth),
                 Need::Whole(w) => {
-                    let start = s.at;
-                    s.skip(depth + 1)?;
-                    *out.whole(*w) = field_value(schema, field, &s.text[start..s.at], depth)?;
+                    *out.whole(*w) = s.value(schema, field, depth)?;
                     Some(())
                 }
             }
@@ -310,6 +315,86 @@ impl<'i> Scan<'i> {
                 })
             }
         }
+    }
+
+    /// A field's value as a value tree, as the serde path builds it (`FieldSeed`).
+    fn value(&mut self, schema: &Schema, field: &Field, depth: u32) -> Fast<Value> {
+        if self.literal("null").is_some() {
+            return Some(Value::Null);
+        }
+        match field.label {
+            Label::Singular => self.element_value(schema, field, field.wire, depth),
+            Label::Repeated => {
+                let mut items = Vec::new();
+                self.eat(b'[')?;
+                self.ws();
+                if self.eat(b']').is_some() {
+                    return Some(Value::List(Rc::new(items)));
+                }
+                loop {
+                    self.ws();
+                    items.push(self.element_value(schema, field, field.wire, depth)?);
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => {
+                            self.at += 1;
+                            return Some(Value::List(Rc::new(items)));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            Label::Map => {
+                let (key_wire, value_wire) = field.map_wire?;
+                let mut entries: Vec<(Value, Value)> = Vec::new();
+                self.members(|s, key| {
+                    let k = map_key(key_wire, key).ok()?.into_value();
+                    let v = s.element_value(schema, field, value_wire, depth)?;
+                    match entries.iter_mut().find(|(ek, _)| *ek == k) {
+                        Some(slot) => slot.1 = v,
+                        None => entries.push((k, v)),
+                    }
+                    Some(())
+                })?;
+                Some(Value::Map(Rc::new(entries)))
+            }
+        }
+    }
+
+    /// One element, map value or singular value of a field, built; null is not one.
+    fn element_value(&mut self, schema: &Schema, field: &Field, wire: WireKind, depth: u32) -> Fast<Value> {
+        if wire != WireKind::Message {
+            return self.scalar(schema, field, wire)?.map(Scalar::into_value);
+        }
+        let ty = match field.ty.strip_optional() {
+            Type::Message(m) => *m,
+            Type::List(t) | Type::Map(_, t) => match **t {
+                Type::Message(m) => m,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let depth = depth + 1;
+        if depth >= MAX_NESTING {
+            return None;
+        }
+        let msg = schema.message(ty);
+        let mut m = Message::empty(schema, ty);
+        let mut seen: u128 = 0;
+        self.members(|s, key| {
+            let Some(index) = field_index(msg, key) else {
+                return s.skip(depth + 1);
+            };
+            let bit = 1u128.checked_shl(index as u32)?;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            m.fields[index] = s.value(schema, &msg.fields[index], depth)?;
+            Some(())
+        })?;
+        Some(Value::Message(Rc::new(m)))
     }
 
     /// A list element or map value, only checked; null is not one.
@@ -372,6 +457,13 @@ impl<'i> Scan<'i> {
         };
         Some(Some(v))
     }
+}
+
+/// The field a key names (the proto name or the JSON name), as the serde path finds it.
+fn field_index(msg: &evr_compiler::schema::Message, key: &str) -> Option<usize> {
+    // Keys are short: comparing bytes inline beats a call to `memcmp` per field.
+    let same = |name: &str| name.len() == key.len() && name.bytes().zip(key.bytes()).all(|(a, b)| a == b);
+    msg.fields.iter().position(|f| same(&f.name) || same(&f.json_name))
 }
 
 /// A number's value, as serde_json reads it (correctly rounded); `None` beyond `f64`'s range.

@@ -33,17 +33,6 @@ pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut Frame
     if was_object { Ok(()) } else { Err(null_event(schema, ty)) }
 }
 
-/// One field's value, decoded into a value tree from its own text (which `depth` messages
-/// enclose in the event). `None` when it does not decode: the caller then decodes the whole
-/// event again to learn why.
-pub(super) fn field_value(schema: &Schema, field: &Field, text: &str, depth: u32) -> Option<Value> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let path = Path { parent: None, segment: Segment::Root };
-    let v = FieldSeed { schema, field, path: &path, depth, build: true }.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    Some(v.unwrap_or(Value::Null))
-}
-
 fn null_event(schema: &Schema, ty: MessageId) -> DecodeError {
     DecodeError::new(format!("expected a JSON object for {}, found null", schema.message(ty).name))
 }

@@ -90,10 +90,12 @@ fn plain_events_take_the_fast_path() {
         r#"{"inner": {"name": "n", "marks": [1, -2]}, "ints": [1, 2], "strs": ["a"], "inners": [{"name": "x"}]}"#,
         r#"{"counts": {"a": 1}, "byId": {"3": {"name": "q"}}, "opt": 0, "wait": "1.5s", "colors": [1, "GREEN"], "x": [{"y": null}]}"#,
         r#"{"s": null, "inner": null, "ints": null}"#,
+        r#"{"counts": {"a": 1, "a": 2}, "byId": {"1": {"marks": [3]}, "1": {"name": "r"}}}"#,
     ] {
         let mut out = FrameOut { frame: &mut frame, kept: &mut kept, root: &plan };
         out.reset();
         assert!(decode::fast::decode_into(&s, all, event.as_bytes(), &mut out), "handed over: {event}");
+        agree(WireFormat::Json, event.as_bytes(), &[true]).unwrap_or_else(|e| panic!("{event}: {e}"));
     }
 }
 
@@ -191,6 +193,8 @@ fn member() -> impl Strategy<Value = String> {
         Just("-9223372036854775808"),
         Just("[\"GREEN\",2]"),
         Just("{\"name\":\"a\"} "),
+        Just("{\"k\":3,\"k\":4}"),
+        Just("{\"1\":{\"marks\":[3]},\"1\":{\"name\":\"r\"}}"),
     ];
     (key, value).prop_map(|(k, v)| format!("\"{k}\":{v}"))
 }
