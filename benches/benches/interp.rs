@@ -8,6 +8,11 @@ use evr_compiler::jit::OptLevel;
 use evr_runtime::encode;
 use evr_runtime::executor::{Config, Engine, Executor, Output};
 
+/// The allocator the `evr` binary ships with; the baseline runs on it too, so the comparison is
+/// of code, not of allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RULES: usize = 32;
 const EVENTS: usize = 2_000;
 
