@@ -21,8 +21,9 @@ use super::plan::{FrameOut, Need, Plan};
 /// Fills the frame from `bytes` and says `true`, or says `false` when the serde path must
 /// decide the event (the frame is then left in any state; the caller resets it).
 pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut FrameOut) -> bool {
-    let Ok(text) = std::str::from_utf8(bytes) else { return false };
-    let mut s = Scan { text, at: 0 };
+    // No UTF-8 check of the whole event: outside strings only ASCII is taken, and a string
+    // with other bytes is checked on its own (`Scan::string`).
+    let mut s = Scan { b: bytes, at: 0 };
     s.ws();
     if s.peek() != Some(b'{') {
         return false;
@@ -32,7 +33,7 @@ pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut Frame
         return false;
     }
     s.ws();
-    s.at == text.len()
+    s.at == bytes.len()
 }
 
 /// `None` everywhere below means "not decided here".
@@ -42,7 +43,7 @@ type Fast<T> = Option<T>;
 static CHECK: Plan = Plan::empty();
 
 struct Scan<'i> {
-    text: &'i str,
+    b: &'i [u8],
     at: usize,
 }
 
@@ -55,7 +56,15 @@ enum Number<'i> {
 
 impl<'i> Scan<'i> {
     fn bytes(&self) -> &'i [u8] {
-        self.text.as_bytes()
+        self.b
+    }
+
+    /// The text of a number the scanner has checked: digits, signs, a point, an exponent.
+    fn ascii(&self, from: usize, to: usize) -> &'i str {
+        let text = &self.b[from..to];
+        debug_assert!(text.is_ascii());
+        // SAFETY: `number` passes only spans of the bytes it matched, all ASCII.
+        unsafe { std::str::from_utf8_unchecked(text) }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -74,22 +83,50 @@ impl<'i> Scan<'i> {
     }
 
     fn literal(&mut self, word: &str) -> Fast<()> {
-        self.text[self.at..].starts_with(word).then(|| self.at += word.len())
+        self.b[self.at..].starts_with(word.as_bytes()).then(|| self.at += word.len())
     }
 
-    /// A string without escapes or control characters, at its opening quote.
+    /// A string without escapes or control characters, at its opening quote. Eight bytes at a
+    /// time while they are plain ASCII; text with other bytes must be UTF-8.
     fn string(&mut self) -> Fast<&'i str> {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        let has_byte = |x: u64, c: u8| {
+            let y = x ^ (ONES * u64::from(c));
+            y.wrapping_sub(ONES) & !y & HIGH
+        };
         self.eat(b'"')?;
-        let b = self.bytes();
+        let b = self.b;
         let start = self.at;
         let mut i = start;
+        let mut ascii = true;
+        // Whole words with no quote, backslash, control character or high byte are skipped.
+        while let Some(chunk) = b.get(i..i + 8) {
+            let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let special =
+                has_byte(x, b'"') | has_byte(x, b'\\') | (x.wrapping_sub(ONES * 0x20) & !x & HIGH) | (x & HIGH);
+            if special != 0 {
+                break;
+            }
+            i += 8;
+        }
         while i < b.len() {
             match b[i] {
                 b'"' => {
                     self.at = i + 1;
-                    return Some(&self.text[start..i]);
+                    let text = &b[start..i];
+                    return if ascii {
+                        // SAFETY: every byte of `text` is ASCII (checked above), hence UTF-8.
+                        Some(unsafe { std::str::from_utf8_unchecked(text) })
+                    } else {
+                        std::str::from_utf8(text).ok()
+                    };
                 }
                 b'\\' | 0..=0x1f => return None,
+                0x80.. => {
+                    ascii = false;
+                    i += 1;
+                }
                 _ => i += 1,
             }
         }
@@ -147,11 +184,11 @@ impl<'i> Scan<'i> {
             return None;
         }
         self.at = i;
-        let text = &self.text[start..i];
+        let text = self.ascii(start, i);
         if !plain {
             return Some(Number::Other(text));
         }
-        let magnitude: u64 = self.text[digits..integer_end].parse().ok()?;
+        let magnitude: u64 = self.ascii(digits, integer_end).parse().ok()?;
         let value = if negative {
             if magnitude == 0 || magnitude > 1 << 63 {
                 return None;
@@ -477,7 +514,7 @@ mod unit {
     fn numbers_follow_json() {
         use super::{Number, Scan};
         let num = |t: &str| {
-            let mut s = Scan { text: t, at: 0 };
+            let mut s = Scan { b: t.as_bytes(), at: 0 };
             match s.number() {
                 Some(Number::Int(i)) if s.at == t.len() => format!("int {i}"),
                 Some(Number::Other(o)) if s.at == t.len() => format!("other {o}"),
