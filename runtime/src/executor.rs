@@ -57,11 +57,12 @@ impl DecodedFrame<'_> {
     }
 }
 
-/// The event the units of one call read: a value tree, or the frame of its source alone.
+/// The event the units of one call read: a value tree, or the frame of its source alone
+/// (with the event's bytes, where values read whole may still wait to be decoded).
 #[derive(Clone, Copy)]
 enum Event<'e> {
     Tree(&'e Value),
-    Frame,
+    Frame(&'e [u8]),
 }
 
 /// Which evaluator runs the units.
@@ -110,6 +111,9 @@ struct Native {
     frames: Vec<Vec<u8>>,
     plans: Vec<Plan>,
     kept: Kept,
+    /// The values read whole (by whole number) that each drop, score and rule reads: a unit
+    /// runs only once they are decoded, and an event no such unit meets never decodes them.
+    wholes: [Vec<Vec<usize>>; 3],
 }
 
 /// Compiles a program to native code, or says which constructs the JIT cannot compile.
@@ -192,8 +196,18 @@ impl<'p> Executor<'p> {
     ) -> Result<Executor<'p>, SetupError> {
         let native = code.map(|code| {
             let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
-            let plans = code.layouts.iter().map(Plan::new).collect();
-            Native { code, frames, plans, kept: Kept::default() }
+            let plans: Vec<Plan> = code.layouts.iter().map(Plan::new).collect();
+            let wholes_read = |source: SourceId, exprs: &mut dyn FnMut(&mut dyn FnMut(&evr_compiler::ir::Expr))| {
+                let s = source.0 as usize;
+                let offsets = code.layouts[s].slots_read(|f| exprs(f));
+                offsets.into_iter().filter_map(|at| plans[s].whole_at(at)).collect::<Vec<usize>>()
+            };
+            let wholes = [
+                program.drops.iter().map(|d| wholes_read(d.source, &mut |f| d.for_each_expr(&mut |e| f(e)))).collect(),
+                program.scores.iter().map(|u| wholes_read(u.source, &mut |f| u.for_each_expr(&mut |e| f(e)))).collect(),
+                program.rules.iter().map(|r| wholes_read(r.source, &mut |f| r.for_each_expr(&mut |e| f(e)))).collect(),
+            ];
+            Native { code, frames, plans, kept: Kept::default(), wholes }
         });
         let drop_sites = program
             .drops
@@ -243,12 +257,13 @@ impl<'p> Executor<'p> {
         let src = &self.program.sources[source.0 as usize];
         let s = source.0 as usize;
         if let Some(native) = self.native.as_mut().filter(|n| !n.code.layouts[s].needs_event()) {
-            let mut frame = FrameOut { frame: &mut native.frames[s], kept: &mut native.kept, root: &native.plans[s] };
+            let mut frame = FrameOut::new(&mut native.frames[s], &mut native.kept, &native.plans[s]);
+            frame.defer = true;
             return match decode::decode_into(self.schema, src.message, src.format, bytes, &mut frame) {
                 Ok(()) => {
                     let time_ms = self.frame_time(source);
                     // The frame points into `bytes`, which outlive this call.
-                    Processed { decoded: true, dropped_by: self.evaluate(source, Event::Frame, time_ms, out) }
+                    Processed { decoded: true, dropped_by: self.evaluate(source, Event::Frame(bytes), time_ms, out) }
                 }
                 Err(DecodeError { reason }) => {
                     out.push(Output::Dirty { error: reason, unit: None });
@@ -274,7 +289,7 @@ impl<'p> Executor<'p> {
         let src = &self.program.sources[s];
         let mut decoded =
             DecodedFrame { source, frame: vec![0; native.frames[s].len()], kept: Kept::default(), input: bytes };
-        let mut out = FrameOut { frame: &mut decoded.frame, kept: &mut decoded.kept, root: &native.plans[s] };
+        let mut out = FrameOut::new(&mut decoded.frame, &mut decoded.kept, &native.plans[s]);
         Some(decode::decode_into(self.schema, src.message, src.format, bytes, &mut out).map(|()| decoded))
     }
 
@@ -285,7 +300,7 @@ impl<'p> Executor<'p> {
         native.frames[s].copy_from_slice(&decoded.frame);
         let time_ms = self.frame_time(source);
         // The frame points into `decoded.input` and `decoded.kept`, both alive for this call.
-        self.evaluate(source, Event::Frame, time_ms, out)
+        self.evaluate(source, Event::Frame(decoded.input), time_ms, out)
     }
 
     /// Decodes an event of `source` into a value tree.
@@ -332,7 +347,7 @@ impl<'p> Executor<'p> {
             Some(index) => {
                 let probe = match event {
                     Event::Tree(v) => index.probe(source, v),
-                    Event::Frame => self.frame_probe(index, source),
+                    Event::Frame(_) => self.frame_probe(index, source),
                 };
                 index.candidates(source, probe, &mut candidates);
             }
@@ -397,6 +412,9 @@ impl<'p> Executor<'p> {
             Unit::Rule(i) => &mut self.rule_sites[i],
         };
         let scores: &[Option<i64>] = if matches!(unit, Unit::Rule(_)) { &self.scores } else { &[] };
+        if let (Some(native), Event::Frame(bytes)) = (&mut self.native, event) {
+            settle(native, self.schema, source, unit, bytes)?;
+        }
         let Some(native) = &self.native else {
             let Event::Tree(event) = event else { return Err(RuntimeError::Internal) };
             let mut env = Env::new(self.schema, &self.prepared, event, scores, sites, time_ms);
@@ -431,7 +449,7 @@ impl<'p> Executor<'p> {
             event: match event {
                 Event::Tree(v) => v,
                 // No unit of this source reads the event whole (its layout says so).
-                Event::Frame => &Value::Null,
+                Event::Frame(_) => &Value::Null,
             },
         };
         let mut result = 0i64;
@@ -484,6 +502,30 @@ impl<'p> Executor<'p> {
             _ => evr_stdlib::time::now_ms(),
         }
     }
+}
+
+/// Decodes the values read whole that `unit` reads and that still wait (see `Kept::pending`).
+fn settle(
+    native: &mut Native,
+    schema: &Schema,
+    source: SourceId,
+    unit: Unit,
+    bytes: &[u8],
+) -> Result<(), RuntimeError> {
+    let (kind, i) = match unit {
+        Unit::Drop(i) => (0, i),
+        Unit::Score(i) => (1, i),
+        Unit::Rule(i) => (2, i),
+    };
+    let s = source.0 as usize;
+    for &w in &native.wholes[kind][i] {
+        let Some(p) = native.kept.pending().iter().find(|p| p.whole == w).copied() else { continue };
+        // The text was checked when the event was decoded, so it decodes now; were it not to,
+        // the unit fails visibly rather than reading an unset field.
+        let v = decode::fast::settle(schema, bytes, &p).ok_or(RuntimeError::Internal)?;
+        FrameOut::new(&mut native.frames[s], &mut native.kept, &native.plans[s]).settle(w, v);
+    }
+    Ok(())
 }
 
 /// # Safety

@@ -100,6 +100,26 @@ impl FrameLayout {
         self.slots.len() * SLOT as usize
     }
 
+    /// The offsets of the slots that the expressions given to `exprs` read, as native code
+    /// reads them (a field served by a slot is read whole, not through its base).
+    pub fn slots_read(&self, exprs: impl FnOnce(&mut dyn FnMut(&Expr))) -> Vec<u32> {
+        let mut read = Vec::new();
+        let mut visit = |e: &Expr| match &e.kind {
+            ExprKind::Field { .. } if slot_type(&e.ty) => match event_path(e).and_then(|p| self.offset(&p)) {
+                Some(at) => {
+                    read.push(at);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        };
+        exprs(&mut |e| walk(e, &mut visit));
+        read.sort_unstable();
+        read.dedup();
+        read
+    }
+
     /// Every slot: its path from the event root, its type and its offset.
     pub fn slots(&self) -> impl Iterator<Item = (&FieldPath, &Type, u32)> {
         self.slots.iter().enumerate().map(|(i, (p, t))| (p, t, i as u32 * SLOT))

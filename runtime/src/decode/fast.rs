@@ -16,7 +16,7 @@ use evr_compiler::types::Type;
 
 use super::Scalar;
 use super::json::{MAX_NESTING, check_int, enum_type, map_key, parse_duration};
-use super::plan::{FrameOut, Need, Plan};
+use super::plan::{FrameOut, Need, Pending, Plan};
 
 /// Fills the frame from `bytes` and says `true`, or says `false` when the serde path must
 /// decide the event (the frame is then left in any state; the caller resets it).
@@ -34,6 +34,15 @@ pub fn decode_into(schema: &Schema, ty: MessageId, bytes: &[u8], out: &mut Frame
     }
     s.ws();
     s.at == bytes.len()
+}
+
+/// Decodes a value whose decoding was deferred (see [`Pending`]); `None` if its text does not
+/// decode as it did when it was checked, which cannot happen for the same input.
+pub fn settle(schema: &Schema, bytes: &[u8], p: &Pending) -> Option<Value> {
+    let field = schema.message(p.message).fields.get(p.field)?;
+    let mut s = Scan { b: bytes, at: p.start };
+    let v = s.value(schema, field, p.depth)?;
+    (s.at == p.end).then_some(v)
 }
 
 /// `None` everywhere below means "not decided here".
@@ -307,6 +316,13 @@ impl<'i> Scan<'i> {
                     Some(())
                 }
                 Need::Nested(inner) => s.field(schema, field, inner, out, depth),
+                Need::Whole(w) if out.may_defer(*w) => {
+                    // Checked now, decoded when a unit that reads it runs (if one does).
+                    let start = s.at;
+                    s.field(schema, field, &CHECK, out, depth)?;
+                    out.defer(Pending { whole: *w, start, end: s.at, message: ty, field: index, depth });
+                    Some(())
+                }
                 Need::Whole(w) => {
                     *out.whole(*w) = s.value(schema, field, depth)?;
                     Some(())

@@ -88,6 +88,11 @@ impl Plan {
         }
     }
 
+    /// The whole whose value fills the slot at `offset`, if one does.
+    pub fn whole_at(&self, offset: u32) -> Option<usize> {
+        self.wholes.iter().position(|w| w.slot == offset)
+    }
+
     pub fn need(&self, field: usize) -> &Need {
         self.fields.get(field).unwrap_or(&Need::Skip)
     }
@@ -103,6 +108,9 @@ pub struct FrameOut<'f> {
     pub frame: &'f mut [u8],
     pub kept: &'f mut Kept,
     pub root: &'f Plan,
+    /// Whether values read whole may be left undecoded (checked, their place noted in
+    /// `kept`) until a unit that reads them runs: see [`Kept::pending`].
+    pub defer: bool,
 }
 
 /// What frame slots point at besides the input: text made while decoding (unescaped,
@@ -111,16 +119,50 @@ pub struct FrameOut<'f> {
 pub struct Kept {
     strings: Vec<Box<[u8]>>,
     values: Vec<(usize, Value)>,
+    pending: Vec<Pending>,
+}
+
+/// A value read whole that was checked but not yet decoded: where its text is in the input,
+/// and what decodes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Pending {
+    pub whole: usize,
+    pub start: usize,
+    pub end: usize,
+    /// The message holding the field, the field's index, and how deep that message is nested.
+    pub message: evr_compiler::schema::MessageId,
+    pub field: usize,
+    pub depth: u32,
 }
 
 impl Kept {
     pub fn clear(&mut self) {
         self.strings.clear();
         self.values.clear();
+        self.pending.clear();
+    }
+
+    /// Values read whole that wait to be decoded.
+    pub fn pending(&self) -> &[Pending] {
+        &self.pending
     }
 }
 
-impl FrameOut<'_> {
+impl<'f> FrameOut<'f> {
+    /// Fills `frame` by `root`, decoding every value read whole at once.
+    pub fn new(frame: &'f mut [u8], kept: &'f mut Kept, root: &'f Plan) -> FrameOut<'f> {
+        FrameOut { frame, kept, root, defer: false }
+    }
+
+    /// Whether whole `w` may wait: only when no slot below it is read through it.
+    pub fn may_defer(&self, w: usize) -> bool {
+        self.defer && self.root.wholes[w].below.is_empty()
+    }
+
+    pub fn defer(&mut self, pending: Pending) {
+        self.kept.pending.push(pending);
+    }
+
     /// Starts an event: every slot unset.
     pub fn reset(&mut self) {
         self.frame.fill(0);
@@ -176,18 +218,30 @@ impl FrameOut<'_> {
     /// in `kept` until the next event.
     pub fn finish(&mut self) {
         for (w, v) in &self.kept.values {
-            let whole = &self.root.wholes[*w];
-            write_value(self.frame, whole.slot, v);
-            for (path, at) in &whole.below {
-                let mut field = v;
-                for &i in path {
-                    field = match field {
-                        Value::Message(m) => m.fields.get(i as usize).unwrap_or(&Value::Null),
-                        _ => &Value::Null,
-                    };
-                }
-                write_value(self.frame, *at, field);
-            }
+            write_whole(self.frame, &self.root.wholes[*w], v);
         }
+    }
+
+    /// A value that waited, decoded at last: kept, and its slot written.
+    pub fn settle(&mut self, w: usize, v: Value) {
+        write_whole(self.frame, &self.root.wholes[w], &v);
+        // Moving the value keeps the heap data its slot points at where it is.
+        self.kept.values.push((w, v));
+        self.kept.pending.retain(|p| p.whole != w);
+    }
+}
+
+/// The slot of a value read whole, and the slots of fields read through it.
+fn write_whole(frame: &mut [u8], whole: &Whole, v: &Value) {
+    write_value(frame, whole.slot, v);
+    for (path, at) in &whole.below {
+        let mut field = v;
+        for &i in path {
+            field = match field {
+                Value::Message(m) => m.fields.get(i as usize).unwrap_or(&Value::Null),
+                _ => &Value::Null,
+            };
+        }
+        write_value(frame, *at, field);
     }
 }

@@ -36,13 +36,13 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
     let layout = FrameLayout::with_slots(slots);
     let plan = Plan::new(&layout);
     let (mut frame, mut kept) = (vec![0xa5u8; layout.size()], Kept::default());
-    let mut out = FrameOut { frame: &mut frame, kept: &mut kept, root: &plan };
+    let mut out = FrameOut::new(&mut frame, &mut kept, &plan);
     let framed = decode::decode_into(&s, all, format, bytes, &mut out).map_err(|e| e.reason);
     let tree = decode::decode(&s, all, format, bytes).map_err(|e| e.reason);
     let shown = String::from_utf8_lossy(bytes);
     // The JSON fast path alone, when it takes the event: the serde path must take it too.
     let (mut fast_frame, mut fast_kept) = (vec![0u8; layout.size()], Kept::default());
-    let mut fast_out = FrameOut { frame: &mut fast_frame, kept: &mut fast_kept, root: &plan };
+    let mut fast_out = FrameOut::new(&mut fast_frame, &mut fast_kept, &plan);
     fast_out.reset();
     let fast = format == WireFormat::Json && decode::fast::decode_into(&s, all, bytes, &mut fast_out);
     if fast {
@@ -57,7 +57,18 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
     let Ok(tree) = tree else { return Ok(()) };
     let mut expected = vec![0u8; layout.size()];
     layout.fill(&tree, &mut expected);
-    let mut frames = vec![("decode_into", &frame)];
+    // Deferred: values read whole wait, then are decoded one by one as a unit would ask.
+    let (mut late_frame, mut late_kept) = (vec![0u8; layout.size()], Kept::default());
+    let mut late = FrameOut::new(&mut late_frame, &mut late_kept, &plan);
+    late.defer = true;
+    let deferred = decode::decode_into(&s, all, format, bytes, &mut late).map_err(|e| e.reason);
+    prop_assert_eq!(&deferred, &framed, "deferring changed the outcome on {}", shown);
+    for p in late.kept.pending().to_vec() {
+        let v = decode::fast::settle(&s, bytes, &p);
+        prop_assert!(v.is_some(), "a deferred value does not decode: {:?} in {}", p, shown);
+        late.settle(p.whole, v.unwrap_or(evr_compiler::interp::value::Value::Null));
+    }
+    let mut frames = vec![("decode_into", &frame), ("deferred", &late_frame)];
     if fast {
         frames.push(("the fast path", &fast_frame));
     }
@@ -92,7 +103,7 @@ fn plain_events_take_the_fast_path() {
         r#"{"s": null, "inner": null, "ints": null}"#,
         r#"{"counts": {"a": 1, "a": 2}, "byId": {"1": {"marks": [3]}, "1": {"name": "r"}}}"#,
     ] {
-        let mut out = FrameOut { frame: &mut frame, kept: &mut kept, root: &plan };
+        let mut out = FrameOut::new(&mut frame, &mut kept, &plan);
         out.reset();
         assert!(decode::fast::decode_into(&s, all, event.as_bytes(), &mut out), "handed over: {event}");
         agree(WireFormat::Json, event.as_bytes(), &[true]).unwrap_or_else(|e| panic!("{event}: {e}"));
