@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use evr_compiler::interp::value::Value;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
-use evr_compiler::ir::{Program, SinkId, SourceId};
+use evr_compiler::ir::{Expr, Program, SinkId, SourceId};
 use evr_compiler::jit::abi::Ctx;
-use evr_compiler::jit::frame::read_slot;
+use evr_compiler::jit::frame::{FrameLayout, read_slot};
 use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
 use evr_compiler::schema::Schema;
 use evr_compiler::types::Type;
@@ -197,15 +197,14 @@ impl<'p> Executor<'p> {
         let native = code.map(|code| {
             let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
             let plans: Vec<Plan> = code.layouts.iter().map(Plan::new).collect();
-            let wholes_read = |source: SourceId, exprs: &mut dyn FnMut(&mut dyn FnMut(&evr_compiler::ir::Expr))| {
+            let read = |source: SourceId, exprs: &dyn Fn(&mut dyn FnMut(&Expr))| {
                 let s = source.0 as usize;
-                let offsets = code.layouts[s].slots_read(|f| exprs(f));
-                offsets.into_iter().filter_map(|at| plans[s].whole_at(at)).collect::<Vec<usize>>()
+                wholes_read(&code.layouts[s], &plans[s], |f| exprs(f))
             };
             let wholes = [
-                program.drops.iter().map(|d| wholes_read(d.source, &mut |f| d.for_each_expr(&mut |e| f(e)))).collect(),
-                program.scores.iter().map(|u| wholes_read(u.source, &mut |f| u.for_each_expr(&mut |e| f(e)))).collect(),
-                program.rules.iter().map(|r| wholes_read(r.source, &mut |f| r.for_each_expr(&mut |e| f(e)))).collect(),
+                program.drops.iter().map(|d| read(d.source, &|f| d.for_each_expr(&mut |e| f(e)))).collect(),
+                program.scores.iter().map(|u| read(u.source, &|f| u.for_each_expr(&mut |e| f(e)))).collect(),
+                program.rules.iter().map(|r| read(r.source, &|f| r.for_each_expr(&mut |e| f(e)))).collect(),
             ];
             Native { code, frames, plans, kept: Kept::default(), wholes }
         });
@@ -502,6 +501,11 @@ impl<'p> Executor<'p> {
             _ => evr_stdlib::time::now_ms(),
         }
     }
+}
+
+/// The values read whole (by whole number) that the expressions given to `exprs` read.
+fn wholes_read(layout: &FrameLayout, plan: &Plan, exprs: impl FnOnce(&mut dyn FnMut(&Expr))) -> Vec<usize> {
+    layout.slots_read(exprs).into_iter().filter_map(|at| plan.whole_at(at)).collect()
 }
 
 /// Decodes the values read whole that `unit` reads and that still wait (see `Kept::pending`).
