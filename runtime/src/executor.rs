@@ -197,7 +197,7 @@ impl<'p> Executor<'p> {
         let native = code.map(|code| {
             let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
             let plans: Vec<Plan> = code.layouts.iter().map(Plan::new).collect();
-            let read = |source: SourceId, exprs: &dyn Fn(&mut dyn FnMut(&Expr))| {
+            let read = |source: SourceId, exprs: UnitExprs| {
                 let s = source.0 as usize;
                 wholes_read(&code.layouts[s], &plans[s], |f| exprs(f))
             };
@@ -502,6 +502,9 @@ impl<'p> Executor<'p> {
         }
     }
 }
+
+/// Hands each top-level expression of a unit to its argument.
+type UnitExprs<'a> = &'a dyn Fn(&mut dyn FnMut(&Expr));
 
 /// The values read whole (by whole number) that the expressions given to `exprs` read.
 fn wholes_read(layout: &FrameLayout, plan: &Plan, exprs: impl FnOnce(&mut dyn FnMut(&Expr))) -> Vec<usize> {
