@@ -114,6 +114,9 @@ struct Native {
     /// The values read whole (by whole number) that each drop, score and rule reads: a unit
     /// runs only once they are decoded, and an event no such unit meets never decodes them.
     wholes: [Vec<Vec<usize>>; 3],
+    /// Per source, the slots of the event time and of the field the rule index looks up.
+    time_slots: Vec<Option<u32>>,
+    index_slots: Vec<Option<u32>>,
 }
 
 /// Compiles a program to native code, or says which constructs the JIT cannot compile.
@@ -194,6 +197,7 @@ impl<'p> Executor<'p> {
         prepared: Prepared,
         code: Option<Arc<Compiled>>,
     ) -> Result<Executor<'p>, SetupError> {
+        let index = config.rule_index.then(|| RuleIndex::new(program));
         let native = code.map(|code| {
             let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
             let plans: Vec<Plan> = code.layouts.iter().map(Plan::new).collect();
@@ -206,7 +210,18 @@ impl<'p> Executor<'p> {
                 program.scores.iter().map(|u| read(u.source, &|f| u.for_each_expr(&mut |e| f(e)))).collect(),
                 program.rules.iter().map(|r| read(r.source, &|f| r.for_each_expr(&mut |e| f(e)))).collect(),
             ];
-            Native { code, frames, plans, kept: Kept::default(), wholes }
+            let sources = 0..program.sources.len();
+            let time_slots = sources
+                .clone()
+                .map(|s| program.sources[s].time_field.and_then(|f| code.layouts[s].offset(&[f])))
+                .collect();
+            let index_slots = sources
+                .map(|s| {
+                    let (path, _) = index.as_ref()?.field(SourceId(s as u32))?;
+                    code.layouts[s].offset(path)
+                })
+                .collect();
+            Native { code, frames, plans, kept: Kept::default(), wholes, time_slots, index_slots }
         });
         let drop_sites = program
             .drops
@@ -232,7 +247,7 @@ impl<'p> Executor<'p> {
             rule_sites,
             scores: vec![None; program.scores.len()],
             actions: Vec::new(),
-            index: config.rule_index.then(|| RuleIndex::new(program)),
+            index,
             candidates: Vec::new(),
             native,
         })
@@ -377,7 +392,8 @@ impl<'p> Executor<'p> {
     fn frame_probe<'s>(&'s self, index: &RuleIndex, source: SourceId) -> Probe<'s> {
         let (Some(native), Some((path, leaf))) = (&self.native, index.field(source)) else { return Probe::Other };
         let s = source.0 as usize;
-        let Some(at) = native.code.layouts[s].offset(path) else { return Probe::Other };
+        let Some(at) = native.index_slots[s] else { return Probe::Other };
+        debug_assert_eq!(native.code.layouts[s].offset(path), Some(at));
         let (_, word, len) = read_slot(&native.frames[s], at);
         match leaf {
             // SAFETY: a string slot holds a pointer and length of UTF-8 text in the event's
@@ -394,9 +410,7 @@ impl<'p> Executor<'p> {
     fn frame_time(&self, source: SourceId) -> i64 {
         let s = source.0 as usize;
         match (&self.native, self.program.sources[s].time_field) {
-            (Some(native), Some(field)) => {
-                native.code.layouts[s].offset(&[field]).map_or(0, |at| read_slot(&native.frames[s], at).1 as i64)
-            }
+            (Some(native), Some(_)) => native.time_slots[s].map_or(0, |at| read_slot(&native.frames[s], at).1 as i64),
             _ => evr_stdlib::time::now_ms(),
         }
     }
