@@ -81,6 +81,30 @@ fn interp(c: &mut Criterion) {
             }
         })
     });
+    // Encoding alone: every record the events emit, in its sink's format.
+    let records: Vec<(usize, evr_compiler::interp::value::Value)> = {
+        let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+        let mut outputs = Vec::new();
+        for e in &events {
+            exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+        }
+        outputs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Record { sink, record, .. } => Some((sink.0 as usize, record)),
+                _ => None,
+            })
+            .collect()
+    };
+    group.bench_function("encode_only", |b| {
+        let mut bytes = Vec::new();
+        b.iter(|| {
+            for (sink, record) in &records {
+                bytes.clear();
+                encode::encode(&a.schema, a.program.sinks[*sink].format, record, &mut bytes);
+            }
+        })
+    });
     group.finish();
 
     // Evaluation alone, over events decoded beforehand: drops, the score and the rules.
@@ -130,16 +154,18 @@ fn interp(c: &mut Criterion) {
         files.add(evr_benches::workload_dir().join("rules.evr"), "rules.evr", evr_benches::bundle(n));
         let a = evr_compiler::analyze(files);
         assert!(!a.has_errors());
-        group.bench_function(format!("interpreter_{n}_rules"), |b| {
-            let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
-            let mut outputs = Vec::new();
-            b.iter(|| {
-                for e in &events {
-                    outputs.clear();
-                    exec.process(SourceId(0), e.as_bytes(), &mut outputs);
-                }
-            })
-        });
+        for (name, engine) in [("interpreter", Engine::Interpreter), ("jit", Engine::Jit(OptLevel::Speed))] {
+            group.bench_function(format!("{name}_{n}_rules"), |b| {
+                let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
+                let mut outputs = Vec::new();
+                b.iter(|| {
+                    for e in &events {
+                        outputs.clear();
+                        exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+                    }
+                })
+            });
+        }
     }
     group.finish();
 }
