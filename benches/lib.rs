@@ -107,3 +107,22 @@ pub fn events(n: usize, names: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// A bundle of `n` rules of plain logic and no builtins, none found by the rule index, so that
+/// every event runs all of them: what evaluation costs when nothing but the rules' own logic
+/// runs (the interpreter's overhead against native code, with no shared library work).
+pub fn plain_logic_bundle(n: usize) -> String {
+    let mut out = String::from(
+        "use \"schemas/app.proto\";\nuse bench.v1.{Log, Os};\nsource logs: Log as json time event_time;\nsink shard: Log as json;\n",
+    );
+    for i in 0..n {
+        out.push_str(&format!(
+            "rule plain_{i} on logs when (app_id * 3 + {i}) % 7 != 0 && client.user_id % 5 > {m} && \
+             (amount ?? 0.0) * 1.5 < 1000.0 && (client.country == \"DE\" || os == Os.IOS) && \
+             len(event) > {l} && client.logged_in != (event_time % 2 == 0) => route shard;\n",
+            m = i % 4,
+            l = i % 3,
+        ));
+    }
+    out
+}

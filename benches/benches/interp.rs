@@ -145,6 +145,45 @@ fn interp(c: &mut Criterion) {
     });
     group.finish();
 
+    // Plain logic, no builtins, every rule run on every event: the engines' own overhead.
+    let mut group = c.benchmark_group("evaluate_plain_logic");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    let mut files = Files::default();
+    files.add(evr_benches::workload_dir().join("rules.evr"), "rules.evr", evr_benches::plain_logic_bundle(RULES));
+    let plain = evr_compiler::analyze(files);
+    assert!(!plain.has_errors());
+    let psrc = &plain.program.sources[0];
+    let trees: Vec<_> = events
+        .iter()
+        .filter_map(|e| evr_runtime::decode::decode(&plain.schema, psrc.message, psrc.format, e.as_bytes()).ok())
+        .collect();
+    group.bench_function("interpreter", |b| {
+        let mut exec = Executor::new(&plain.program, &plain.schema, Config::default()).unwrap();
+        let mut outputs = Vec::new();
+        b.iter(|| {
+            for e in &trees {
+                outputs.clear();
+                exec.run(SourceId(0), e, &mut outputs);
+            }
+        })
+    });
+    group.bench_function("jit", |b| {
+        let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+        let mut exec = Executor::new(&plain.program, &plain.schema, config).unwrap();
+        let frames: Vec<_> = events
+            .iter()
+            .filter_map(|e| exec.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())
+            .collect();
+        let mut outputs = Vec::new();
+        b.iter(|| {
+            for f in &frames {
+                outputs.clear();
+                exec.run_frame(f, &mut outputs);
+            }
+        })
+    });
+    group.finish();
+
     // The rule index: the same events (names of the first 10 rules) against 10 and 10,000 rules.
     let mut group = c.benchmark_group("rule_index");
     group.throughput(Throughput::Elements(EVENTS as u64));
