@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{CmpOp, Expr, ExprKind, FieldPath, Literal, Program, SourceId};
 use evr_compiler::types::Type;
+use rustc_hash::FxHashMap;
 
 /// The value of an event's indexed field, borrowed from wherever the event is.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -52,9 +53,10 @@ struct SourceIndex {
     path: Option<FieldPath>,
     /// The type of the field at `path`: an unset field reads as this type's default.
     leaf: Option<Type>,
-    /// String values apart, so that a lookup borrows the event's text.
-    by_str: HashMap<Box<str>, Vec<u32>>,
-    by_value: HashMap<Key, Vec<u32>>,
+    /// String values apart, so that a lookup borrows the event's text. Looked up once per
+    /// event, with keys the bundle's author wrote: a fast hash, no need for a keyed one.
+    by_str: FxHashMap<Box<str>, Vec<u32>>,
+    by_value: FxHashMap<Key, Vec<u32>>,
     /// Rules that must be tried on every event, in declaration order.
     always: Vec<u32>,
 }
