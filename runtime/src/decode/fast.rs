@@ -519,7 +519,9 @@ fn field_index(msg: &evr_compiler::schema::Message, key: &str) -> Option<usize> 
     msg.fields.iter().position(|f| same(&f.name) || same(&f.json_name))
 }
 
-/// A number's value, as serde_json reads it (correctly rounded); `None` beyond `f64`'s range.
+/// A number's value, as serde_json reads it: correctly rounded, as Rust's parser does, because
+/// the workspace enables serde_json's `float_roundtrip` (without it the two could differ in the
+/// last bit). `None` beyond `f64`'s range, where serde_json fails.
 fn finite(text: &str) -> Fast<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
