@@ -289,23 +289,76 @@ impl<'i> Scan<'i> {
         }
     }
 
+    /// The members of a message's object, at its `{`: `each` is called at the value of every
+    /// known field with the field's index; unknown fields are checked and passed over. A field
+    /// given twice is left to the serde path, which knows what the last one undoes.
+    fn fields_of(
+        &mut self,
+        msg: &evr_compiler::schema::Message,
+        depth: u32,
+        mut each: impl FnMut(&mut Self, usize) -> Fast<()>,
+    ) -> Fast<()> {
+        let mut seen: u128 = 0;
+        // Events of a stream spell their fields alike and mostly in schema order: the field
+        // after the last one is tried first, straight against the input.
+        let mut guess = 0;
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let index = match self.known_key(msg, guess) {
+                Some(index) => Some(index),
+                None => field_index(msg, self.string()?),
+            };
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            match index {
+                None => self.skip(depth + 1)?,
+                Some(index) => {
+                    let bit = 1u128.checked_shl(index as u32)?;
+                    if seen & bit != 0 {
+                        return None;
+                    }
+                    seen |= bit;
+                    guess = index + 1;
+                    each(self, index)?;
+                }
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => return self.eat(b'}'),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The key at hand, when it is exactly the JSON or proto name of field `guess` (names hold
+    /// no quote or backslash, so such a key has no escape).
+    fn known_key(&mut self, msg: &evr_compiler::schema::Message, guess: usize) -> Option<usize> {
+        let f = msg.fields.get(guess)?;
+        let rest = self.b.get(self.at..)?;
+        for name in [&f.json_name, &f.name] {
+            let n = name.len();
+            if rest.len() > n + 1 && rest[0] == b'"' && &rest[1..=n] == name.as_bytes() && rest[n + 1] == b'"' {
+                self.at += n + 2;
+                return Some(guess);
+            }
+        }
+        None
+    }
+
     /// A message by its plan.
     fn message(&mut self, schema: &Schema, ty: MessageId, plan: &Plan, out: &mut FrameOut, depth: u32) -> Fast<()> {
         if depth >= MAX_NESTING {
             return None;
         }
         let msg = schema.message(ty);
-        // A field given twice is left to the serde path, which knows what the last one undoes.
-        let mut seen: u128 = 0;
-        self.members(|s, key| {
-            let Some(index) = field_index(msg, key) else {
-                return s.skip(depth + 1);
-            };
-            let bit = 1u128.checked_shl(index as u32)?;
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
+        self.fields_of(msg, depth, |s, index| {
             let field = &msg.fields[index];
             match plan.need(index) {
                 Need::Skip => s.field(schema, field, &CHECK, out, depth),
@@ -434,16 +487,7 @@ impl<'i> Scan<'i> {
         }
         let msg = schema.message(ty);
         let mut m = Message::empty(schema, ty);
-        let mut seen: u128 = 0;
-        self.members(|s, key| {
-            let Some(index) = field_index(msg, key) else {
-                return s.skip(depth + 1);
-            };
-            let bit = 1u128.checked_shl(index as u32)?;
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
+        self.fields_of(msg, depth, |s, index| {
             m.fields[index] = s.value(schema, &msg.fields[index], depth)?;
             Some(())
         })?;
