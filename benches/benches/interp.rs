@@ -128,21 +128,7 @@ fn interp(c: &mut Criterion) {
         });
     }
     // The JIT over events decoded into frames beforehand: what native code costs by itself.
-    group.bench_function("jit", |b| {
-        let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-        let mut exec = Executor::new(&a.program, &a.schema, config).unwrap();
-        let frames: Vec<_> = events
-            .iter()
-            .filter_map(|e| exec.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())
-            .collect();
-        let mut outputs = Vec::new();
-        b.iter(|| {
-            for f in &frames {
-                outputs.clear();
-                exec.run_frame(f, &mut outputs);
-            }
-        })
-    });
+    group.bench_function("jit", |b| jit_over_frames(b, &a, &events));
     group.finish();
 
     // Plain logic, no builtins, every rule run on every event: the engines' own overhead.
@@ -167,21 +153,7 @@ fn interp(c: &mut Criterion) {
             }
         })
     });
-    group.bench_function("jit", |b| {
-        let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-        let mut exec = Executor::new(&plain.program, &plain.schema, config).unwrap();
-        let frames: Vec<_> = events
-            .iter()
-            .filter_map(|e| exec.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())
-            .collect();
-        let mut outputs = Vec::new();
-        b.iter(|| {
-            for f in &frames {
-                outputs.clear();
-                exec.run_frame(f, &mut outputs);
-            }
-        })
-    });
+    group.bench_function("jit", |b| jit_over_frames(b, &plain, &events));
     group.finish();
 
     // The rule index: the same events (names of the first 10 rules) against 10 and 10,000 rules.
@@ -207,6 +179,23 @@ fn interp(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// Native code alone: the events are decoded into frames beforehand, then evaluated.
+fn jit_over_frames(b: &mut criterion::Bencher, a: &evr_compiler::Analysis, events: &[String]) {
+    let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+    let mut exec = Executor::new(&a.program, &a.schema, config).unwrap();
+    let frames: Vec<_> = events
+        .iter()
+        .filter_map(|e| exec.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())
+        .collect();
+    let mut outputs = Vec::new();
+    b.iter(|| {
+        for f in &frames {
+            outputs.clear();
+            exec.run_frame(f, &mut outputs);
+        }
+    })
 }
 
 criterion_group!(benches, interp);

@@ -217,44 +217,8 @@ impl<'i> Scan<'i> {
         }
         match self.peek()? {
             b'"' => self.string().map(drop),
-            b'{' => {
-                self.at += 1;
-                self.ws();
-                if self.eat(b'}').is_some() {
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.string()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
-                    self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b'}' => return self.eat(b'}'),
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                self.at += 1;
-                self.ws();
-                if self.eat(b']').is_some() {
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b']' => return self.eat(b']'),
-                        _ => return None,
-                    }
-                }
-            }
+            b'{' => self.members(|s, _| s.skip(depth + 1)),
+            b'[' => self.elements(|s| s.skip(depth + 1)),
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
             b'n' => self.literal("null"),
@@ -267,7 +231,16 @@ impl<'i> Scan<'i> {
     }
 
     /// The members of an object, at its `{`: `member` is called at each value, after its key.
-    fn members(&mut self, mut member: impl FnMut(&mut Self, &'i str) -> Fast<()>) -> Fast<()> {
+    fn members(&mut self, member: impl FnMut(&mut Self, &'i str) -> Fast<()>) -> Fast<()> {
+        self.members_by(Self::string, member)
+    }
+
+    /// The members of an object, at its `{`, with keys read by `key`.
+    fn members_by<K>(
+        &mut self,
+        mut key: impl FnMut(&mut Self) -> Fast<K>,
+        mut member: impl FnMut(&mut Self, K) -> Fast<()>,
+    ) -> Fast<()> {
         self.eat(b'{')?;
         self.ws();
         if self.eat(b'}').is_some() {
@@ -275,15 +248,34 @@ impl<'i> Scan<'i> {
         }
         loop {
             self.ws();
-            let key = self.string()?;
+            let k = key(self)?;
             self.ws();
             self.eat(b':')?;
             self.ws();
-            member(self, key)?;
+            member(self, k)?;
             self.ws();
             match self.peek()? {
                 b',' => self.at += 1,
                 b'}' => return self.eat(b'}'),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The elements of an array, at its `[`: `each` is called at every element.
+    fn elements(&mut self, mut each: impl FnMut(&mut Self) -> Fast<()>) -> Fast<()> {
+        self.eat(b'[')?;
+        self.ws();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            each(self)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => return self.eat(b']'),
                 _ => return None,
             }
         }
@@ -302,39 +294,27 @@ impl<'i> Scan<'i> {
         // Events of a stream spell their fields alike and mostly in schema order: the field
         // after the last one is tried first, straight against the input.
         let mut guess = 0;
-        self.eat(b'{')?;
-        self.ws();
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            self.ws();
-            let index = match self.known_key(msg, guess) {
+        let key = |s: &mut Self| {
+            let index = match s.known_key(msg, guess) {
                 Some(index) => Some(index),
-                None => field_index(msg, self.string()?),
+                None => field_index(msg, s.string()?),
             };
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            match index {
-                None => self.skip(depth + 1)?,
-                Some(index) => {
-                    let bit = 1u128.checked_shl(index as u32)?;
-                    if seen & bit != 0 {
-                        return None;
-                    }
-                    seen |= bit;
-                    guess = index + 1;
-                    each(self, index)?;
+            if let Some(index) = index {
+                guess = index + 1;
+            }
+            Some(index)
+        };
+        self.members_by(key, |s, index| match index {
+            None => s.skip(depth + 1),
+            Some(index) => {
+                let bit = 1u128.checked_shl(index as u32)?;
+                if seen & bit != 0 {
+                    return None;
                 }
+                seen |= bit;
+                each(s, index)
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => return self.eat(b'}'),
-                _ => return None,
-            }
-        }
+        })
     }
 
     /// The key at hand, when it is exactly the JSON or proto name of field `guess` (names hold
@@ -396,23 +376,7 @@ impl<'i> Scan<'i> {
                 self.message(schema, *ty, plan, out, depth + 1)
             }
             Label::Singular => self.scalar(schema, field, field.wire).map(drop),
-            Label::Repeated => {
-                self.eat(b'[')?;
-                self.ws();
-                if self.eat(b']').is_some() {
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.element(schema, field, field.wire, out, depth)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b']' => return self.eat(b']'),
-                        _ => return None,
-                    }
-                }
-            }
+            Label::Repeated => self.elements(|s| s.element(schema, field, field.wire, out, depth)),
             Label::Map => {
                 let (key_wire, value_wire) = field.map_wire?;
                 self.members(|s, key| {
@@ -432,24 +396,11 @@ impl<'i> Scan<'i> {
             Label::Singular => self.element_value(schema, field, field.wire, depth),
             Label::Repeated => {
                 let mut items = Vec::new();
-                self.eat(b'[')?;
-                self.ws();
-                if self.eat(b']').is_some() {
-                    return Some(Value::List(Rc::new(items)));
-                }
-                loop {
-                    self.ws();
-                    items.push(self.element_value(schema, field, field.wire, depth)?);
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b']' => {
-                            self.at += 1;
-                            return Some(Value::List(Rc::new(items)));
-                        }
-                        _ => return None,
-                    }
-                }
+                self.elements(|s| {
+                    items.push(s.element_value(schema, field, field.wire, depth)?);
+                    Some(())
+                })?;
+                Some(Value::List(Rc::new(items)))
             }
             Label::Map => {
                 let (key_wire, value_wire) = field.map_wire?;
