@@ -119,6 +119,28 @@ struct Native {
     index_slots: Vec<Option<u32>>,
 }
 
+impl Native {
+    /// Whether events of `source` are decoded into frames: unless a unit reads the event whole.
+    fn frames_events(&self, source: SourceId) -> bool {
+        !self.code.layouts[source.0 as usize].needs_event()
+    }
+
+    /// Decodes an event of `src` into its frame; values read whole wait until a unit that reads
+    /// them runs (see `settle`).
+    fn decode(
+        &mut self,
+        schema: &Schema,
+        program: &Program,
+        source: SourceId,
+        bytes: &[u8],
+    ) -> Result<(), DecodeError> {
+        let (s, src) = (source.0 as usize, &program.sources[source.0 as usize]);
+        let mut frame = FrameOut::new(&mut self.frames[s], &mut self.kept, &self.plans[s]);
+        frame.defer = true;
+        decode::decode_into(schema, src.message, src.format, bytes, &mut frame)
+    }
+}
+
 /// Compiles a program to native code, or says which constructs the JIT cannot compile.
 pub fn compile(program: &Program, schema: &Schema, opt: OptLevel) -> Result<Compiled, SetupError> {
     jit::compile(program, schema, opt).map_err(|e| match e {
@@ -268,25 +290,19 @@ impl<'p> Executor<'p> {
     /// Decodes and processes one event of `source`, appending its outputs to `out`. Under the
     /// JIT, the event is decoded straight into its frame unless a unit reads it as a whole.
     pub fn process(&mut self, source: SourceId, bytes: &[u8], out: &mut Vec<Output>) -> Processed {
-        let src = &self.program.sources[source.0 as usize];
-        let s = source.0 as usize;
-        if let Some(native) = self.native.as_mut().filter(|n| !n.code.layouts[s].needs_event()) {
-            let mut frame = FrameOut::new(&mut native.frames[s], &mut native.kept, &native.plans[s]);
-            frame.defer = true;
-            return match decode::decode_into(self.schema, src.message, src.format, bytes, &mut frame) {
-                Ok(()) => {
-                    let time_ms = self.frame_time(source);
-                    // The frame points into `bytes`, which outlive this call.
-                    Processed { decoded: true, dropped_by: self.evaluate(source, Event::Frame(bytes), time_ms, out) }
-                }
-                Err(DecodeError { reason }) => {
-                    out.push(Output::Dirty { error: reason, unit: None });
-                    Processed { decoded: false, dropped_by: None }
-                }
-            };
-        }
-        match self.decode(source, bytes) {
-            Ok(event) => Processed { decoded: true, dropped_by: self.run(source, &event, out) },
+        let (schema, program) = (self.schema, self.program);
+        let framed =
+            self.native.as_mut().filter(|n| n.frames_events(source)).map(|n| n.decode(schema, program, source, bytes));
+        let dropped_by = match framed {
+            Some(decoded) => decoded.map(|()| {
+                let time_ms = self.frame_time(source);
+                // The frame points into `bytes`, which outlive this call.
+                self.evaluate(source, Event::Frame(bytes), time_ms, out)
+            }),
+            None => self.decode(source, bytes).map(|event| self.run(source, &event, out)),
+        };
+        match dropped_by {
+            Ok(dropped_by) => Processed { decoded: true, dropped_by },
             Err(DecodeError { reason }) => {
                 out.push(Output::Dirty { error: reason, unit: None });
                 Processed { decoded: false, dropped_by: None }
@@ -299,7 +315,7 @@ impl<'p> Executor<'p> {
     /// under the interpreter, or when a unit reads the event whole.
     pub fn decode_frame<'b>(&self, source: SourceId, bytes: &'b [u8]) -> Option<Result<DecodedFrame<'b>, DecodeError>> {
         let s = source.0 as usize;
-        let native = self.native.as_ref().filter(|n| !n.code.layouts[s].needs_event())?;
+        let native = self.native.as_ref().filter(|n| n.frames_events(source))?;
         let src = &self.program.sources[s];
         let mut decoded =
             DecodedFrame { source, frame: vec![0; native.frames[s].len()], kept: Kept::default(), input: bytes };

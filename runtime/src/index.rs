@@ -151,20 +151,20 @@ impl RuleIndex {
     /// The value of the indexed field of a decoded event.
     pub fn probe<'v>(&self, source: SourceId, event: &'v Value) -> Probe<'v> {
         let Some((path, leaf)) = self.field(source) else { return Probe::Other };
-        match read(event, path) {
+        match event.field_at(path) {
             // An unset field reads as its default.
-            Some(Value::Null) | None => match leaf {
+            Value::Null => match leaf {
                 Type::String => Probe::Str(""),
                 Type::Int => Probe::Int(0),
                 Type::Enum(_) => Probe::Enum(0),
                 Type::Bool => Probe::Bool(false),
                 _ => Probe::Other,
             },
-            Some(Value::Str(s)) => Probe::Str(s),
-            Some(Value::Int(i)) => Probe::Int(*i),
-            Some(Value::Enum(n)) => Probe::Enum(*n),
-            Some(Value::Bool(b)) => Probe::Bool(*b),
-            Some(_) => Probe::Other,
+            Value::Str(s) => Probe::Str(s),
+            Value::Int(i) => Probe::Int(*i),
+            Value::Enum(n) => Probe::Enum(*n),
+            Value::Bool(b) => Probe::Bool(*b),
+            _ => Probe::Other,
         }
     }
 
@@ -216,17 +216,4 @@ impl RuleIndex {
         all.dedup();
         all.len()
     }
-}
-
-/// The value at a field path (`Null` when a field on the way is unset).
-fn read<'v>(event: &'v Value, path: &[u32]) -> Option<&'v Value> {
-    let mut v = event;
-    for &i in path {
-        v = match v {
-            Value::Message(m) => m.fields.get(i as usize)?,
-            Value::Null => return Some(v),
-            _ => return None,
-        };
-    }
-    Some(v)
 }

@@ -62,6 +62,19 @@ impl Value {
         }
     }
 
+    /// The value at a path of field indices from this message; `Null` where a message on the
+    /// way is unset (its fields read as unset too).
+    pub fn field_at(&self, path: &[u32]) -> &Value {
+        let mut v = self;
+        for &i in path {
+            v = match v {
+                Value::Message(m) => m.fields.get(i as usize).unwrap_or(&Value::Null),
+                _ => &Value::Null,
+            };
+        }
+        v
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }

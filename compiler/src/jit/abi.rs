@@ -909,16 +909,11 @@ extern "C" fn set_collection(c: *mut Ctx, field: i64, kind: i64, coll: i64) -> i
     if coll == 0 {
         return 0;
     }
-    let value = if kind == 0 {
-        // SAFETY: a list pointer from a frame slot or a constant, alive for the call.
-        let items = unsafe { &*(coll as *const Vec<Value>) };
-        // Copied deeply: a constant's values are shared by threads (see `Pinned`).
-        Value::List(Rc::new(items.iter().map(Value::detached).collect()))
-    } else {
-        // SAFETY: a map pointer from a frame slot or a constant, alive for the call.
-        let entries = unsafe { &*(coll as *const Vec<(Value, Value)>) };
-        Value::Map(Rc::new(entries.iter().map(|(k, v)| (k.detached(), v.detached())).collect()))
-    };
+    // A list (7) or map (8) as words; copied deeply, as constants may be shared by threads.
+    let words = Words { kind: if kind == 0 { 7 } else { 8 }, a: coll, b: 0 };
+    // SAFETY: a list or map pointer from a frame slot, a constant or a built value, alive for
+    // the call.
+    let value = unsafe { words.value() };
     set(ctx(c), field, value)
 }
 

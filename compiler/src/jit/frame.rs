@@ -133,14 +133,7 @@ impl FrameLayout {
     /// into `event`, which must outlive every use of the frame.
     pub fn fill(&self, event: &Value, frame: &mut [u8]) {
         for (slot, (path, _)) in self.slots.iter().enumerate() {
-            let mut v = event;
-            for &i in path {
-                v = match v {
-                    Value::Message(m) => m.fields.get(i as usize).unwrap_or(&Value::Null),
-                    _ => &Value::Null,
-                };
-            }
-            write_value(frame, slot as u32 * SLOT, v);
+            write_value(frame, slot as u32 * SLOT, event.field_at(path));
         }
     }
 }

@@ -14,9 +14,9 @@ use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 
-use super::Scalar;
 use super::json::{MAX_NESTING, check_int, enum_type, map_key, parse_duration};
 use super::plan::{FrameOut, Need, Pending, Plan};
+use super::{Scalar, field_index};
 
 /// Fills the frame from `bytes` and says `true`, or says `false` when the serde path must
 /// decide the event (the frame is then left in any state; the caller resets it).
@@ -151,28 +151,23 @@ impl<'i> Scan<'i> {
         if negative {
             i += 1;
         }
+        // The digits from `i` on: how many.
+        let run = |i: usize| b[i.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
         let digits = i;
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => i += run(i),
             _ => return None,
         }
         let integer_end = i;
         let mut plain = true;
         if b.get(i) == Some(&b'.') {
             plain = false;
-            i += 1;
-            let from = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == from {
+            let n = run(i + 1);
+            if n == 0 {
                 return None;
             }
+            i += 1 + n;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
             plain = false;
@@ -180,13 +175,11 @@ impl<'i> Scan<'i> {
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let from = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == from {
+            let n = run(i);
+            if n == 0 {
                 return None;
             }
+            i += n;
         }
         // A digit right after `0` is an error (leading zeros); let serde say so.
         if b.get(i).is_some_and(u8::is_ascii_digit) {
@@ -353,7 +346,7 @@ impl<'i> Scan<'i> {
                     // Checked now, decoded when a unit that reads it runs (if one does).
                     let start = s.at;
                     s.field(schema, field, &CHECK, out, depth)?;
-                    out.defer(Pending { whole: *w, start, end: s.at, message: ty, field: index, depth });
+                    out.postpone(Pending { whole: *w, start, end: s.at, message: ty, field: index, depth });
                     Some(())
                 }
                 Need::Whole(w) => {
@@ -505,13 +498,6 @@ impl<'i> Scan<'i> {
         };
         Some(Some(v))
     }
-}
-
-/// The field a key names (the proto name or the JSON name), as the serde path finds it.
-fn field_index(msg: &evr_compiler::schema::Message, key: &str) -> Option<usize> {
-    // Keys are short: comparing bytes inline beats a call to `memcmp` per field.
-    let same = |name: &str| name.len() == key.len() && name.bytes().zip(key.bytes()).all(|(a, b)| a == b);
-    msg.fields.iter().position(|f| same(&f.name) || same(&f.json_name))
 }
 
 /// A number's value, as serde_json reads it: correctly rounded, as Rust's parser does, because

@@ -14,7 +14,7 @@ use evr_compiler::types::Type;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::plan::{FrameOut, Need, Plan};
-use super::{DecodeError, Path, Scalar, Segment};
+use super::{DecodeError, Path, Scalar, Segment, field_index};
 
 /// Protobuf nests messages at most this deep; so do we, which also bounds our recursion.
 pub const MAX_NESTING: u32 = 100;
@@ -59,27 +59,28 @@ fn at<E: de::Error>(path: &Path, what: impl fmt::Display) -> E {
     E::custom(path.says(what))
 }
 
-/// The scalar `visit_*` methods of a message visitor: none of them is an object.
-macro_rules! not_an_object {
+/// The scalar `visit_*` methods of a visitor that takes none of them: each is reported by the
+/// visitor's own `wrong(found)`, as "expected ..., found ..." at its path.
+macro_rules! reject_scalars {
     () => {
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Err(not_object(self.schema, self.ty, self.path, format!("boolean {v}")))
+            Err(self.wrong(format!("boolean {v}")))
         }
 
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Err(not_object(self.schema, self.ty, self.path, format!("number {v}")))
+            Err(self.wrong(format!("number {v}")))
         }
 
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Err(not_object(self.schema, self.ty, self.path, format!("number {v}")))
+            Err(self.wrong(format!("number {v}")))
         }
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Err(not_object(self.schema, self.ty, self.path, format!("number {v}")))
+            Err(self.wrong(format!("number {v}")))
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Err(not_object(self.schema, self.ty, self.path, format!("string {v:?}")))
+            Err(self.wrong(format!("string {v:?}")))
         }
     };
 }
@@ -117,7 +118,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
         let msg = enter(self.schema, self.ty, self.path, self.depth)?;
         let mut out = if self.build { Some(Message::empty(self.schema, self.ty)) } else { None };
         while let Some(key) = map.next_key::<KeyText>()? {
-            let Some(index) = msg.fields.iter().position(|f| f.name == key.0 || f.json_name == key.0) else {
+            let Some(index) = field_index(msg, &key.0) else {
                 map.next_value::<Skip>()?;
                 continue;
             };
@@ -133,10 +134,10 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
-        Err(not_object(self.schema, self.ty, self.path, "an array"))
+        Err(self.wrong("an array"))
     }
 
-    not_an_object!();
+    reject_scalars!();
 }
 
 /// A message decoded into a frame by its plan. Gives whether it was an object (not `null`).
@@ -172,7 +173,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
         let FrameSeed { schema, plan, out, depth, .. } = self;
         let msg = enter(schema, self.ty, self.path, depth)?;
         while let Some(key) = map.next_key::<KeyText>()? {
-            let Some(index) = msg.fields.iter().position(|f| f.name == key.0 || f.json_name == key.0) else {
+            let Some(index) = field_index(msg, &key.0) else {
                 map.next_value::<Skip>()?;
                 continue;
             };
@@ -209,10 +210,10 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<bool, A::Error> {
-        Err(not_object(self.schema, self.ty, self.path, "an array"))
+        Err(self.wrong("an array"))
     }
 
-    not_an_object!();
+    reject_scalars!();
 }
 
 /// Entering a message: nesting is bounded.
@@ -230,6 +231,30 @@ fn enter<'s, E: de::Error>(
 
 fn not_object<E: de::Error>(schema: &Schema, ty: MessageId, path: &Path, found: impl fmt::Display) -> E {
     at(path, format!("expected a JSON object for {}, found {found}", schema.message(ty).name))
+}
+
+impl MessageSeed<'_> {
+    fn wrong<E: de::Error>(&self, found: impl fmt::Display) -> E {
+        not_object(self.schema, self.ty, self.path, found)
+    }
+}
+
+impl FrameSeed<'_, '_> {
+    fn wrong<E: de::Error>(&self, found: impl fmt::Display) -> E {
+        not_object(self.schema, self.ty, self.path, found)
+    }
+}
+
+impl ListVisitor<'_> {
+    fn wrong<E: de::Error>(&self, found: impl fmt::Display) -> E {
+        at(self.0.path, format!("expected a JSON array, found {found}"))
+    }
+}
+
+impl MapVisitor<'_> {
+    fn wrong<E: de::Error>(&self, found: impl fmt::Display) -> E {
+        at(self.0.path, format!("expected a JSON object, found {found}"))
+    }
 }
 
 /// An unknown field's value, skipped. Unlike serde's `IgnoredAny`, whose skipping in serde_json
@@ -332,32 +357,6 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     }
 }
 
-/// The `visit_*` methods of a visitor that accepts only some JSON shapes: every other scalar is
-/// reported as "expected ..., found ..." at the visitor's path.
-macro_rules! reject_scalars {
-    ($expected:expr) => {
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Err(at(self.0.path, format!("expected {}, found boolean {v}", $expected)))
-        }
-
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
-        }
-
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
-        }
-
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Err(at(self.0.path, format!("expected {}, found number {v}", $expected)))
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Err(at(self.0.path, format!("expected {}, found string {v:?}", $expected)))
-        }
-    };
-}
-
 struct ListVisitor<'a>(FieldSeed<'a>);
 
 impl<'de> Visitor<'de> for ListVisitor<'_> {
@@ -387,10 +386,10 @@ impl<'de> Visitor<'de> for ListVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
-        Err(at(self.0.path, "expected a JSON array, found an object"))
+        Err(self.wrong("an object"))
     }
 
-    reject_scalars!("a JSON array");
+    reject_scalars!();
 }
 
 struct MapVisitor<'a>(FieldSeed<'a>);
@@ -429,10 +428,10 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
-        Err(at(self.0.path, "expected a JSON object, found an array"))
+        Err(self.wrong("an array"))
     }
 
-    reject_scalars!("a JSON object");
+    reject_scalars!();
 }
 
 /// Map keys are always JSON strings; int and bool keys are spelled as text.

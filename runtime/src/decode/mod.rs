@@ -97,6 +97,14 @@ impl Path<'_> {
     }
 }
 
+/// The field a JSON key names (its proto name or its JSON name); every JSON decoder finds
+/// fields here, so that all of them agree.
+pub(crate) fn field_index(msg: &evr_compiler::schema::Message, key: &str) -> Option<usize> {
+    // Keys are short: comparing bytes inline beats a call to `memcmp` per field.
+    let same = |name: &str| name.len() == key.len() && name.bytes().zip(key.bytes()).all(|(a, b)| a == b);
+    msg.fields.iter().position(|f| same(&f.name) || same(&f.json_name))
+}
+
 /// Decodes an event into a value tree.
 pub fn decode(schema: &Schema, ty: MessageId, format: WireFormat, bytes: &[u8]) -> Result<Value, DecodeError> {
     match format {

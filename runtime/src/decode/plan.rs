@@ -159,7 +159,8 @@ impl<'f> FrameOut<'f> {
         self.defer && self.root.wholes[w].below.is_empty()
     }
 
-    pub fn defer(&mut self, pending: Pending) {
+    /// Notes a value read whole that waits to be decoded.
+    pub fn postpone(&mut self, pending: Pending) {
         self.kept.pending.push(pending);
     }
 
@@ -235,13 +236,6 @@ impl<'f> FrameOut<'f> {
 fn write_whole(frame: &mut [u8], whole: &Whole, v: &Value) {
     write_value(frame, whole.slot, v);
     for (path, at) in &whole.below {
-        let mut field = v;
-        for &i in path {
-            field = match field {
-                Value::Message(m) => m.fields.get(i as usize).unwrap_or(&Value::Null),
-                _ => &Value::Null,
-            };
-        }
-        write_value(frame, *at, field);
+        write_value(frame, *at, v.field_at(path));
     }
 }
