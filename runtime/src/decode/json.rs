@@ -117,11 +117,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
         let msg = enter(self.schema, self.ty, self.path, self.depth)?;
         let mut out = if self.build { Some(Message::empty(self.schema, self.ty)) } else { None };
-        while let Some(key) = map.next_key::<KeyText>()? {
-            let Some(index) = field_index(msg, &key.0) else {
-                map.next_value::<Skip>()?;
-                continue;
-            };
+        while let Some(index) = next_field(&mut map, msg)? {
             let field = &msg.fields[index];
             let path = Path { parent: Some(self.path), segment: Segment::Field(&field.name) };
             let seed = FieldSeed { schema: self.schema, field, path: &path, depth: self.depth, build: self.build };
@@ -172,11 +168,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let FrameSeed { schema, plan, out, depth, .. } = self;
         let msg = enter(schema, self.ty, self.path, depth)?;
-        while let Some(key) = map.next_key::<KeyText>()? {
-            let Some(index) = field_index(msg, &key.0) else {
-                map.next_value::<Skip>()?;
-                continue;
-            };
+        while let Some(index) = next_field(&mut map, msg)? {
             let field = &msg.fields[index];
             let path = Path { parent: Some(self.path), segment: Segment::Field(&field.name) };
             match plan.need(index) {
@@ -214,6 +206,20 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
     }
 
     reject_scalars!();
+}
+
+/// The index of the next known field of an object; unknown fields are checked and skipped.
+fn next_field<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    msg: &evr_compiler::schema::Message,
+) -> Result<Option<usize>, A::Error> {
+    while let Some(key) = map.next_key::<KeyText>()? {
+        match field_index(msg, &key.0) {
+            Some(index) => return Ok(Some(index)),
+            None => map.next_value::<Skip>().map(drop)?,
+        }
+    }
+    Ok(None)
 }
 
 /// Entering a message: nesting is bounded.
