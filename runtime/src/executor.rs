@@ -8,7 +8,7 @@ use std::sync::Arc;
 use evr_compiler::interp::value::Value;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
 use evr_compiler::ir::{Expr, Program, SinkId, SourceId};
-use evr_compiler::jit::abi::Ctx;
+use evr_compiler::jit::abi::{Ctx, Scratch};
 use evr_compiler::jit::frame::{FrameLayout, read_slot};
 use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
 use evr_compiler::schema::Schema;
@@ -111,6 +111,8 @@ struct Native {
     frames: Vec<Vec<u8>>,
     plans: Vec<Plan>,
     kept: Kept,
+    /// What native code makes while a unit runs.
+    scratch: Scratch,
     /// The values read whole (by whole number) that each drop, score and rule reads: a unit
     /// runs only once they are decoded, and an event no such unit meets never decodes them.
     wholes: [Vec<Vec<usize>>; 3],
@@ -243,7 +245,16 @@ impl<'p> Executor<'p> {
                     code.layouts[s].offset(path)
                 })
                 .collect();
-            Native { code, frames, plans, kept: Kept::default(), wholes, time_slots, index_slots }
+            Native {
+                code,
+                frames,
+                plans,
+                kept: Kept::default(),
+                scratch: Scratch::default(),
+                wholes,
+                time_slots,
+                index_slots,
+            }
         });
         let drop_sites = program
             .drops
@@ -389,8 +400,10 @@ impl<'p> Executor<'p> {
         }
         for &i in &candidates {
             let (i, r) = (i as usize, &program.rules[i as usize]);
-            self.actions.clear();
+            // A failed unit's actions are gone (`eval` drops them), so `actions` is empty here.
+            debug_assert!(self.actions.is_empty());
             match self.eval(Unit::Rule(i), source, event, time_ms) {
+                Ok(_) if self.actions.is_empty() => {}
                 Ok(_) => out.extend(self.actions.drain(..).map(|a| match a {
                     Action::Emit { sink, key, record } => Output::Record { sink, key, record },
                     Action::Route { sink } => Output::Forward { sink },
@@ -444,7 +457,7 @@ impl<'p> Executor<'p> {
         if let (Some(native), Event::Frame(bytes)) = (&mut self.native, event) {
             settle(native, self.schema, source, unit, bytes)?;
         }
-        let Some(native) = &self.native else {
+        let Some(native) = &mut self.native else {
             let Event::Tree(event) = event else { return Err(RuntimeError::Internal) };
             let mut env = Env::new(self.schema, &self.prepared, event, scores, sites, time_ms);
             return match unit {
@@ -468,13 +481,7 @@ impl<'p> Executor<'p> {
             sites,
             time_ms,
             actions: &mut self.actions,
-            strings: Vec::new(),
-            building: Vec::new(),
-            key: None,
-            lists_building: Vec::new(),
-            lists: Vec::new(),
-            maps: Vec::new(),
-            messages: Vec::new(),
+            scratch: &mut native.scratch,
             event: match event {
                 Event::Tree(v) => v,
                 // No unit of this source reads the event whole (its layout says so).
@@ -483,6 +490,7 @@ impl<'p> Executor<'p> {
         };
         let mut result = 0i64;
         let status = Compiled::call(f, &native.frames[source.0 as usize], &mut ctx, &mut result);
+        native.scratch.clear();
         if status == 0 {
             return Ok(result);
         }

@@ -182,6 +182,10 @@ impl RuleIndex {
             Probe::Other => None,
         };
         let hits: &[u32] = found.map_or(&[], Vec::as_slice);
+        if hits.is_empty() || index.always.is_empty() {
+            out.extend_from_slice(if hits.is_empty() { &index.always } else { hits });
+            return;
+        }
         // Merge two sorted lists.
         let (mut a, mut b) = (hits.iter().peekable(), index.always.iter().peekable());
         loop {

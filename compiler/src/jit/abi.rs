@@ -21,21 +21,41 @@ pub struct Ctx<'a> {
     pub sites: &'a mut [Site],
     pub time_ms: i64,
     pub actions: &'a mut Vec<Action>,
-    /// Strings made during this unit's evaluation; they live until the unit returns.
-    pub strings: Vec<Box<str>>,
-    /// Records being built by `emit`, innermost last, with where each one goes.
-    pub building: Vec<(MessageId, Message, Place)>,
-    pub key: Option<Value>,
-    /// List (and map) values being built, innermost last: a record inside a list may hold a
-    /// list of its own.
-    pub lists_building: Vec<Vec<Value>>,
-    /// Lists, maps and messages made during this unit's evaluation (`split`, values built
-    /// outside `emit`), alive until it returns.
-    pub lists: Vec<Rc<Vec<Value>>>,
-    pub maps: Vec<Rc<Vec<(Value, Value)>>>,
-    pub messages: Vec<Rc<Message>>,
+    pub scratch: &'a mut Scratch,
     /// The event, for `self` and spreads.
     pub event: &'a Value,
+}
+
+/// What a unit makes while it runs, alive until it returns. Kept between units (cleared after
+/// each) so that its buffers are allocated once, not per unit.
+#[derive(Default)]
+pub struct Scratch {
+    /// Strings made during this unit's evaluation.
+    strings: Vec<Box<str>>,
+    /// Records being built by `emit`, innermost last, with where each one goes.
+    building: Vec<(MessageId, Message, Place)>,
+    key: Option<Value>,
+    /// List (and map) values being built, innermost last: a record inside a list may hold a
+    /// list of its own.
+    lists_building: Vec<Vec<Value>>,
+    /// Lists, maps and messages made during this unit's evaluation (`split`, values built
+    /// outside `emit`).
+    lists: Vec<Rc<Vec<Value>>>,
+    maps: Vec<Rc<Vec<(Value, Value)>>>,
+    messages: Vec<Rc<Message>>,
+}
+
+impl Scratch {
+    /// Drops what the last unit made, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.strings.clear();
+        self.building.clear();
+        self.key = None;
+        self.lists_building.clear();
+        self.lists.clear();
+        self.maps.clear();
+        self.messages.clear();
+    }
 }
 
 /// Where a record under construction goes when it ends.
@@ -91,7 +111,7 @@ fn ctx<'c>(p: *mut Ctx<'c>) -> &'c mut Ctx<'c> {
 fn give(c: &mut Ctx, s: String, out: *mut i64) {
     let boxed: Box<str> = s.into_boxed_str();
     let (ptr, len) = (boxed.as_ptr() as i64, boxed.len() as i64);
-    c.strings.push(boxed);
+    c.scratch.strings.push(boxed);
     // SAFETY: `out` points at two i64s in the caller's stack frame.
     unsafe {
         *out = ptr;
@@ -138,9 +158,9 @@ fn pairs(flat: Vec<Value>) -> Vec<(Value, Value)> {
 /// Ends the map being built (keys and values alternate in the list buffer) as a field.
 extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
-    let Some(flat) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let Some(flat) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let entries = pairs(flat);
-    let Some((ty, _, _)) = c.building.last() else { return RuntimeError::Internal.code() as i32 };
+    let Some((ty, _, _)) = c.scratch.building.last() else { return RuntimeError::Internal.code() as i32 };
     let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
     let value_wire = f.map_wire.map_or(f.wire, |(_, v)| v);
     if entries.iter().any(|(_, v)| matches!(v, Value::Int(i) if !fits(value_wire, *i))) {
@@ -337,11 +357,11 @@ extern "C" fn record_begin(c: *mut Ctx, ty: i64, place: i64) {
     let c = ctx(c);
     let ty = MessageId(ty as u32);
     let m = Message::empty(c.schema, ty);
-    c.building.push((ty, m, Place::from_code(place)));
+    c.scratch.building.push((ty, m, Place::from_code(place)));
 }
 
 fn set(c: &mut Ctx, field: i64, v: Value) -> i32 {
-    let Some((ty, m, _)) = c.building.last_mut() else { return RuntimeError::Internal.code() as i32 };
+    let Some((ty, m, _)) = c.scratch.building.last_mut() else { return RuntimeError::Internal.code() as i32 };
     let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
     if let Value::Int(i) = v
         && !fits(f.wire, i)
@@ -381,19 +401,19 @@ extern "C" fn set_str(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
 /// Ends the innermost record: it becomes a field of the enclosing one, or is emitted to `sink`.
 extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
     let c = ctx(c);
-    let Some((_, m, place)) = c.building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let Some((_, m, place)) = c.scratch.building.pop() else { return RuntimeError::Internal.code() as i32 };
     let value = Value::Message(Rc::new(m));
     match place {
-        Place::Field(f) => match c.building.last_mut() {
+        Place::Field(f) => match c.scratch.building.last_mut() {
             Some((_, outer, _)) => outer.fields[f as usize] = value,
             None => return RuntimeError::Internal.code() as i32,
         },
-        Place::ListItem => match c.lists_building.last_mut() {
+        Place::ListItem => match c.scratch.lists_building.last_mut() {
             Some(list) => list.push(value),
             None => return RuntimeError::Internal.code() as i32,
         },
         Place::Emit => {
-            let key = c.key.take();
+            let key = c.scratch.key.take();
             c.actions.push(Action::Emit { sink: SinkId(sink as u32), key, record: value });
         }
         // `record_value` ends these.
@@ -404,11 +424,11 @@ extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
 
 extern "C" fn key_str(c: *mut Ctx, p: *const u8, len: i64) {
     // SAFETY: see `str_of`.
-    ctx(c).key = Some(Value::str(unsafe { str_of(p, len) }));
+    ctx(c).scratch.key = Some(Value::str(unsafe { str_of(p, len) }));
 }
 
 extern "C" fn key_int(c: *mut Ctx, v: i64) {
-    ctx(c).key = Some(Value::Int(v));
+    ctx(c).scratch.key = Some(Value::Int(v));
 }
 
 extern "C" fn score(c: *mut Ctx, id: i64, out: *mut i64) -> i32 {
@@ -703,7 +723,7 @@ extern "C" fn record_spread(c: *mut Ctx, msg: i64) -> i32 {
     let c = ctx(c);
     // SAFETY: see `message`.
     let Some(src) = (unsafe { message(msg) }) else { return 0 };
-    let Some((_, m, _)) = c.building.last_mut() else { return RuntimeError::Internal.code() as i32 };
+    let Some((_, m, _)) = c.scratch.building.last_mut() else { return RuntimeError::Internal.code() as i32 };
     for (slot, v) in m.fields.iter_mut().zip(&src.fields) {
         if !v.is_null() {
             *slot = v.clone();
@@ -723,22 +743,22 @@ extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
 
 /// Starts a list value for a field of the record being built.
 extern "C" fn list_begin(c: *mut Ctx) {
-    ctx(c).lists_building.push(Vec::new());
+    ctx(c).scratch.lists_building.push(Vec::new());
 }
 
 /// Appends a value, as words (see [`Words`]), to the innermost list being built.
 extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
     // SAFETY: native code passes words of a live value.
     let v = unsafe { Words { kind, a, b }.value() };
-    if let Some(list) = ctx(c).lists_building.last_mut() {
+    if let Some(list) = ctx(c).scratch.lists_building.last_mut() {
         list.push(v);
     }
 }
 
 extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
-    let Some(items) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
-    let Some((ty, _, _)) = c.building.last() else { return RuntimeError::Internal.code() as i32 };
+    let Some(items) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let Some((ty, _, _)) = c.scratch.building.last() else { return RuntimeError::Internal.code() as i32 };
     let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
     if items.iter().any(|v| matches!(v, Value::Int(i) if !fits(f.wire, *i))) {
         return RuntimeError::FieldRange.code() as i32;
@@ -814,7 +834,7 @@ extern "C" fn split(c: *mut Ctx, p: *const u8, len: i64, sep: *const u8, slen: i
         *out = Rc::as_ptr(&list) as i64;
         *out.add(1) = list.len() as i64;
     }
-    c.lists.push(list);
+    c.scratch.lists.push(list);
 }
 
 /// `url_host` / `url_param`, `json_string`: 1 and the text in `out`, or 0.
@@ -927,32 +947,32 @@ extern "C" fn bytes_to_string(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64
 /// Ends a record built as a value: a pointer to it in `*out`.
 extern "C" fn record_value(c: *mut Ctx, out: *mut i64) -> i32 {
     let c = ctx(c);
-    let Some((_, m, Place::Value)) = c.building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let Some((_, m, Place::Value)) = c.scratch.building.pop() else { return RuntimeError::Internal.code() as i32 };
     let m = Rc::new(m);
     // SAFETY: `out` points at an i64 in the caller's stack frame.
     unsafe { *out = Rc::as_ptr(&m) as i64 };
-    c.messages.push(m);
+    c.scratch.messages.push(m);
     0
 }
 
 /// Ends a list built as a value: (pointer, length) in `out`.
 extern "C" fn list_value(c: *mut Ctx, out: *mut i64) -> i32 {
     let c = ctx(c);
-    let Some(items) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let Some(items) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let list = Rc::new(items);
     // SAFETY: `out` points at two i64s in the caller's stack frame.
     unsafe {
         *out = Rc::as_ptr(&list) as i64;
         *out.add(1) = list.len() as i64;
     }
-    c.lists.push(list);
+    c.scratch.lists.push(list);
     0
 }
 
 /// Ends a map built as a value (keys and values alternate in the buffer): (pointer, length).
 extern "C" fn map_value(c: *mut Ctx, out: *mut i64) -> i32 {
     let c = ctx(c);
-    let Some(flat) = c.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
+    let Some(flat) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let entries = pairs(flat);
     let map = Rc::new(entries);
     // SAFETY: `out` points at two i64s in the caller's stack frame.
@@ -960,6 +980,6 @@ extern "C" fn map_value(c: *mut Ctx, out: *mut i64) -> i32 {
         *out = Rc::as_ptr(&map) as i64;
         *out.add(1) = map.len() as i64;
     }
-    c.maps.push(map);
+    c.scratch.maps.push(map);
     0
 }
