@@ -54,8 +54,39 @@ fn int() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Strings that events hold and rules name as literals, of lengths around every load width
+/// native code compares literals with (1, 2, 4 and 8 bytes; up to 32 inline, longer called),
+/// some one byte apart at either end.
+const WORDS: &[&str] = &[
+    "a",
+    "ab",
+    "abc",
+    "abd",
+    "abcdefg",
+    "abcdefh",
+    "purchase",
+    "purchasf",
+    "order-placed",
+    "checkout-started",
+    "checkout-startee",
+    "xheckout-started",
+    "checkout-started!",
+    "checkout-started?",
+    "é-unicode-é",
+    "a-longer-name-of-thirty-one-byt",
+    "a-longer-name-of-thirty-one-byu",
+    "a-longer-name-of-thirty-two-byte",
+    "a-longer-name-of-thirty-three-by",
+    "a-longer-name-of-thirty-three-byt",
+];
+
+fn word() -> impl Strategy<Value = String> {
+    proptest::sample::select(WORDS).prop_map(str::to_owned)
+}
+
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
+        word(),
         Just("buy".to_owned()),
         Just("sell".to_owned()),
         Just("ord-12".to_owned()),
@@ -163,6 +194,7 @@ fn str_leaf() -> BoxedStrategy<String> {
         Just("(attrs[\"order\"] ?? \"-\")".to_owned()),
         Just("(coupon ?? \"none\")".to_owned()),
         "[a-z0-9 ]{0,4}".prop_map(|s| format!("{s:?}")),
+        word().prop_map(|s| format!("{s:?}")),
     ]
     .boxed()
 }
@@ -197,8 +229,8 @@ fn bool_leaf() -> BoxedStrategy<String> {
 fn bool_expr() -> BoxedStrategy<String> {
     let cmp = (int_expr(), prop_oneof![Just("=="), Just("!="), Just("<"), Just(">=")], int_expr())
         .prop_map(|(a, op, b)| format!("({a} {op} {b})"));
-    let str_cmp =
-        (str_expr(), prop_oneof![Just("=="), Just("<")], str_expr()).prop_map(|(a, op, b)| format!("({a} {op} {b})"));
+    let str_cmp = (str_expr(), prop_oneof![Just("=="), Just("!="), Just("<")], str_expr())
+        .prop_map(|(a, op, b)| format!("({a} {op} {b})"));
     prop_oneof![bool_leaf(), cmp, str_cmp]
         .prop_recursive(2, 8, 2, |inner| {
             prop_oneof![

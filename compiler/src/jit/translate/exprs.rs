@@ -230,8 +230,10 @@ impl Translator<'_, '_> {
             Literal::String(s) => {
                 let bytes: Box<[u8]> = s.as_bytes().into();
                 let (ptr, len) = (bytes.as_ptr() as i64, bytes.len() as i64);
+                let (p, l) = (self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len));
+                self.note_literal(p, &bytes);
                 self.env.pinned.literals.push(bytes);
-                JVal::S(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
+                JVal::S(p, l)
             }
             Literal::Null => {
                 let s = shape(ty, span)?;
@@ -477,6 +479,10 @@ impl Translator<'_, '_> {
                     CmpOp::Ge => FloatCC::GreaterThanOrEqual,
                 };
                 self.b.ins().fcmp(cc, x, y)
+            }
+            (JVal::S(ap, al), JVal::S(bp, bl)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+                let eq = self.str_equal((ap, al), (bp, bl));
+                if op == CmpOp::Eq { eq } else { self.b.ins().bxor_imm_u(eq, 1) }
             }
             (JVal::S(ap, al), JVal::S(bp, bl)) => {
                 let c = self.call1("evr_str_cmp", &[ap, al, bp, bl]);

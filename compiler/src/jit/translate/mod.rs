@@ -21,6 +21,7 @@ use evr_stdlib::RuntimeError;
 mod builtins;
 mod exprs;
 mod records;
+mod strings;
 
 use super::Pinned;
 use super::abi::Constant;
@@ -157,6 +158,8 @@ pub struct Translator<'a, 'm> {
     fail: Block,
     locals: HashMap<u32, (Shape, Vec<Variable>)>,
     refs: HashMap<&'static str, FuncRef>,
+    /// String literals by the value holding their pointer (see `strings`).
+    str_literals: HashMap<Value, Box<[u8]>>,
 }
 
 impl<'a, 'm> Translator<'a, 'm> {
@@ -176,6 +179,7 @@ impl<'a, 'm> Translator<'a, 'm> {
             fail,
             locals: HashMap::new(),
             refs: HashMap::new(),
+            str_literals: HashMap::new(),
         }
     }
 
