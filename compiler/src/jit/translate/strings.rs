@@ -61,7 +61,7 @@ impl Translator<'_, '_> {
             _ => (8, types::I64),
         };
         let mut offsets: Vec<usize> = (0..n / width).map(|i| i * width).collect();
-        if n % width != 0 {
+        if !n.is_multiple_of(width) {
             offsets.push(n - width);
         }
         // The pointer need not be aligned; the bytes are there (the length was checked).
