@@ -117,14 +117,12 @@ impl Site {
     }
 
     fn entry(&mut self, key: u64, fresh: impl FnOnce() -> KeyState) -> &mut KeyState {
-        if !self.keys.contains(&key) {
-            if self.keys.len() >= self.max_keys {
-                self.keys.pop_lru();
-                self.evicted += 1;
-            }
-            self.keys.push(key, fresh());
+        // One lookup for a key already kept, the common case.
+        if self.keys.len() >= self.max_keys && !self.keys.contains(&key) {
+            self.keys.pop_lru();
+            self.evicted += 1;
         }
-        self.keys.get_mut(&key).expect("just inserted")
+        self.keys.get_or_insert_mut(key, fresh)
     }
 
     /// `window_count`: events with this key in the window, the current one included.
