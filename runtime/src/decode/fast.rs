@@ -317,7 +317,8 @@ impl<'i> Scan<'i> {
         let rest = self.b.get(self.at..)?;
         for name in [&f.json_name, &f.name] {
             let n = name.len();
-            if rest.len() > n + 1 && rest[0] == b'"' && &rest[1..=n] == name.as_bytes() && rest[n + 1] == b'"' {
+            if rest.len() > n + 1 && rest[0] == b'"' && rest[n + 1] == b'"' && same_short(&rest[1..=n], name.as_bytes())
+            {
                 self.at += n + 2;
                 return Some(guess);
             }
@@ -455,6 +456,7 @@ impl<'i> Scan<'i> {
 
     /// A scalar of a field: `Some(None)` for null. Exactly the conversions of the serde
     /// path's `ScalarSeed`, for the inputs taken here.
+    #[inline(always)]
     fn scalar(&mut self, schema: &Schema, field: &Field, wire: WireKind) -> Fast<Option<Scalar<'i>>> {
         let v = match self.peek()? {
             b'n' => return self.literal("null").map(|()| None),
@@ -500,6 +502,24 @@ impl<'i> Scan<'i> {
     }
 }
 
+/// Whether two byte strings of the same length are equal, without calling `memcmp`: keys are a
+/// few bytes long, and the call costs more than the comparison (two loads per side, overlapping
+/// when the length is not a power of two).
+#[inline(always)]
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    let w4 = |s: &[u8], i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+    let w8 = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("eight bytes"));
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// A number's value, as serde_json reads it: correctly rounded, as Rust's parser does, because
 /// the workspace enables serde_json's `float_roundtrip` (without it the two could differ in the
 /// last bit). `None` beyond `f64`'s range, where serde_json fails.
@@ -509,6 +529,20 @@ fn finite(text: &str) -> Fast<f64> {
 
 #[cfg(test)]
 mod unit {
+    #[test]
+    fn short_comparisons() {
+        let text = b"abcdefghijklmnopqrstuvwxyz";
+        for n in 0..=text.len() {
+            let a = &text[..n];
+            assert!(super::same_short(a, &text[..n]));
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x20;
+                assert!(!super::same_short(a, &b), "{n} bytes, byte {i} differs");
+            }
+        }
+    }
+
     #[test]
     fn numbers_follow_json() {
         use super::{Number, Scan};
