@@ -75,6 +75,16 @@ impl Value {
         v
     }
 
+    /// The value under a string key of a map (`Null` when absent, or when this is no map).
+    pub fn at_key(&self, key: &str) -> &Value {
+        match self {
+            Value::Map(entries) => {
+                entries.iter().find(|(k, _)| matches!(k, Value::Str(s) if &**s == key)).map_or(&Value::Null, |(_, v)| v)
+            }
+            _ => &Value::Null,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }

@@ -1,6 +1,10 @@
 //! Frames: the fields a bundle reads from its source's events, each at a fixed offset, so that
 //! native code reads an event field with one load.
 //!
+//! A value of a string-keyed map read by a constant key (`params["item"]`, the most common read
+//! of a tracking event's property map) has a slot of its own: the map is checked while decoding,
+//! never built.
+//!
 //! A slot is 24 bytes: a presence byte at +0, then the value at +8 (an i64, the bits of an f64,
 //! a bool as 0/1, a string's pointer, or a pointer to a decoded message, list or map) and a
 //! string's, list's or map's length at +16. An unset field holds its
@@ -10,20 +14,47 @@ use std::collections::HashMap;
 
 use crate::interp::value::Value;
 pub use crate::ir::event_path;
-use crate::ir::{Expr, ExprKind, FieldPath, Program, SourceId};
+use crate::ir::{Expr, ExprKind, FieldPath, Literal, Program, SourceId};
 use crate::types::Type;
 
 pub const SLOT: u32 = 24;
+
+/// The value under a constant key of a `map<string, _>` field of the event: `params["item"]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyedPath {
+    /// The map field.
+    pub map: FieldPath,
+    pub key: Box<str>,
+}
 
 #[derive(Debug, Default)]
 pub struct FrameLayout {
     /// Where each path's slot is, for the compiler.
     offsets: HashMap<FieldPath, u32>,
-    /// Every slot in frame order with its path and type, for filling (no lookups per event).
-    slots: Vec<(FieldPath, Type)>,
+    /// Every field slot with its path, type and offset, for filling (no lookups per event).
+    slots: Vec<(FieldPath, Type, u32)>,
+    /// The same for map values read by key.
+    keyed_offsets: HashMap<KeyedPath, u32>,
+    keyed: Vec<(KeyedPath, Type, u32)>,
     /// Whether some unit reads the event as a whole (`self`, a spread of it, a field through
     /// it that has no slot), so that the event must be decoded into a value tree too.
     needs_event: bool,
+}
+
+/// The map and key of `e` when it is `field[key]` with a slot of its own: a `map<string, V>`
+/// field of the event (V a scalar, string or bytes) indexed by a string literal.
+pub fn keyed_path(e: &Expr) -> Option<KeyedPath> {
+    let ExprKind::Index { base, index } = &e.kind else { return None };
+    let Type::Map(key_ty, value_ty) = &base.ty else { return None };
+    let scalar = matches!(
+        **value_ty,
+        Type::Bool | Type::Int | Type::Float | Type::String | Type::Bytes | Type::Duration | Type::Enum(_)
+    );
+    let ExprKind::Lit(Literal::String(key)) = &index.kind else { return None };
+    if **key_ty != Type::String || !scalar || !matches!(base.kind, ExprKind::Field { .. }) {
+        return None;
+    }
+    Some(KeyedPath { map: event_path(base)?, key: key.as_str().into() })
 }
 
 /// Whether a read of this type fits a slot.
@@ -68,6 +99,17 @@ impl FrameLayout {
                 }
                 None => false,
             },
+            ExprKind::Index { .. } => match keyed_path(e) {
+                Some(k) => {
+                    if !self.keyed_offsets.contains_key(&k) {
+                        let at = self.next_offset();
+                        self.keyed_offsets.insert(k.clone(), at);
+                        self.keyed.push((k, e.ty.clone(), at));
+                    }
+                    true
+                }
+                None => false,
+            },
             ExprKind::Event => {
                 self.needs_event = true;
                 true
@@ -76,19 +118,34 @@ impl FrameLayout {
         }
     }
 
+    fn next_offset(&self) -> u32 {
+        (self.slots.len() + self.keyed.len()) as u32 * SLOT
+    }
+
     /// A layout of the given slots (for tests of decoders; programs use [`new`](Self::new)).
-    pub fn with_slots(slots: impl IntoIterator<Item = (FieldPath, Type)>) -> FrameLayout {
+    pub fn with_slots(
+        slots: impl IntoIterator<Item = (FieldPath, Type)>,
+        keyed: impl IntoIterator<Item = (KeyedPath, Type)>,
+    ) -> FrameLayout {
         let mut layout = FrameLayout::default();
         for (path, ty) in slots {
             layout.add(path, ty);
+        }
+        for (k, ty) in keyed {
+            if !layout.keyed_offsets.contains_key(&k) {
+                let at = layout.next_offset();
+                layout.keyed_offsets.insert(k.clone(), at);
+                layout.keyed.push((k, ty, at));
+            }
         }
         layout
     }
 
     fn add(&mut self, path: FieldPath, ty: Type) {
         if !self.offsets.contains_key(&path) {
-            self.offsets.insert(path.clone(), self.slots.len() as u32 * SLOT);
-            self.slots.push((path, ty));
+            let at = self.next_offset();
+            self.offsets.insert(path.clone(), at);
+            self.slots.push((path, ty, at));
         }
     }
 
@@ -96,23 +153,25 @@ impl FrameLayout {
         self.offsets.get(path).copied()
     }
 
+    pub fn keyed_offset(&self, k: &KeyedPath) -> Option<u32> {
+        self.keyed_offsets.get(k).copied()
+    }
+
     pub fn size(&self) -> usize {
-        self.slots.len() * SLOT as usize
+        (self.slots.len() + self.keyed.len()) * SLOT as usize
     }
 
     /// The offsets of the slots that the expressions given to `exprs` read, as native code
     /// reads them (a field served by a slot is read whole, not through its base).
     pub fn slots_read(&self, exprs: impl FnOnce(&mut dyn FnMut(&Expr))) -> Vec<u32> {
         let mut read = Vec::new();
-        let mut visit = |e: &Expr| match &e.kind {
-            ExprKind::Field { .. } if slot_type(&e.ty) => match event_path(e).and_then(|p| self.offset(&p)) {
-                Some(at) => {
-                    read.push(at);
-                    true
-                }
-                None => false,
-            },
-            _ => false,
+        let mut visit = |e: &Expr| {
+            let at = match &e.kind {
+                ExprKind::Field { .. } if slot_type(&e.ty) => event_path(e).and_then(|p| self.offset(&p)),
+                ExprKind::Index { .. } => keyed_path(e).and_then(|k| self.keyed_offset(&k)),
+                _ => None,
+            };
+            at.inspect(|&at| read.push(at)).is_some()
         };
         exprs(&mut |e| walk(e, &mut visit));
         read.sort_unstable();
@@ -120,9 +179,14 @@ impl FrameLayout {
         read
     }
 
-    /// Every slot: its path from the event root, its type and its offset.
+    /// Every field slot: its path from the event root, its type and its offset.
     pub fn slots(&self) -> impl Iterator<Item = (&FieldPath, &Type, u32)> {
-        self.slots.iter().enumerate().map(|(i, (p, t))| (p, t, i as u32 * SLOT))
+        self.slots.iter().map(|(p, t, at)| (p, t, *at))
+    }
+
+    /// Every slot of a map value read by key: the map and key, the value's type, the offset.
+    pub fn keyed(&self) -> impl Iterator<Item = (&KeyedPath, &Type, u32)> {
+        self.keyed.iter().map(|(k, t, at)| (k, t, *at))
     }
 
     pub fn needs_event(&self) -> bool {
@@ -132,8 +196,11 @@ impl FrameLayout {
     /// Fills `frame` (of [`size`](Self::size) bytes) from a decoded event. String slots point
     /// into `event`, which must outlive every use of the frame.
     pub fn fill(&self, event: &Value, frame: &mut [u8]) {
-        for (slot, (path, _)) in self.slots.iter().enumerate() {
-            write_value(frame, slot as u32 * SLOT, event.field_at(path));
+        for (path, _, at) in &self.slots {
+            write_value(frame, *at, event.field_at(path));
+        }
+        for (k, _, at) in &self.keyed {
+            write_value(frame, *at, event.field_at(&k.map).at_key(&k.key));
         }
     }
 }

@@ -343,6 +343,7 @@ impl<'i> Scan<'i> {
                     Some(())
                 }
                 Need::Nested(inner) => s.field(schema, field, inner, out, depth),
+                Need::Keys(keys) => s.keyed(schema, field, keys, out),
                 Need::Whole(w) if out.may_defer(*w) => {
                     // Checked now, decoded when a unit that reads it runs (if one does).
                     let start = s.at;
@@ -379,6 +380,24 @@ impl<'i> Scan<'i> {
                 })
             }
         }
+    }
+
+    /// A `map<string, _>` field some of whose values are read by key: every entry checked, the
+    /// values of those keys into their slots (a later entry with the same key wins, as when
+    /// the map is built).
+    fn keyed(&mut self, schema: &Schema, field: &Field, keys: &[(Box<str>, u32)], out: &mut FrameOut) -> Fast<()> {
+        if self.literal("null").is_some() {
+            return Some(());
+        }
+        let (WireKind::String, value_wire) = field.map_wire? else { return None };
+        self.members(|s, key| {
+            // A null value is an error: the serde path says so.
+            let v = s.scalar(schema, field, value_wire)??;
+            if let Some((_, at)) = keys.iter().find(|(k, _)| **k == *key) {
+                out.scalar(*at, v);
+            }
+            Some(())
+        })
     }
 
     /// A field's value as a value tree, as the serde path builds it (`FieldSeed`).

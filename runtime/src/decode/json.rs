@@ -196,6 +196,14 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                     let v = map.next_value_seed(FieldSeed { schema, field, path: &path, depth, build: true })?;
                     *out.whole(*w) = v.unwrap_or(Value::Null);
                 }
+                Need::Keys(keys) => {
+                    // A map given twice is the last one given, as in a value tree.
+                    for (_, at) in keys {
+                        out.unset(*at);
+                    }
+                    let field = FieldSeed { schema, field, path: &path, depth, build: false };
+                    map.next_value_seed(KeyedSeed(MapVisitor { field, keyed: Some(Keyed { keys, out: &mut *out }) }))?;
+                }
             }
         }
         Ok(true)
@@ -257,9 +265,9 @@ impl ListVisitor<'_> {
     }
 }
 
-impl MapVisitor<'_> {
+impl MapVisitor<'_, '_> {
     fn wrong<E: de::Error>(&self, found: impl fmt::Display) -> E {
-        at(self.0.path, format!("expected a JSON object, found {found}"))
+        at(self.field.path, format!("expected a JSON object, found {found}"))
     }
 }
 
@@ -358,7 +366,7 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
         match self.field.label {
             Label::Singular => ElemSeed { field: self, wire: self.field.wire, path: self.path }.deserialize(d),
             Label::Repeated => d.deserialize_any(ListVisitor(self)),
-            Label::Map => d.deserialize_any(MapVisitor(self)),
+            Label::Map => d.deserialize_any(MapVisitor { field: self, keyed: None }),
         }
     }
 }
@@ -398,9 +406,30 @@ impl<'de> Visitor<'de> for ListVisitor<'_> {
     reject_scalars!();
 }
 
-struct MapVisitor<'a>(FieldSeed<'a>);
+/// A map, built or only checked; with `keyed`, the values of some keys go to their frame slots.
+struct MapVisitor<'a, 'f> {
+    field: FieldSeed<'a>,
+    keyed: Option<Keyed<'a, 'f>>,
+}
 
-impl<'de> Visitor<'de> for MapVisitor<'_> {
+/// The keys of a map whose values are read, each with its slot, and the frame they go to.
+struct Keyed<'a, 'f> {
+    keys: &'a [(Box<str>, u32)],
+    out: &'a mut FrameOut<'f>,
+}
+
+/// A `map<string, _>` field of which only values under some keys are read ([`Need::Keys`]).
+struct KeyedSeed<'a, 'f>(MapVisitor<'a, 'f>);
+
+impl<'de> DeserializeSeed<'de> for KeyedSeed<'_, '_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        d.deserialize_any(self.0)
+    }
+}
+
+impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
     type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -412,12 +441,24 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
-        let field = self.0;
+        let MapVisitor { field, mut keyed } = self;
         let (key_wire, value_wire) = field.field.map_wire.unwrap_or((WireKind::String, WireKind::String));
         let mut entries: Vec<(Value, Value)> = Vec::new();
         while let Some(key) = map.next_key::<KeyText>()? {
             let p = Path { parent: Some(field.path), segment: Segment::Key(&key.0) };
             let k = map_key(key_wire, &key.0).map_err(|why| at::<A::Error>(&p, why))?;
+            if let Some(Keyed { keys, out }) = &mut keyed
+                && let Some((_, slot)) = keys.iter().find(|(wanted, _)| **wanted == *key.0)
+            {
+                // What `ElemSeed` reads for a scalar, kept for the slot.
+                let seed =
+                    ScalarSeed { schema: field.schema, field: field.field, wire: value_wire, path: &p, keep: true };
+                match map.next_value_seed(seed)? {
+                    Some(v) => out.scalar(*slot, v),
+                    None => return Err(at(&p, "null is not allowed as a map value")),
+                }
+                continue;
+            }
             let Some(v) = map.next_value_seed(ElemSeed { field, wire: value_wire, path: &p })? else {
                 return Err(at(&p, "null is not allowed as a map value"));
             };

@@ -25,6 +25,8 @@ pub struct Plan {
 pub struct Whole {
     slot: u32,
     below: Vec<(Vec<u32>, u32)>,
+    /// Map values read by key through it: the map's path below the whole, the key, the slot.
+    keyed: Vec<(Vec<u32>, Box<str>, u32)>,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +40,9 @@ pub enum Need {
     Nested(Box<Plan>),
     /// Read as a value: the root plan's whole of this number.
     Whole(usize),
+    /// A `map<string, _>` some of whose values are read by key, each into its slot; the map
+    /// itself is only checked.
+    Keys(Vec<(Box<str>, u32)>),
 }
 
 impl Plan {
@@ -55,8 +60,35 @@ impl Plan {
         for (path, ty, at) in slots {
             root.insert(path, ty, at, &mut wholes);
         }
+        // After the fields: a map read whole, or a message holding it, serves its keys too.
+        for (k, _, at) in layout.keyed() {
+            root.insert_keyed(&k.map, &k.key, at, &mut wholes);
+        }
         root.wholes = wholes;
         root
+    }
+
+    fn insert_keyed(&mut self, path: &[u32], key: &str, at: u32, wholes: &mut [Whole]) {
+        let Some((&first, rest)) = path.split_first() else { return };
+        self.slots.push(at);
+        let i = first as usize;
+        if self.fields.len() <= i {
+            self.fields.resize_with(i + 1, Need::default);
+        }
+        let need = &mut self.fields[i];
+        match need {
+            Need::Whole(w) => wholes[*w].keyed.push((rest.to_vec(), key.into(), at)),
+            Need::Keys(keys) if rest.is_empty() => keys.push((key.into(), at)),
+            Need::Skip if rest.is_empty() => *need = Need::Keys(vec![(key.into(), at)]),
+            Need::Nested(plan) => plan.insert_keyed(rest, key, at, wholes),
+            Need::Skip => {
+                let mut plan = Plan::default();
+                plan.insert_keyed(rest, key, at, wholes);
+                *need = Need::Nested(Box::new(plan));
+            }
+            // A scalar slot or a map at a message's place: no schema has both.
+            Need::Slot(_) | Need::Keys(_) => {}
+        }
     }
 
     fn insert(&mut self, path: &[u32], ty: &Type, at: u32, wholes: &mut Vec<Whole>) {
@@ -70,7 +102,7 @@ impl Plan {
         if rest.is_empty() {
             *need = match ty.strip_optional() {
                 Type::Message(_) | Type::List(_) | Type::Map(_, _) => {
-                    wholes.push(Whole { slot: at, below: Vec::new() });
+                    wholes.push(Whole { slot: at, below: Vec::new(), keyed: Vec::new() });
                     Need::Whole(wholes.len() - 1)
                 }
                 _ => Need::Slot(at),
@@ -80,7 +112,7 @@ impl Plan {
         match need {
             Need::Whole(w) => wholes[*w].below.push((rest.to_vec(), at)),
             Need::Nested(plan) => plan.insert(rest, ty, at, wholes),
-            Need::Skip | Need::Slot(_) => {
+            Need::Skip | Need::Slot(_) | Need::Keys(_) => {
                 let mut plan = Plan::default();
                 plan.insert(rest, ty, at, wholes);
                 *need = Need::Nested(Box::new(plan));
@@ -156,7 +188,8 @@ impl<'f> FrameOut<'f> {
 
     /// Whether whole `w` may wait: only when no slot below it is read through it.
     pub fn may_defer(&self, w: usize) -> bool {
-        self.defer && self.root.wholes[w].below.is_empty()
+        let whole = &self.root.wholes[w];
+        self.defer && whole.below.is_empty() && whole.keyed.is_empty()
     }
 
     /// Notes a value read whole that waits to be decoded.
@@ -177,6 +210,11 @@ impl<'f> FrameOut<'f> {
         }
         let wholes = &self.root.wholes;
         self.kept.values.retain(|(w, _)| !slots.contains(&wholes[*w].slot));
+    }
+
+    /// Unsets one slot that no value read whole fills (a map value read by key).
+    pub fn unset(&mut self, at: u32) {
+        write_slot(self.frame, at, false, 0, 0);
     }
 
     /// A scalar into its slot. Text borrowed from the input is pointed at, so the input must
@@ -237,5 +275,8 @@ fn write_whole(frame: &mut [u8], whole: &Whole, v: &Value) {
     write_value(frame, whole.slot, v);
     for (path, at) in &whole.below {
         write_value(frame, *at, v.field_at(path));
+    }
+    for (path, key, at) in &whole.keyed {
+        write_value(frame, *at, v.field_at(path).at_key(key));
     }
 }

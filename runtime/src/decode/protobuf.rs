@@ -88,8 +88,55 @@ fn merge_into(
                 merge_into(schema, ty, inner, out, bytes, &fpath, depth + 1)
             }
             Need::Whole(w) => merge_field(schema, field, out.whole(*w), buf, wire, &fpath, depth),
+            Need::Keys(keys) => {
+                let entry = length_delimited(buf, wire).map_err(|e| err(&fpath, e))?;
+                keyed_entry(field, entry, keys, out, &fpath)
+            }
         }
     })
+}
+
+/// One entry of a `map<string, _>` field of which values under some keys are read: checked as
+/// [`map_entry`] checks it; its value (or the default, when the entry has none) into the slot
+/// of its key, if that key is read. Entries merge as in a map: the last one of a key wins.
+fn keyed_entry(
+    field: &Field,
+    mut buf: &[u8],
+    keys: &[(Box<str>, u32)],
+    out: &mut FrameOut,
+    path: &Path,
+) -> Result<(), DecodeError> {
+    let Some((WireKind::String, vw)) = field.map_wire else { return Err(err(path, "unsupported field type")) };
+    let (mut key, mut value) = (None, None);
+    while !buf.is_empty() {
+        let (number, wire) = decode_key(&mut buf).map_err(|e| err(path, format!("invalid protobuf: {e}")))?;
+        match number {
+            1 => key = Some(scalar(WireKind::String, &mut buf, wire, path)?),
+            2 => value = Some(scalar(vw, &mut buf, wire, path)?),
+            _ => skip(&mut buf, wire).map_err(|e| err(path, e))?,
+        }
+    }
+    let key = match &key {
+        Some(Scalar::Str(k)) => &**k,
+        _ => "",
+    };
+    if let Some((_, at)) = keys.iter().find(|(k, _)| **k == *key) {
+        out.scalar(*at, value.unwrap_or_else(|| default_scalar(vw)));
+    }
+    Ok(())
+}
+
+/// What a scalar of this kind is when it is not given.
+fn default_scalar(kind: WireKind) -> Scalar<'static> {
+    match kind {
+        WireKind::Bool => Scalar::Bool(false),
+        WireKind::Double | WireKind::Float => Scalar::Float(0.0),
+        WireKind::Enum => Scalar::Enum(0),
+        WireKind::Duration => Scalar::Duration(0),
+        WireKind::String => Scalar::Str(std::borrow::Cow::Borrowed("")),
+        WireKind::Bytes => Scalar::Bytes(std::borrow::Cow::Borrowed(&[])),
+        _ => Scalar::Int(0),
+    }
 }
 
 /// One occurrence of a field, merged into its value: a message merges, a list grows, a map

@@ -178,10 +178,10 @@ pub(crate) fn message(s: &Schema, all: MessageId) -> BoxedStrategy<Value> {
                     Type::Map(ref k, _) if **k == Type::String => "[a-z]{1,4}".prop_map(|k| Value::str(&k)).boxed(),
                     _ => any::<i32>().prop_map(|k| Value::Int(k.into())).boxed(),
                 };
-                let value = if f.map_wire.is_some_and(|(_, v)| v == WireKind::Message) {
-                    inner(s, inner_ty)
-                } else {
-                    scalar(WireKind::Int64, 3)
+                let value = match f.map_wire {
+                    Some((_, WireKind::Message)) => inner(s, inner_ty),
+                    Some((_, wire)) => scalar(wire, 3),
+                    None => scalar(WireKind::Int64, 3),
                 };
                 proptest::collection::vec((key, value), 0..4)
                     .prop_map(|entries| {

@@ -4,7 +4,7 @@
 
 use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::ir::{FieldPath, WireFormat};
-use evr_compiler::jit::frame::{FrameLayout, read_slot};
+use evr_compiler::jit::frame::{FrameLayout, KeyedPath, read_slot};
 use evr_compiler::schema::{MessageId, Schema};
 use evr_compiler::types::Type;
 use evr_runtime::decode::plan::{FrameOut, Kept, Plan};
@@ -28,12 +28,36 @@ fn readable(s: &Schema, all: MessageId) -> Vec<(FieldPath, Type)> {
     paths
 }
 
+/// Every map value a rule could read by key in `All`: a few keys of each `map<string, _>`.
+fn readable_by_key(s: &Schema, all: MessageId) -> Vec<(KeyedPath, Type)> {
+    let mut keyed = Vec::new();
+    for (i, f) in s.message(all).fields.iter().enumerate() {
+        if let Type::Map(k, v) = &f.ty
+            && **k == Type::String
+            && !matches!(**v, Type::Message(_))
+        {
+            for key in ["a", "k", "x", ""] {
+                keyed.push((KeyedPath { map: vec![i as u32], key: key.into() }, Type::Optional(v.clone())));
+            }
+        }
+    }
+    keyed
+}
+
+/// A layout of the chosen fields and map values read by key.
+fn layout_of(s: &Schema, all: MessageId, chosen: &[bool]) -> FrameLayout {
+    let fields = readable(s, all);
+    let mut chosen = chosen.iter().cycle();
+    let slots: Vec<(FieldPath, Type)> = fields.into_iter().filter(|_| *chosen.next().unwrap_or(&true)).collect();
+    let keyed: Vec<(KeyedPath, Type)> =
+        readable_by_key(s, all).into_iter().filter(|_| *chosen.next().unwrap_or(&true)).collect();
+    FrameLayout::with_slots(slots, keyed)
+}
+
 /// Decodes `bytes` both ways with a layout of the chosen paths and compares.
 fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCaseError> {
     let (s, all) = schema();
-    let slots: Vec<(FieldPath, Type)> =
-        readable(&s, all).into_iter().zip(chosen.iter().cycle()).filter(|(_, c)| **c).map(|(p, _)| p).collect();
-    let layout = FrameLayout::with_slots(slots);
+    let layout = layout_of(&s, all, chosen);
     let plan = Plan::new(&layout);
     let (mut frame, mut kept) = (vec![0xa5u8; layout.size()], Kept::default());
     let mut out = FrameOut::new(&mut frame, &mut kept, &plan);
@@ -72,14 +96,19 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
     if fast {
         frames.push(("the fast path", &fast_frame));
     }
+    let every: Vec<(String, &Type, u32)> = layout
+        .slots()
+        .map(|(p, t, at)| (format!("{p:?}"), t, at))
+        .chain(layout.keyed().map(|(k, t, at)| (format!("{:?}[{:?}]", k.map, k.key), t, at)))
+        .collect();
     for (who, frame) in frames {
-        for (path, ty, at) in layout.slots() {
-            let (a, b) = (read_slot(&expected, at), read_slot(frame, at));
-            prop_assert_eq!(a.0, b.0, "presence of {:?} ({}) in {}", path, who, shown);
+        for (path, ty, at) in &every {
+            let (a, b) = (read_slot(&expected, *at), read_slot(frame, *at));
+            prop_assert_eq!(a.0, b.0, "presence of {} ({}) in {}", path, who, shown);
             // SAFETY: the frames were filled just now, from `tree` and from `bytes` (through
             // their `kept`), all still alive; each slot holds what its type says.
             let same = unsafe { same_slot(ty, a, b) };
-            prop_assert!(same, "slot {:?} ({:?}) differs ({}) in {}", path, ty, who, shown);
+            prop_assert!(same, "slot {} ({:?}) differs ({}) in {}", path, ty, who, shown);
         }
     }
     Ok(())
@@ -90,9 +119,7 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
 #[test]
 fn plain_events_take_the_fast_path() {
     let (s, all) = schema();
-    let every: Vec<bool> = vec![true; 40];
-    let slots: Vec<(FieldPath, Type)> = readable(&s, all).into_iter().zip(every).map(|(p, _)| p).collect();
-    let layout = FrameLayout::with_slots(slots);
+    let layout = layout_of(&s, all, &[true]);
     let plan = Plan::new(&layout);
     let (mut frame, mut kept) = (vec![0u8; layout.size()], Kept::default());
     for event in [
@@ -102,11 +129,71 @@ fn plain_events_take_the_fast_path() {
         r#"{"counts": {"a": 1}, "byId": {"3": {"name": "q"}}, "opt": 0, "wait": "1.5s", "colors": [1, "GREEN"], "x": [{"y": null}]}"#,
         r#"{"s": null, "inner": null, "ints": null}"#,
         r#"{"counts": {"a": 1, "a": 2}, "byId": {"1": {"marks": [3]}, "1": {"name": "r"}}}"#,
+        r#"{"labels": {"a": "x", "k": "é", "z": "no", "a": "y"}, "rates": {"x": 1.5, "": 2}, "counts": {"k": "12"}}"#,
     ] {
         let mut out = FrameOut::new(&mut frame, &mut kept, &plan);
         out.reset();
         assert!(decode::fast::decode_into(&s, all, event.as_bytes(), &mut out), "handed over: {event}");
         agree(WireFormat::Json, event.as_bytes(), &[true]).unwrap_or_else(|e| panic!("{event}: {e}"));
+        // Maps not read whole, so that their values read by key are decoded on their own.
+        let by_key_alone: Vec<bool> = readable(&s, all)
+            .iter()
+            .map(|(_, t)| !matches!(t, Type::Map(..)))
+            .chain(readable_by_key(&s, all).iter().map(|_| true))
+            .collect();
+        agree(WireFormat::Json, event.as_bytes(), &by_key_alone).unwrap_or_else(|e| panic!("{event}: {e}"));
+    }
+}
+
+/// Protobuf map entries as encoders may write them: a key or a value left out (its default
+/// then), an entry given twice (the last one wins), fields an entry does not know.
+#[test]
+fn protobuf_map_entries_read_by_key() {
+    let (s, all) = schema();
+    let field = |name: &str| s.message(all).fields.iter().find(|f| f.name == name).map(|f| f.number).unwrap();
+    let delimited = |number: u32, body: &[u8]| {
+        let mut out = Vec::new();
+        prost::encoding::encode_key(number, prost::encoding::WireType::LengthDelimited, &mut out);
+        prost::encoding::encode_varint(body.len() as u64, &mut out);
+        out.extend_from_slice(body);
+        out
+    };
+    let labels = |key: Option<&str>, value: Option<&str>| {
+        let mut body = Vec::new();
+        if let Some(k) = key {
+            body.extend(delimited(1, k.as_bytes()));
+        }
+        if let Some(v) = value {
+            body.extend(delimited(2, v.as_bytes()));
+        }
+        delimited(field("labels"), &body)
+    };
+    let counts = |key: &str, value: Option<u64>, unknown: bool| {
+        let mut body = delimited(1, key.as_bytes());
+        if let Some(v) = value {
+            prost::encoding::encode_key(2, prost::encoding::WireType::Varint, &mut body);
+            prost::encoding::encode_varint(v, &mut body);
+        }
+        if unknown {
+            prost::encoding::encode_key(3, prost::encoding::WireType::Varint, &mut body);
+            prost::encoding::encode_varint(7, &mut body);
+        }
+        delimited(field("counts"), &body)
+    };
+    let by_key_alone: Vec<bool> = readable(&s, all)
+        .iter()
+        .map(|(_, t)| !matches!(t, Type::Map(..)))
+        .chain(readable_by_key(&s, all).iter().map(|_| true))
+        .collect();
+    for event in [
+        labels(Some("a"), None),
+        labels(None, Some("v")),
+        [labels(Some("a"), Some("x")), labels(Some("k"), Some("é")), labels(Some("a"), Some("y"))].concat(),
+        [counts("k", Some(5), false), counts("k", None, true), counts("x", Some(3), true)].concat(),
+    ] {
+        for chosen in [&[true][..], &by_key_alone] {
+            agree(WireFormat::Protobuf, &event, chosen).unwrap_or_else(|e| panic!("{event:?}: {e}"));
+        }
     }
 }
 
@@ -159,6 +246,8 @@ fn member() -> impl Strategy<Value = String> {
         Just("opt"),
         Just("wait"),
         Just("colors"),
+        Just("labels"),
+        Just("rates"),
         Just("unknown"),
     ];
     let value = prop_oneof![
@@ -206,12 +295,50 @@ fn member() -> impl Strategy<Value = String> {
         Just("{\"name\":\"a\"} "),
         Just("{\"k\":3,\"k\":4}"),
         Just("{\"1\":{\"marks\":[3]},\"1\":{\"name\":\"r\"}}"),
+        // Maps read by key: escaped keys and values, a key given twice, null values.
+        Just("{\"\\u0061\":5,\"k\":\"x\\u00e9\"}"),
+        Just("{\"a\":\"é\",\"x\":\"y\",\"a\":\"b\"}"),
+        Just("{\"a\":null}"),
+        Just("{\"\":1.5,\"k\":-2,\"x\":\"3\"}"),
+        Just("{\"x\":true}"),
     ];
     (key, value).prop_map(|(k, v)| format!("\"{k}\":{v}"))
 }
 
+/// JSON members for the maps of `All`, whose values rules read by key: keys read and not,
+/// escaped, given twice; values mostly of the map's type, sometimes of another.
+fn map_member() -> impl Strategy<Value = String> {
+    let key = prop_oneof![Just("a"), Just("k"), Just("x"), Just(""), Just("\\u0061"), Just("z")];
+    let wrong = prop_oneof![
+        3 => Just("null"),
+        1 => Just("true"),
+        1 => Just("{}"),
+        1 => Just("[1]"),
+        1 => Just("1e400"),
+        1 => Just("1.5"),
+        1 => Just("\"s\"")
+    ];
+    let maps = [
+        ("labels", prop_oneof![Just("\"s\""), Just("\"é\""), Just("\"x\\u00e9\""), Just("\"\"")].boxed()),
+        ("rates", prop_oneof![Just("1.5"), Just("-2"), Just("0"), Just("1e3"), Just("\"-Infinity\"")].boxed()),
+        ("counts", prop_oneof![Just("1"), Just("-2"), Just("\"12\""), Just("9223372036854775807")].boxed()),
+    ];
+    proptest::sample::select(vec![0usize, 1, 2]).prop_flat_map(move |m| {
+        let (name, right) = maps[m].clone();
+        let value = prop_oneof![9 => right, 1 => wrong.clone()];
+        let entries = proptest::collection::vec((key.clone(), value).prop_map(|(k, v)| format!("\"{k}\":{v}")), 0..5);
+        prop_oneof![9 => entries.prop_map(|e| format!("{{{}}}", e.join(","))), 1 => Just("null".to_owned())]
+            .prop_map(move |m| format!("\"{name}\":{m}"))
+    })
+}
+
 proptest! {
     #![proptest_config(crate::cases(500))]
+
+    #[test]
+    fn maps_read_by_key_decode_alike(members in proptest::collection::vec(prop_oneof![3 => map_member(), 1 => member()], 0..4), chosen in proptest::collection::vec(any::<bool>(), 1..60)) {
+        agree(WireFormat::Json, format!("{{{}}}", members.join(",")).as_bytes(), &chosen)?;
+    }
 
     #[test]
     fn json_members_decode_alike(members in proptest::collection::vec(member(), 0..6), chosen in proptest::collection::vec(any::<bool>(), 1..40)) {

@@ -7,6 +7,7 @@ use evr_stdlib::RuntimeError;
 
 use super::{JVal, R, Shape, Translator, shape, unsupported};
 use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, UnaryOp, event_path};
+use crate::jit::frame::keyed_path;
 use crate::types::Type;
 
 impl Translator<'_, '_> {
@@ -279,9 +280,14 @@ impl Translator<'_, '_> {
         let Some(off) = self.env.layout.offset(&path) else {
             return unsupported("reading this field", e.span);
         };
+        self.frame_slot(off, &e.ty, e.span)
+    }
+
+    /// The value of the frame slot at `off`, of type `ty`.
+    fn frame_slot(&mut self, off: u32, ty: &Type, span: Span) -> R<JVal> {
         let off = off as i32;
         let present = self.load(types::I8, self.frame, off);
-        let value = match e.ty.strip_optional() {
+        let value = match ty.strip_optional() {
             Type::Message(_) => JVal::Msg(present, self.load(types::I64, self.frame, off + 8)),
             Type::List(_) | Type::Map(_, _) => {
                 let p = self.load(types::I64, self.frame, off + 8);
@@ -295,12 +301,16 @@ impl Translator<'_, '_> {
                 let l = self.load(types::I64, self.frame, off + 16);
                 JVal::S(p, l)
             }
-            _ => return unsupported("reading this field", e.span),
+            _ => return unsupported("reading this field", span),
         };
-        Ok(if e.ty.is_optional() { JVal::Opt(present, Box::new(value)) } else { value })
+        Ok(if ty.is_optional() { JVal::Opt(present, Box::new(value)) } else { value })
     }
 
     pub(super) fn index(&mut self, e: &Expr, base: &Expr, index: &Expr) -> R<JVal> {
+        // A map of the event read by a constant key: its own slot, filled while decoding.
+        if let Some(off) = keyed_path(e).and_then(|k| self.env.layout.keyed_offset(&k)) {
+            return self.frame_slot(off, &e.ty, e.span);
+        }
         let JVal::Coll(ptr, _) = self.expr(base)? else { return unsupported("indexing this value", e.span) };
         let key = self.expr(index)?;
         let out = self.words();
