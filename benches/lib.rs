@@ -56,6 +56,17 @@ pub fn bundle(n: usize) -> String {
     out
 }
 
+/// [`bundle`] with its two calls into library code that both engines share — the bot-pattern
+/// search and the velocity window — replaced by plain comparisons of the same fields: what the
+/// realistic rules cost apart from that library work.
+pub fn bundle_without_library_calls(n: usize) -> String {
+    let out = bundle(n)
+        .replace("is_bot(client.user_agent)", "client.user_agent == \"Googlebot/2.1\"")
+        .replace("window_count(client.device_id, 1m) > 100", "client.device_id == \"dev-100\"");
+    assert!(!out.contains("is_bot(") && !out.contains("window_count("), "every library call replaced");
+    out
+}
+
 /// `n` JSON events for [`bundle`]'s schema, the same on every run: event names spread over the
 /// first `names` rules' names (plus some that no rule matches), with the fields rules read.
 pub fn events(n: usize, names: usize) -> Vec<String> {

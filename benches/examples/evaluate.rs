@@ -1,7 +1,7 @@
 //! Evaluation alone, the interpreter over value trees against native code over frames, measured
 //! interleaved (each round times one pass of both over the same events decoded beforehand; each
 //! engine's best round counts). For the realistic workload and for plain logic.
-//! `cargo run --release -p evr-benches --example evaluate -- [RULES] [ROUNDS] [only-jit] [realistic|unindexed|plain]`
+//! `cargo run --release -p evr-benches --example evaluate -- [RULES] [ROUNDS] [only-jit] [realistic|unindexed|no-library|plain]`
 //! (`only-jit` runs native code alone, for a profiler; the last word picks one workload.)
 
 use std::time::{Duration, Instant};
@@ -23,10 +23,12 @@ fn main() {
     let only_jit = args.get(2).is_some_and(|a| a == "only-jit");
     let workload = args.get(3).map(String::as_str);
     let events = evr_benches::events(EVENTS, rules);
-    // `unindexed`: the realistic bundle with the rule index off, so every rule's condition runs.
+    // `unindexed`: the realistic bundle with the rule index off, so every rule's condition runs;
+    // `no-library`: the realistic bundle without its bot search and velocity window.
     let workloads = [
         ("realistic", evr_benches::bundle(rules), true),
         ("unindexed", evr_benches::bundle(rules), false),
+        ("no-library", evr_benches::bundle_without_library_calls(rules), true),
         ("plain", evr_benches::plain_logic_bundle(rules), true),
     ];
     for (name, source, rule_index) in workloads {

@@ -205,7 +205,9 @@ impl FrameLayout {
     }
 }
 
-/// Writes one slot: presence, the value word and the length word.
+/// Writes one slot: presence, the value word and the length word. (Inlined: decoders in other
+/// crates write a slot per field.)
+#[inline]
 pub fn write_slot(frame: &mut [u8], at: u32, present: bool, word: u64, len: u64) {
     let at = at as usize;
     frame[at] = u8::from(present);
@@ -214,6 +216,7 @@ pub fn write_slot(frame: &mut [u8], at: u32, present: bool, word: u64, len: u64)
 }
 
 /// Reads one slot: presence, the value word and the length word.
+#[inline]
 pub fn read_slot(frame: &[u8], at: u32) -> (bool, u64, u64) {
     let at = at as usize;
     let word = |i: usize| u64::from_le_bytes(frame[i..i + 8].try_into().expect("a slot holds 8-byte words"));
