@@ -113,6 +113,8 @@ struct Native {
     kept: Kept,
     /// What native code makes while a unit runs.
     scratch: Scratch,
+    /// Columns of a frame filled from a value tree (`run`).
+    tree_columns: Vec<Vec<u8>>,
     /// The values read whole (by whole number) that each drop, score and rule reads: a unit
     /// runs only once they are decoded, and an event no such unit meets never decodes them.
     wholes: [Vec<Vec<usize>>; 3],
@@ -251,6 +253,7 @@ impl<'p> Executor<'p> {
                 plans,
                 kept: Kept::default(),
                 scratch: Scratch::default(),
+                tree_columns: Vec::new(),
                 wholes,
                 time_slots,
                 index_slots,
@@ -354,7 +357,8 @@ impl<'p> Executor<'p> {
     /// drop that discarded it, if any.
     pub fn run(&mut self, source: SourceId, event: &Value, out: &mut Vec<Output>) -> Option<usize> {
         if let Some(native) = &mut self.native {
-            native.code.layouts[source.0 as usize].fill(event, &mut native.frames[source.0 as usize]);
+            let s = source.0 as usize;
+            native.code.layouts[s].fill(event, &mut native.frames[s], &mut native.tree_columns);
         }
         let time_ms = self.event_time(source, event);
         self.evaluate(source, Event::Tree(event), time_ms, out)

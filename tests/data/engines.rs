@@ -221,6 +221,10 @@ fn bool_leaf() -> BoxedStrategy<String> {
         Just("name in [\"buy\", \"sell\"]".to_owned()),
         Just("(revenue ?? 0.0) > 100.0".to_owned()),
         Just("any(tags, t => contains(t, \"a\"))".to_owned()),
+        // Lists of messages whose lambdas read only fields (columns under the JIT, unless
+        // another rule of the bundle reads the list whole).
+        Just("any(lines, l => l.price > 10.0 && l.sku != 3)".to_owned()),
+        Just("all(lines, l => l.qty >= 1 || l.price < region)".to_owned()),
         Just("starts_with(name, \"b\")".to_owned()),
     ]
     .boxed()

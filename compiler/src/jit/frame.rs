@@ -3,7 +3,9 @@
 //!
 //! A value of a string-keyed map read by a constant key (`params["item"]`, the most common read
 //! of a tracking event's property map) has a slot of its own: the map is checked while decoding,
-//! never built.
+//! never built. So has each field of the elements of a list of messages that list predicates
+//! read (`any(products, p => p.price > 100.0)`): its slot points at a column of element slots,
+//! and the list is never built either.
 //!
 //! A slot is 24 bytes: a presence byte at +0, then the value at +8 (an i64, the bits of an f64,
 //! a bool as 0/1, a string's pointer, or a pointer to a decoded message, list or map) and a
@@ -27,6 +29,15 @@ pub struct KeyedPath {
     pub key: Box<str>,
 }
 
+/// A field of the elements of a repeated message field of the event, read by list predicates:
+/// `price` of `products` in `any(products, p => p.price > 100.0)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ColumnPath {
+    pub list: FieldPath,
+    /// The field's index in the element message.
+    pub field: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct FrameLayout {
     /// Where each path's slot is, for the compiler.
@@ -36,6 +47,13 @@ pub struct FrameLayout {
     /// The same for map values read by key.
     keyed_offsets: HashMap<KeyedPath, u32>,
     keyed: Vec<(KeyedPath, Type, u32)>,
+    /// The same for columns; each slot holds a pointer to the column's element slots and their
+    /// number.
+    column_offsets: HashMap<ColumnPath, u32>,
+    columns: Vec<(ColumnPath, Type, u32)>,
+    /// Lists that list predicates read through columns, with the element fields they read;
+    /// settled when the layout is complete (a list also read whole keeps no columns).
+    column_candidates: Vec<(FieldPath, Vec<(u32, Type)>)>,
     /// Whether some unit reads the event as a whole (`self`, a spread of it, a field through
     /// it that has no slot), so that the event must be decoded into a value tree too.
     needs_event: bool,
@@ -46,15 +64,45 @@ pub struct FrameLayout {
 pub fn keyed_path(e: &Expr) -> Option<KeyedPath> {
     let ExprKind::Index { base, index } = &e.kind else { return None };
     let Type::Map(key_ty, value_ty) = &base.ty else { return None };
-    let scalar = matches!(
-        **value_ty,
-        Type::Bool | Type::Int | Type::Float | Type::String | Type::Bytes | Type::Duration | Type::Enum(_)
-    );
     let ExprKind::Lit(Literal::String(key)) = &index.kind else { return None };
-    if **key_ty != Type::String || !scalar || !matches!(base.kind, ExprKind::Field { .. }) {
+    if **key_ty != Type::String || !scalar(value_ty) || !matches!(base.kind, ExprKind::Field { .. }) {
         return None;
     }
     Some(KeyedPath { map: event_path(base)?, key: key.as_str().into() })
+}
+
+/// A scalar, string or bytes type: what a slot holds by value.
+fn scalar(t: &Type) -> bool {
+    matches!(t, Type::Bool | Type::Int | Type::Float | Type::String | Type::Bytes | Type::Duration | Type::Enum(_))
+}
+
+/// The list and the element fields that a list predicate reads, when it reads a list of
+/// messages of the event and its lambda uses the element only through scalar fields:
+/// `any(products, p => p.price > 100.0)` reads `price` of `products`.
+pub fn column_reads(e: &Expr) -> Option<(FieldPath, Vec<(u32, Type)>)> {
+    let ExprKind::ListPred { list, param, body, .. } = &e.kind else { return None };
+    let Type::List(elem) = &list.ty else { return None };
+    if !matches!(**elem, Type::Message(_)) || !matches!(list.kind, ExprKind::Field { .. }) {
+        return None;
+    }
+    let path = event_path(list)?;
+    let (mut fields, mut only_fields) = (Vec::<(u32, Type)>::new(), true);
+    walk(body, &mut |x| match &x.kind {
+        ExprKind::Field { base, index, .. } if matches!(base.kind, ExprKind::Local(id) if id == *param) => {
+            if !scalar(x.ty.strip_optional()) {
+                only_fields = false;
+            } else if !fields.iter().any(|(f, _)| f == index) {
+                fields.push((*index, x.ty.clone()));
+            }
+            true
+        }
+        ExprKind::Local(id) if id == param => {
+            only_fields = false;
+            true
+        }
+        _ => false,
+    });
+    (only_fields && !fields.is_empty()).then_some((path, fields))
 }
 
 /// Whether a read of this type fits a slot.
@@ -85,7 +133,29 @@ impl FrameLayout {
         if let Some(t) = program.sources.get(source.0 as usize).and_then(|s| s.time_field) {
             layout.add(vec![t], Type::Int);
         }
+        layout.settle_columns();
         layout
+    }
+
+    /// Columns for the lists that list predicates read, unless the list (or a message holding
+    /// it) is also read whole: then the predicates read the list.
+    fn settle_columns(&mut self) {
+        for (list, fields) in std::mem::take(&mut self.column_candidates) {
+            if (1..=list.len()).any(|n| self.offsets.contains_key(&list[..n])) {
+                continue;
+            }
+            for (field, ty) in fields {
+                self.add_column(ColumnPath { list: list.clone(), field }, ty);
+            }
+        }
+    }
+
+    fn add_column(&mut self, c: ColumnPath, ty: Type) {
+        if !self.column_offsets.contains_key(&c) {
+            let at = self.next_offset();
+            self.column_offsets.insert(c.clone(), at);
+            self.columns.push((c, ty, at));
+        }
     }
 
     /// Notes what `e` reads of the event. True when a slot serves `e` whole: native code then
@@ -110,6 +180,14 @@ impl FrameLayout {
                 }
                 None => false,
             },
+            ExprKind::ListPred { body, .. } => match column_reads(e) {
+                Some(reads) => {
+                    self.column_candidates.push(reads);
+                    walk(body, &mut |x| self.collect(x));
+                    true
+                }
+                None => false,
+            },
             ExprKind::Event => {
                 self.needs_event = true;
                 true
@@ -119,13 +197,15 @@ impl FrameLayout {
     }
 
     fn next_offset(&self) -> u32 {
-        (self.slots.len() + self.keyed.len()) as u32 * SLOT
+        (self.slots.len() + self.keyed.len() + self.columns.len()) as u32 * SLOT
     }
 
     /// A layout of the given slots (for tests of decoders; programs use [`new`](Self::new)).
+    /// Columns whose list is among `slots` are left out, as [`new`](Self::new) leaves them.
     pub fn with_slots(
         slots: impl IntoIterator<Item = (FieldPath, Type)>,
         keyed: impl IntoIterator<Item = (KeyedPath, Type)>,
+        columns: impl IntoIterator<Item = (ColumnPath, Type)>,
     ) -> FrameLayout {
         let mut layout = FrameLayout::default();
         for (path, ty) in slots {
@@ -138,6 +218,10 @@ impl FrameLayout {
                 layout.keyed.push((k, ty, at));
             }
         }
+        for (c, ty) in columns {
+            layout.column_candidates.push((c.list, vec![(c.field, ty)]));
+        }
+        layout.settle_columns();
         layout
     }
 
@@ -157,26 +241,47 @@ impl FrameLayout {
         self.keyed_offsets.get(k).copied()
     }
 
+    pub fn column_offset(&self, c: &ColumnPath) -> Option<u32> {
+        self.column_offsets.get(c).copied()
+    }
+
+    /// The column slots a list predicate reads, by element field, when its list has columns.
+    pub fn columns_of(&self, e: &Expr) -> Option<Vec<(u32, u32)>> {
+        let (list, fields) = column_reads(e)?;
+        fields
+            .iter()
+            .map(|(f, _)| Some((*f, self.column_offset(&ColumnPath { list: list.clone(), field: *f })?)))
+            .collect()
+    }
+
     pub fn size(&self) -> usize {
-        (self.slots.len() + self.keyed.len()) * SLOT as usize
+        (self.slots.len() + self.keyed.len() + self.columns.len()) * SLOT as usize
     }
 
     /// The offsets of the slots that the expressions given to `exprs` read, as native code
     /// reads them (a field served by a slot is read whole, not through its base).
     pub fn slots_read(&self, exprs: impl FnOnce(&mut dyn FnMut(&Expr))) -> Vec<u32> {
         let mut read = Vec::new();
-        let mut visit = |e: &Expr| {
-            let at = match &e.kind {
-                ExprKind::Field { .. } if slot_type(&e.ty) => event_path(e).and_then(|p| self.offset(&p)),
-                ExprKind::Index { .. } => keyed_path(e).and_then(|k| self.keyed_offset(&k)),
-                _ => None,
-            };
-            at.inspect(|&at| read.push(at)).is_some()
-        };
-        exprs(&mut |e| walk(e, &mut visit));
+        exprs(&mut |e| walk(e, &mut |x| self.read_by(x, &mut read)));
         read.sort_unstable();
         read.dedup();
         read
+    }
+
+    /// Notes the slots `e` reads into `read`; true when they serve `e` whole.
+    fn read_by(&self, e: &Expr, read: &mut Vec<u32>) -> bool {
+        let at = match &e.kind {
+            ExprKind::Field { .. } if slot_type(&e.ty) => event_path(e).and_then(|p| self.offset(&p)),
+            ExprKind::Index { .. } => keyed_path(e).and_then(|k| self.keyed_offset(&k)),
+            ExprKind::ListPred { body, .. } => {
+                let Some(columns) = self.columns_of(e) else { return false };
+                read.extend(columns.iter().map(|(_, at)| *at));
+                walk(body, &mut |x| self.read_by(x, read));
+                return true;
+            }
+            _ => None,
+        };
+        at.inspect(|&at| read.push(at)).is_some()
     }
 
     /// Every field slot: its path from the event root, its type and its offset.
@@ -189,18 +294,39 @@ impl FrameLayout {
         self.keyed.iter().map(|(k, t, at)| (k, t, *at))
     }
 
+    /// Every column slot: the list and element field, the field's type, the offset. Columns are
+    /// numbered in this order.
+    pub fn columns(&self) -> impl Iterator<Item = (&ColumnPath, &Type, u32)> {
+        self.columns.iter().map(|(c, t, at)| (c, t, *at))
+    }
+
     pub fn needs_event(&self) -> bool {
         self.needs_event
     }
 
-    /// Fills `frame` (of [`size`](Self::size) bytes) from a decoded event. String slots point
-    /// into `event`, which must outlive every use of the frame.
-    pub fn fill(&self, event: &Value, frame: &mut [u8]) {
+    /// Fills `frame` (of [`size`](Self::size) bytes) from a decoded event, its columns into
+    /// `columns` (one buffer per column, reused). String slots point into `event`, which must
+    /// outlive every use of the frame, as must `columns`.
+    pub fn fill(&self, event: &Value, frame: &mut [u8], columns: &mut Vec<Vec<u8>>) {
         for (path, _, at) in &self.slots {
             write_value(frame, *at, event.field_at(path));
         }
         for (k, _, at) in &self.keyed {
             write_value(frame, *at, event.field_at(&k.map).at_key(&k.key));
+        }
+        columns.resize_with(self.columns.len(), Vec::new);
+        for ((c, _, at), column) in self.columns.iter().zip(columns.iter_mut()) {
+            column.clear();
+            let list = event.field_at(&c.list);
+            let elements: &[Value] = match list {
+                Value::List(items) => items,
+                _ => &[],
+            };
+            column.resize(elements.len() * SLOT as usize, 0);
+            for (i, element) in elements.iter().enumerate() {
+                write_value(column, i as u32 * SLOT, element.field_at(&[c.field]));
+            }
+            write_slot(frame, *at, !list.is_null(), column.as_ptr() as u64, elements.len() as u64);
         }
     }
 }

@@ -15,7 +15,7 @@ use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 
 use super::json::{MAX_NESTING, check_int, enum_type, map_key, parse_duration};
-use super::plan::{FrameOut, Need, Pending, Plan};
+use super::plan::{Elements, FrameOut, Need, Pending, Plan};
 use super::{Scalar, field_index};
 
 /// Fills the frame from `bytes` and says `true`, or says `false` when the serde path must
@@ -344,6 +344,13 @@ impl<'i> Scan<'i> {
                 }
                 Need::Nested(inner) => s.field(schema, field, inner, out, depth),
                 Need::Keys(keys) => s.keyed(schema, field, keys, out),
+                Need::Column(c) => {
+                    if let Some(v) = s.scalar(schema, field, field.wire)? {
+                        out.column_scalar(*c, v);
+                    }
+                    Some(())
+                }
+                Need::Columns(elements) => s.columns(schema, field, elements, out, depth),
                 Need::Whole(w) if out.may_defer(*w) => {
                     // Checked now, decoded when a unit that reads it runs (if one does).
                     let start = s.at;
@@ -397,6 +404,27 @@ impl<'i> Scan<'i> {
                 out.scalar(*at, v);
             }
             Some(())
+        })
+    }
+
+    /// A list of messages whose elements' fields are read through columns: each element is
+    /// checked as `field` checks it, and the fields read go to the element's column slots.
+    fn columns(
+        &mut self,
+        schema: &Schema,
+        field: &Field,
+        elements: &Elements,
+        out: &mut FrameOut,
+        depth: u32,
+    ) -> Fast<()> {
+        if self.literal("null").is_some() {
+            return Some(());
+        }
+        let Type::List(t) = field.ty.strip_optional() else { return None };
+        let Type::Message(ty) = **t else { return None };
+        self.elements(|s| {
+            out.element(&elements.columns);
+            s.message(schema, ty, &elements.plan, out, depth + 1)
         })
     }
 

@@ -13,7 +13,7 @@ use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::plan::{FrameOut, Need, Plan};
+use super::plan::{Elements, FrameOut, Need, Plan};
 use super::{DecodeError, Path, Scalar, Segment, field_index};
 
 /// Protobuf nests messages at most this deep; so do we, which also bounds our recursion.
@@ -196,6 +196,21 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                     let v = map.next_value_seed(FieldSeed { schema, field, path: &path, depth, build: true })?;
                     *out.whole(*w) = v.unwrap_or(Value::Null);
                 }
+                Need::Column(c) => {
+                    let seed = ScalarSeed { schema, field, wire: field.wire, path: &path, keep: true };
+                    match map.next_value_seed(seed)? {
+                        Some(s) => out.column_scalar(*c, s),
+                        None => out.column_unset(*c),
+                    }
+                }
+                Need::Columns(elements) => {
+                    // A list given twice is the last one given, as in a value tree.
+                    out.clear_columns(&elements.columns);
+                    let Some(ty) = list_message(field) else { return Err(at(&path, "unsupported field type")) };
+                    let field = FieldSeed { schema, field, path: &path, depth, build: false };
+                    let columns = Some(Columns { ty, elements, out: &mut *out });
+                    map.next_value_seed(ColumnsSeed(ListVisitor { field, columns }))?;
+                }
                 Need::Keys(keys) => {
                     // A map given twice is the last one given, as in a value tree.
                     for (_, at) in keys {
@@ -259,9 +274,9 @@ impl FrameSeed<'_, '_> {
     }
 }
 
-impl ListVisitor<'_> {
+impl ListVisitor<'_, '_> {
     fn wrong<E: de::Error>(&self, found: impl fmt::Display) -> E {
-        at(self.0.path, format!("expected a JSON array, found {found}"))
+        at(self.field.path, format!("expected a JSON array, found {found}"))
     }
 }
 
@@ -365,15 +380,38 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
         match self.field.label {
             Label::Singular => ElemSeed { field: self, wire: self.field.wire, path: self.path }.deserialize(d),
-            Label::Repeated => d.deserialize_any(ListVisitor(self)),
+            Label::Repeated => d.deserialize_any(ListVisitor { field: self, columns: None }),
             Label::Map => d.deserialize_any(MapVisitor { field: self, keyed: None }),
         }
     }
 }
 
-struct ListVisitor<'a>(FieldSeed<'a>);
+/// A list, built or only checked; with `columns`, a list of messages whose elements' fields
+/// read go to their columns.
+struct ListVisitor<'a, 'f> {
+    field: FieldSeed<'a>,
+    columns: Option<Columns<'a, 'f>>,
+}
 
-impl<'de> Visitor<'de> for ListVisitor<'_> {
+/// The elements of a list read through columns, and the frame they go to.
+struct Columns<'a, 'f> {
+    ty: MessageId,
+    elements: &'a Elements,
+    out: &'a mut FrameOut<'f>,
+}
+
+/// A list of messages whose elements' fields are read through columns ([`Need::Columns`]).
+struct ColumnsSeed<'a, 'f>(ListVisitor<'a, 'f>);
+
+impl<'de> DeserializeSeed<'de> for ColumnsSeed<'_, '_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        d.deserialize_any(self.0)
+    }
+}
+
+impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
     type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -385,7 +423,24 @@ impl<'de> Visitor<'de> for ListVisitor<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
-        let field = self.0;
+        let ListVisitor { field, columns } = self;
+        if let Some(Columns { ty, elements, out }) = columns {
+            for n in 0.. {
+                let p = Path { parent: Some(field.path), segment: Segment::Index(n) };
+                out.element(&elements.columns);
+                // What `ElemSeed` reads for a message, its fields read into the columns.
+                let (schema, plan, depth) = (field.schema, &elements.plan, field.depth + 1);
+                match seq.next_element_seed(FrameSeed { schema, ty, plan, out: &mut *out, path: &p, depth })? {
+                    Some(true) => {}
+                    Some(false) => return Err(at(&p, "null is not allowed in a list")),
+                    None => {
+                        out.unelement(&elements.columns);
+                        break;
+                    }
+                }
+            }
+            return Ok(Some(Value::Null));
+        }
         let mut items = Vec::with_capacity(if field.build { seq.size_hint().unwrap_or(0).min(1024) } else { 0 });
         for n in 0.. {
             let p = Path { parent: Some(field.path), segment: Segment::Index(n) };
@@ -479,6 +534,17 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
     }
 
     reject_scalars!();
+}
+
+/// The message type of a list of messages.
+fn list_message(field: &Field) -> Option<MessageId> {
+    match field.ty.strip_optional() {
+        Type::List(t) => match **t {
+            Type::Message(m) => Some(m),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Map keys are always JSON strings; int and bool keys are spelled as text.

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use evr_compiler::interp::value::Value;
-use evr_compiler::jit::frame::{FrameLayout, write_slot, write_value};
+use evr_compiler::jit::frame::{FrameLayout, SLOT, write_slot, write_value};
 use evr_compiler::types::Type;
 
 use super::Scalar;
@@ -17,6 +17,16 @@ pub struct Plan {
     slots: Vec<u32>,
     /// At the root: every field read whole, by [`Need::Whole`] number.
     wholes: Vec<Whole>,
+    /// At the root: the frame slot of each column, by column number.
+    columns: Vec<u32>,
+}
+
+/// The elements of a list of messages read through columns: the plan of one element (its
+/// fields read have [`Need::Column`]) and the columns, which grow by a slot per element.
+#[derive(Debug)]
+pub struct Elements {
+    pub plan: Plan,
+    pub columns: Vec<usize>,
 }
 
 /// A message, list or map read as a value: decoded into a value tree kept for the event; its
@@ -43,12 +53,16 @@ pub enum Need {
     /// A `map<string, _>` some of whose values are read by key, each into its slot; the map
     /// itself is only checked.
     Keys(Vec<(Box<str>, u32)>),
+    /// A list of messages whose elements' fields are read through columns.
+    Columns(Box<Elements>),
+    /// A field of such an element: into the slot of the current element in this column.
+    Column(usize),
 }
 
 impl Plan {
     /// A plan that reads nothing: decoding by it only checks.
     pub const fn empty() -> Plan {
-        Plan { fields: Vec::new(), slots: Vec::new(), wholes: Vec::new() }
+        Plan { fields: Vec::new(), slots: Vec::new(), wholes: Vec::new(), columns: Vec::new() }
     }
 
     /// The plan of a source's root message, from the slots of its frame layout.
@@ -64,8 +78,46 @@ impl Plan {
         for (k, _, at) in layout.keyed() {
             root.insert_keyed(&k.map, &k.key, at, &mut wholes);
         }
+        // Columns: their lists are read through nothing else (the layout sees to it).
+        for (number, (c, _, at)) in layout.columns().enumerate() {
+            root.insert_column(&c.list, c.field, number, at);
+            root.columns.push(at);
+        }
         root.wholes = wholes;
         root
+    }
+
+    fn insert_column(&mut self, path: &[u32], field: u32, number: usize, at: u32) {
+        let Some((&first, rest)) = path.split_first() else { return };
+        self.slots.push(at);
+        let i = first as usize;
+        if self.fields.len() <= i {
+            self.fields.resize_with(i + 1, Need::default);
+        }
+        let need = &mut self.fields[i];
+        if rest.is_empty() {
+            if matches!(need, Need::Skip) {
+                *need = Need::Columns(Box::new(Elements { plan: Plan::default(), columns: Vec::new() }));
+            }
+            let Need::Columns(elements) = need else { return };
+            elements.columns.push(number);
+            let f = field as usize;
+            if elements.plan.fields.len() <= f {
+                elements.plan.fields.resize_with(f + 1, Need::default);
+            }
+            elements.plan.fields[f] = Need::Column(number);
+            return;
+        }
+        match need {
+            Need::Nested(plan) => plan.insert_column(rest, field, number, at),
+            Need::Skip => {
+                let mut plan = Plan::default();
+                plan.insert_column(rest, field, number, at);
+                *need = Need::Nested(Box::new(plan));
+            }
+            // The layout gives no columns below a value read whole.
+            _ => {}
+        }
     }
 
     fn insert_keyed(&mut self, path: &[u32], key: &str, at: u32, wholes: &mut [Whole]) {
@@ -87,7 +139,7 @@ impl Plan {
                 *need = Need::Nested(Box::new(plan));
             }
             // A scalar slot or a map at a message's place: no schema has both.
-            Need::Slot(_) | Need::Keys(_) => {}
+            Need::Slot(_) | Need::Keys(_) | Need::Columns(_) | Need::Column(_) => {}
         }
     }
 
@@ -112,7 +164,7 @@ impl Plan {
         match need {
             Need::Whole(w) => wholes[*w].below.push((rest.to_vec(), at)),
             Need::Nested(plan) => plan.insert(rest, ty, at, wholes),
-            Need::Skip | Need::Slot(_) | Need::Keys(_) => {
+            Need::Skip | Need::Slot(_) | Need::Keys(_) | Need::Columns(_) | Need::Column(_) => {
                 let mut plan = Plan::default();
                 plan.insert(rest, ty, at, wholes);
                 *need = Need::Nested(Box::new(plan));
@@ -152,6 +204,8 @@ pub struct Kept {
     strings: Vec<Box<[u8]>>,
     values: Vec<(usize, Value)>,
     pending: Vec<Pending>,
+    /// The element slots of each column, by column number (buffers kept between events).
+    columns: Vec<Vec<u8>>,
 }
 
 /// A value read whole that was checked but not yet decoded: where its text is in the input,
@@ -172,6 +226,7 @@ impl Kept {
         self.strings.clear();
         self.values.clear();
         self.pending.clear();
+        self.columns.iter_mut().for_each(Vec::clear);
     }
 
     /// Values read whole that wait to be decoded.
@@ -217,10 +272,63 @@ impl<'f> FrameOut<'f> {
         write_slot(self.frame, at, false, 0, 0);
     }
 
+    /// Starts an element of a list read through `columns`: a slot of each, unset.
+    pub fn element(&mut self, columns: &[usize]) {
+        for &c in columns {
+            let column = self.column(c);
+            column.resize(column.len() + SLOT as usize, 0);
+        }
+    }
+
+    /// Takes back the element just started (there was none after all).
+    pub fn unelement(&mut self, columns: &[usize]) {
+        for &c in columns {
+            let column = self.column(c);
+            column.truncate(column.len().saturating_sub(SLOT as usize));
+        }
+    }
+
+    /// Empties columns (a list given again in JSON replaces the one before).
+    pub fn clear_columns(&mut self, columns: &[usize]) {
+        for &c in columns {
+            self.column(c).clear();
+        }
+    }
+
+    /// A scalar into the current element's slot of column `c`.
+    pub fn column_scalar(&mut self, c: usize, s: Scalar<'_>) {
+        let (word, len) = self.words(s);
+        let column = self.column(c);
+        if let Some(at) = column.len().checked_sub(SLOT as usize) {
+            write_slot(column, at as u32, true, word, len);
+        }
+    }
+
+    /// Unsets the current element's slot of column `c` (a field given as null after a value).
+    pub fn column_unset(&mut self, c: usize) {
+        let column = self.column(c);
+        if let Some(at) = column.len().checked_sub(SLOT as usize) {
+            write_slot(column, at as u32, false, 0, 0);
+        }
+    }
+
+    fn column(&mut self, c: usize) -> &mut Vec<u8> {
+        if self.kept.columns.len() <= c {
+            self.kept.columns.resize_with(c + 1, Vec::new);
+        }
+        &mut self.kept.columns[c]
+    }
+
     /// A scalar into its slot. Text borrowed from the input is pointed at, so the input must
     /// outlive every use of the frame.
     pub fn scalar(&mut self, at: u32, s: Scalar<'_>) {
-        let (word, len) = match s {
+        let (word, len) = self.words(s);
+        write_slot(self.frame, at, true, word, len);
+    }
+
+    /// A scalar as a slot's words; text made while decoding is kept.
+    fn words(&mut self, s: Scalar<'_>) -> (u64, u64) {
+        match s {
             Scalar::Bool(b) => (u64::from(b), 0),
             Scalar::Int(i) | Scalar::Duration(i) => (i as u64, 0),
             Scalar::Enum(e) => (i64::from(e) as u64, 0),
@@ -229,8 +337,7 @@ impl<'f> FrameOut<'f> {
             Scalar::Bytes(Cow::Borrowed(b)) => (b.as_ptr() as u64, b.len() as u64),
             Scalar::Str(Cow::Owned(s)) => self.keep(s.into_bytes()),
             Scalar::Bytes(Cow::Owned(b)) => self.keep(b),
-        };
-        write_slot(self.frame, at, true, word, len);
+        }
     }
 
     /// Text made while decoding (unescaped, base64-decoded) lives in `kept`.
@@ -258,6 +365,12 @@ impl<'f> FrameOut<'f> {
     pub fn finish(&mut self) {
         for (w, v) in &self.kept.values {
             write_whole(self.frame, &self.root.wholes[*w], v);
+        }
+        // Columns no longer grow: their slots can point at them.
+        for (c, &at) in self.root.columns.iter().enumerate() {
+            let column = self.kept.columns.get(c).map_or(&[][..], Vec::as_slice);
+            let n = column.len() / SLOT as usize;
+            write_slot(self.frame, at, n > 0, column.as_ptr() as u64, n as u64);
         }
     }
 

@@ -88,6 +88,20 @@ fn merge_into(
                 merge_into(schema, ty, inner, out, bytes, &fpath, depth + 1)
             }
             Need::Whole(w) => merge_field(schema, field, out.whole(*w), buf, wire, &fpath, depth),
+            Need::Column(c) => {
+                let s = scalar(field.wire, buf, wire, &fpath)?;
+                out.column_scalar(*c, s);
+                Ok(())
+            }
+            // Each occurrence is an element, checked as `check_field` checks it.
+            Need::Columns(elements) => {
+                let occurrence = counts.next(index, field);
+                let bytes = length_delimited(buf, wire).map_err(|e| err(&fpath, e))?;
+                let ty = element_message(field).ok_or_else(|| err(&fpath, "unsupported field type"))?;
+                let epath = Path { parent: Some(&fpath), segment: Segment::Index(occurrence) };
+                out.element(&elements.columns);
+                merge_into(schema, ty, &elements.plan, out, bytes, &epath, depth + 1)
+            }
             Need::Keys(keys) => {
                 let entry = length_delimited(buf, wire).map_err(|e| err(&fpath, e))?;
                 keyed_entry(field, entry, keys, out, &fpath)

@@ -4,7 +4,7 @@
 
 use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::ir::{FieldPath, WireFormat};
-use evr_compiler::jit::frame::{FrameLayout, KeyedPath, read_slot};
+use evr_compiler::jit::frame::{ColumnPath, FrameLayout, KeyedPath, SLOT, read_slot};
 use evr_compiler::schema::{MessageId, Schema};
 use evr_compiler::types::Type;
 use evr_runtime::decode::plan::{FrameOut, Kept, Plan};
@@ -44,14 +44,34 @@ fn readable_by_key(s: &Schema, all: MessageId) -> Vec<(KeyedPath, Type)> {
     keyed
 }
 
-/// A layout of the chosen fields and map values read by key.
+/// Every field of the elements of a list of messages in `All` a list predicate could read
+/// through a column.
+fn readable_in_columns(s: &Schema, all: MessageId) -> Vec<(ColumnPath, Type)> {
+    let mut columns = Vec::new();
+    for (i, f) in s.message(all).fields.iter().enumerate() {
+        if let Type::List(elem) = &f.ty
+            && let Type::Message(m) = **elem
+        {
+            for (j, g) in s.message(m).fields.iter().enumerate() {
+                if !matches!(g.ty.strip_optional(), Type::List(_) | Type::Map(..) | Type::Message(_)) {
+                    columns.push((ColumnPath { list: vec![i as u32], field: j as u32 }, g.ty.clone()));
+                }
+            }
+        }
+    }
+    columns
+}
+
+/// A layout of the chosen fields, map values read by key and columns (those of a list also
+/// chosen whole are left out, as for programs).
 fn layout_of(s: &Schema, all: MessageId, chosen: &[bool]) -> FrameLayout {
     let fields = readable(s, all);
     let mut chosen = chosen.iter().cycle();
-    let slots: Vec<(FieldPath, Type)> = fields.into_iter().filter(|_| *chosen.next().unwrap_or(&true)).collect();
-    let keyed: Vec<(KeyedPath, Type)> =
-        readable_by_key(s, all).into_iter().filter(|_| *chosen.next().unwrap_or(&true)).collect();
-    FrameLayout::with_slots(slots, keyed)
+    let mut pick = || *chosen.next().unwrap_or(&true);
+    let slots: Vec<(FieldPath, Type)> = fields.into_iter().filter(|_| pick()).collect();
+    let keyed: Vec<(KeyedPath, Type)> = readable_by_key(s, all).into_iter().filter(|_| pick()).collect();
+    let columns: Vec<(ColumnPath, Type)> = readable_in_columns(s, all).into_iter().filter(|_| pick()).collect();
+    FrameLayout::with_slots(slots, keyed, columns)
 }
 
 /// Decodes `bytes` both ways with a layout of the chosen paths and compares.
@@ -79,8 +99,8 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
         _ => return Err(TestCaseError::fail(format!("tree {tree:?} vs frame {framed:?} on {shown}"))),
     }
     let Ok(tree) = tree else { return Ok(()) };
-    let mut expected = vec![0u8; layout.size()];
-    layout.fill(&tree, &mut expected);
+    let (mut expected, mut expected_columns) = (vec![0u8; layout.size()], Vec::new());
+    layout.fill(&tree, &mut expected, &mut expected_columns);
     // Deferred: values read whole wait, then are decoded one by one as a unit would ask.
     let (mut late_frame, mut late_kept) = (vec![0u8; layout.size()], Kept::default());
     let mut late = FrameOut::new(&mut late_frame, &mut late_kept, &plan);
@@ -102,6 +122,26 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
         .chain(layout.keyed().map(|(k, t, at)| (format!("{:?}[{:?}]", k.map, k.key), t, at)))
         .collect();
     for (who, frame) in frames {
+        // Columns: as many element slots, each holding what the tree's element holds.
+        for (c, ty, at) in layout.columns() {
+            let ((_, aw, an), (_, bw, bn)) = (read_slot(&expected, at), read_slot(frame, at));
+            prop_assert_eq!(an, bn, "elements in column {:?} ({}) in {}", c, who, shown);
+            let size = an as usize * SLOT as usize;
+            if size == 0 {
+                continue;
+            }
+            // SAFETY: a column slot points at its elements' slots, alive with the frame.
+            let (ca, cb) = unsafe {
+                (std::slice::from_raw_parts(aw as *const u8, size), std::slice::from_raw_parts(bw as *const u8, size))
+            };
+            for i in 0..an as u32 {
+                let (a, b) = (read_slot(ca, i * SLOT), read_slot(cb, i * SLOT));
+                prop_assert_eq!(a.0, b.0, "presence in column {:?}, element {} ({}) in {}", c, i, who, shown);
+                // SAFETY: as for frame slots, below.
+                let same = unsafe { same_slot(ty, a, b) };
+                prop_assert!(same, "column {:?}, element {} differs ({}) in {}", c, i, who, shown);
+            }
+        }
         for (path, ty, at) in &every {
             let (a, b) = (read_slot(&expected, *at), read_slot(frame, *at));
             prop_assert_eq!(a.0, b.0, "presence of {} ({}) in {}", path, who, shown);
@@ -130,25 +170,55 @@ fn plain_events_take_the_fast_path() {
         r#"{"s": null, "inner": null, "ints": null}"#,
         r#"{"counts": {"a": 1, "a": 2}, "byId": {"1": {"marks": [3]}, "1": {"name": "r"}}}"#,
         r#"{"labels": {"a": "x", "k": "é", "z": "no", "a": "y"}, "rates": {"x": 1.5, "": 2}, "counts": {"k": "12"}}"#,
+        r#"{"inners": [{"name": "a"}, {}, {"name": "é", "marks": [1]}, {"marks": [], "name": ""}]}"#,
     ] {
         let mut out = FrameOut::new(&mut frame, &mut kept, &plan);
         out.reset();
         assert!(decode::fast::decode_into(&s, all, event.as_bytes(), &mut out), "handed over: {event}");
         agree(WireFormat::Json, event.as_bytes(), &[true]).unwrap_or_else(|e| panic!("{event}: {e}"));
-        // Maps not read whole, so that their values read by key are decoded on their own.
-        let by_key_alone: Vec<bool> = readable(&s, all)
-            .iter()
-            .map(|(_, t)| !matches!(t, Type::Map(..)))
-            .chain(readable_by_key(&s, all).iter().map(|_| true))
-            .collect();
-        agree(WireFormat::Json, event.as_bytes(), &by_key_alone).unwrap_or_else(|e| panic!("{event}: {e}"));
+        // Maps and lists not read whole, so that their values read by key and their columns
+        // are decoded on their own too.
+        let parts_alone = parts_alone(&s, all);
+        agree(WireFormat::Json, event.as_bytes(), &parts_alone).unwrap_or_else(|e| panic!("{event}: {e}"));
     }
 }
 
-/// Protobuf map entries as encoders may write them: a key or a value left out (its default
-/// then), an entry given twice (the last one wins), fields an entry does not know.
+/// JSON the fast path hands over, for lists read through columns and maps read by key: a list
+/// or map given twice (the last one counts), an element's field given again as null, escapes.
 #[test]
-fn protobuf_map_entries_read_by_key() {
+fn columns_and_keys_follow_the_serde_path() {
+    let (s, all) = schema();
+    let parts_alone = parts_alone(&s, all);
+    for event in [
+        r#"{"inners": [{"name": "a"}, {"name": "b"}], "inners": [{"name": "c"}]}"#,
+        r#"{"inners": [{"name": "a"}], "inners": null}"#,
+        r#"{"inners": [{"name": "a", "name": null}, {"name": "b", "name": "d"}]}"#,
+        r#"{"inners": [{"name": "\u00e9"}, {"name": "x"}]}"#,
+        r#"{"labels": {"a": "x"}, "labels": {"k": "y"}}"#,
+        r#"{"labels": {"\u0061": "x\n"}}"#,
+    ] {
+        for chosen in [&[true][..], &parts_alone] {
+            agree(WireFormat::Json, event.as_bytes(), chosen).unwrap_or_else(|e| panic!("{event}: {e}"));
+        }
+    }
+}
+
+/// Chosen paths with no map or list read whole, so that map values read by key and columns
+/// are decoded on their own.
+fn parts_alone(s: &Schema, all: MessageId) -> Vec<bool> {
+    readable(s, all)
+        .iter()
+        .map(|(_, t)| !matches!(t, Type::Map(..) | Type::List(_)))
+        .chain(readable_by_key(s, all).iter().map(|_| true))
+        .chain(readable_in_columns(s, all).iter().map(|_| true))
+        .collect()
+}
+
+/// Protobuf map entries as encoders may write them: a key or a value left out (its default
+/// then), an entry given twice (the last one wins), fields an entry does not know; and list
+/// elements read through columns, between other fields.
+#[test]
+fn protobuf_map_entries_and_elements() {
     let (s, all) = schema();
     let field = |name: &str| s.message(all).fields.iter().find(|f| f.name == name).map(|f| f.number).unwrap();
     let delimited = |number: u32, body: &[u8]| {
@@ -180,18 +250,19 @@ fn protobuf_map_entries_read_by_key() {
         }
         delimited(field("counts"), &body)
     };
-    let by_key_alone: Vec<bool> = readable(&s, all)
-        .iter()
-        .map(|(_, t)| !matches!(t, Type::Map(..)))
-        .chain(readable_by_key(&s, all).iter().map(|_| true))
-        .collect();
+    let parts_alone = parts_alone(&s, all);
+    let inner = |name: Option<&str>| {
+        let body = name.map_or_else(Vec::new, |n| delimited(1, n.as_bytes()));
+        delimited(field("inners"), &body)
+    };
     for event in [
+        [inner(Some("a")), labels(Some("a"), None), inner(None), inner(Some("é"))].concat(),
         labels(Some("a"), None),
         labels(None, Some("v")),
         [labels(Some("a"), Some("x")), labels(Some("k"), Some("é")), labels(Some("a"), Some("y"))].concat(),
         [counts("k", Some(5), false), counts("k", None, true), counts("x", Some(3), true)].concat(),
     ] {
-        for chosen in [&[true][..], &by_key_alone] {
+        for chosen in [&[true][..], &parts_alone] {
             agree(WireFormat::Protobuf, &event, chosen).unwrap_or_else(|e| panic!("{event:?}: {e}"));
         }
     }
@@ -295,6 +366,10 @@ fn member() -> impl Strategy<Value = String> {
         Just("{\"name\":\"a\"} "),
         Just("{\"k\":3,\"k\":4}"),
         Just("{\"1\":{\"marks\":[3]},\"1\":{\"name\":\"r\"}}"),
+        // Lists read through columns: elements without the field, with it given twice or null.
+        Just("[{\"name\":\"a\"},{\"marks\":[2]},{\"name\":\"\\u0041\"}]"),
+        Just("[{\"name\":\"a\",\"name\":null},{\"name\":\"b\"}]"),
+        Just("[{\"name\":\"x\"},null]"),
         // Maps read by key: escaped keys and values, a key given twice, null values.
         Just("{\"\\u0061\":5,\"k\":\"x\\u00e9\"}"),
         Just("{\"a\":\"é\",\"x\":\"y\",\"a\":\"b\"}"),

@@ -7,7 +7,7 @@ use evr_stdlib::RuntimeError;
 
 use super::{JVal, R, Shape, Translator, shape, unsupported};
 use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, UnaryOp, event_path};
-use crate::jit::frame::keyed_path;
+use crate::jit::frame::{SLOT, keyed_path};
 use crate::types::Type;
 
 impl Translator<'_, '_> {
@@ -253,6 +253,12 @@ impl Translator<'_, '_> {
 
     pub(super) fn field(&mut self, e: &Expr) -> R<JVal> {
         let ExprKind::Field { base, message, index } = &e.kind else { return unsupported("a field read", e.span) };
+        // A field of a list predicate's element read from its column.
+        if let ExprKind::Local(id) = &base.kind
+            && let Some(&slot) = self.elements.get(&id.0).and_then(|fields| fields.get(index))
+        {
+            return self.slot_at(slot, 0, &e.ty, e.span);
+        }
         let Some(path) = event_path(e) else {
             // A field of a message value (a list element, an optional message): ask Rust.
             let (base_present, ptr) = match self.expr(base)? {
@@ -280,25 +286,24 @@ impl Translator<'_, '_> {
         let Some(off) = self.env.layout.offset(&path) else {
             return unsupported("reading this field", e.span);
         };
-        self.frame_slot(off, &e.ty, e.span)
+        self.slot_at(self.frame, off as i32, &e.ty, e.span)
     }
 
-    /// The value of the frame slot at `off`, of type `ty`.
-    fn frame_slot(&mut self, off: u32, ty: &Type, span: Span) -> R<JVal> {
-        let off = off as i32;
-        let present = self.load(types::I8, self.frame, off);
+    /// The value of type `ty` in the slot at `base + off` (a frame's or a column's).
+    fn slot_at(&mut self, base: Value, off: i32, ty: &Type, span: Span) -> R<JVal> {
+        let present = self.load(types::I8, base, off);
         let value = match ty.strip_optional() {
-            Type::Message(_) => JVal::Msg(present, self.load(types::I64, self.frame, off + 8)),
+            Type::Message(_) => JVal::Msg(present, self.load(types::I64, base, off + 8)),
             Type::List(_) | Type::Map(_, _) => {
-                let p = self.load(types::I64, self.frame, off + 8);
-                JVal::Coll(p, self.load(types::I64, self.frame, off + 16))
+                let p = self.load(types::I64, base, off + 8);
+                JVal::Coll(p, self.load(types::I64, base, off + 16))
             }
-            Type::Bool => JVal::B(self.load(types::I8, self.frame, off + 8)),
-            Type::Int | Type::Duration | Type::Enum(_) => JVal::I(self.load(types::I64, self.frame, off + 8)),
-            Type::Float => JVal::F(self.load(types::F64, self.frame, off + 8)),
+            Type::Bool => JVal::B(self.load(types::I8, base, off + 8)),
+            Type::Int | Type::Duration | Type::Enum(_) => JVal::I(self.load(types::I64, base, off + 8)),
+            Type::Float => JVal::F(self.load(types::F64, base, off + 8)),
             Type::String | Type::Bytes => {
-                let p = self.load(types::I64, self.frame, off + 8);
-                let l = self.load(types::I64, self.frame, off + 16);
+                let p = self.load(types::I64, base, off + 8);
+                let l = self.load(types::I64, base, off + 16);
                 JVal::S(p, l)
             }
             _ => return unsupported("reading this field", span),
@@ -309,7 +314,7 @@ impl Translator<'_, '_> {
     pub(super) fn index(&mut self, e: &Expr, base: &Expr, index: &Expr) -> R<JVal> {
         // A map of the event read by a constant key: its own slot, filled while decoding.
         if let Some(off) = keyed_path(e).and_then(|k| self.env.layout.keyed_offset(&k)) {
-            return self.frame_slot(off, &e.ty, e.span);
+            return self.slot_at(self.frame, off as i32, &e.ty, e.span);
         }
         let JVal::Coll(ptr, _) = self.expr(base)? else { return unsupported("indexing this value", e.span) };
         let key = self.expr(index)?;
@@ -331,7 +336,16 @@ impl Translator<'_, '_> {
         let ExprKind::ListPred { kind, list, param, body } = &e.kind else {
             return unsupported("a list predicate", e.span);
         };
-        let JVal::Coll(ptr, len) = self.expr(list)? else { return unsupported("this list", list.span) };
+        // Elements come from columns (a slot per element for each field the lambda reads,
+        // filled while decoding), or from the list's value.
+        let columns = self.env.layout.columns_of(e).filter(|c| !c.is_empty());
+        let (ptr, len) = match &columns {
+            Some(columns) => (None, self.load(types::I64, self.frame, columns[0].1 as i32 + 16)),
+            None => match self.expr(list)? {
+                JVal::Coll(ptr, len) => (Some(ptr), len),
+                _ => return unsupported("this list", list.span),
+            },
+        };
         let Type::List(elem) = &list.ty else { return unsupported("this list", list.span) };
         let elem = (**elem).clone();
         let (i, acc) = (self.b.declare_var(types::I64), self.b.declare_var(types::I64));
@@ -349,11 +363,28 @@ impl Translator<'_, '_> {
         let body_block = self.b.create_block();
         self.b.ins().brif(more, body_block, &[], exit, &[]);
         self.b.switch_to_block(body_block);
-        let out = self.words();
-        let present = self.call1("evr_list_get", &[ptr, iv, out]);
-        let item = self.read_words(&elem, out, present, list.span)?;
-        self.bind(param.0, &elem, &item, list.span)?;
-        let holds = self.truth(body)?;
+        match (&columns, ptr) {
+            (Some(columns), _) => {
+                // Where this element's slot is in each column.
+                let mut slots = std::collections::HashMap::new();
+                let at = self.b.ins().imul_imm_u(iv, i64::from(SLOT));
+                for &(field, off) in columns {
+                    let column = self.load(types::I64, self.frame, off as i32 + 8);
+                    slots.insert(field, self.b.ins().iadd(column, at));
+                }
+                self.elements.insert(param.0, slots);
+            }
+            (None, Some(ptr)) => {
+                let out = self.words();
+                let present = self.call1("evr_list_get", &[ptr, iv, out]);
+                let item = self.read_words(&elem, out, present, list.span)?;
+                self.bind(param.0, &elem, &item, list.span)?;
+            }
+            (None, None) => return unsupported("this list", list.span),
+        }
+        let holds = self.truth(body);
+        self.elements.remove(&param.0);
+        let holds = holds?;
         match kind {
             ListPredKind::Any | ListPredKind::All => {
                 let stop = if *kind == ListPredKind::Any { holds } else { self.b.ins().bxor_imm_u(holds, 1) };

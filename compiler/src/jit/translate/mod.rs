@@ -160,6 +160,9 @@ pub struct Translator<'a, 'm> {
     refs: HashMap<&'static str, FuncRef>,
     /// String literals by the value holding their pointer (see `strings`).
     str_literals: HashMap<Value, Box<[u8]>>,
+    /// For a list predicate's element read from columns: by local, where the element's slot is
+    /// for each field read.
+    elements: HashMap<u32, HashMap<u32, Value>>,
 }
 
 impl<'a, 'm> Translator<'a, 'm> {
@@ -180,6 +183,7 @@ impl<'a, 'm> Translator<'a, 'm> {
             locals: HashMap::new(),
             refs: HashMap::new(),
             str_literals: HashMap::new(),
+            elements: HashMap::new(),
         }
     }
 
