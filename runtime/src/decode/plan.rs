@@ -258,13 +258,21 @@ impl<'f> FrameOut<'f> {
         self.kept.clear();
     }
 
-    /// Unsets slots (a message that is absent, or given again in JSON), values read whole among them.
+    /// Unsets slots (a message that is absent, or given again in JSON), values read whole and
+    /// columns among them.
     pub fn clear(&mut self, slots: &[u32]) {
         for &at in slots {
             write_slot(self.frame, at, false, 0, 0);
         }
         let wholes = &self.root.wholes;
         self.kept.values.retain(|(w, _)| !slots.contains(&wholes[*w].slot));
+        for (c, at) in self.root.columns.iter().enumerate() {
+            if slots.contains(at)
+                && let Some(column) = self.kept.columns.get_mut(c)
+            {
+                column.clear();
+            }
+        }
     }
 
     /// Unsets one slot that no value read whole fills (a map value read by key).

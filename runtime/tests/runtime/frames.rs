@@ -48,15 +48,25 @@ fn readable_by_key(s: &Schema, all: MessageId) -> Vec<(KeyedPath, Type)> {
 /// through a column.
 fn readable_in_columns(s: &Schema, all: MessageId) -> Vec<(ColumnPath, Type)> {
     let mut columns = Vec::new();
-    for (i, f) in s.message(all).fields.iter().enumerate() {
-        if let Type::List(elem) = &f.ty
-            && let Type::Message(m) = **elem
-        {
-            for (j, g) in s.message(m).fields.iter().enumerate() {
-                if !matches!(g.ty.strip_optional(), Type::List(_) | Type::Map(..) | Type::Message(_)) {
-                    columns.push((ColumnPath { list: vec![i as u32], field: j as u32 }, g.ty.clone()));
+    let mut lists_in = |msg: MessageId, prefix: Vec<u32>| {
+        for (i, f) in s.message(msg).fields.iter().enumerate() {
+            if let Type::List(elem) = &f.ty
+                && let Type::Message(m) = **elem
+            {
+                for (j, g) in s.message(m).fields.iter().enumerate() {
+                    if !matches!(g.ty.strip_optional(), Type::List(_) | Type::Map(..) | Type::Message(_)) {
+                        let list = [prefix.clone(), vec![i as u32]].concat();
+                        columns.push((ColumnPath { list, field: j as u32 }, g.ty.clone()));
+                    }
                 }
             }
+        }
+    };
+    lists_in(all, Vec::new());
+    // Lists in a message: `inner.leaves`.
+    for (i, f) in s.message(all).fields.iter().enumerate() {
+        if let Type::Message(m) = f.ty {
+            lists_in(m, vec![i as u32]);
         }
     }
     columns
@@ -171,6 +181,7 @@ fn plain_events_take_the_fast_path() {
         r#"{"counts": {"a": 1, "a": 2}, "byId": {"1": {"marks": [3]}, "1": {"name": "r"}}}"#,
         r#"{"labels": {"a": "x", "k": "é", "z": "no", "a": "y"}, "rates": {"x": 1.5, "": 2}, "counts": {"k": "12"}}"#,
         r#"{"inners": [{"name": "a"}, {}, {"name": "é", "marks": [1]}, {"marks": [], "name": ""}]}"#,
+        r#"{"inner": {"name": "n", "leaves": [{"tag": "t", "n": 1}, {}]}, "inners": [{"leaves": [{"n": 5}]}]}"#,
     ] {
         let mut out = FrameOut::new(&mut frame, &mut kept, &plan);
         out.reset();
@@ -192,6 +203,9 @@ fn columns_and_keys_follow_the_serde_path() {
     for event in [
         r#"{"inners": [{"name": "a"}, {"name": "b"}], "inners": [{"name": "c"}]}"#,
         r#"{"inners": [{"name": "a"}], "inners": null}"#,
+        r#"{"inner": {"leaves": [{"tag": "a"}, {"n": 2}]}, "inner": {"name": "x"}}"#,
+        r#"{"inner": {"leaves": [{"tag": "a"}]}, "inner": null}"#,
+        r#"{"inner": {"leaves": [{"tag": "a"}]}, "inner": {"leaves": [{"tag": "b", "n": "3"}]}}"#,
         r#"{"inners": [{"name": "a", "name": null}, {"name": "b", "name": "d"}]}"#,
         r#"{"inners": [{"name": "\u00e9"}, {"name": "x"}]}"#,
         r#"{"labels": {"a": "x"}, "labels": {"k": "y"}}"#,
@@ -203,12 +217,12 @@ fn columns_and_keys_follow_the_serde_path() {
     }
 }
 
-/// Chosen paths with no map or list read whole, so that map values read by key and columns
-/// are decoded on their own.
+/// Chosen paths with no map, list or message read whole, so that map values read by key and
+/// columns are decoded on their own.
 fn parts_alone(s: &Schema, all: MessageId) -> Vec<bool> {
     readable(s, all)
         .iter()
-        .map(|(_, t)| !matches!(t, Type::Map(..) | Type::List(_)))
+        .map(|(_, t)| !matches!(t.strip_optional(), Type::Map(..) | Type::List(_) | Type::Message(_)))
         .chain(readable_by_key(s, all).iter().map(|_| true))
         .chain(readable_in_columns(s, all).iter().map(|_| true))
         .collect()
