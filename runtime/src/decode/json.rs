@@ -209,7 +209,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                     let Some(ty) = list_message(field) else { return Err(at(&path, "unsupported field type")) };
                     let field = FieldSeed { schema, field, path: &path, depth, build: false };
                     let columns = Some(Columns { ty, elements, out: &mut *out });
-                    map.next_value_seed(ColumnsSeed(ListVisitor { field, columns }))?;
+                    map.next_value_seed(AnySeed(ListVisitor { field, columns }))?;
                 }
                 Need::Keys(keys) => {
                     // A map given twice is the last one given, as in a value tree.
@@ -217,7 +217,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                         out.unset(*at);
                     }
                     let field = FieldSeed { schema, field, path: &path, depth, build: false };
-                    map.next_value_seed(KeyedSeed(MapVisitor { field, keyed: Some(Keyed { keys, out: &mut *out }) }))?;
+                    map.next_value_seed(AnySeed(MapVisitor { field, keyed: Some(Keyed { keys, out: &mut *out }) }))?;
                 }
             }
         }
@@ -400,17 +400,6 @@ struct Columns<'a, 'f> {
     out: &'a mut FrameOut<'f>,
 }
 
-/// A list of messages whose elements' fields are read through columns ([`Need::Columns`]).
-struct ColumnsSeed<'a, 'f>(ListVisitor<'a, 'f>);
-
-impl<'de> DeserializeSeed<'de> for ColumnsSeed<'_, '_> {
-    type Value = Option<Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
-        d.deserialize_any(self.0)
-    }
-}
-
 impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
     type Value = Option<Value>;
 
@@ -473,13 +462,14 @@ struct Keyed<'a, 'f> {
     out: &'a mut FrameOut<'f>,
 }
 
-/// A `map<string, _>` field of which only values under some keys are read ([`Need::Keys`]).
-struct KeyedSeed<'a, 'f>(MapVisitor<'a, 'f>);
+/// A visitor as a seed: what `FieldSeed` does for a list or map, for the visitors that also
+/// fill frame slots ([`Need::Columns`], [`Need::Keys`]).
+struct AnySeed<V>(V);
 
-impl<'de> DeserializeSeed<'de> for KeyedSeed<'_, '_> {
-    type Value = Option<Value>;
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for AnySeed<V> {
+    type Value = V::Value;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
         d.deserialize_any(self.0)
     }
 }

@@ -39,6 +39,12 @@ pub struct Whole {
     keyed: Vec<(Vec<u32>, Box<str>, u32)>,
 }
 
+/// Where a slot goes in a plan (see `Plan::place`).
+enum Place<'p> {
+    Field(&'p mut Need),
+    InWhole(usize, &'p [u32]),
+}
+
 #[derive(Debug, Default)]
 pub enum Need {
     /// Not read: checked, not kept.
@@ -87,8 +93,11 @@ impl Plan {
         root
     }
 
-    fn insert_column(&mut self, path: &[u32], field: u32, number: usize, at: u32) {
-        let Some((&first, rest)) = path.split_first() else { return };
+    /// Where a slot for `path` goes: the need of its last field (plans made for the messages
+    /// on the way, and the slot noted below each of them), or a value read whole that the path
+    /// goes through, with the rest of the path below it.
+    fn place<'p>(&'p mut self, path: &'p [u32], at: u32) -> Option<Place<'p>> {
+        let (&first, rest) = path.split_first()?;
         self.slots.push(at);
         let i = first as usize;
         if self.fields.len() <= i {
@@ -96,80 +105,58 @@ impl Plan {
         }
         let need = &mut self.fields[i];
         if rest.is_empty() {
-            if matches!(need, Need::Skip) {
-                *need = Need::Columns(Box::new(Elements { plan: Plan::default(), columns: Vec::new() }));
-            }
-            let Need::Columns(elements) = need else { return };
-            elements.columns.push(number);
-            let f = field as usize;
-            if elements.plan.fields.len() <= f {
-                elements.plan.fields.resize_with(f + 1, Need::default);
-            }
-            elements.plan.fields[f] = Need::Column(number);
-            return;
+            return Some(Place::Field(need));
+        }
+        if !matches!(need, Need::Nested(_) | Need::Whole(_)) {
+            *need = Need::Nested(Box::default());
         }
         match need {
-            Need::Nested(plan) => plan.insert_column(rest, field, number, at),
-            Need::Skip => {
-                let mut plan = Plan::default();
-                plan.insert_column(rest, field, number, at);
-                *need = Need::Nested(Box::new(plan));
-            }
-            // The layout gives no columns below a value read whole.
-            _ => {}
-        }
-    }
-
-    fn insert_keyed(&mut self, path: &[u32], key: &str, at: u32, wholes: &mut [Whole]) {
-        let Some((&first, rest)) = path.split_first() else { return };
-        self.slots.push(at);
-        let i = first as usize;
-        if self.fields.len() <= i {
-            self.fields.resize_with(i + 1, Need::default);
-        }
-        let need = &mut self.fields[i];
-        match need {
-            Need::Whole(w) => wholes[*w].keyed.push((rest.to_vec(), key.into(), at)),
-            Need::Keys(keys) if rest.is_empty() => keys.push((key.into(), at)),
-            Need::Skip if rest.is_empty() => *need = Need::Keys(vec![(key.into(), at)]),
-            Need::Nested(plan) => plan.insert_keyed(rest, key, at, wholes),
-            Need::Skip => {
-                let mut plan = Plan::default();
-                plan.insert_keyed(rest, key, at, wholes);
-                *need = Need::Nested(Box::new(plan));
-            }
-            // A scalar slot or a map at a message's place: no schema has both.
-            Need::Slot(_) | Need::Keys(_) | Need::Columns(_) | Need::Column(_) => {}
+            Need::Whole(w) => Some(Place::InWhole(*w, rest)),
+            Need::Nested(plan) => plan.place(rest, at),
+            _ => None,
         }
     }
 
     fn insert(&mut self, path: &[u32], ty: &Type, at: u32, wholes: &mut Vec<Whole>) {
-        let Some((&first, rest)) = path.split_first() else { return };
-        self.slots.push(at);
-        let i = first as usize;
-        if self.fields.len() <= i {
-            self.fields.resize_with(i + 1, Need::default);
-        }
-        let need = &mut self.fields[i];
-        if rest.is_empty() {
-            *need = match ty.strip_optional() {
-                Type::Message(_) | Type::List(_) | Type::Map(_, _) => {
-                    wholes.push(Whole { slot: at, below: Vec::new(), keyed: Vec::new() });
-                    Need::Whole(wholes.len() - 1)
+        match self.place(path, at) {
+            Some(Place::Field(need)) => {
+                *need = match ty.strip_optional() {
+                    Type::Message(_) | Type::List(_) | Type::Map(_, _) => {
+                        wholes.push(Whole { slot: at, below: Vec::new(), keyed: Vec::new() });
+                        Need::Whole(wholes.len() - 1)
+                    }
+                    _ => Need::Slot(at),
                 }
-                _ => Need::Slot(at),
-            };
-            return;
-        }
-        match need {
-            Need::Whole(w) => wholes[*w].below.push((rest.to_vec(), at)),
-            Need::Nested(plan) => plan.insert(rest, ty, at, wholes),
-            Need::Skip | Need::Slot(_) | Need::Keys(_) | Need::Columns(_) | Need::Column(_) => {
-                let mut plan = Plan::default();
-                plan.insert(rest, ty, at, wholes);
-                *need = Need::Nested(Box::new(plan));
             }
+            Some(Place::InWhole(w, rest)) => wholes[w].below.push((rest.to_vec(), at)),
+            None => {}
         }
+    }
+
+    fn insert_keyed(&mut self, path: &[u32], key: &str, at: u32, wholes: &mut [Whole]) {
+        match self.place(path, at) {
+            Some(Place::Field(Need::Whole(w))) => wholes[*w].keyed.push((Vec::new(), key.into(), at)),
+            Some(Place::Field(Need::Keys(keys))) => keys.push((key.into(), at)),
+            Some(Place::Field(need @ Need::Skip)) => *need = Need::Keys(vec![(key.into(), at)]),
+            Some(Place::InWhole(w, rest)) => wholes[w].keyed.push((rest.to_vec(), key.into(), at)),
+            // A map at the place of a scalar: no schema has both.
+            _ => {}
+        }
+    }
+
+    fn insert_column(&mut self, path: &[u32], field: u32, number: usize, at: u32) {
+        // The layout gives no columns below a value read whole.
+        let Some(Place::Field(need)) = self.place(path, at) else { return };
+        if matches!(need, Need::Skip) {
+            *need = Need::Columns(Box::new(Elements { plan: Plan::default(), columns: Vec::new() }));
+        }
+        let Need::Columns(elements) = need else { return };
+        elements.columns.push(number);
+        let f = field as usize;
+        if elements.plan.fields.len() <= f {
+            elements.plan.fields.resize_with(f + 1, Need::default);
+        }
+        elements.plan.fields[f] = Need::Column(number);
     }
 
     /// The whole whose value fills the slot at `offset`, if one does.
