@@ -186,6 +186,8 @@ pub fn compile(
         ids.push(module.declare_function(&format!("unit{n}"), Linkage::Local, &sig).map_err(|e| Err(e.to_string()))?);
     }
     let constants = Mutex::new(Vec::new());
+    // For whoever works on the backend: each unit's Cranelift IR, before optimisation.
+    let show_clif = std::env::var_os("EVR_SHOW_CLIF").is_some();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let chunk = units.len().div_ceil(threads).max(1);
     // Each worker translates and compiles a contiguous share of the units.
@@ -221,6 +223,9 @@ pub fn compile(
                         match result {
                             Ok(r) => {
                                 t.finish(r);
+                                if show_clif {
+                                    eprintln!("; {name}\n{}", ctx.func.display());
+                                }
                                 out.push(machine(&mut ctx, &**isa, *id).map_err(|e| Err(format!("{name}: {e}"))));
                             }
                             Err(unsupported) => {
