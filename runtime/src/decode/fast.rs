@@ -153,10 +153,17 @@ impl<'i> Scan<'i> {
         }
         // The digits from `i` on: how many.
         let run = |i: usize| b[i.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
+        // The integer part's value is summed as it is scanned; 19 digits always fit a `u64`.
         let digits = i;
+        let mut magnitude: u64 = 0;
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => i += run(i),
+            Some(b'1'..=b'9') => {
+                while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                    magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                    i += 1;
+                }
+            }
             _ => return None,
         }
         let integer_end = i;
@@ -190,7 +197,10 @@ impl<'i> Scan<'i> {
         if !plain {
             return Some(Number::Other(text));
         }
-        let magnitude: u64 = self.ascii(digits, integer_end).parse().ok()?;
+        if integer_end - digits > 19 {
+            // Perhaps beyond `u64` (wrapped above): parse it again, checked.
+            magnitude = self.ascii(digits, integer_end).parse().ok()?;
+        }
         let value = if negative {
             if magnitude == 0 || magnitude > 1 << 63 {
                 return None;
@@ -605,6 +615,10 @@ mod unit {
         assert_eq!(num("-12"), "int -12");
         assert_eq!(num("-9223372036854775808"), "int -9223372036854775808");
         assert_eq!(num("9223372036854775808"), "none");
+        assert_eq!(num("1234567890123456789"), "int 1234567890123456789");
+        assert_eq!(num("-1234567890123456789"), "int -1234567890123456789");
+        assert_eq!(num("18446744073709551616"), "none");
+        assert_eq!(num("00"), "none");
         assert_eq!(num("-0"), "none");
         assert_eq!(num("01"), "none");
         assert_eq!(num("1.5e3"), "other 1.5e3");
