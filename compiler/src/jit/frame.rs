@@ -51,9 +51,10 @@ pub struct FrameLayout {
     /// number.
     column_offsets: HashMap<ColumnPath, u32>,
     columns: Vec<(ColumnPath, Type, u32)>,
-    /// Lists that list predicates read through columns, with the element fields they read;
-    /// settled when the layout is complete (a list also read whole keeps no columns).
-    column_candidates: Vec<(FieldPath, Vec<(u32, Type)>)>,
+    /// Lists that list predicates read through columns (path and type), with the element
+    /// fields they read; settled when the layout is complete (a list also read whole keeps no
+    /// columns).
+    column_candidates: Vec<(FieldPath, Option<Type>, Vec<(u32, Type)>)>,
     /// Whether some unit reads the event as a whole (`self`, a spread of it, a field through
     /// it that has no slot), so that the event must be decoded into a value tree too.
     needs_event: bool,
@@ -80,6 +81,11 @@ fn scalar(t: &Type) -> bool {
 /// messages of the event and its lambda uses the element only through scalar fields:
 /// `any(products, p => p.price > 100.0)` reads `price` of `products`.
 pub fn column_reads(e: &Expr) -> Option<(FieldPath, Vec<(u32, Type)>)> {
+    list_reads(e).map(|(path, _, fields)| (path, fields))
+}
+
+/// [`column_reads`], with the list's type.
+fn list_reads(e: &Expr) -> Option<(FieldPath, Type, Vec<(u32, Type)>)> {
     let ExprKind::ListPred { list, param, body, .. } = &e.kind else { return None };
     let Type::List(elem) = &list.ty else { return None };
     if !matches!(**elem, Type::Message(_)) || !matches!(list.kind, ExprKind::Field { .. }) {
@@ -102,7 +108,7 @@ pub fn column_reads(e: &Expr) -> Option<(FieldPath, Vec<(u32, Type)>)> {
         }
         _ => false,
     });
-    (only_fields && !fields.is_empty()).then_some((path, fields))
+    (only_fields && !fields.is_empty()).then(|| (path, list.ty.clone(), fields))
 }
 
 /// Whether a read of this type fits a slot.
@@ -138,10 +144,20 @@ impl FrameLayout {
     }
 
     /// Columns for the lists that list predicates read, unless the list (or a message holding
-    /// it) is also read whole: then the predicates read the list.
+    /// it) is also read whole: then the predicates read the list, through a slot of its own.
     fn settle_columns(&mut self) {
-        for (list, fields) in std::mem::take(&mut self.column_candidates) {
-            if (1..=list.len()).any(|n| self.offsets.contains_key(&list[..n])) {
+        let candidates = std::mem::take(&mut self.column_candidates);
+        let whole = |layout: &Self, list: &FieldPath| (1..=list.len()).any(|n| layout.offsets.contains_key(&list[..n]));
+        let (read_whole, by_columns): (Vec<_>, Vec<_>) =
+            candidates.into_iter().partition(|(list, ..)| whole(self, list));
+        for (list, ty, _) in read_whole {
+            if let Some(ty) = ty {
+                self.add(list, ty);
+            }
+        }
+        for (list, _, fields) in by_columns {
+            // A list made whole by the first loop keeps no columns either.
+            if whole(self, &list) {
                 continue;
             }
             for (field, ty) in fields {
@@ -180,9 +196,10 @@ impl FrameLayout {
                 }
                 None => false,
             },
-            ExprKind::ListPred { body, .. } => match column_reads(e) {
+            ExprKind::ListPred { body, .. } => match list_reads(e) {
                 Some(reads) => {
-                    self.column_candidates.push(reads);
+                    let (list, ty, fields) = reads;
+                    self.column_candidates.push((list, Some(ty), fields));
                     walk(body, &mut |x| self.collect(x));
                     true
                 }
@@ -219,7 +236,8 @@ impl FrameLayout {
             }
         }
         for (c, ty) in columns {
-            layout.column_candidates.push((c.list, vec![(c.field, ty)]));
+            // Tests choose the lists read whole themselves.
+            layout.column_candidates.push((c.list, None, vec![(c.field, ty)]));
         }
         layout.settle_columns();
         layout
