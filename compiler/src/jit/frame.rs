@@ -38,6 +38,10 @@ pub struct ColumnPath {
     pub field: u32,
 }
 
+/// A list that a list predicate reads through element fields: its path, its type (when known),
+/// and the element fields with their types.
+type ListReads = (FieldPath, Option<Type>, Vec<(u32, Type)>);
+
 #[derive(Debug, Default)]
 pub struct FrameLayout {
     /// Where each path's slot is, for the compiler.
@@ -54,7 +58,7 @@ pub struct FrameLayout {
     /// Lists that list predicates read through columns (path and type), with the element
     /// fields they read; settled when the layout is complete (a list also read whole keeps no
     /// columns).
-    column_candidates: Vec<(FieldPath, Option<Type>, Vec<(u32, Type)>)>,
+    column_candidates: Vec<ListReads>,
     /// Whether some unit reads the event as a whole (`self`, a spread of it, a field through
     /// it that has no slot), so that the event must be decoded into a value tree too.
     needs_event: bool,
@@ -85,7 +89,7 @@ pub fn column_reads(e: &Expr) -> Option<(FieldPath, Vec<(u32, Type)>)> {
 }
 
 /// [`column_reads`], with the list's type.
-fn list_reads(e: &Expr) -> Option<(FieldPath, Type, Vec<(u32, Type)>)> {
+fn list_reads(e: &Expr) -> Option<ListReads> {
     let ExprKind::ListPred { list, param, body, .. } = &e.kind else { return None };
     let Type::List(elem) = &list.ty else { return None };
     if !matches!(**elem, Type::Message(_)) || !matches!(list.kind, ExprKind::Field { .. }) {
@@ -108,7 +112,7 @@ fn list_reads(e: &Expr) -> Option<(FieldPath, Type, Vec<(u32, Type)>)> {
         }
         _ => false,
     });
-    (only_fields && !fields.is_empty()).then(|| (path, list.ty.clone(), fields))
+    (only_fields && !fields.is_empty()).then(|| (path, Some(list.ty.clone()), fields))
 }
 
 /// Whether a read of this type fits a slot.
@@ -198,8 +202,7 @@ impl FrameLayout {
             },
             ExprKind::ListPred { body, .. } => match list_reads(e) {
                 Some(reads) => {
-                    let (list, ty, fields) = reads;
-                    self.column_candidates.push((list, Some(ty), fields));
+                    self.column_candidates.push(reads);
                     walk(body, &mut |x| self.collect(x));
                     true
                 }
