@@ -14,7 +14,7 @@ use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 
-use super::json::{MAX_NESTING, check_int, enum_type, map_key, parse_duration};
+use super::json::{MAX_NESTING, check_int, enum_type, list_message, map_key, parse_duration};
 use super::plan::{Elements, FrameOut, Need, Pending, Plan};
 use super::{Scalar, field_index};
 
@@ -430,8 +430,7 @@ impl<'i> Scan<'i> {
         if self.literal("null").is_some() {
             return Some(());
         }
-        let Type::List(t) = field.ty.strip_optional() else { return None };
-        let Type::Message(ty) = **t else { return None };
+        let ty = list_message(field)?;
         self.elements(|s| {
             out.element(&elements.columns);
             s.message(schema, ty, &elements.plan, out, depth + 1)

@@ -527,7 +527,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
 }
 
 /// The message type of a list of messages.
-fn list_message(field: &Field) -> Option<MessageId> {
+pub(super) fn list_message(field: &Field) -> Option<MessageId> {
     match field.ty.strip_optional() {
         Type::List(t) => match **t {
             Type::Message(m) => Some(m),
