@@ -67,6 +67,8 @@ enum KeyState {
     Counts {
         head: i64,
         counts: [u32; BUCKETS],
+        /// The sum of `counts`: the count of a window that ends with the newest bucket.
+        total: u64,
     },
     Sums {
         head: i64,
@@ -128,19 +130,33 @@ impl Site {
     /// `window_count`: events with this key in the window, the current one included.
     pub fn count(&mut self, key: u64, t: i64) -> i64 {
         let b = t.div_euclid(self.bucket_ms);
-        let KeyState::Counts { head, counts } = self.entry(key, || KeyState::Counts { head: b, counts: [0; BUCKETS] })
-        else {
+        let fresh = || KeyState::Counts { head: b, counts: [0; BUCKETS], total: 0 };
+        let KeyState::Counts { head, counts, total } = self.entry(key, fresh) else {
             return 0;
         };
-        // An event older than the ring is not stored, but it still counts itself.
-        let unstored = match advance(head, b, counts, 0) {
-            Some(slot) => {
-                counts[slot] = counts[slot].saturating_add(1);
-                0
+        if b > *head {
+            // The buckets passed over are cleared, and leave the total.
+            for i in 0..(b - *head).min(BUCKETS as i64) {
+                let slot = &mut counts[slot_of(b - i)];
+                *total -= u64::from(*slot);
+                *slot = 0;
             }
-            None => 1,
-        };
-        unstored + window(*head, b).map(|i| i64::from(counts[slot_of(i)])).sum::<i64>()
+            *head = b;
+        } else if *head - b >= BUCKETS as i64 {
+            // An event older than the ring is not stored; its window holds only itself.
+            return 1;
+        }
+        let slot = &mut counts[slot_of(b)];
+        if *slot < u32::MAX {
+            *slot += 1;
+            *total += 1;
+        }
+        if b == *head {
+            // The window is the whole ring: no need to add it up.
+            return *total as i64;
+        }
+        // Out of order: the window ends with the event's own bucket.
+        window(*head, b).map(|i| i64::from(counts[slot_of(i)])).sum()
     }
 
     /// `window_sum`: the sum of the amounts with this key in the window, the current one included.
@@ -274,6 +290,44 @@ mod tests {
         assert_eq!(s.count(1, 65_000), 3); // the event at 0 has left the window
         assert_eq!(s.count(1, 200_000), 1);
         assert_eq!(s.count(1, 10), 1); // older than the ring: sees only itself
+    }
+
+    /// `count` as it was before it kept a running total: stored in the ring, then the window
+    /// added up, always.
+    struct Reference {
+        head: i64,
+        counts: [u32; BUCKETS],
+    }
+
+    impl Reference {
+        fn count(&mut self, b: i64) -> i64 {
+            let unstored = match advance(&mut self.head, b, &mut self.counts, 0) {
+                Some(slot) => {
+                    self.counts[slot] = self.counts[slot].saturating_add(1);
+                    0
+                }
+                None => 1,
+            };
+            unstored + window(self.head, b).map(|i| i64::from(self.counts[slot_of(i)])).sum::<i64>()
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn counts_agree_with_adding_up_the_window(
+            steps in proptest::collection::vec((0u64..3, -70_000i64..70_000, proptest::bool::weighted(0.05)), 0..300),
+        ) {
+            let mut site = Site::new(Kind::Count, 60_000, 100);
+            let mut reference: Vec<Option<Reference>> = (0..3).map(|_| None).collect();
+            let mut t = 1_000_000i64;
+            for (key, dt, jump) in steps {
+                // Mostly forward in small steps, sometimes back (out of order), sometimes far.
+                t += if jump { dt * 100 } else { dt / 10 };
+                let b = t.div_euclid(site.bucket_ms);
+                let r = reference[key as usize].get_or_insert(Reference { head: b, counts: [0; BUCKETS] });
+                proptest::prop_assert_eq!(site.count(key, t), r.count(b), "key {} at {}", key, t);
+            }
+        }
     }
 
     #[test]
