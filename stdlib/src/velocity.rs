@@ -134,19 +134,12 @@ impl Site {
         let KeyState::Counts { head, counts, total } = self.entry(key, fresh) else {
             return 0;
         };
-        if b > *head {
-            // The buckets passed over are cleared, and leave the total.
-            for i in 0..(b - *head).min(BUCKETS as i64) {
-                let slot = &mut counts[slot_of(b - i)];
-                *total -= u64::from(*slot);
-                *slot = 0;
-            }
-            *head = b;
-        } else if *head - b >= BUCKETS as i64 {
-            // An event older than the ring is not stored; its window holds only itself.
+        // The buckets passed over leave the total; an event older than the ring is not stored,
+        // and its window holds only itself.
+        let Some(slot) = advance(head, b, counts, 0, |cleared| *total -= u64::from(cleared)) else {
             return 1;
-        }
-        let slot = &mut counts[slot_of(b)];
+        };
+        let slot = &mut counts[slot];
         if *slot < u32::MAX {
             *slot += 1;
             *total += 1;
@@ -165,7 +158,7 @@ impl Site {
         let KeyState::Sums { head, sums } = self.entry(key, || KeyState::Sums { head: b, sums: [0.0; BUCKETS] }) else {
             return 0.0;
         };
-        let unstored = match advance(head, b, sums, 0.0) {
+        let unstored = match advance(head, b, sums, 0.0, drop) {
             Some(slot) => {
                 sums[slot] += amount;
                 0.0
@@ -219,7 +212,7 @@ impl Site {
         }
         let KeyState::Sketch { head, registers } = state else { return 0 };
         let b = t.div_euclid(bucket_ms);
-        if let Some(slot) = advance(head, b, registers.as_mut_slice(), [0; HLL_REGISTERS]) {
+        if let Some(slot) = advance(head, b, registers.as_mut_slice(), [0; HLL_REGISTERS], drop) {
             hll_add(&mut registers[slot], value);
         }
         let mut merged = [0u8; HLL_REGISTERS];
@@ -236,13 +229,16 @@ fn slot_of(bucket: i64) -> usize {
     bucket.rem_euclid(BUCKETS as i64) as usize
 }
 
-/// Moves the ring forward to bucket `b` (clearing the buckets it passes) and returns the slot
-/// where bucket `b` lives, or `None` when `b` is older than the ring.
-fn advance<T: Copy>(head: &mut i64, b: i64, ring: &mut [T], zero: T) -> Option<usize> {
+/// Moves the ring forward to bucket `b` (clearing the buckets it passes, each handed to
+/// `cleared` first) and returns the slot where bucket `b` lives, or `None` when `b` is older
+/// than the ring.
+fn advance<T: Copy>(head: &mut i64, b: i64, ring: &mut [T], zero: T, mut cleared: impl FnMut(T)) -> Option<usize> {
     if b > *head {
         let steps = (b - *head).min(BUCKETS as i64);
         for i in 0..steps {
-            ring[slot_of(b - i)] = zero;
+            let slot = &mut ring[slot_of(b - i)];
+            cleared(*slot);
+            *slot = zero;
         }
         *head = b;
     } else if *head - b >= BUCKETS as i64 {
@@ -301,7 +297,7 @@ mod tests {
 
     impl Reference {
         fn count(&mut self, b: i64) -> i64 {
-            let unstored = match advance(&mut self.head, b, &mut self.counts, 0) {
+            let unstored = match advance(&mut self.head, b, &mut self.counts, 0, drop) {
                 Some(slot) => {
                     self.counts[slot] = self.counts[slot].saturating_add(1);
                     0

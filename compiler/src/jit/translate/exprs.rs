@@ -10,6 +10,13 @@ use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, UnaryOp, 
 use crate::jit::frame::{SLOT, keyed_path};
 use crate::types::Type;
 
+/// Where a list predicate's elements are: in columns (each column's first slot, by the element
+/// field it holds), or in a list value.
+enum Elements {
+    Columns(Vec<(u32, Value)>),
+    Value(Value),
+}
+
 impl Translator<'_, '_> {
     pub fn truth(&mut self, e: &Expr) -> R<Value> {
         match self.expr(e)? {
@@ -337,12 +344,18 @@ impl Translator<'_, '_> {
             return unsupported("a list predicate", e.span);
         };
         // Elements come from columns (a slot per element for each field the lambda reads,
-        // filled while decoding), or from the list's value.
-        let columns = self.env.layout.columns_of(e).filter(|c| !c.is_empty());
-        let (ptr, len) = match &columns {
-            Some(columns) => (None, self.load(types::I64, self.frame, columns[0].1 as i32 + 16)),
+        // filled while decoding: here, each column's first slot), or from the list's value.
+        let (source, len) = match self.env.layout.columns_of(e).filter(|c| !c.is_empty()) {
+            Some(columns) => {
+                let len = self.load(types::I64, self.frame, columns[0].1 as i32 + 16);
+                let firsts = columns
+                    .iter()
+                    .map(|&(field, off)| (field, self.load(types::I64, self.frame, off as i32 + 8)))
+                    .collect();
+                (Elements::Columns(firsts), len)
+            }
             None => match self.expr(list)? {
-                JVal::Coll(ptr, len) => (Some(ptr), len),
+                JVal::Coll(ptr, len) => (Elements::Value(ptr), len),
                 _ => return unsupported("this list", list.span),
             },
         };
@@ -363,24 +376,19 @@ impl Translator<'_, '_> {
         let body_block = self.b.create_block();
         self.b.ins().brif(more, body_block, &[], exit, &[]);
         self.b.switch_to_block(body_block);
-        match (&columns, ptr) {
-            (Some(columns), _) => {
+        match &source {
+            Elements::Columns(firsts) => {
                 // Where this element's slot is in each column.
-                let mut slots = std::collections::HashMap::new();
                 let at = self.b.ins().imul_imm_u(iv, i64::from(SLOT));
-                for &(field, off) in columns {
-                    let column = self.load(types::I64, self.frame, off as i32 + 8);
-                    slots.insert(field, self.b.ins().iadd(column, at));
-                }
+                let slots = firsts.iter().map(|&(field, first)| (field, self.b.ins().iadd(first, at))).collect();
                 self.elements.insert(param.0, slots);
             }
-            (None, Some(ptr)) => {
+            Elements::Value(ptr) => {
                 let out = self.words();
-                let present = self.call1("evr_list_get", &[ptr, iv, out]);
+                let present = self.call1("evr_list_get", &[*ptr, iv, out]);
                 let item = self.read_words(&elem, out, present, list.span)?;
                 self.bind(param.0, &elem, &item, list.span)?;
             }
-            (None, None) => return unsupported("this list", list.span),
         }
         let holds = self.truth(body);
         self.elements.remove(&param.0);
