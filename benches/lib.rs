@@ -5,6 +5,28 @@ use std::path::{Path, PathBuf};
 #[path = "baseline.rs"]
 pub mod baseline;
 
+/// evr end to end over `events` of source 0: decode, evaluate, and encode every emitted record
+/// for its sink (into `bytes`, as a host would before sending it). The buffers are the
+/// caller's, so that rounds reuse them.
+pub fn process_and_encode(
+    a: &evr_compiler::Analysis,
+    exec: &mut evr_runtime::executor::Executor,
+    events: &[String],
+    outputs: &mut Vec<evr_runtime::executor::Output>,
+    bytes: &mut Vec<u8>,
+) {
+    for e in events {
+        outputs.clear();
+        exec.process(evr_compiler::ir::SourceId(0), e.as_bytes(), outputs);
+        for o in outputs.iter() {
+            if let evr_runtime::executor::Output::Record { sink, record, .. } = o {
+                bytes.clear();
+                evr_runtime::encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, bytes);
+            }
+        }
+    }
+}
+
 /// The directory holding the workload schemas.
 pub fn workload_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("workload")

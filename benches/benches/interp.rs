@@ -33,18 +33,7 @@ fn interp(c: &mut Criterion) {
             let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
             let mut outputs = Vec::new();
             let mut bytes = Vec::new();
-            b.iter(|| {
-                for e in &events {
-                    outputs.clear();
-                    exec.process(SourceId(0), e.as_bytes(), &mut outputs);
-                    for o in &outputs {
-                        if let Output::Record { sink, record, .. } = o {
-                            bytes.clear();
-                            encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, &mut bytes);
-                        }
-                    }
-                }
-            })
+            b.iter(|| evr_benches::process_and_encode(&a, &mut exec, &events, &mut outputs, &mut bytes))
         });
     }
     group.bench_function("baseline_serde_derive_plain_rust", |b| {

@@ -6,10 +6,8 @@
 use std::time::{Duration, Instant};
 
 use evr_compiler::files::Files;
-use evr_compiler::ir::SourceId;
 use evr_compiler::jit::OptLevel;
-use evr_runtime::encode;
-use evr_runtime::executor::{Config, Engine, Executor, Output};
+use evr_runtime::executor::{Config, Engine, Executor};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -30,18 +28,7 @@ fn main() {
     let mut interp = Executor::new(&a.program, &a.schema, Config::default()).expect("prepares");
     let mut base = evr_benches::baseline::Baseline::new(rules);
     let (mut outputs, mut bytes, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut evr = |exec: &mut Executor| {
-        for e in &events {
-            outputs.clear();
-            exec.process(SourceId(0), e.as_bytes(), &mut outputs);
-            for o in &outputs {
-                if let Output::Record { sink, record, .. } = o {
-                    bytes.clear();
-                    encode::encode(&a.schema, a.program.sinks[sink.0 as usize].format, record, &mut bytes);
-                }
-            }
-        }
-    };
+    let mut evr = |exec: &mut Executor| evr_benches::process_and_encode(&a, exec, &events, &mut outputs, &mut bytes);
     let mut best = [Duration::MAX; 4];
     let names = ["serde_json skipping the bytes (ceiling)", "hand-written baseline", "evr, JIT", "evr, interpreter"];
     for _ in 0..rounds {
