@@ -170,6 +170,14 @@ impl FrameLayout {
         }
     }
 
+    fn add_keyed(&mut self, k: KeyedPath, ty: Type) {
+        if !self.keyed_offsets.contains_key(&k) {
+            let at = self.next_offset();
+            self.keyed_offsets.insert(k.clone(), at);
+            self.keyed.push((k, ty, at));
+        }
+    }
+
     fn add_column(&mut self, c: ColumnPath, ty: Type) {
         if !self.column_offsets.contains_key(&c) {
             let at = self.next_offset();
@@ -191,11 +199,7 @@ impl FrameLayout {
             },
             ExprKind::Index { .. } => match keyed_path(e) {
                 Some(k) => {
-                    if !self.keyed_offsets.contains_key(&k) {
-                        let at = self.next_offset();
-                        self.keyed_offsets.insert(k.clone(), at);
-                        self.keyed.push((k, e.ty.clone(), at));
-                    }
+                    self.add_keyed(k, e.ty.clone());
                     true
                 }
                 None => false,
@@ -232,11 +236,7 @@ impl FrameLayout {
             layout.add(path, ty);
         }
         for (k, ty) in keyed {
-            if !layout.keyed_offsets.contains_key(&k) {
-                let at = layout.next_offset();
-                layout.keyed_offsets.insert(k.clone(), at);
-                layout.keyed.push((k, ty, at));
-            }
+            layout.add_keyed(k, ty);
         }
         for (c, ty) in columns {
             // Tests choose the lists read whole themselves.
