@@ -9,7 +9,7 @@ use evr_compiler::Analysis;
 use evr_compiler::diag::human;
 use evr_compiler::ir::SourceId;
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{Config, Engine, Executor};
+use evr_runtime::executor::{Config, Engine, Executor, SetupError};
 use evr_runtime::file_host::{self, Progress};
 use evr_runtime::rule_tests;
 
@@ -71,9 +71,23 @@ fn engine_of(engine: EngineArg) -> Engine {
 fn executor(analysis: &Analysis, engine: EngineArg) -> Result<Executor<'_>, ExitCode> {
     let engine = engine_of(engine);
     Executor::new(&analysis.program, &analysis.schema, Config { engine, ..Config::default() }).map_err(|why| {
-        eprintln!("evr: cannot prepare the bundle: {why}");
+        report_setup(analysis, &why);
         ExitCode::from(1)
     })
+}
+
+/// Why a checked bundle cannot run: what the JIT cannot compile, as diagnostics at their place.
+fn report_setup(analysis: &Analysis, why: &SetupError) {
+    match why {
+        SetupError::Unsupported(missing) => {
+            let color = color();
+            let mut err = io::stderr().lock();
+            for m in missing {
+                let _ = write!(err, "{}", human::render(&analysis.files, &m.diagnostic(), color));
+            }
+        }
+        SetupError::Other(why) => eprintln!("evr: cannot prepare the bundle: {why}"),
+    }
 }
 
 pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat, engine: EngineArg) -> ExitCode {
@@ -227,9 +241,10 @@ pub fn test(paths: &[PathBuf], junit: Option<&Path>, engine: EngineArg) -> ExitC
         let results = match rule_tests::run_all(&analysis.program, &analysis.schema, engine_of(engine), &location) {
             Ok(r) => r,
             Err(why) => {
-                eprintln!("evr: cannot prepare {}: {why}", path.display());
-                status = ExitCode::from(1);
-                continue;
+                // Tests that cannot run are failed, not absent: "0 passed, 0 failed" would read
+                // as a bundle without tests.
+                report_setup(&analysis, &why);
+                rule_tests::not_run(&analysis.program, &location, &why)
             }
         };
         passed += results.iter().filter(|r| r.failure.is_none()).count();

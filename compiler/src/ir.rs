@@ -276,6 +276,13 @@ pub enum ExprKind {
         list: Box<Expr>,
         negated: bool,
     },
+    /// Membership of `needle` (`T` or `T?`) in a constant list: one lookup in a set made when
+    /// the program is checked.
+    InSet {
+        needle: Box<Expr>,
+        set: std::sync::Arc<crate::const_set::ConstSet>,
+        negated: bool,
+    },
     /// `value ?? default`.
     Coalesce {
         value: Box<Expr>,
@@ -337,6 +344,7 @@ macro_rules! for_each_child {
                 f(index);
             }
             ExprKind::Unary { arg, .. }
+            | ExprKind::InSet { needle: arg, .. }
             | ExprKind::Has(arg)
             | ExprKind::IntToFloat(arg)
             | ExprKind::Some(arg)
@@ -450,6 +458,16 @@ pub fn field_paths(expr: &Expr, out: &mut Vec<FieldPath>) {
         return;
     }
     expr.for_each_child(|e| field_paths(e, out));
+}
+
+/// For `has(x)`: when `x` reads a field that has presence but reads as a value when unset (a
+/// `google.protobuf.Duration`, whose unset value reads as `0ms`), the message it is read from
+/// and its index, so that `has` asks whether the field is set rather than looking at its value.
+pub fn presence_field(x: &Expr) -> Option<(&Expr, u32)> {
+    match &x.kind {
+        ExprKind::Field { base, index, .. } if *x.ty.strip_optional() == Type::Duration => Some((base, *index)),
+        _ => None,
+    }
 }
 
 /// The field path of a chain of field reads from the event root (`self` is the empty path).

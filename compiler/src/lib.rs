@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod check;
+pub mod const_set;
 pub mod diag;
 pub mod files;
 pub mod interp;

@@ -9,6 +9,8 @@
 
 use std::io::{self, BufRead, Read, Write};
 
+use base64::Engine as _;
+
 use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{SourceId, WireFormat};
 
@@ -132,11 +134,12 @@ fn write_output(out: &mut impl Write, sink: &str, key: Option<&Value>, value: &[
     serde_json::to_writer(&mut *out, sink)?;
     if let Some(k) = key {
         out.write_all(b",\"key\":")?;
-        // The checker allows string, bytes and int keys.
+        // The checker allows string, bytes and int keys; bytes are written as base64, as
+        // protobuf's JSON mapping writes bytes, so no key is lost or made invalid UTF-8.
         let text = match k {
             Value::Str(s) => s.to_string(),
             Value::Int(i) => i.to_string(),
-            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Bytes(b) => base64::engine::general_purpose::STANDARD.encode(b),
             _ => String::new(),
         };
         serde_json::to_writer(&mut *out, &text)?;

@@ -84,13 +84,10 @@ fn discriminant(cond: &Expr) -> Option<Pin> {
             };
             Some((event_path(field)?, field.ty.clone(), vec![Key::of_literal(lit)?]))
         }
-        ExprKind::In { needle, list, negated: false } => match &list.kind {
-            ExprKind::Lit(Literal::List(items)) => {
-                let keys: Option<Vec<Key>> = items.iter().map(Key::of_literal).collect();
-                Some((event_path(needle)?, needle.ty.clone(), keys?))
-            }
-            _ => None,
-        },
+        ExprKind::InSet { needle, set, negated: false } => {
+            let keys: Option<Vec<Key>> = set.items().iter().map(Key::of_literal).collect();
+            Some((event_path(needle)?, needle.ty.clone(), keys?))
+        }
         _ => None,
     }
 }

@@ -18,7 +18,7 @@ use evr_compiler::types::Type;
 use crate::encode;
 use std::sync::Arc;
 
-use crate::executor::{self, Config, Engine, Executor, Output};
+use crate::executor::{self, Config, Engine, Executor, Output, SetupError};
 
 #[derive(Clone, Debug)]
 pub struct TestResult {
@@ -38,10 +38,10 @@ pub fn run_all(
     schema: &Schema,
     engine: Engine,
     location: &dyn Fn(evr_compiler::Span) -> String,
-) -> Result<Vec<TestResult>, String> {
+) -> Result<Vec<TestResult>, SetupError> {
     let code = match engine {
         Engine::Interpreter => None,
-        Engine::Jit(opt) => Some(Arc::new(executor::compile(program, schema, opt).map_err(|e| e.to_string())?)),
+        Engine::Jit(opt) => Some(Arc::new(executor::compile(program, schema, opt)?)),
     };
     Ok(program
         .tests
@@ -57,6 +57,25 @@ pub fn run_all(
             TestResult { name: t.name.clone(), location: location(t.span), failure, duration: start.elapsed() }
         })
         .collect())
+}
+
+/// Every test of a program that cannot be prepared, failed with the reason.
+pub fn not_run(
+    program: &Program,
+    location: &dyn Fn(evr_compiler::Span) -> String,
+    why: &SetupError,
+) -> Vec<TestResult> {
+    let failure = match why {
+        SetupError::Unsupported(_) => "not run: the JIT cannot compile the bundle (see the diagnostics)".to_owned(),
+        SetupError::Other(why) => format!("not run: {why}"),
+    };
+    let failed = |t: &Test| TestResult {
+        name: t.name.clone(),
+        location: location(t.span),
+        failure: Some(failure.clone()),
+        duration: Duration::ZERO,
+    };
+    program.tests.iter().map(failed).collect()
 }
 
 struct Seen {

@@ -116,9 +116,10 @@ fn event() -> impl Strategy<Value = String> {
         .prop_map(|(name, ts, (id, ua, ip, battery), lines, (revenue, channel), (region, test, dwell), (coupon, attr, tags))| {
             let battery = battery.map_or(String::new(), |b| format!(r#","battery":{b}"#));
             let revenue = revenue.map_or(String::new(), |r| format!(r#","revenue":{r}"#));
+            let blob = if test { r#","blob":"/wAB""# } else { "" };
             let coupon = coupon.map_or(String::new(), |c| format!(r#","coupon":{}"#, serde_json_string(&c)));
             format!(
-                r#"{{"name":{},"ts":{ts},"device":{{"id":{},"ua":{},"ip":"{ip}"{battery}}},"lines":[{}],"channel":{channel},"region":{region},"test":{test},"dwell":{dwell},"attrs":{{"order":{},"j":{},"url":{}}},"codes":{{"7":"seven"}},"tags":[{}]{revenue}{coupon}}}"#,
+                r#"{{"name":{},"ts":{ts},"device":{{"id":{},"ua":{},"ip":"{ip}"{battery}}},"lines":[{}],"channel":{channel},"region":{region},"test":{test}{blob},"dwell":{dwell},"attrs":{{"order":{},"j":{},"url":{}}},"codes":{{"7":"seven"}},"tags":[{}]{revenue}{coupon}}}"#,
                 serde_json_string(&name),
                 serde_json_string(&id),
                 serde_json_string(&ua),
@@ -217,8 +218,16 @@ fn bool_leaf() -> BoxedStrategy<String> {
         Just("self.test".to_owned()),
         Just("has(revenue)".to_owned()),
         Just("has(device.battery)".to_owned()),
+        Just("has(dwell)".to_owned()),
+        Just("!has(self.dwell)".to_owned()),
         Just("channel == Channel.WEB".to_owned()),
         Just("name in [\"buy\", \"sell\"]".to_owned()),
+        // Past a few constants, `in` is a set lookup.
+        Just(
+            "name not in [\"a\", \"ab\", \"abc\", \"buy\", \"sell\", \"purchase\", \"order-placed\", \"x\", \"y\"]"
+                .to_owned()
+        ),
+        Just("ts in [0, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9223372036854775807]".to_owned()),
         Just("(revenue ?? 0.0) > 100.0".to_owned()),
         Just("any(tags, t => contains(t, \"a\"))".to_owned()),
         // Lists of messages whose lambdas read only fields (columns under the JIT, unless
@@ -251,11 +260,11 @@ fn bool_expr() -> BoxedStrategy<String> {
 /// nested records with lists, lists of lists, maps and messages with membership over them,
 /// velocity).
 fn program() -> impl Strategy<Value = String> {
-    proptest::collection::vec((bool_expr(), str_expr(), int_expr(), str_expr(), 0..8usize), 1..5).prop_map(|rules| {
+    proptest::collection::vec((bool_expr(), str_expr(), int_expr(), str_expr(), 0..10usize), 1..5).prop_map(|rules| {
         let mut text = String::from(
             "use \"SCHEMAS/events.proto\";\nuse \"SCHEMAS/out.proto\";\nuse track.v1.{Event, Channel};\n\
              use out.v1.{Tally, Signal, Kind};\nsource events: Event as json time ts;\n\
-             sink tallies: Tally as json;\nsink signals: Signal as protobuf;\n\
+             sink tallies: Tally as json;\nsink signals: Signal as protobuf;\nsink copies: Event as json;\n\
              fn mk(k: string, n: int) -> Tally = { key: k, n: n };\n",
         );
         for (i, (cond, key, n, other, shape)) in rules.iter().enumerate() {
@@ -275,6 +284,12 @@ fn program() -> impl Strategy<Value = String> {
                 6 => format!(
                     "let ls = [lines, lines];\n  emit tallies {{ key: {other}, n: len(ls[0] ?? []) + if lines in ls && [{key}] in [tags, [{other}]] {{ 1 }} else {{ 0 }} }};"
                 ),
+                // Spreads overridden by empty and null values; keys of bytes.
+                8 => format!(
+                    "emit copies key blob {{ ..self, name: {key}, tags: [], attrs: {{}}, revenue: null, \
+                     coupon: if {n} > 0 {{ null }} else {{ coupon }}, device: if {n} > 1 {{ {{ ..device, battery: null }} }} else {{ device }} }};"
+                ),
+                9 => format!("emit tallies key blob {{ key: {key}, n: {n} }};\n  emit tallies key {n} {{ key: {other} }};"),
                 _ => format!(
                     "emit tallies {{ key: {key}, n: round(window_sum({key}, revenue ?? 1.5, 1m)) + window_distinct({key}, {other}, 10m) + if seen({other}, 30s) {{ 1 }} else {{ 0 }} }};"
                 ),
@@ -318,4 +333,35 @@ fn hash_of(s: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     s.hash(&mut h);
     h.finish()
+}
+
+/// `x in CONST` over 100,000 constants: a set lookup in both engines, compiled in time linear
+/// in the list (the JIT used to compare element by element: past 17 GB at this size).
+#[test]
+fn large_constant_sets() {
+    let schemas = here().join("check/schemas").display().to_string();
+    let words: Vec<String> = (0..100_000).map(|i| format!("\"w{i}\"")).collect();
+    let ints: Vec<String> = (0..100_000).map(|i| (i * 7).to_string()).collect();
+    let source = format!(
+        "use \"{schemas}/events.proto\";\nuse \"{schemas}/out.proto\";\nuse track.v1.Event;\nuse out.v1.Tally;\n\
+         source events: Event as json;\nsink tallies: Tally as json;\n\
+         const WORDS = [{}];\nconst INTS = [{}];\n\
+         rule words on events when name in WORDS => emit tallies {{ key: name, n: ts }};\n\
+         rule ints on events when ts not in INTS => emit tallies {{ key: \"not\", n: ts }};\n",
+        words.join(", "),
+        ints.join(", ")
+    );
+    let dir = std::env::temp_dir().join(format!("evr-sets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("sets.evr"), &source).unwrap();
+    let input = "{\"name\":\"w99999\",\"ts\":7}\n{\"name\":\"w100000\",\"ts\":699993}\n{\"name\":\"w0\",\"ts\":8}\n";
+    let expected = "{\"sink\":\"tallies\",\"value\":{\"key\":\"w99999\",\"n\":\"7\"}}\n\
+                    {\"sink\":\"tallies\",\"value\":{\"key\":\"w0\",\"n\":\"8\"}}\n\
+                    {\"sink\":\"tallies\",\"value\":{\"key\":\"not\",\"n\":\"8\"}}\n";
+    let reference = run_bundle(&dir, input.as_bytes());
+    let native =
+        run_bundle_with(&dir, input.as_bytes(), Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() });
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(reference, expected);
+    assert_eq!(native, expected);
 }

@@ -554,7 +554,14 @@ impl Cx<'_, '_> {
             );
             return Expr::error(span);
         };
-        Expr::new(ExprKind::In { needle: Box::new(needle), list: Box::new(list), negated }, Type::Bool, span)
+        let kind = match list.kind {
+            ExprKind::Lit(Literal::List(items)) => {
+                let set = std::sync::Arc::new(crate::const_set::ConstSet::new(items, &elem));
+                ExprKind::InSet { needle: Box::new(needle), set, negated }
+            }
+            _ => ExprKind::In { needle: Box::new(needle), list: Box::new(list), negated },
+        };
+        Expr::new(kind, Type::Bool, span)
     }
 
     fn field(&mut self, base: &ast::Expr, field: &ast::Name, span: Span) -> Expr {

@@ -219,6 +219,16 @@ proto3 scalar field has no presence (absent reads as 0, "" or false).
     has(amount)         // ok: `optional double amount` has presence
     has(user)           // ok: message fields have presence"#
         }
+        Code::E0029 => {
+            r#"The bundle checks, but the JIT (the default engine) cannot compile this construct
+yet. It never falls back to the interpreter silently, so the bundle is not run: `evr run`
+stops and `evr test` counts every test of the bundle as failed.
+
+    rule r on app_log when has(latency) => route slow;
+
+Run the bundle with `--engine interp` meanwhile (the interpreter defines what every program
+means), and report the construct: the JIT is meant to compile every checked program."#
+        }
         Code::W0001 => {
             r#"The left side of `??` is never null, so the default is never used.
 

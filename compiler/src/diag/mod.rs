@@ -64,6 +64,7 @@ codes! {
     E0026 "invalid stream declaration";
     E0027 "invalid test step";
     E0028 "value cannot be absent";
+    E0029 "construct the JIT cannot compile";
     W0001 "value is never null";
 }
 

@@ -201,6 +201,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
             let Value::List(items) = eval(list, env)? else { return Err(RuntimeError::Internal) };
             Value::Bool(items.contains(&needle) != *negated)
         }
+        ExprKind::InSet { needle, set, negated } => Value::Bool(set.contains(&eval(needle, env)?) != *negated),
         ExprKind::Coalesce { value, default } => match eval(value, env)? {
             Value::Null => eval(default, env)?,
             v => v,
@@ -218,6 +219,10 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
             eval(body, env)?
         }
         ExprKind::Call { builtin, args, site, .. } => builtins::call(*builtin, args, *site, env)?,
+        ExprKind::Has(x) if let Some((base, index)) = crate::ir::presence_field(x) => match eval(base, env)? {
+            Value::Message(m) => Value::Bool(!m.fields.get(index as usize).ok_or(RuntimeError::Internal)?.is_null()),
+            _ => Value::Bool(false),
+        },
         ExprKind::Has(x) => {
             let v = eval(x, env)?;
             Value::Bool(match v {

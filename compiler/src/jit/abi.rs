@@ -168,9 +168,7 @@ extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
     if entries.iter().any(|(_, v)| matches!(v, Value::Int(i) if !fits(value_wire, *i))) {
         return RuntimeError::FieldRange.code() as i32;
     }
-    if entries.is_empty() {
-        return 0;
-    }
+    // Set even when empty: it overrides what a spread put there.
     set(c, field, Value::Map(Rc::new(entries)))
 }
 
@@ -394,6 +392,11 @@ extern "C" fn set_duration(c: *mut Ctx, field: i64, v: i64) -> i32 {
     set(ctx(c), field, Value::Duration(v))
 }
 
+/// A null `T?` written to a field: unset, whatever a spread put there.
+extern "C" fn set_null(c: *mut Ctx, field: i64) -> i32 {
+    set(ctx(c), field, Value::Null)
+}
+
 extern "C" fn set_str(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
     // SAFETY: see `str_of`.
     let s = unsafe { str_of(p, len) };
@@ -427,6 +430,11 @@ extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
 extern "C" fn key_str(c: *mut Ctx, p: *const u8, len: i64) {
     // SAFETY: see `str_of`.
     ctx(c).scratch.key = Some(Value::str(unsafe { str_of(p, len) }));
+}
+
+extern "C" fn key_bytes(c: *mut Ctx, p: *const u8, len: i64) {
+    // SAFETY: see `bytes_of`.
+    ctx(c).scratch.key = Some(Value::Bytes(Rc::from(unsafe { bytes_of(p, len) })));
 }
 
 extern "C" fn key_int(c: *mut Ctx, v: i64) {
@@ -550,8 +558,10 @@ helpers! {
     "evr_set_enum" => set_enum(I64, I64, I64) -> I32;
     "evr_set_duration" => set_duration(I64, I64, I64) -> I32;
     "evr_set_str" => set_str(I64, I64, I64, I64) -> I32;
+    "evr_set_null" => set_null(I64, I64) -> I32;
     "evr_record_end" => record_end(I64, I64) -> I32;
     "evr_key_str" => key_str(I64, I64, I64);
+    "evr_key_bytes" => key_bytes(I64, I64, I64);
     "evr_key_int" => key_int(I64, I64);
     "evr_map_get" => map_get(I64, I64, I64, I64, I64) -> I8;
     "evr_list_get" => list_get(I64, I64, I64) -> I8;
@@ -575,6 +585,7 @@ helpers! {
     "evr_set_bytes" => set_bytes(I64, I64, I64, I64) -> I32;
     "evr_map_end" => map_end(I64, I64) -> I32;
     "evr_list_contains" => list_contains(I64, I64, I64, I64, I64) -> I8;
+    "evr_set_contains" => set_contains(I64, I64, I64, I64) -> I8;
     "evr_words_equal" => words_equal(I64, I64, I64, I64, I64) -> I8;
     "evr_set_collection" => set_collection(I64, I64, I64, I64) -> I32;
     "evr_bytes_to_string" => bytes_to_string(I64, I64, I64, I64);
@@ -737,10 +748,8 @@ extern "C" fn record_spread(c: *mut Ctx, msg: i64) -> i32 {
 /// A message-typed field of the record being built, from a message of the event.
 extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
     // SAFETY: see `message`.
-    match unsafe { message(msg) } {
-        Some(m) => set(ctx(c), field, Value::Message(Rc::new(m.clone()))),
-        None => 0,
-    }
+    let value = unsafe { message(msg) }.map_or(Value::Null, |m| Value::Message(Rc::new(m.clone())));
+    set(ctx(c), field, value)
 }
 
 /// Starts a list value for a field of the record being built.
@@ -765,9 +774,7 @@ extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
     if items.iter().any(|v| matches!(v, Value::Int(i) if !fits(f.wire, *i))) {
         return RuntimeError::FieldRange.code() as i32;
     }
-    if items.is_empty() {
-        return 0;
-    }
+    // Set even when empty: it overrides what a spread put there.
     set(c, field, Value::List(Rc::new(items)))
 }
 
@@ -902,6 +909,19 @@ extern "C" fn list_contains(list: i64, len: i64, kind: i64, a: i64, b: i64) -> i
     items.iter().any(|v| unsafe { needle.equals(v) }) as i8
 }
 
+/// `x in CONSTANTS` past a few constants; `x` as words (see [`Words`]).
+extern "C" fn set_contains(set: i64, kind: i64, a: i64, b: i64) -> i8 {
+    // SAFETY: a set the compiled code owns (`Pinned`), alive as long as the code.
+    let set = unsafe { &*(set as *const crate::const_set::ConstSet) };
+    let found = match kind {
+        1 => set.contains_float(f64::from_bits(a as u64)),
+        // SAFETY: native code passes words of a live string or bytes value.
+        5 | 6 => set.contains_text(unsafe { bytes_of(a as *const u8, b) }),
+        _ => set.contains_word(a),
+    };
+    found as i8
+}
+
 /// Whether two values of the same kind, as words (see [`Words`]), are equal.
 extern "C" fn words_equal(kind: i64, a0: i64, a1: i64, b0: i64, b1: i64) -> i8 {
     let empty: Vec<Value> = Vec::new();
@@ -929,7 +949,9 @@ extern "C" fn words_equal(kind: i64, a0: i64, a1: i64, b0: i64, b1: i64) -> i8 {
 /// A list or map of the event as a field of the record being built (`kind` 0 list, 1 map).
 extern "C" fn set_collection(c: *mut Ctx, field: i64, kind: i64, coll: i64) -> i32 {
     if coll == 0 {
-        return 0;
+        // An empty collection, which overrides what a spread put there.
+        let empty = if kind == 0 { Value::List(Rc::default()) } else { Value::Map(Rc::default()) };
+        return set(ctx(c), field, empty);
     }
     // A list (7) or map (8) as words; copied deeply, as constants may be shared by threads.
     let words = Words { kind: if kind == 0 { 7 } else { 8 }, a: coll, b: 0 };

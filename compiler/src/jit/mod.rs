@@ -46,6 +46,20 @@ pub struct Missing {
     pub unsupported: Unsupported,
 }
 
+impl Missing {
+    /// The construct as a diagnostic at its place.
+    pub fn diagnostic(&self) -> crate::diag::Diagnostic {
+        let what = &self.unsupported.what;
+        crate::diag::Diagnostic::new(
+            crate::diag::Code::E0029,
+            self.unsupported.span,
+            format!("the JIT cannot compile {what} yet (in `{}`)", self.unit),
+        )
+        .label(format!("{what}: not compiled"))
+        .hint("run the bundle with `--engine interp` meanwhile")
+    }
+}
+
 /// Data native code points at: string literals, constant lists and maps. Boxed, so that each
 /// stays where the code points however the vectors grow.
 #[derive(Default)]
@@ -54,6 +68,7 @@ pub struct Pinned {
     literals: Vec<Box<[u8]>>,
     lists: Vec<Box<Vec<Value>>>,
     maps: Vec<Box<Vec<(Value, Value)>>>,
+    sets: Vec<std::sync::Arc<crate::const_set::ConstSet>>,
 }
 
 // SAFETY: the values inside are made by the thread that translates a function and owned by this
@@ -70,6 +85,7 @@ impl Pinned {
         self.literals.extend(other.literals);
         self.lists.extend(other.lists);
         self.maps.extend(other.maps);
+        self.sets.extend(other.sets);
     }
 }
 

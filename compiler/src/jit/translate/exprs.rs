@@ -10,6 +10,9 @@ use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, UnaryOp, 
 use crate::jit::frame::{SLOT, keyed_path};
 use crate::types::Type;
 
+/// Up to this many constants, `x in [...]` compares inline; past it, one set lookup.
+const INLINE_SET: usize = 8;
+
 /// Where a list predicate's elements are: in columns (each column's first slot, by the element
 /// field it holds), or in a list value.
 enum Elements {
@@ -127,6 +130,9 @@ impl Translator<'_, '_> {
                 self.bind(local.0, &value.ty, &v, value.span)?;
                 self.expr(body)?
             }
+            ExprKind::Has(x) if let Some((base, index)) = crate::ir::presence_field(x) => {
+                JVal::B(self.field_set(x, base, index)?)
+            }
             ExprKind::Has(x) => match self.expr(x)? {
                 JVal::Opt(p, _) | JVal::Msg(p, _) => JVal::B(p),
                 JVal::Coll(_, len) => JVal::B(self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, len, 0)),
@@ -167,26 +173,35 @@ impl Translator<'_, '_> {
                 JVal::B(if *negated { self.b.ins().bxor_imm_u(hit, 1) } else { hit })
             }
             ExprKind::In { needle, list, negated } => {
-                // A list written out: one comparison per element.
-                let elem = match &list.ty {
-                    Type::List(t) => (**t).clone(),
-                    _ => return unsupported("`in` over this value", list.span),
-                };
-                let items: Vec<Expr> = match &list.kind {
-                    ExprKind::Lit(Literal::List(lits)) => {
-                        lits.iter().map(|l| Expr::lit(l.clone(), elem.clone(), list.span)).collect()
-                    }
-                    ExprKind::ListLit(items) => items.clone(),
-                    _ => return unsupported("`in` over this list", list.span),
-                };
-                let needle_v = self.expr(needle)?;
-                let mut any = self.b.ins().iconst(types::I8, 0);
-                for item in &items {
-                    let v = self.expr(item)?;
-                    let eq = self.compare(CmpOp::Eq, needle_v.clone(), v, &elem, span)?;
-                    any = self.b.ins().bor(any, eq);
-                }
+                let ExprKind::ListLit(items) = &list.kind else { return unsupported("`in` over this list", list.span) };
+                let any = self.equals_any(needle, items, span)?;
                 JVal::B(if *negated { self.b.ins().bxor_imm_u(any, 1) } else { any })
+            }
+            ExprKind::InSet { needle, set, negated } if set.len() <= INLINE_SET => {
+                // A few constants: compared one by one, inline.
+                let items: Vec<Expr> = set
+                    .items()
+                    .iter()
+                    .map(|l| Expr::lit(l.clone(), needle.ty.strip_optional().clone(), span))
+                    .collect();
+                let any = self.equals_any(needle, &items, span)?;
+                JVal::B(if *negated { self.b.ins().bxor_imm_u(any, 1) } else { any })
+            }
+            ExprKind::InSet { needle, set, negated } => {
+                let one = self.b.ins().iconst(types::I8, 1);
+                let (present, v) = match self.expr(needle)? {
+                    JVal::Opt(p, inner) => (p, *inner),
+                    v => (one, v),
+                };
+                let (kind, a, b) = self.words_of(v, &needle.ty, span)?;
+                let kind = self.b.ins().iconst(types::I64, kind);
+                let set_ptr = std::sync::Arc::as_ptr(set) as i64;
+                self.env.pinned.sets.push(set.clone());
+                let set_ptr = self.b.ins().iconst(types::I64, set_ptr);
+                let found = self.call1("evr_set_contains", &[set_ptr, kind, a, b]);
+                // A null needle is in no set.
+                let hit = self.b.ins().band(found, present);
+                JVal::B(if *negated { self.b.ins().bxor_imm_u(hit, 1) } else { hit })
             }
             ExprKind::Call { builtin, args, site, .. } => self.builtin(*builtin, args, *site, span)?,
             ExprKind::Event => {
@@ -258,6 +273,19 @@ impl Translator<'_, '_> {
         })
     }
 
+    /// Whether `needle` equals one of `items`: one comparison each.
+    fn equals_any(&mut self, needle: &Expr, items: &[Expr], span: Span) -> R<Value> {
+        let elem = needle.ty.strip_optional().clone();
+        let needle_v = self.expr(needle)?;
+        let mut any = self.b.ins().iconst(types::I8, 0);
+        for item in items {
+            let v = self.expr(item)?;
+            let eq = self.compare(CmpOp::Eq, needle_v.clone(), v, &elem, span)?;
+            any = self.b.ins().bor(any, eq);
+        }
+        Ok(any)
+    }
+
     pub(super) fn field(&mut self, e: &Expr) -> R<JVal> {
         let ExprKind::Field { base, message, index } = &e.kind else { return unsupported("a field read", e.span) };
         // A field of a list predicate's element read from its column.
@@ -294,6 +322,31 @@ impl Translator<'_, '_> {
             return unsupported("reading this field", e.span);
         };
         self.slot_at(self.frame, off as i32, &e.ty, e.span)
+    }
+
+    /// Whether field `index` of `base` is set (see `ir::presence_field`), `x` being its read.
+    fn field_set(&mut self, x: &Expr, base: &Expr, index: u32) -> R<Value> {
+        if let ExprKind::Local(id) = &base.kind
+            && let Some(&slot) = self.elements.get(&id.0).and_then(|fields| fields.get(&index))
+        {
+            return Ok(self.load(types::I8, slot, 0));
+        }
+        if let Some(off) = event_path(x).and_then(|p| self.env.layout.offset(&p)) {
+            return Ok(self.load(types::I8, self.frame, off as i32));
+        }
+        let (base_present, ptr) = match self.expr(base)? {
+            JVal::Msg(p, ptr) => (p, ptr),
+            JVal::Opt(p, inner) => match *inner {
+                JVal::Msg(q, ptr) => (self.b.ins().band(p, q), ptr),
+                _ => return unsupported("`has` on a field of this value", x.span),
+            },
+            _ => return unsupported("`has` on a field of this value", x.span),
+        };
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let ptr = self.b.ins().select(base_present, ptr, zero);
+        let out = self.words();
+        let i = self.b.ins().iconst(types::I64, i64::from(index));
+        Ok(self.call1("evr_msg_field", &[ptr, i, out]))
     }
 
     /// The value of type `ty` in the slot at `base + off` (a frame's or a column's).

@@ -23,12 +23,13 @@ impl Translator<'_, '_> {
                     if let Some(k) = key {
                         match self.expr(k)? {
                             JVal::S(p, l) => {
-                                self.call("evr_key_str", &[self.ctx, p, l]);
+                                let helper = if k.ty == Type::Bytes { "evr_key_bytes" } else { "evr_key_str" };
+                                self.call(helper, &[self.ctx, p, l]);
                             }
                             JVal::I(v) => {
                                 self.call("evr_key_int", &[self.ctx, v]);
                             }
-                            _ => return unsupported("bytes keys", k.span),
+                            _ => return unsupported("a key of this type", k.span),
                         }
                     }
                     self.record(record, -1)?;
@@ -205,10 +206,15 @@ impl Translator<'_, '_> {
         match (v, ty.strip_optional()) {
             (JVal::Opt(p, inner), t) => {
                 let t = t.clone();
-                let (set, done) = (self.b.create_block(), self.b.create_block());
-                self.b.ins().brif(p, set, &[], done, &[]);
+                let (set, unset, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(p, set, &[], unset, &[]);
                 self.b.switch_to_block(set);
                 self.set_field(f, &t, *inner)?;
+                self.b.ins().jump(done, &[]);
+                // Null clears the field, which a spread may have set.
+                self.b.switch_to_block(unset);
+                let s = self.call1("evr_set_null", &[self.ctx, f]);
+                self.check_status(s);
                 self.b.ins().jump(done, &[]);
                 self.b.switch_to_block(done);
                 return Ok(());
@@ -238,7 +244,10 @@ impl Translator<'_, '_> {
                 let s = self.call1(name, &[self.ctx, f, p, l]);
                 self.check_status(s);
             }
-            (JVal::Msg(_, ptr), _) => {
+            (JVal::Msg(present, ptr), _) => {
+                // An absent message goes in as a null pointer: it unsets the field.
+                let zero = self.b.ins().iconst(types::I64, 0);
+                let ptr = self.b.ins().select(present, ptr, zero);
                 let s = self.call1("evr_set_message", &[self.ctx, f, ptr]);
                 self.check_status(s);
             }
