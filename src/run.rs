@@ -4,13 +4,15 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use evr_compiler::Analysis;
 use evr_compiler::diag::human;
-use evr_compiler::ir::SourceId;
+use evr_compiler::ir::{SourceId, is_shadow};
 use evr_compiler::jit::OptLevel;
 use evr_runtime::executor::{Config, Engine, Executor, SetupError};
-use evr_runtime::file_host::{self, Progress};
+use evr_runtime::file_host::{self, Progress, Stats};
 use evr_runtime::rule_tests;
 
 use crate::{EngineArg, InputFormat, USAGE, color};
@@ -43,12 +45,75 @@ fn load(path: &Path) -> Result<Analysis, ExitCode> {
     Ok(analysis)
 }
 
-struct Bar(indicatif::ProgressBar);
+/// The run's hooks: a progress bar or spinner when someone watches stderr, and the flag that
+/// SIGINT and SIGTERM raise.
+struct Watch {
+    bar: Option<indicatif::ProgressBar>,
+    stop: Arc<AtomicBool>,
+}
 
-impl Progress for Bar {
+impl Progress for Watch {
     fn advance(&mut self, bytes: u64) {
-        self.0.inc(bytes);
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
     }
+
+    fn stop_requested(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// A bar for a long file, a spinner for a stream; only when stderr is a terminal.
+fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match size {
+        Some(size) if size > (8 << 20) => indicatif::ProgressBar::new(size).with_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        ),
+        Some(_) => return None,
+        None => indicatif::ProgressBar::new_spinner().with_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes} read, {bytes_per_sec} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        ),
+    };
+    Some(bar)
+}
+
+/// The summary every run ends with, on stderr.
+fn summary(exec: &Executor, stats: &Stats) -> String {
+    let program = exec.program();
+    let per_sink = |counts: &[u64]| {
+        let parts: Vec<String> = counts
+            .iter()
+            .zip(&program.sinks)
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, s)| format!("{} {n}", s.name))
+            .collect();
+        if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+    };
+    let shadow = exec.shadow();
+    let mut text = format!(
+        "evr: {} events{}: {} outputs{}, {} dropped, {} dirty",
+        stats.events,
+        if stats.stopped { " (stopped)" } else { "" },
+        stats.outputs,
+        per_sink(&stats.per_sink),
+        stats.dropped,
+        stats.dirty
+    );
+    let shadow_outputs: u64 = shadow.outputs.iter().sum();
+    let shadow_drops: u64 = shadow.drops.iter().sum();
+    if shadow_outputs > 0 || shadow_drops > 0 || program.rules.iter().any(|r| is_shadow(&r.annotations)) {
+        text.push_str(&format!("; shadow: {shadow_outputs} outputs not written{}", per_sink(&shadow.outputs)));
+        if shadow_drops > 0 {
+            text.push_str(&format!(", {shadow_drops} events not dropped"));
+        }
+    }
+    text
 }
 
 /// The exit status either way: the commands below return early with `?` on a problem already
@@ -98,16 +163,20 @@ fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFo
     let analysis = load(bundle)?;
     let source = pick_source(&analysis.program, source)?;
     let mut exec = executor(&analysis, engine)?;
-    let (reader, size): (Box<dyn io::Read>, Option<u64>) = if input == Path::new("-") {
-        (Box::new(io::stdin().lock()), None)
+    let (reader, size): (Box<dyn io::Read + Send>, Option<u64>) = if input == Path::new("-") {
+        (Box::new(io::stdin()), None)
     } else {
         match File::open(input) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => {
+                eprintln!("evr: cannot read {}: it is a directory", input.display());
+                return Err(ExitCode::from(USAGE));
+            }
             Ok(f) => {
                 let size = f.metadata().ok().map(|m| m.len());
                 (Box::new(f), size)
             }
             Err(e) => {
-                eprintln!("evr: cannot read {}: {e}", input.display());
+                eprintln!("evr: cannot read {}: {}", input.display(), io_reason(&e));
                 return Err(ExitCode::from(USAGE));
             }
         }
@@ -116,22 +185,21 @@ fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFo
         InputFormat::Json => file_host::InputFormat::JsonLines,
         InputFormat::Protobuf => file_host::InputFormat::DelimitedProtobuf,
     };
+    // SIGINT and SIGTERM stop reading; the outputs so far are flushed and summed up.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(signal, stop.clone());
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    // A bar only for long inputs, and only when someone watches stderr.
-    let result = match size {
-        Some(size) if size > (8 << 20) && io::stderr().is_terminal() => {
-            let bar = indicatif::ProgressBar::new(size).with_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            let mut progress = Bar(bar);
-            let r = file_host::run(&mut exec, source, format, reader, &mut out, &mut progress);
-            progress.0.finish_and_clear();
-            r
-        }
-        _ => file_host::run(&mut exec, source, format, reader, &mut out, &mut ()),
-    };
+    let mut watch = Watch { bar: progress_bar(size), stop };
+    let result = file_host::run(&mut exec, source, format, reader, &mut out, &mut watch);
+    if let Some(bar) = &watch.bar {
+        bar.finish_and_clear();
+    }
+    if let Ok(stats) = &result {
+        eprintln!("{}", summary(&exec, stats));
+    }
     match result {
         Ok(_) => Ok(ExitCode::SUCCESS),
         // A closed pipe (`evr run ... | head`) is the reader's choice, not a failure.
@@ -260,4 +328,13 @@ pub fn test(paths: &[PathBuf], junit: Option<&Path>, engine: EngineArg) -> ExitC
         return ExitCode::from(USAGE);
     }
     if failed > 0 { ExitCode::from(1) } else { status }
+}
+
+/// An I/O error's reason without the path, which the message around it names once.
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
 }

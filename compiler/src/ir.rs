@@ -414,6 +414,13 @@ impl Expr {
         self
     }
 
+    /// How many expression nodes this one holds, itself included.
+    pub fn nodes(&self) -> usize {
+        let mut n = 1;
+        self.for_each_child(|c| n += c.nodes());
+        n
+    }
+
     /// Calls `f` on every direct sub-expression.
     pub fn for_each_child(&self, f: impl FnMut(&Expr)) {
         for_each_child!(&self.kind, f, iter)
@@ -481,6 +488,11 @@ pub fn event_path(expr: &Expr) -> Option<FieldPath> {
         }
         _ => None,
     }
+}
+
+/// Whether annotations mark a unit `@shadow`: evaluated and counted, its effect not applied.
+pub fn is_shadow(annotations: &[Annotation]) -> bool {
+    annotations.contains(&Annotation::Shadow)
 }
 
 impl Drop {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use evr_compiler::interp::value::Value;
 use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
-use evr_compiler::ir::{Expr, Program, SinkId, SourceId};
+use evr_compiler::ir::{Expr, Program, SinkId, SourceId, is_shadow};
 use evr_compiler::jit::abi::{Ctx, Scratch};
 use evr_compiler::jit::frame::{FrameLayout, read_slot};
 use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
@@ -30,6 +30,16 @@ pub enum Output {
     Forward { sink: SinkId },
     /// The event could not be decoded (`unit` is `None`), or a drop, score or rule failed on it.
     Dirty { error: String, unit: Option<String> },
+}
+
+/// What `@shadow` units would have done, counted since the executor was made: a shadow rule
+/// runs but its outputs are not written, a shadow drop holds but discards nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShadowCounts {
+    /// Outputs shadow rules would have written, by sink id.
+    pub outputs: Vec<u64>,
+    /// Events each shadow drop would have discarded, by drop index.
+    pub drops: Vec<u64>,
 }
 
 /// How an event went, besides its outputs.
@@ -101,6 +111,7 @@ pub struct Executor<'p> {
     actions: Vec<Action>,
     index: Option<RuleIndex>,
     candidates: Vec<u32>,
+    shadow: ShadowCounts,
     native: Option<Native>,
 }
 
@@ -285,8 +296,14 @@ impl<'p> Executor<'p> {
             actions: Vec::new(),
             index,
             candidates: Vec::new(),
+            shadow: ShadowCounts { outputs: vec![0; program.sinks.len()], drops: vec![0; program.drops.len()] },
             native,
         })
+    }
+
+    /// What `@shadow` units would have done so far.
+    pub fn shadow(&self) -> &ShadowCounts {
+        &self.shadow
     }
 
     pub fn program(&self) -> &'p Program {
@@ -368,6 +385,7 @@ impl<'p> Executor<'p> {
         let program = self.program;
         for (i, d) in program.drops.iter().enumerate().filter(|(_, d)| d.source == source) {
             match self.eval(Unit::Drop(i), source, event, time_ms) {
+                Ok(v) if v != 0 && is_shadow(&d.annotations) => self.shadow.drops[i] += 1,
                 Ok(v) if v != 0 => return Some(i),
                 Ok(_) => {}
                 Err(e) => {
@@ -408,6 +426,12 @@ impl<'p> Executor<'p> {
             debug_assert!(self.actions.is_empty());
             match self.eval(Unit::Rule(i), source, event, time_ms) {
                 Ok(_) if self.actions.is_empty() => {}
+                Ok(_) if is_shadow(&r.annotations) => {
+                    for a in self.actions.drain(..) {
+                        let (Action::Emit { sink, .. } | Action::Route { sink }) = a;
+                        self.shadow.outputs[sink.0 as usize] += 1;
+                    }
+                }
                 Ok(_) => out.extend(self.actions.drain(..).map(|a| match a {
                     Action::Emit { sink, key, record } => Output::Record { sink, key, record },
                     Action::Route { sink } => Output::Forward { sink },

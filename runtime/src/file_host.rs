@@ -8,6 +8,8 @@
 //! rule). `line` is the line number, or the record number for protobuf input.
 
 use std::io::{self, BufRead, Read, Write};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, TryRecvError};
+use std::time::Duration;
 
 use base64::Engine as _;
 
@@ -24,101 +26,209 @@ pub enum InputFormat {
 }
 
 /// Counts for a summary at the end of a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub events: u64,
     pub outputs: u64,
+    /// Outputs by sink id.
+    pub per_sink: Vec<u64>,
     pub dirty: u64,
     pub dropped: u64,
+    /// Whether the run stopped on request before the end of its input.
+    pub stopped: bool,
 }
 
-/// Progress reporting, so that the host stays free of terminal concerns.
+/// The host's hooks into a run: progress reporting and a request to stop, so that the loop
+/// stays free of terminal and signal concerns.
 pub trait Progress {
     fn advance(&mut self, bytes: u64);
+
+    /// Checked between events and while waiting for input: true ends the run after the
+    /// outputs so far are flushed.
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
 }
 
 impl Progress for () {
     fn advance(&mut self, _: u64) {}
 }
 
+/// Records read while more input was ready: their bytes end to end, and where each ends.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// Set on the last batch when the input broke off inside a record (protobuf framing).
+    broken: Option<String>,
+}
+
+/// A batch is sent once it holds this much, or as soon as reading on would wait.
+const BATCH: usize = 1 << 16;
+
+/// Runs the program over every record of `input`, writing each output as a JSON line.
+///
+/// Input is read on a thread of its own in batches of the records that are ready, so that
+/// outputs are flushed whenever the input has nothing more ready (`tail -f app.log | evr run`
+/// shows each event's outputs as it comes), and a stop request is seen while a read waits.
 pub fn run(
     exec: &mut Executor,
     source: SourceId,
     format: InputFormat,
-    input: impl Read,
+    input: impl Read + Send + 'static,
     out: &mut impl Write,
     progress: &mut impl Progress,
 ) -> io::Result<Stats> {
-    let mut stats = Stats::default();
-    let mut outputs = Vec::new();
-    let mut line = Vec::new();
-    let mut reader = io::BufReader::with_capacity(1 << 16, input);
+    let mut stats = Stats { per_sink: vec![0; exec.program().sinks.len()], ..Stats::default() };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Batch>>(4);
+    // Detached: a read may wait forever (stdin), and a stop must not wait for it.
+    std::thread::spawn(move || read_batches(format, input, &tx));
     let mut number = 0u64;
     let mut scratch = Vec::new();
-    loop {
-        line.clear();
-        let read = match format {
-            InputFormat::JsonLines => reader.read_until(b'\n', &mut line)?,
-            InputFormat::DelimitedProtobuf => match read_delimited(&mut reader, &mut line) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    number += 1;
-                    stats.events += 1;
-                    stats.dirty += 1;
-                    write_dirty(out, &e.to_string(), None, number)?;
-                    break;
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        if read == 0 {
-            break;
-        }
-        progress.advance(read as u64);
-        number += 1;
-        let bytes = match format {
-            InputFormat::JsonLines => trim_line(&line),
-            InputFormat::DelimitedProtobuf => &line[..],
-        };
-        stats.events += 1;
-        outputs.clear();
-        let processed = exec.process(source, bytes, &mut outputs);
-        if processed.dropped_by.is_some() {
-            stats.dropped += 1;
-        }
-        for o in &outputs {
-            match o {
-                Output::Dirty { error, unit } => {
-                    stats.dirty += 1;
-                    write_dirty(out, error, unit.as_deref(), number)?;
-                }
-                Output::Record { sink, key, record } => {
-                    stats.outputs += 1;
-                    scratch.clear();
-                    encode::json::encode(exec.schema(), record, &mut scratch);
-                    write_output(out, &exec.program().sinks[sink.0 as usize].name, key.as_ref(), &scratch)?;
-                }
-                Output::Forward { sink } => {
-                    stats.outputs += 1;
-                    let src_format = exec.program().sources[source.0 as usize].format;
-                    // JSON in, JSON shown: the original bytes, unknown fields and all.
-                    let value: &[u8] = if src_format == WireFormat::Json {
-                        bytes
-                    } else {
-                        // The event decoded before, so it decodes again (into a value tree).
-                        scratch.clear();
-                        if let Ok(event) = exec.decode(source, bytes) {
-                            encode::json::encode(exec.schema(), &event, &mut scratch);
-                        }
-                        &scratch
-                    };
-                    write_output(out, &exec.program().sinks[sink.0 as usize].name, None, value)?;
+    let mut outputs = Vec::new();
+    'run: loop {
+        let batch = match rx.try_recv() {
+            Ok(b) => b,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                out.flush()?;
+                loop {
+                    if progress.stop_requested() {
+                        stats.stopped = true;
+                        break 'run;
+                    }
+                    match rx.recv_timeout(Duration::from_millis(100)) {
+                        Ok(b) => break b,
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break 'run,
+                    }
                 }
             }
+        };
+        let batch = batch?;
+        let mut start = 0;
+        for &end in &batch.ends {
+            let record = &batch.bytes[start..end];
+            progress.advance((end - start) as u64);
+            start = end;
+            number += 1;
+            let bytes = match format {
+                InputFormat::JsonLines => trim_line(record),
+                InputFormat::DelimitedProtobuf => record,
+            };
+            stats.events += 1;
+            outputs.clear();
+            let processed = exec.process(source, bytes, &mut outputs);
+            if processed.dropped_by.is_some() {
+                stats.dropped += 1;
+            }
+            write_outputs(exec, source, bytes, &outputs, number, &mut stats, &mut scratch, out)?;
+        }
+        if let Some(why) = batch.broken {
+            number += 1;
+            stats.events += 1;
+            stats.dirty += 1;
+            write_dirty(out, &why, None, number)?;
+        }
+        if progress.stop_requested() {
+            stats.stopped = true;
+            break;
         }
     }
     out.flush()?;
     Ok(stats)
+}
+
+/// Reads records into batches until the input ends, fails, or the receiver is gone.
+fn read_batches(format: InputFormat, input: impl Read, tx: &SyncSender<io::Result<Batch>>) {
+    let mut reader = io::BufReader::with_capacity(BATCH, input);
+    let mut batch = Batch::default();
+    let mut record = Vec::new();
+    loop {
+        // Send what is read before a read that may wait: the records still buffered hold no
+        // complete one.
+        let ready = match format {
+            InputFormat::JsonLines => reader.buffer().contains(&b'\n'),
+            InputFormat::DelimitedProtobuf => !reader.buffer().is_empty(),
+        };
+        if (!ready && !batch.ends.is_empty()) || batch.bytes.len() >= BATCH {
+            if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                return;
+            }
+        }
+        record.clear();
+        let read = match format {
+            InputFormat::JsonLines => reader.read_until(b'\n', &mut record),
+            InputFormat::DelimitedProtobuf => match read_delimited(&mut reader, &mut record) {
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    batch.broken = Some(e.to_string());
+                    Ok(0)
+                }
+                r => r,
+            },
+        };
+        match read {
+            Ok(0) => {
+                let _ = tx.send(Ok(batch));
+                return;
+            }
+            Ok(_) => {
+                batch.bytes.extend_from_slice(&record);
+                batch.ends.push(batch.bytes.len());
+            }
+            Err(e) => {
+                let _ = tx.send(Ok(std::mem::take(&mut batch)));
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_outputs(
+    exec: &Executor,
+    source: SourceId,
+    bytes: &[u8],
+    outputs: &[Output],
+    number: u64,
+    stats: &mut Stats,
+    scratch: &mut Vec<u8>,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for o in outputs {
+        match o {
+            Output::Dirty { error, unit } => {
+                stats.dirty += 1;
+                write_dirty(out, error, unit.as_deref(), number)?;
+            }
+            Output::Record { sink, key, record } => {
+                stats.outputs += 1;
+                stats.per_sink[sink.0 as usize] += 1;
+                scratch.clear();
+                encode::json::encode(exec.schema(), record, scratch);
+                write_output(out, &exec.program().sinks[sink.0 as usize].name, key.as_ref(), scratch)?;
+            }
+            Output::Forward { sink } => {
+                stats.outputs += 1;
+                stats.per_sink[sink.0 as usize] += 1;
+                let src_format = exec.program().sources[source.0 as usize].format;
+                // JSON in, JSON shown: the original bytes, unknown fields and all.
+                let value: &[u8] = if src_format == WireFormat::Json {
+                    bytes
+                } else {
+                    // The event decoded before, so it decodes again (into a value tree).
+                    scratch.clear();
+                    if let Ok(event) = exec.decode(source, bytes) {
+                        encode::json::encode(exec.schema(), &event, scratch);
+                    }
+                    scratch
+                };
+                write_output(out, &exec.program().sinks[sink.0 as usize].name, None, value)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn trim_line(line: &[u8]) -> &[u8] {

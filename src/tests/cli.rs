@@ -29,7 +29,8 @@ const CASES: &[(&[&str], i32, &str)] = &[
     (&["check"], 2, "PATHS"),
     (&["run", "examples/feed", "--input", "examples/feed/events.jsonl"], 0, "\"sink\":\"interactions\""),
     (&["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--source", "client_log"], 0, "\"line\":9"),
-    (&["run", "examples/feed", "--input", "no/such/file"], 2, "cannot read no/such/file"),
+    (&["run", "examples/feed", "--input", "no/such/file"], 2, "cannot read no/such/file: no such file\n"),
+    (&["run", "examples/feed", "--input", "examples"], 2, "cannot read examples: it is a directory"),
     (
         &["run", "examples/feed", "--input", "examples/feed/events.jsonl", "--source", "nope"],
         2,
@@ -127,4 +128,50 @@ fn json_format_is_one_object_per_diagnostic() {
     assert_eq!(d["primary"]["column"], 27);
     assert!(d["message"].as_str().unwrap().contains("Tally"));
     assert!(d["hint"].as_str().unwrap().contains("emit tallies"));
+}
+
+/// Every run ends with a summary on stderr: events, outputs per sink, dropped, dirty, and what
+/// `@shadow` units would have done.
+#[test]
+fn runs_end_with_a_summary() {
+    let (code, out, err) = evr(&["run", "tests/run/shadow", "--input", "tests/run/shadow/input.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("\"sink\":\"trial\""), "{out}");
+    assert_eq!(
+        err.trim(),
+        "evr: 4 events: 3 outputs (out 3), 1 dropped, 1 dirty; shadow: 4 outputs not written (trial 4), 1 events not dropped"
+    );
+}
+
+/// Live input: each event's outputs are written as soon as the input has nothing more ready,
+/// and SIGTERM stops the run with its summary and exit status 0.
+#[test]
+fn live_input_is_flushed_and_sigterm_stops_cleanly() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(["run", "tests/run/shadow", "--input", "-"])
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("evr runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin.write_all(b"{\"id\":\"first\"}\n").unwrap();
+    stdin.flush().unwrap();
+    // The input stays open: the output must come before it ends.
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "{\"sink\":\"out\",\"value\":{\"id\":\"first\"}}\n");
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("evr: 1 events (stopped): 1 outputs (out 1)"), "{err}");
 }

@@ -59,7 +59,15 @@ pub fn try_run_bundle(dir: &Path, input: &[u8], config: Config) -> Result<String
     assert!(!a.has_errors(), "{}:\n{}", dir.display(), rendered(&a));
     let mut exec = Executor::new(&a.program, &a.schema, config).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    file_host::run(&mut exec, SourceId(0), file_host::InputFormat::JsonLines, input, &mut out, &mut ()).expect("runs");
+    file_host::run(
+        &mut exec,
+        SourceId(0),
+        file_host::InputFormat::JsonLines,
+        std::io::Cursor::new(input.to_vec()),
+        &mut out,
+        &mut (),
+    )
+    .expect("runs");
     Ok(String::from_utf8(out).expect("output is UTF-8"))
 }
 

@@ -357,6 +357,21 @@ impl Cx<'_, '_> {
         if values.iter().any(|v| v.ty.is_error()) {
             return Expr::error(span).with_type(body.ret.clone());
         }
+        if self.inlined_nodes.saturating_add(body.nodes) > super::env::MAX_INLINED_NODES {
+            let limit = super::env::MAX_INLINED_NODES;
+            if self.inlined_nodes == usize::MAX {
+                // Reported at this unit's first call past the bound.
+                return Expr::error(span).with_type(body.ret.clone());
+            }
+            self.error(
+                Diagnostic::new(Code::E0019, span, format!("this call to `{}` makes {} too large once inlined", name.text, self.what))
+                    .label(format!("{} expression nodes, {} from earlier calls", body.nodes, self.inlined_nodes))
+                    .hint(format!("fns are copied where they are called, at most {limit} nodes a unit; bind a repeated call with `let`")),
+            );
+            self.inlined_nodes = usize::MAX;
+            return Expr::error(span).with_type(body.ret.clone());
+        }
+        self.inlined_nodes += body.nodes;
         // Inline: the fn's locals become fresh locals of this unit, its velocity sites fresh sites.
         let local_base = self.unit.locals.len() as u32;
         let site_base = self.unit.velocity_sites;

@@ -27,6 +27,10 @@ pub struct Cx<'a, 's> {
     narrowed: Vec<String>,
     /// Inside `has(...)`: an optional value must stay optional.
     pub no_narrowing: u32,
+    /// Expression nodes this unit has taken from the fns it inlines, bounded by
+    /// `env::MAX_INLINED_NODES`; past it, a call is reported instead of copied (once: then it
+    /// is `usize::MAX`).
+    pub inlined_nodes: usize,
 }
 
 impl<'a, 's> Cx<'a, 's> {
@@ -42,6 +46,7 @@ impl<'a, 's> Cx<'a, 's> {
             scope: Vec::new(),
             narrowed: Vec::new(),
             no_narrowing: 0,
+            inlined_nodes: 0,
         }
     }
 

@@ -28,7 +28,14 @@ pub struct FnBody {
     pub velocity_sites: u32,
     /// Expression depth once inlined, callees included; bounded like the parser bounds syntax.
     pub depth: u32,
+    /// Expression nodes of `body`, callees inlined.
+    pub nodes: usize,
 }
+
+/// How many expression nodes one unit (a rule, drop, score or fn) may take from the fns it
+/// inlines. Calls are copied, so fns calling fns twice would grow exponentially: past this
+/// bound a call is an error (E0019), and checking stays linear in the size of the bundle.
+pub const MAX_INLINED_NODES: usize = 100_000;
 
 /// How deep an fn may be once every call in it is inlined.
 pub const MAX_INLINED_DEPTH: u32 = 4 * evr_grammar::ast::MAX_DEPTH;

@@ -381,6 +381,18 @@ fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>)
             );
             continue;
         }
+        let inlined: usize = calls[name].iter().filter_map(|(c, _)| env.fns[*c].body.as_ref().map(|b| b.nodes)).sum();
+        if inlined > env::MAX_INLINED_NODES {
+            diags.push(
+                Diagnostic::new(Code::E0019, fname.span, format!("fn `{name}` grows too large once its calls are inlined"))
+                    .label(format!("{inlined} expression nodes from the fns it calls"))
+                    .hint(format!(
+                        "fns are copied where they are called, at most {} nodes a unit; bind a repeated call with `let` in the rule, or call fewer fns from fns",
+                        env::MAX_INLINED_NODES
+                    )),
+            );
+            continue;
+        }
         let info = &env.fns[name];
         let (param_types, ret) = (info.params.clone(), info.ret.clone());
         let checked = {
@@ -399,6 +411,7 @@ fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>)
                 ret: ret.clone().unwrap_or_else(|| e.ty.clone()),
                 locals: cx.unit.locals,
                 velocity_sites: cx.unit.velocity_sites,
+                nodes: e.nodes(),
                 body: e,
                 depth,
             }

@@ -151,7 +151,11 @@ loops), so that every rule terminates and its cost is bounded by the size of its
 
     fn f(x: int) -> int = if x > 0 { f(x - 1) } else { 0 };
 
-List functions with lambdas (any, all, count_if) cover what loops are usually for."#
+List functions with lambdas (any, all, count_if) cover what loops are usually for.
+
+Calls are inlined, so an fn is also too deep when its chain of calls nests past 800 levels,
+and too large when the fns it calls add up to more than 100,000 expression nodes (fns that
+call the previous one twice double at each step). Bind a repeated call with `let`."#
         }
         Code::E0020 => {
             r#"An annotation is unknown, misplaced, or has wrong arguments. Annotations stand before

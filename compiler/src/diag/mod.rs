@@ -54,7 +54,7 @@ codes! {
     E0016 "unknown function";
     E0017 "wrong number of arguments";
     E0018 "unknown enum value";
-    E0019 "recursive or too deeply nested fn";
+    E0019 "recursive, too deeply nested or too large fn";
     E0020 "invalid annotation";
     E0021 "type cannot be inferred";
     E0022 "invalid constant";

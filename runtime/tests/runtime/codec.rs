@@ -283,7 +283,7 @@ fn delimited_protobuf_input() {
         &mut exec,
         evr_compiler::ir::SourceId(0),
         InputFormat::DelimitedProtobuf,
-        &input[..],
+        std::io::Cursor::new(input),
         &mut out,
         &mut (),
     )
