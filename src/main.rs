@@ -71,8 +71,8 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
         /// How many timed runs (after one warm-up run).
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
         #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
         engine: EngineArg,
     },
@@ -117,7 +117,7 @@ fn main() -> ExitCode {
         }
         Command::Test { paths, junit, engine } => run::test(&paths, junit.as_deref(), engine),
         Command::Bench { bundle, input, source, runs, engine } => {
-            run::bench(&bundle, &input, source.as_deref(), runs, engine)
+            run::bench(&bundle, &input, source.as_deref(), runs as usize, engine)
         }
         Command::Explain { code } => explain(&code),
     }
@@ -144,7 +144,7 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
             }
             Ok(f) => f,
             Err(e) => {
-                let _ = writeln!(err, "evr: cannot read {}: {e}", path.display());
+                let _ = writeln!(err, "evr: cannot read {e}");
                 io_problem = true;
                 continue;
             }

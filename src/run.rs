@@ -26,7 +26,7 @@ fn load(path: &Path) -> Result<Analysis, ExitCode> {
         }
         Ok(f) => f,
         Err(e) => {
-            eprintln!("evr: cannot read {}: {e}", path.display());
+            eprintln!("evr: cannot read {e}");
             return Err(ExitCode::from(USAGE));
         }
     };
@@ -250,7 +250,7 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, 
     }
     let mut per_run = Vec::with_capacity(runs);
     let mut counts = (0usize, 0usize);
-    for run in 0..=runs.max(1) {
+    for run in 0..=runs {
         let mut exec = executor(&analysis, engine)?;
         let (mut outputs, mut produced, mut dirty) = (Vec::new(), 0usize, 0usize);
         let start = std::time::Instant::now();

@@ -10,19 +10,29 @@ use crate::files::Files;
 pub fn load(path: &Path) -> io::Result<Files> {
     let mut paths = Vec::new();
     if path.is_dir() {
-        collect(path, &mut paths)?;
+        collect(path, &mut paths).map_err(|e| named(path, &e))?;
         paths.sort();
     } else {
         paths.push(path.to_path_buf());
     }
     let mut files = Files::default();
     for p in paths {
-        let text =
-            std::fs::read_to_string(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        let text = std::fs::read_to_string(&p).map_err(|e| named(&p, &e))?;
         let name = p.display().to_string();
         files.add(&p, name, text);
     }
     Ok(files)
+}
+
+/// An I/O error whose message names the path once: "PATH: reason".
+fn named(path: &Path, e: &io::Error) -> io::Error {
+    let reason = match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        io::ErrorKind::InvalidData => "not UTF-8 text".to_owned(),
+        _ => e.to_string(),
+    };
+    io::Error::new(e.kind(), format!("{}: {reason}", path.display()))
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {

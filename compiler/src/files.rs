@@ -32,6 +32,11 @@ pub struct Files {
 
 impl Files {
     pub fn add(&mut self, path: impl AsRef<Path>, name: impl Into<String>, text: String) -> FileId {
+        // A byte order mark some editors write is not part of the text.
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        };
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
         self.files.push(SourceFile { path: path.as_ref().to_owned(), name: name.into(), text, line_starts });

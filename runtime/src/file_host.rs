@@ -113,6 +113,10 @@ pub fn run(
             start = end;
             number += 1;
             let bytes = match format {
+                // A byte order mark some editors write before the first line is no part of it.
+                InputFormat::JsonLines if number == 1 => {
+                    trim_line(record.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(record))
+                }
                 InputFormat::JsonLines => trim_line(record),
                 InputFormat::DelimitedProtobuf => record,
             };

@@ -18,6 +18,8 @@ pub enum RuntimeError {
     ScoreFailed = 5,
     /// An evaluator met a state the checker rules out; reported instead of crashing.
     Internal = 6,
+    /// `bucket(x, n)` with `n <= 0`: there is no bucket to put `x` in.
+    BucketCount = 7,
 }
 
 impl RuntimeError {
@@ -33,6 +35,7 @@ impl RuntimeError {
             4 => RuntimeError::FieldRange,
             5 => RuntimeError::ScoreFailed,
             6 => RuntimeError::Internal,
+            7 => RuntimeError::BucketCount,
             _ => return None,
         })
     }
@@ -47,6 +50,7 @@ impl fmt::Display for RuntimeError {
             RuntimeError::FieldRange => "value out of the field's range",
             RuntimeError::ScoreFailed => "a score this rule reads failed",
             RuntimeError::Internal => "internal error in the evaluator",
+            RuntimeError::BucketCount => "bucket(x, n) needs a positive count n",
         })
     }
 }

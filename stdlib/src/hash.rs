@@ -28,7 +28,7 @@ pub fn hash_bool(v: bool) -> i64 {
 /// `bucket(x, n)`: a stable bucket in `[0, n)` from a hash; `n <= 0` is an error.
 pub fn bucket(hash: i64, n: i64) -> Result<i64, RuntimeError> {
     if n <= 0 {
-        return Err(RuntimeError::DivisionByZero);
+        return Err(RuntimeError::BucketCount);
     }
     Ok(((hash as u64) % (n as u64)) as i64)
 }
@@ -44,6 +44,7 @@ mod tests {
         assert_eq!(hash_bytes(b"user-42"), hash_bytes("user-42".as_bytes()));
         assert_ne!(hash_int(1), hash_int(2));
         assert!((0..100).contains(&bucket(hash_bytes(b"x"), 100).unwrap()));
-        assert_eq!(bucket(1, 0), Err(RuntimeError::DivisionByZero));
+        assert_eq!(bucket(1, 0), Err(RuntimeError::BucketCount));
+        assert_eq!(bucket(1, -3), Err(RuntimeError::BucketCount));
     }
 }

@@ -150,6 +150,8 @@ impl Cx<'_, '_> {
                 } else {
                     "scores are computed after drops and are read by rules only".into()
                 });
+            } else if self.what == "a const" {
+                hint = Some("a const may use only the consts declared before it; move this one after them".into());
             } else if self.source.is_none() {
                 hint = Some(format!(
                     "{} sees only its parameters and consts; pass event fields to it as arguments",

@@ -14,7 +14,7 @@ use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, Rule, Sin
 use crate::schema::Schema;
 pub use builtins::{hash_value, to_text};
 pub use prepared::{Prepared, velocity_sites};
-use value::{Message, Value, fits};
+use value::{Message, Value};
 
 /// What a rule asks for, in statement order; the host turns these into outputs.
 #[derive(Clone, Debug, PartialEq)]
@@ -278,8 +278,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
             let msg = env.schema.message(*message);
             for (index, value) in fields {
                 let v = eval(value, env)?;
-                check_range(&v, &msg.fields[*index as usize])?;
-                m.fields[*index as usize] = v;
+                m.fields[*index as usize] = value::store(v, &msg.fields[*index as usize])?;
             }
             Value::Message(Rc::new(m))
         }
@@ -297,26 +296,6 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
 }
 
 /// A value written to a field must fit its protobuf kind (int32, uint64, ...).
-fn check_range(v: &Value, field: &crate::schema::Field) -> Result<()> {
-    let wire = match field.map_wire {
-        Some((_, value_wire)) => value_wire,
-        None => field.wire,
-    };
-    let ok = match v {
-        Value::Int(i) => fits(wire, *i),
-        Value::List(items) => items.iter().all(|i| !matches!(i, Value::Int(n) if !fits(wire, *n))),
-        Value::Map(entries) => {
-            let key_wire = field.map_wire.map(|(k, _)| k);
-            entries.iter().all(|(k, v)| {
-                !matches!(v, Value::Int(n) if !fits(wire, *n))
-                    && !matches!((k, key_wire), (Value::Int(n), Some(kw)) if !fits(kw, *n))
-            })
-        }
-        _ => true,
-    };
-    if ok { Ok(()) } else { Err(RuntimeError::FieldRange) }
-}
-
 fn arith(op: ArithOp, a: Value, b: Value) -> Result<Value> {
     use ArithOp::*;
     Ok(match (op, a, b) {

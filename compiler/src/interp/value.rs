@@ -2,7 +2,9 @@
 
 use std::rc::Rc;
 
-use crate::schema::{MessageId, Schema, WireKind};
+use evr_stdlib::RuntimeError;
+
+use crate::schema::{Field, MessageId, Schema, WireKind};
 use crate::types::Type;
 
 /// A runtime value. `Null` is the absent value of a `T?`, and also stands for an absent
@@ -119,6 +121,49 @@ impl Value {
             Value::Map(m) => m.is_empty(),
             Value::Message(_) => false,
         }
+    }
+}
+
+/// A float as a field of protobuf kind `wire` holds it: a `float` field holds an f32, so the
+/// value is rounded to the nearest one, and a finite value past f32's range does not fit
+/// (`None`). Decoders and `emit` both store floats through this, so they agree.
+pub fn store_float(wire: WireKind, v: f64) -> Option<f64> {
+    match wire {
+        WireKind::Float if v.is_finite() && v.abs() > f64::from(f32::MAX) => None,
+        WireKind::Float => Some(f64::from(v as f32)),
+        _ => Some(v),
+    }
+}
+
+/// A value as a field holds it once emitted: ints must fit the field's kind (map keys too),
+/// floats are stored as the field holds them (see [`store_float`]). Both engines store
+/// emitted fields through this.
+pub fn store(v: Value, field: &Field) -> Result<Value, RuntimeError> {
+    let (key_wire, wire) = match field.map_wire {
+        Some((k, v)) => (Some(k), v),
+        None => (None, field.wire),
+    };
+    let fits_kind = |v: &Value, wire| !matches!(v, Value::Int(i) if !fits(wire, *i));
+    let narrow = |v: &Value| match v {
+        Value::Float(f) => store_float(wire, *f).map(Value::Float).ok_or(RuntimeError::FieldRange),
+        v => Ok(v.clone()),
+    };
+    match v {
+        Value::Int(i) if !fits(wire, i) => Err(RuntimeError::FieldRange),
+        Value::Float(f) => store_float(wire, f).map(Value::Float).ok_or(RuntimeError::FieldRange),
+        Value::List(items) if !items.iter().all(|i| fits_kind(i, wire)) => Err(RuntimeError::FieldRange),
+        Value::List(items) if wire == WireKind::Float => {
+            Ok(Value::List(Rc::new(items.iter().map(narrow).collect::<Result<_, _>>()?)))
+        }
+        Value::Map(entries)
+            if !entries.iter().all(|(k, v)| fits_kind(v, wire) && key_wire.is_none_or(|kw| fits_kind(k, kw))) =>
+        {
+            Err(RuntimeError::FieldRange)
+        }
+        Value::Map(entries) if wire == WireKind::Float => {
+            Ok(Value::Map(Rc::new(entries.iter().map(|(k, v)| Ok((k.clone(), narrow(v)?))).collect::<Result<_, _>>()?)))
+        }
+        v => Ok(v),
     }
 }
 

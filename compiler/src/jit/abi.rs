@@ -8,7 +8,7 @@ use evr_stdlib::velocity::Site;
 use evr_stdlib::{RuntimeError, hash, number, text, time, web};
 
 use crate::interp::Action;
-use crate::interp::value::{Message, Value, fits};
+use crate::interp::value::{Message, Value, store};
 use crate::ir::SinkId;
 use crate::schema::{MessageId, Schema};
 
@@ -162,12 +162,6 @@ extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
     let Some(flat) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let entries = pairs(flat);
-    let Some((ty, _, _)) = c.scratch.building.last() else { return RuntimeError::Internal.code() as i32 };
-    let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
-    let value_wire = f.map_wire.map_or(f.wire, |(_, v)| v);
-    if entries.iter().any(|(_, v)| matches!(v, Value::Int(i) if !fits(value_wire, *i))) {
-        return RuntimeError::FieldRange.code() as i32;
-    }
     // Set even when empty: it overrides what a spread put there.
     set(c, field, Value::Map(Rc::new(entries)))
 }
@@ -363,13 +357,13 @@ extern "C" fn record_begin(c: *mut Ctx, ty: i64, place: i64) {
 fn set(c: &mut Ctx, field: i64, v: Value) -> i32 {
     let Some((ty, m, _)) = c.scratch.building.last_mut() else { return RuntimeError::Internal.code() as i32 };
     let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
-    if let Value::Int(i) = v
-        && !fits(f.wire, i)
-    {
-        return RuntimeError::FieldRange.code() as i32;
+    match store(v, f) {
+        Ok(v) => {
+            m.fields[field as usize] = v;
+            0
+        }
+        Err(e) => e.code() as i32,
     }
-    m.fields[field as usize] = v;
-    0
 }
 
 extern "C" fn set_int(c: *mut Ctx, field: i64, v: i64) -> i32 {
@@ -769,11 +763,6 @@ extern "C" fn list_push(c: *mut Ctx, kind: i64, a: i64, b: i64) {
 extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
     let Some(items) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
-    let Some((ty, _, _)) = c.scratch.building.last() else { return RuntimeError::Internal.code() as i32 };
-    let Some(f) = c.schema.message(*ty).fields.get(field as usize) else { return RuntimeError::Internal.code() as i32 };
-    if items.iter().any(|v| matches!(v, Value::Int(i) if !fits(f.wire, *i))) {
-        return RuntimeError::FieldRange.code() as i32;
-    }
     // Set even when empty: it overrides what a spread put there.
     set(c, field, Value::List(Rc::new(items)))
 }

@@ -10,7 +10,7 @@
 
 use std::rc::Rc;
 
-use evr_compiler::interp::value::{Message, Value};
+use evr_compiler::interp::value::{Message, Value, store_float};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 
@@ -539,17 +539,11 @@ impl<'i> Scan<'i> {
                 }
             }
             b'-' | b'0'..=b'9' => match (self.number()?, wire) {
-                (Number::Int(i), WireKind::Double | WireKind::Float) => Scalar::Float(i as f64),
+                (Number::Int(i), WireKind::Double | WireKind::Float) => Scalar::Float(store_float(wire, i as f64)?),
                 (Number::Int(i), WireKind::Enum) => Scalar::Enum(i32::try_from(i).ok()?),
                 (Number::Int(i), w) if w.is_int() => Scalar::Int(check_int(w, i).ok()?),
                 (Number::Other(t), WireKind::Double) => Scalar::Float(finite(t)?),
-                (Number::Other(t), WireKind::Float) => {
-                    let v = finite(t)?;
-                    if v.abs() > f64::from(f32::MAX) {
-                        return None;
-                    }
-                    Scalar::Float(f64::from(v as f32))
-                }
+                (Number::Other(t), WireKind::Float) => Scalar::Float(store_float(wire, finite(t)?)?),
                 _ => return None,
             },
             _ => return None,

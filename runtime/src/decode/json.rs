@@ -8,7 +8,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use base64::Engine as _;
-use evr_compiler::interp::value::{Message, Value};
+use evr_compiler::interp::value::{Message, Value, store_float};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -42,16 +42,22 @@ fn parse<'de, S: DeserializeSeed<'de>>(bytes: &'de [u8], seed: S) -> Result<S::V
     // One UTF-8 check of the whole event is cheaper than one per string.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| DecodeError::new(format!("invalid JSON: the event is not UTF-8 (at byte {})", e.valid_up_to())))?;
+    if text.trim_ascii().is_empty() {
+        return Err(DecodeError::new("an empty line holds no event"));
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)).map_err(|e| DecodeError::new(describe(&e)))
 }
 
-/// serde_json's own errors say where; ours (custom) already say what and which field.
+/// What went wrong and where in the event: an event is one line, so the place is a column
+/// (serde_json's "at line 1 column C" would read as the input's line).
 fn describe(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
+    let text = e.to_string();
+    let what = text.strip_suffix(&format!(" at line {} column {}", e.line(), e.column())).unwrap_or(&text);
     match e.classify() {
-        Category::Syntax | Category::Eof => format!("invalid JSON: {e}"),
-        Category::Data | Category::Io => e.to_string(),
+        Category::Syntax | Category::Eof => format!("invalid JSON: {what} (column {})", e.column()),
+        Category::Data | Category::Io => format!("{what} (column {})", e.column()),
     }
 }
 
@@ -621,7 +627,7 @@ impl ScalarSeed<'_> {
     fn int<'de, E: de::Error>(&self, v: i128) -> Result<Option<Scalar<'de>>, E> {
         let fits = i64::try_from(v).map_err(|_| at(self.path, format!("{v} is out of range")))?;
         match self.wire {
-            WireKind::Double | WireKind::Float => Ok(Some(Scalar::Float(fits as f64))),
+            WireKind::Double | WireKind::Float => Ok(store_float(self.wire, fits as f64).map(Scalar::Float)),
             WireKind::Enum => i32::try_from(fits)
                 .map(|e| Some(Scalar::Enum(e)))
                 .map_err(|_| at(self.path, format!("enum number {v} is out of range"))),
@@ -710,10 +716,11 @@ impl<'de> Visitor<'de> for ScalarSeed<'_> {
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
         match self.wire {
-            WireKind::Double => Ok(Some(Scalar::Float(v))),
             // A float field holds an f32, whichever encoding brought it.
-            WireKind::Float if v.abs() <= f64::from(f32::MAX) => Ok(Some(Scalar::Float(f64::from(v as f32)))),
-            WireKind::Float => Err(at(self.path, format!("{v} is out of range for float"))),
+            WireKind::Double | WireKind::Float => match store_float(self.wire, v) {
+                Some(f) => Ok(Some(Scalar::Float(f))),
+                None => Err(at(self.path, format!("{v:e} is out of range for float"))),
+            },
             w if w.is_int() || w == WireKind::Enum => {
                 // 1e3 is an integer written as a float; 1.5 is not.
                 if v.fract() != 0.0 || !v.is_finite() {

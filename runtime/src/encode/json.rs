@@ -99,6 +99,10 @@ fn scalar(schema: &Schema, field: &Field, wire: WireKind, v: &Value, out: &mut V
         Value::Float(f) if f.is_infinite() => {
             out.extend_from_slice(if *f > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" })
         }
+        // A float field holds an f32 (see `store_float`): its shortest form as one is exact.
+        Value::Float(f) if wire == WireKind::Float => {
+            let _ = serde_json::to_writer(&mut *out, &(*f as f32));
+        }
         Value::Float(f) => {
             let _ = serde_json::to_writer(&mut *out, f);
         }
