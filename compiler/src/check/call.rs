@@ -125,6 +125,9 @@ impl Cx<'_, '_> {
                 return Expr::error(span);
             }
         }
+        if b == Builtin::Extract {
+            self.check_group(&typed);
+        }
         // Pick the overload: exact types first, then with int widened to float.
         let arg_types: Vec<Option<Type>> = typed.iter().map(|e| e.as_ref().map(|e| e.ty.clone())).collect();
         let chosen = [false, true].into_iter().find_map(|widen| {
@@ -285,6 +288,38 @@ impl Cx<'_, '_> {
             }
             None => true,
         }
+    }
+
+    /// `extract(s, PATTERN, group)` with a constant group: the pattern must have it.
+    fn check_group(&mut self, typed: &[Option<Expr>]) {
+        let (Some(Some(pattern)), Some(Some(group))) = (typed.get(1), typed.get(2)) else { return };
+        let (ExprKind::Lit(Literal::String(text)), ExprKind::Lit(Literal::Int(g))) = (&pattern.kind, &group.kind)
+        else {
+            return;
+        };
+        let Ok(re) = constant::compile_pattern(text) else { return };
+        let groups = re.captures_len() as i64;
+        if (0..groups).contains(g) {
+            return;
+        }
+        let has = match groups - 1 {
+            0 => "no group".to_owned(),
+            1 => "one group".to_owned(),
+            n => format!("{n} groups"),
+        };
+        let hint = if groups == 2 {
+            "group 0 is the whole match, group 1 the parenthesised part".to_owned()
+        } else if groups == 1 {
+            "group 0 is the whole match; put parentheses around the part to extract, as in \"id=([0-9]+)\"".to_owned()
+        } else {
+            format!("group 0 is the whole match, groups 1 to {} are the parenthesised parts", groups - 1)
+        };
+        self.error(
+            Diagnostic::new(Code::E0023, group.span, format!("the pattern has {has}, so group {g} never matches"))
+                .label(format!("group {g}"))
+                .secondary(pattern.span, format!("{has} here"))
+                .hint(hint),
+        );
     }
 
     fn report_no_overload(&mut self, b: Builtin, typed: &[Option<Expr>], span: Span) {
