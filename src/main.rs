@@ -43,9 +43,10 @@ enum Command {
         /// The source the events belong to (needed when the bundle has several).
         #[arg(long)]
         source: Option<String>,
-        /// How events are framed in the input.
-        #[arg(long, value_enum, default_value_t = InputFormat::Json)]
-        input_format: InputFormat,
+        /// How events are framed in the input; by default, as the source is declared
+        /// (`as json`: one event per line, `as protobuf`: length-delimited records).
+        #[arg(long, value_enum)]
+        input_format: Option<InputFormat>,
         /// Which evaluator runs the rules. `jit` compiles every rule to native code, or fails
         /// naming what it cannot compile yet; it never falls back silently.
         #[arg(long, value_enum, default_value_t = EngineArg::Jit)]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use evr_compiler::Analysis;
 use evr_compiler::diag::human;
-use evr_compiler::ir::{SourceId, is_shadow};
+use evr_compiler::ir::{Source, SourceId, WireFormat, is_shadow};
 use evr_compiler::jit::OptLevel;
 use evr_runtime::executor::{Config, Engine, Executor, SetupError};
 use evr_runtime::file_host::{self, Progress, Stats};
@@ -155,11 +155,23 @@ fn report_setup(analysis: &Analysis, why: &SetupError) {
     }
 }
 
-pub fn run(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat, engine: EngineArg) -> ExitCode {
+pub fn run(
+    bundle: &Path,
+    input: &Path,
+    source: Option<&str>,
+    format: Option<InputFormat>,
+    engine: EngineArg,
+) -> ExitCode {
     status(run_bundle(bundle, input, source, format, engine))
 }
 
-fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFormat, engine: EngineArg) -> Status {
+fn run_bundle(
+    bundle: &Path,
+    input: &Path,
+    source: Option<&str>,
+    format: Option<InputFormat>,
+    engine: EngineArg,
+) -> Status {
     let analysis = load(bundle)?;
     let source = pick_source(&analysis.program, source)?;
     let mut exec = executor(&analysis, engine)?;
@@ -181,10 +193,7 @@ fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFo
             }
         }
     };
-    let format = match format {
-        InputFormat::Json => file_host::InputFormat::JsonLines,
-        InputFormat::Protobuf => file_host::InputFormat::DelimitedProtobuf,
-    };
+    let format = input_format(&analysis.program.sources[source.0 as usize], format)?;
     // SIGINT and SIGTERM stop reading; the outputs so far are flushed and summed up.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -206,6 +215,29 @@ fn run_bundle(bundle: &Path, input: &Path, source: Option<&str>, format: InputFo
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("evr: {e}");
+            Err(ExitCode::from(USAGE))
+        }
+    }
+}
+
+/// How the input is framed: as asked, or as the source is declared. Events are decoded as the
+/// source says, so a framing of the other format is refused rather than made all dirty.
+fn input_format(source: &Source, asked: Option<InputFormat>) -> Result<file_host::InputFormat, ExitCode> {
+    match (source.format, asked) {
+        (WireFormat::Json, None | Some(InputFormat::Json)) => Ok(file_host::InputFormat::JsonLines),
+        (WireFormat::Protobuf, None | Some(InputFormat::Protobuf)) => Ok(file_host::InputFormat::DelimitedProtobuf),
+        (WireFormat::Json, Some(InputFormat::Protobuf)) => {
+            eprintln!(
+                "evr: source `{}` is declared `as json`: its events are JSON lines, not protobuf records (drop --input-format protobuf)",
+                source.name
+            );
+            Err(ExitCode::from(USAGE))
+        }
+        (WireFormat::Protobuf, Some(InputFormat::Json)) => {
+            eprintln!(
+                "evr: source `{}` is declared `as protobuf`: its events are length-delimited protobuf records, not JSON lines (drop --input-format json)",
+                source.name
+            );
             Err(ExitCode::from(USAGE))
         }
     }

@@ -94,6 +94,9 @@ fn run_one(
     let prepared = Prepared::new(program)?;
     let mut seen: Vec<Seen> = Vec::new();
     let mut last: Option<(bool, Vec<String>)> = None; // (dropped, dirty reasons) of the last given
+    // Every dirty record so far, so that a failed expectation shows the runtime errors that
+    // may explain it.
+    let mut dirty_so_far: Vec<String> = Vec::new();
     let sink_name = |s: SinkId| program.sinks[s.0 as usize].name.as_str();
     for step in &test.steps {
         match step {
@@ -116,6 +119,7 @@ fn run_one(
                         Output::Dirty { error, .. } => dirty.push(error),
                     }
                 }
+                dirty_so_far.extend(dirty.iter().cloned());
                 last = Some((processed.dropped_by.is_some(), dirty));
             }
             TestStep::Expect { sink, record, span } => {
@@ -126,7 +130,7 @@ fn run_one(
                         "{}: expected an output on `{}`, but there is none left\n  {}",
                         location(*span),
                         sink_name(*sink),
-                        outputs_so_far(&seen, schema, program)
+                        outputs_so_far(&seen, &dirty_so_far, schema, program)
                     ));
                 };
                 next.taken = true;
@@ -160,7 +164,7 @@ fn run_one(
                     return Err(format!(
                         "{}: expected the last given event to be dropped, but no drop held\n  {}",
                         location(*span),
-                        outputs_so_far(&seen, schema, program)
+                        outputs_so_far(&seen, &dirty_so_far, schema, program)
                     ));
                 }
             },
@@ -184,11 +188,8 @@ fn json(schema: &Schema, v: &Value) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn outputs_so_far(seen: &[Seen], schema: &Schema, program: &Program) -> String {
-    if seen.is_empty() {
-        return "(no outputs so far)".to_owned();
-    }
-    let mut text = String::from("outputs so far:");
+fn outputs_so_far(seen: &[Seen], dirty: &[String], schema: &Schema, program: &Program) -> String {
+    let mut text = if seen.is_empty() { "(no outputs so far)".to_owned() } else { String::from("outputs so far:") };
     for s in seen {
         let _ = write!(
             text,
@@ -197,6 +198,12 @@ fn outputs_so_far(seen: &[Seen], schema: &Schema, program: &Program) -> String {
             if s.taken { " (taken)" } else { "" },
             json(schema, &s.record)
         );
+    }
+    if !dirty.is_empty() {
+        text.push_str("\n  dirty records so far:");
+        for d in dirty {
+            let _ = write!(text, "\n    {d}");
+        }
     }
     text
 }

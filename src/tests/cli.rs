@@ -58,6 +58,7 @@ const CASES: &[(&[&str], i32, &str)] = &[
         "\"sink\":\"tallies\"",
     ),
     (&["bench", "examples/feed", "--input", "examples/feed/events.jsonl", "--runs", "1"], 0, "(engine: jit)"),
+    (&["bench", "examples/feed", "--input", "examples/feed/events.jsonl", "--runs", "0"], 2, "--runs"),
     (&["test", "examples/feed"], 0, "4 passed, 0 failed"),
     (&["test", "tests/rule_tests/shop"], 1, "5 passed, 5 failed"),
     (&["test", "tests/check/e0013_route_mismatch.evr"], 1, "nothing was run"),
@@ -174,4 +175,31 @@ fn live_input_is_flushed_and_sigterm_stops_cleanly() {
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("evr: 1 events (stopped): 1 outputs (out 1)"), "{err}");
+}
+
+/// The input is framed as its source is declared: a protobuf source reads length-delimited
+/// records without `--input-format`, and a framing of the other format is refused up front.
+#[test]
+fn input_format_follows_the_source() {
+    let dir = std::env::temp_dir().join(format!("evr-cli-proto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
+    std::fs::write(
+        dir.join("rules.evr"),
+        format!(
+            "use \"{}\";\nuse kinds.v1.Probe;\nsource probes: Probe as protobuf;\nsink out: Probe as json;\nrule r on probes => route out;\n",
+            schema.display()
+        ),
+    )
+    .unwrap();
+    // Probe { id: "p" }, preceded by its length.
+    std::fs::write(dir.join("events.bin"), [0x03, 0x0a, 0x01, b'p']).unwrap();
+    let (bundle, events) = (dir.join("rules.evr"), dir.join("events.bin"));
+    let (bundle, events) = (bundle.to_str().unwrap(), events.to_str().unwrap());
+    let (code, out, err) = evr(&["run", bundle, "--input", events]);
+    assert_eq!((code, out.as_str()), (0, "{\"sink\":\"out\",\"value\":{\"id\":\"p\"}}\n"), "{err}");
+    let (code, _, err) = evr(&["run", bundle, "--input", events, "--input-format", "json"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 2);
+    assert!(err.contains("source `probes` is declared `as protobuf`"), "{err}");
 }
