@@ -5,10 +5,13 @@
 //! (older buckets are overwritten as time moves on), and per site, at most `max_keys` keys are
 //! kept, the least recently seen evicted first (and counted).
 //!
-//! Windows therefore have bucket resolution: an event counts while its bucket is among the
-//! `BUCKETS` buckets that end with the current event's bucket. `seen` is exact (one time per
-//! key). Times are milliseconds; they may arrive out of order: an event older than the window
-//! kept for its key is not stored, and counts itself plus what its own window still holds.
+//! One rule for all four builtins: an event at time `t` answers for the window that ends with
+//! its own bucket (the `BUCKETS` buckets up to and including the one `t` falls in), over the
+//! events of its key seen so far, the current one included, as far as the state still holds
+//! them: per key, the buckets within the window before its newest event. Events may arrive
+//! out of order: a late event within that range is stored and answers for its own window (later
+//! events of its own bucket included: that is the resolution); one older than it is not stored
+//! and answers for itself alone (count 1, its amount, one value, not seen).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -74,11 +77,16 @@ enum KeyState {
         head: i64,
         sums: [f64; BUCKETS],
     },
+    /// Which buckets of the ring hold an event: bit `i` is bucket `head - i`.
     Seen {
-        last: i64,
+        head: i64,
+        occupied: u32,
     },
+    /// Per value, which buckets of the ring hold it (bit `i`: bucket `head - i`); values that
+    /// left the ring are removed.
     Exact {
-        values: HashMap<u64, i64>,
+        head: i64,
+        values: HashMap<u64, u32>,
     },
     Sketch {
         head: i64,
@@ -170,51 +178,53 @@ impl Site {
 
     /// `seen`: whether this key occurred earlier within the window.
     pub fn seen(&mut self, key: u64, t: i64) -> bool {
-        let window_ms = self.window_ms;
-        let mut first = false;
-        let state = self.entry(key, || {
-            first = true;
-            KeyState::Seen { last: t }
-        });
-        let KeyState::Seen { last } = state else { return false };
-        if first {
+        let b = t.div_euclid(self.bucket_ms);
+        let KeyState::Seen { head, occupied } = self.entry(key, || KeyState::Seen { head: b, occupied: 0 }) else {
             return false;
-        }
-        let hit = t.saturating_sub(*last) < window_ms;
-        *last = (*last).max(t);
+        };
+        let Some(bit) = shift_to(head, b, std::slice::from_mut(occupied)) else { return false };
+        // Earlier events of the window: its own bucket and the older ones the ring holds.
+        let hit = *occupied >> bit != 0;
+        *occupied |= 1 << bit;
         hit
     }
 
     /// `window_distinct`: distinct values seen with this key in the window, the current one
-    /// included; exact up to [`EXACT_DISTINCT`], estimated above.
+    /// included; exact up to [`EXACT_DISTINCT`] values in the ring, estimated above.
     pub fn distinct(&mut self, key: u64, value: u64, t: i64) -> i64 {
-        let (window_ms, bucket_ms) = (self.window_ms, self.bucket_ms);
-        let state = self.entry(key, || KeyState::Exact { values: HashMap::new() });
-        if let KeyState::Exact { values } = state {
-            let last = values.entry(value).or_insert(t);
-            *last = (*last).max(t);
-            if values.len() > EXACT_DISTINCT {
-                values.retain(|_, seen| t.saturating_sub(*seen) < window_ms);
+        let b = t.div_euclid(self.bucket_ms);
+        let state = self.entry(key, || KeyState::Exact { head: b, values: HashMap::new() });
+        if let KeyState::Exact { head, values } = state {
+            let before = *head;
+            let Some(bit) = shift_to(head, b, &mut []) else { return 1 };
+            if *head != before {
+                let by = (*head - before).min(32) as u32;
+                values.retain(|_, mask| {
+                    *mask = mask.checked_shl(by).unwrap_or(0) & RING_MASK;
+                    *mask != 0
+                });
             }
+            *values.entry(value).or_insert(0) |= 1 << bit;
             if values.len() <= EXACT_DISTINCT {
-                return values.values().filter(|&&seen| t.saturating_sub(seen) < window_ms).count() as i64;
+                return if bit == 0 {
+                    values.len() as i64
+                } else {
+                    values.values().filter(|&&mask| mask >> bit != 0).count() as i64
+                };
             }
-            // Too many to count exactly: move every value into a sketch by the bucket of its time.
-            let head = t.div_euclid(bucket_ms);
+            // Too many to count exactly: move every value into a sketch by its buckets.
+            let head = *head;
             let mut registers = Box::new([[0u8; HLL_REGISTERS]; BUCKETS]);
-            for (&v, &seen) in values.iter() {
-                let b = seen.div_euclid(bucket_ms);
-                if head - b < BUCKETS as i64 && b <= head {
-                    hll_add(&mut registers[slot_of(b)], v);
+            for (&v, &mask) in values.iter() {
+                for i in (0..BUCKETS as i64).filter(|i| mask >> i & 1 == 1) {
+                    hll_add(&mut registers[slot_of(head - i)], v);
                 }
             }
             *state = KeyState::Sketch { head, registers };
         }
         let KeyState::Sketch { head, registers } = state else { return 0 };
-        let b = t.div_euclid(bucket_ms);
-        if let Some(slot) = advance(head, b, registers.as_mut_slice(), [0; HLL_REGISTERS], drop) {
-            hll_add(&mut registers[slot], value);
-        }
+        let Some(slot) = advance(head, b, registers.as_mut_slice(), [0; HLL_REGISTERS], drop) else { return 1 };
+        hll_add(&mut registers[slot], value);
         let mut merged = [0u8; HLL_REGISTERS];
         for i in window(*head, b) {
             for (m, r) in merged.iter_mut().zip(registers[slot_of(i)].iter()) {
@@ -223,6 +233,24 @@ impl Site {
         }
         hll_estimate(&merged)
     }
+}
+
+/// The bits of a ring of `BUCKETS` buckets as a mask (bit `i`: `i` buckets before the head).
+const RING_MASK: u32 = (1 << BUCKETS) - 1;
+
+/// Moves a ring kept as masks (see [`KeyState::Seen`]) forward to bucket `b`, and returns the
+/// bit of bucket `b`, or `None` when `b` is older than the ring.
+fn shift_to(head: &mut i64, b: i64, masks: &mut [u32]) -> Option<u32> {
+    if b > *head {
+        let by = (b - *head).min(32) as u32;
+        for m in masks.iter_mut() {
+            *m = m.checked_shl(by).unwrap_or(0) & RING_MASK;
+        }
+        *head = b;
+    } else if *head - b >= BUCKETS as i64 {
+        return None;
+    }
+    Some((*head - b) as u32)
 }
 
 fn slot_of(bucket: i64) -> usize {
@@ -324,6 +352,80 @@ mod tests {
                 proptest::prop_assert_eq!(site.count(key, t), r.count(b), "key {} at {}", key, t);
             }
         }
+    }
+
+    /// The rule of the module doc, kept naively: every event of a key with its bucket, whether
+    /// it was stored (its bucket within the ring of its key when it came), and its value.
+    #[derive(Default)]
+    struct Model {
+        events: Vec<(i64, bool, u64, f64)>,
+        head: Option<i64>,
+    }
+
+    impl Model {
+        /// The stored earlier events in the window of bucket `b`, then whether this one is
+        /// stored; the event itself is added.
+        fn add(&mut self, b: i64, value: u64, amount: f64) -> (Vec<(u64, f64)>, bool) {
+            let head = self.head.map_or(b, |h| h.max(b));
+            self.head = Some(head);
+            let stored = head - b < BUCKETS as i64;
+            let oldest = (b - BUCKETS as i64 + 1).max(head - BUCKETS as i64 + 1);
+            let earlier = self
+                .events
+                .iter()
+                .filter(|(eb, kept, ..)| *kept && (oldest..=b).contains(eb))
+                .map(|&(_, _, v, a)| (v, a))
+                .collect();
+            self.events.push((b, stored, value, amount));
+            (earlier, stored)
+        }
+    }
+
+    proptest::proptest! {
+        /// Events in and out of order: count, sum, distinct and seen each answer by the one
+        /// rule, as the model computes it.
+        #[test]
+        fn the_four_builtins_follow_one_rule(
+            steps in proptest::collection::vec((0u64..2, -70_000i64..70_000, proptest::bool::weighted(0.1), 0u64..6), 0..200),
+        ) {
+            let window = 60_000;
+            let mut sites = [Kind::Count, Kind::Sum, Kind::Distinct, Kind::Seen].map(|k| Site::new(k, window, 100));
+            let bucket_ms = sites[0].bucket_ms;
+            let mut models: [Model; 2] = Default::default();
+            let mut t = 1_000_000i64;
+            for (key, dt, jump, value) in steps {
+                t += if jump { dt * 5 } else { dt / 20 };
+                let amount = value as f64 + 0.5;
+                let (earlier, stored) = models[key as usize].add(t.div_euclid(bucket_ms), value, amount);
+                let count = earlier.len() as i64 + 1;
+                let sum: f64 = earlier.iter().map(|(_, a)| a).sum::<f64>() + amount;
+                let mut values: Vec<u64> = earlier.iter().map(|(v, _)| *v).collect();
+                values.push(value);
+                values.sort_unstable();
+                values.dedup();
+                proptest::prop_assert_eq!(sites[0].count(key, t), count, "count, key {} at {} (stored: {})", key, t, stored);
+                proptest::prop_assert!((sites[1].sum(key, amount, t) - sum).abs() < 1e-6, "sum at {}", t);
+                proptest::prop_assert_eq!(sites[2].distinct(key, value, t), values.len() as i64, "distinct at {}", t);
+                proptest::prop_assert_eq!(sites[3].seen(key, t), !earlier.is_empty(), "seen at {}", t);
+            }
+        }
+    }
+
+    /// The late events of the issue that defined the rule: at t = 0, 10, 5, 100, 0, 101 s.
+    #[test]
+    fn late_events() {
+        let mut sites = [Kind::Count, Kind::Distinct, Kind::Seen].map(|k| Site::new(k, 60_000, 10));
+        let answers: Vec<(i64, i64, bool)> = [0, 10, 5, 100, 0, 101]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let t = s * 1_000;
+                (sites[0].count(1, t), sites[1].distinct(1, i as u64, t), sites[2].seen(1, t))
+            })
+            .collect();
+        // At 5 s the window holds 0 s, not 10 s (later than it); the second event at 0 s is
+        // older than the minute kept before 100 s: alone.
+        assert_eq!(answers, [(1, 1, false), (2, 2, true), (2, 2, true), (1, 1, false), (1, 1, false), (2, 2, true)]);
     }
 
     #[test]
