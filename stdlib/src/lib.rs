@@ -17,6 +17,7 @@ pub mod hash;
 pub mod json;
 pub mod number;
 pub mod signature;
+mod sketch;
 pub mod text;
 pub mod time;
 pub mod velocity;
