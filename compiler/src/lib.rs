@@ -105,7 +105,7 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
             let hint = reserved
                 .as_ref()
                 .filter(|_| wants_name)
-                .map(|w| format!("`{w}` is a reserved word; a field with this name is read as `self.{w}`"));
+                .map(|w| format!("`{w}` is a reserved word: choose another name (a field with this name is read as `self.{w}`)"));
             Diagnostic::new(Code::E0001, e.span, msg).label("unexpected here").maybe_hint(hint)
         }
         SyntaxErrorKind::UnexpectedEnd { expected: list } => {
@@ -115,6 +115,11 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
             };
             let hint = list.iter().any(|x| x == "`;`").then(|| "items and statements end with `;`".to_owned());
             Diagnostic::new(Code::E0001, e.span, msg).label("the item stops here").maybe_hint(hint)
+        }
+        SyntaxErrorKind::AfterItem { found } => {
+            Diagnostic::new(Code::E0001, e.span, format!("unexpected {found} after the end of an item"))
+                .label("not part of any item")
+                .hint("remove it, or start an item here; note that block comments `/* */` do not nest")
         }
         SyntaxErrorKind::TooDeep => Diagnostic::new(Code::E0001, e.span, "this is nested too deeply")
             .label(format!("more than {} levels deep", evr_grammar::ast::MAX_DEPTH))

@@ -31,6 +31,10 @@ pub enum SyntaxErrorKind {
     },
     /// Expressions, types or blocks nested deeper than [`crate::ast::MAX_DEPTH`].
     TooDeep,
+    /// Tokens after a complete item that start no item (`found` describes the first).
+    AfterItem {
+        found: String,
+    },
 }
 
 /// A parsed file and everything that was wrong with it.
@@ -89,6 +93,10 @@ fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut
     }
     match result {
         Ok(item) => item,
+        Err(e) if let Some(item) = complete_prefix(parser, file, chunk, &e, errors) => {
+            drop(e);
+            item
+        }
         Err(e) => {
             errors.push(syntax_error(file, e, last));
             Item {
@@ -99,6 +107,54 @@ fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut
             }
         }
     }
+}
+
+/// When an item is complete before the token the parser stopped at (junk after its `;` or
+/// `}`: a nested block comment's tail, stray operators), the item as it ends there, and one
+/// error for what follows it: the junk must not take the item with it.
+fn complete_prefix(
+    parser: &ItemParser,
+    file: FileId,
+    chunk: &[Spanned],
+    e: &ParseError<u32, Tok, GrammarError>,
+    errors: &mut Vec<SyntaxError>,
+) -> Option<Item> {
+    let stop = match e {
+        ParseError::UnrecognizedToken { token: (l, ..), .. } | ParseError::ExtraToken { token: (l, ..) } => *l,
+        _ => return None,
+    };
+    // Where the item could end: a `;` or a closing `}` outside any bracket, before the stop.
+    let mut depth = 0i32;
+    let mut ends = Vec::new();
+    for (i, (l, tok, _)) in chunk.iter().enumerate() {
+        if *l >= stop {
+            break;
+        }
+        match tok {
+            Tok::LBrace | Tok::LParen | Tok::LBracket => depth += 1,
+            Tok::RBrace | Tok::RParen | Tok::RBracket => {
+                depth -= 1;
+                if depth == 0 && *tok == Tok::RBrace {
+                    ends.push(i);
+                }
+            }
+            Tok::Semi if depth == 0 => ends.push(i),
+            _ => {}
+        }
+    }
+    let &end = ends.last()?;
+    let mut recovered: Vec<ErrorRecovery<u32, Tok, GrammarError>> = Vec::new();
+    let tokens = chunk[..=end].iter().cloned().map(Ok::<Spanned, GrammarError>);
+    let item = parser.parse(file, &mut recovered, tokens).ok()?;
+    let prefix_end = chunk[end].2;
+    errors.extend(recovered.into_iter().map(|r| syntax_error(file, r.error, prefix_end)));
+    let junk = &chunk[end + 1..];
+    let (lo, hi) = (junk.first().map_or(prefix_end, |t| t.0), junk.last().map_or(prefix_end, |t| t.2));
+    errors.push(SyntaxError {
+        kind: SyntaxErrorKind::AfterItem { found: junk.first().map_or_else(String::new, |t| t.1.describe()) },
+        span: Span::new(file, lo as usize, hi as usize),
+    });
+    Some(item)
 }
 
 fn syntax_error(file: FileId, e: ParseError<u32, Tok, GrammarError>, chunk_end: u32) -> SyntaxError {
@@ -209,7 +265,10 @@ fn item_chunks(tokens: &[Spanned]) -> Vec<&[Spanned]> {
         let next = tokens.get(i + 1).map(|t| &t.1);
         // An item keyword is followed by a name (or a string: `use "x.proto"`, `test "name"`);
         // anything else is the keyword misused inside an expression, which the parser reports.
-        let opens = matches!(next, Some(Tok::Ident(_) | Tok::Str(_))) || next.is_some_and(|t| t.is_contextual());
+        // A reserved word there is a name misspelt as one (`source in: ...`): the item's own
+        // error, not a reason to glue the item to the one before.
+        let opens = matches!(next, Some(Tok::Ident(_) | Tok::Str(_)))
+            || next.is_some_and(|t| t.is_contextual() || (t.is_reserved() && !t.opens_item()));
         if after_dot || !opens {
             continue;
         }
