@@ -102,10 +102,9 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
                 None => format!("unexpected {found}"),
             };
             let wants_name = list.iter().any(|x| x == "an expression" || x == "a name");
-            let hint = reserved
-                .as_ref()
-                .filter(|_| wants_name)
-                .map(|w| format!("`{w}` is a reserved word: choose another name (a field with this name is read as `self.{w}`)"));
+            let hint = reserved.as_ref().filter(|_| wants_name).map(|w| {
+                format!("`{w}` is a reserved word: choose another name (a field with this name is read as `self.{w}`)")
+            });
             Diagnostic::new(Code::E0001, e.span, msg).label("unexpected here").maybe_hint(hint)
         }
         SyntaxErrorKind::UnexpectedEnd { expected: list } => {
@@ -124,6 +123,9 @@ fn syntax_diagnostic(e: &SyntaxError) -> Diagnostic {
         SyntaxErrorKind::TooDeep => Diagnostic::new(Code::E0001, e.span, "this is nested too deeply")
             .label(format!("more than {} levels deep", evr_grammar::ast::MAX_DEPTH))
             .hint("split the expression with `let`, or move parts into a fn"),
+        SyntaxErrorKind::TypeTooDeep => Diagnostic::new(Code::E0001, e.span, "this type is nested too deeply")
+            .label(format!("more than {} levels deep", evr_grammar::ast::MAX_DEPTH))
+            .hint("no event schema nests this deep; name the message the values are instead"),
         SyntaxErrorKind::Lex(kind) => match kind {
             L::UnterminatedString => {
                 Diagnostic::new(Code::E0003, e.span, "unterminated string: no closing quote on this line")

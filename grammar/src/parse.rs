@@ -29,8 +29,10 @@ pub enum SyntaxErrorKind {
     UnexpectedEnd {
         expected: Vec<String>,
     },
-    /// Expressions, types or blocks nested deeper than [`crate::ast::MAX_DEPTH`].
+    /// Expressions or blocks nested deeper than [`crate::ast::MAX_DEPTH`].
     TooDeep,
+    /// A type nested deeper than [`crate::ast::MAX_DEPTH`] (`list<list<...>>`).
+    TypeTooDeep,
     /// Tokens after a complete item that start no item (`found` describes the first).
     AfterItem {
         found: String,
@@ -186,6 +188,9 @@ fn syntax_error(file: FileId, e: ParseError<u32, Tok, GrammarError>, chunk_end: 
             span: Span::new(file, location as usize, location as usize),
         },
         ParseError::User { error: GrammarError::TooDeep(span) } => SyntaxError { kind: SyntaxErrorKind::TooDeep, span },
+        ParseError::User { error: GrammarError::TypeTooDeep(span) } => {
+            SyntaxError { kind: SyntaxErrorKind::TypeTooDeep, span }
+        }
     }
 }
 
@@ -332,28 +337,26 @@ fn attach_docs(src: &str, items: &mut [Item], comments: &[crate::ast::Comment]) 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GrammarError {
     TooDeep(Span),
+    TypeTooDeep(Span),
 }
 
 type Recovered = Vec<ErrorRecovery<u32, Tok, GrammarError>>;
 
 /// The depth of a node whose deepest child has depth `child`, or `None` past the bound. The error
 /// is reported where the bound is first crossed; nodes above it stay silent errors.
-fn bounded(child: u32, span: Span, errors: &mut Recovered) -> Option<u32> {
+fn bounded(child: u32, error: GrammarError, errors: &mut Recovered) -> Option<u32> {
     if child < MAX_DEPTH {
         return Some(child + 1);
     }
     if child == MAX_DEPTH {
-        errors.push(ErrorRecovery {
-            error: ParseError::User { error: GrammarError::TooDeep(span) },
-            dropped_tokens: Vec::new(),
-        });
+        errors.push(ErrorRecovery { error: ParseError::User { error }, dropped_tokens: Vec::new() });
     }
     None
 }
 
 /// Builds an expression node, or an error node once nesting passes the bound.
 pub(crate) fn node(kind: ExprKind, span: Span, errors: &mut Recovered) -> Expr {
-    match bounded(kind.child_depth(), span, errors) {
+    match bounded(kind.child_depth(), GrammarError::TooDeep(span), errors) {
         Some(depth) => Expr { kind, span, depth },
         None => Expr { kind: ExprKind::Error, span, depth: MAX_DEPTH + 1 },
     }
@@ -366,7 +369,7 @@ pub(crate) fn type_node(kind: TypeExprKind, span: Span, errors: &mut Recovered) 
         TypeExprKind::Optional(t) => t.depth,
         TypeExprKind::Generic(_, args) => args.iter().map(|a| a.depth).max().unwrap_or(0),
     };
-    match bounded(child, span, errors) {
+    match bounded(child, GrammarError::TypeTooDeep(span), errors) {
         Some(depth) => TypeExpr { kind, span, depth },
         None => TypeExpr { kind: TypeExprKind::Named(Vec::new()), span, depth: MAX_DEPTH + 1 },
     }

@@ -128,6 +128,8 @@ impl<'s> Env<'s> {
                     }
                 }
             }
+            // What the parser leaves of a type nested too deeply: already reported.
+            ast::TypeExprKind::Named(path) if path.is_empty() => Type::Error,
             ast::TypeExprKind::Named(path) => {
                 let segments: Vec<&str> = path.iter().map(|n| n.text.as_str()).collect();
                 if let [single] = segments.as_slice() {
