@@ -46,7 +46,7 @@ impl Analysis {
 
 /// Parses and checks the given files as one bundle. Files are evaluated in the order given
 /// (callers sort them by path).
-pub fn analyze(files: Files) -> Analysis {
+pub fn analyze(mut files: Files) -> Analysis {
     let mut diagnostics = Vec::new();
     let mut modules = Vec::with_capacity(files.len());
     for (id, file) in files.iter() {
@@ -55,7 +55,7 @@ pub fn analyze(files: Files) -> Analysis {
         modules.push(parsed.module);
     }
     let uses = proto_uses(&files, &modules);
-    let (schema, schema_diags) = schema::load(&uses);
+    let (schema, schema_diags) = schema::load(&uses, &mut files);
     diagnostics.extend(schema_diags);
     let (program, check_diags) = check::check(&modules, &schema);
     diagnostics.extend(check_diags);

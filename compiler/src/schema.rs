@@ -8,6 +8,7 @@ use evr_grammar::ast::Span;
 use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
 use crate::diag::{Code, Diagnostic};
+use crate::files::Files;
 use crate::types::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +144,9 @@ pub struct Schema {
     messages: Vec<Message>,
     enums: Vec<Enum>,
     by_full_name: HashMap<String, TypeRef>,
+    /// A schema in use did not compile (reported): a type not found may be one of its, so
+    /// unknown types are not reported on top.
+    pub incomplete: bool,
 }
 
 impl Schema {
@@ -281,11 +285,14 @@ pub struct ProtoUse {
     pub span: Span,
 }
 
-/// Compiles every schema in use; each file that fails yields a diagnostic at its `use`.
-pub fn load(uses: &[ProtoUse]) -> (Schema, Vec<Diagnostic>) {
+/// Compiles every schema in use; each file that fails yields a diagnostic: in the `.proto`
+/// file at its place when protobuf names one (the file is added to `files` to be shown), with
+/// the `use` as a secondary place; else at the `use`.
+pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
     let mut pool = DescriptorPool::new();
     let mut diagnostics = Vec::new();
     let mut loaded: Vec<PathBuf> = Vec::new();
+    let mut failed = false;
     for u in uses {
         let canonical = match u.path.canonicalize() {
             Ok(p) => p,
@@ -316,17 +323,41 @@ pub fn load(uses: &[ProtoUse]) -> (Schema, Vec<Diagnostic>) {
                     );
                 }
             }
-            Err(e) => diagnostics.push(
-                Diagnostic::new(
-                    Code::E0004,
-                    u.span,
-                    format!("`{}` does not compile: {}", u.written, protox_reason(&e)),
-                )
-                .label("this schema"),
-            ),
+            Err(e) => {
+                failed = true;
+                diagnostics.push(compile_error(u, &canonical, &e, files));
+            }
         }
     }
-    (Schema::from_pool(pool), diagnostics)
+    let mut schema = Schema::from_pool(pool);
+    schema.incomplete = failed;
+    (schema, diagnostics)
+}
+
+/// A schema that does not compile, as a diagnostic in the `.proto` file where protobuf says.
+fn compile_error(u: &ProtoUse, canonical: &Path, e: &protox::Error, files: &mut Files) -> Diagnostic {
+    use miette::Diagnostic as _;
+    let at_use = || {
+        Diagnostic::new(Code::E0004, u.span, format!("`{}` does not compile: {}", u.written, protox_reason(e)))
+            .label("this schema")
+    };
+    let (Some(name), Some(label)) = (e.file(), e.labels().and_then(|mut l| l.next())) else { return at_use() };
+    // Protobuf names files relative to the schema's directory, its include path.
+    let dir = canonical.parent().unwrap_or(Path::new("."));
+    let path = dir.join(name);
+    let Ok(text) = std::fs::read_to_string(&path) else { return at_use() };
+    let shown_dir = Path::new(&u.shown).parent().unwrap_or(Path::new(""));
+    let shown = shown_dir.join(name).display().to_string();
+    let known = files.iter().find(|(_, f)| f.path == path).map(|(id, _)| id);
+    let id = known.unwrap_or_else(|| files.add(&path, shown, text));
+    let len = files.get(id).text.len();
+    let start = label.offset().min(len);
+    let span = Span::new(id, start, (start + label.len()).min(len));
+    let what = label.label().map_or_else(|| "here".to_owned(), str::to_owned);
+    Diagnostic::new(Code::E0004, span, format!("the schema does not compile: {e}"))
+        .label(what)
+        .secondary(u.span, format!("`{}` is used here", u.written))
+        .maybe_hint(e.help().map(|h| h.to_string()))
 }
 
 fn compile_one(path: &Path) -> Result<prost_reflect::prost_types::FileDescriptorSet, protox::Error> {

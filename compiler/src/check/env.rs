@@ -62,6 +62,9 @@ pub struct Env<'s> {
     pub consts: HashMap<String, ConstInfo>,
     pub fns: HashMap<String, FnInfo>,
     pub scores: HashMap<String, ScoreInfo>,
+    /// Sources and sinks declared with a type or format already reported as wrong: their uses
+    /// are errors without a diagnostic of their own.
+    pub broken_streams: std::collections::HashSet<String>,
     pub program: Program,
 }
 
@@ -75,6 +78,7 @@ impl<'s> Env<'s> {
             consts: HashMap::new(),
             fns: HashMap::new(),
             scores: HashMap::new(),
+            broken_streams: Default::default(),
             program: Program::default(),
         }
     }
@@ -146,6 +150,8 @@ impl<'s> Env<'s> {
                 match self.type_ref(&segments) {
                     Some(TypeRef::Message(m)) => Type::Message(m),
                     Some(TypeRef::Enum(e)) => Type::Enum(e),
+                    // It may be defined by a schema that did not compile (reported).
+                    None if self.schema.incomplete => Type::Error,
                     None => {
                         diags.push(self.unknown_type(&segments.join("."), t.span));
                         Type::Error
@@ -172,10 +178,16 @@ impl<'s> Env<'s> {
     }
 
     pub fn source_id(&self, name: &ast::Name, diags: &mut Vec<Diagnostic>) -> Option<SourceId> {
+        if self.broken_streams.contains(&name.text) {
+            return None;
+        }
         stream(&self.sources, name, "source", Code::E0012, diags)
     }
 
     pub fn sink_id(&self, name: &ast::Name, diags: &mut Vec<Diagnostic>) -> Option<SinkId> {
+        if self.broken_streams.contains(&name.text) {
+            return None;
+        }
         stream(&self.sinks, name, "sink", Code::E0011, diags)
     }
 

@@ -130,6 +130,10 @@ fn declare_type_aliases(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Dia
             let full = format!("{}.{}", prefix.join("."), u.name.text);
             let span = prefix_span(item, u);
             let Some(t) = env.schema.lookup(&full) else {
+                if env.schema.incomplete {
+                    // It may be defined by the schema that did not compile (reported).
+                    continue;
+                }
                 let hint = did_you_mean(&full, env.schema.full_names()).or_else(|| {
                     let known: Vec<&str> = env.schema.with_short_name(&u.name.text).collect();
                     match known.as_slice() {
@@ -281,7 +285,10 @@ fn declare_streams(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnost
                 ),
             }
         }
-        let (Some(message), Some(format)) = (message, wire) else { continue };
+        let (Some(message), Some(format)) = (message, wire) else {
+            env.broken_streams.insert(name.text.clone());
+            continue;
+        };
         if is_source {
             if !env.sources.contains_key(&name.text) {
                 env.sources.insert(name.text.clone(), ir::SourceId(env.program.sources.len() as u32));
