@@ -13,12 +13,10 @@ use proptest::prelude::*;
 
 pub(crate) fn schema() -> (Schema, MessageId) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/codec.proto");
-    let (schema, diags) = schema::load(&[ProtoUse {
-        path,
-        shown: "codec.proto".into(),
-        written: "codec.proto".into(),
-        span: Default::default(),
-    }]);
+    let (schema, diags) = schema::load(
+        &[ProtoUse { path, shown: "codec.proto".into(), written: "codec.proto".into(), span: Default::default() }],
+        &mut evr_compiler::files::Files::default(),
+    );
     assert!(diags.is_empty(), "{diags:?}");
     let Some(schema::TypeRef::Message(all)) = schema.lookup("codec.v1.All") else { panic!("codec.v1.All") };
     (schema, all)
