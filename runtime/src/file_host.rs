@@ -155,10 +155,10 @@ fn read_batches(format: InputFormat, input: impl Read, tx: &SyncSender<io::Resul
             InputFormat::JsonLines => reader.buffer().contains(&b'\n'),
             InputFormat::DelimitedProtobuf => !reader.buffer().is_empty(),
         };
-        if (!ready && !batch.ends.is_empty()) || batch.bytes.len() >= BATCH {
-            if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
-                return;
-            }
+        if ((!ready && !batch.ends.is_empty()) || batch.bytes.len() >= BATCH)
+            && tx.send(Ok(std::mem::take(&mut batch))).is_err()
+        {
+            return;
         }
         record.clear();
         let read = match format {
