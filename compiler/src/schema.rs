@@ -102,6 +102,9 @@ pub struct Field {
     pub label: Label,
     /// For map fields, how the key and value are stored.
     pub map_wire: Option<(WireKind, WireKind)>,
+    /// The oneof this field is a member of (its index in `Message::oneofs`): at most one
+    /// member of a oneof is set. proto3 `optional` fields, oneofs of their own, are none.
+    pub oneof: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -109,12 +112,24 @@ pub struct Message {
     pub full_name: String,
     pub name: String,
     pub fields: Vec<Field>,
+    /// The names of the message's oneofs.
+    pub oneofs: Vec<String>,
     by_name: HashMap<String, u32>,
 }
 
 impl Message {
     pub fn field(&self, name: &str) -> Option<(u32, &Field)> {
         self.by_name.get(name).map(|&i| (i, &self.fields[i as usize]))
+    }
+
+    /// The other members of the oneof field `index` belongs to (none when it is in no oneof).
+    pub fn oneof_siblings(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
+        let oneof = self.fields.get(index).and_then(|f| f.oneof);
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(move |(i, f)| oneof.is_some() && f.oneof == oneof && *i != index)
+            .map(|(i, _)| i)
     }
 }
 
@@ -204,14 +219,21 @@ impl Schema {
         for m in &messages {
             let mut fields = Vec::new();
             let mut by_name = HashMap::new();
+            let real: Vec<_> = m.oneofs().filter(|o| !o.is_synthetic()).collect();
             for f in m.fields() {
                 by_name.insert(f.name().to_owned(), fields.len() as u32);
-                fields.push(schema.field(&f));
+                let mut field = schema.field(&f);
+                field.oneof = f
+                    .containing_oneof()
+                    .and_then(|o| real.iter().position(|r| r.full_name() == o.full_name()))
+                    .map(|i| i as u32);
+                fields.push(field);
             }
             schema.messages.push(Message {
                 full_name: m.full_name().to_owned(),
                 name: m.name().to_owned(),
                 fields,
+                oneofs: real.iter().map(|o| o.name().to_owned()).collect(),
                 by_name,
             });
         }
@@ -243,6 +265,7 @@ impl Schema {
             wire,
             label,
             map_wire,
+            oneof: None,
         }
     }
 

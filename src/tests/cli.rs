@@ -203,3 +203,36 @@ fn input_format_follows_the_source() {
     assert_eq!(code, 2);
     assert!(err.contains("source `probes` is declared `as protobuf`"), "{err}");
 }
+
+/// In protobuf records, the last member of a oneof on the wire is the one set, under both
+/// engines (the JIT decodes into frames, the interpreter into value trees).
+#[test]
+fn protobuf_oneof_last_member_wins() {
+    let dir = std::env::temp_dir().join(format!("evr-cli-oneof-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
+    std::fs::write(
+        dir.join("rules.evr"),
+        format!(
+            "use \"{}\";\nuse kinds.v1.Probe;\nsource probes: Probe as protobuf;\nsink out: Probe as json;\n\
+             rule r on probes => emit out {{ id: if has(text) {{ \"text\" }} else if has(num) {{ \"num\" }} else {{ \"none\" }} }};\n",
+            schema.display()
+        ),
+    )
+    .unwrap();
+    // { text: "a", num: 5 }, { num: 5, text: "a" }, { }: each preceded by its length.
+    let records = [5, 0x52, 0x01, b'a', 0x58, 0x05, 5, 0x58, 0x05, 0x52, 0x01, b'a', 0];
+    std::fs::write(dir.join("events.bin"), records).unwrap();
+    let (bundle, events) = (dir.join("rules.evr"), dir.join("events.bin"));
+    let (bundle, events) = (bundle.to_str().unwrap(), events.to_str().unwrap());
+    for engine in ["jit", "interp"] {
+        let (code, out, err) = evr(&["run", bundle, "--input", events, "--engine", engine]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            out,
+            "{\"sink\":\"out\",\"value\":{\"id\":\"num\"}}\n{\"sink\":\"out\",\"value\":{\"id\":\"text\"}}\n{\"sink\":\"out\",\"value\":{\"id\":\"none\"}}\n",
+            "{engine}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

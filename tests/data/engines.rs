@@ -117,9 +117,16 @@ fn event() -> impl Strategy<Value = String> {
             let battery = battery.map_or(String::new(), |b| format!(r#","battery":{b}"#));
             let revenue = revenue.map_or(String::new(), |r| format!(r#","revenue":{r}"#));
             let blob = if test { r#","blob":"/wAB""# } else { "" };
+            // Members of the oneof `via`: none, one, or both (a dirty event).
+            let via = match region % 4 {
+                0 => "",
+                1 => r#","web":"w""#,
+                2 => r#","app_build":3"#,
+                _ => r#","web":"w","app_build":3"#,
+            };
             let coupon = coupon.map_or(String::new(), |c| format!(r#","coupon":{}"#, serde_json_string(&c)));
             format!(
-                r#"{{"name":{},"ts":{ts},"device":{{"id":{},"ua":{},"ip":"{ip}"{battery}}},"lines":[{}],"channel":{channel},"region":{region},"test":{test}{blob},"dwell":{dwell},"attrs":{{"order":{},"j":{},"url":{}}},"codes":{{"7":"seven"}},"tags":[{}]{revenue}{coupon}}}"#,
+                r#"{{"name":{},"ts":{ts},"device":{{"id":{},"ua":{},"ip":"{ip}"{battery}}},"lines":[{}],"channel":{channel},"region":{region},"test":{test}{blob}{via},"dwell":{dwell},"attrs":{{"order":{},"j":{},"url":{}}},"codes":{{"7":"seven"}},"tags":[{}]{revenue}{coupon}}}"#,
                 serde_json_string(&name),
                 serde_json_string(&id),
                 serde_json_string(&ua),
@@ -219,6 +226,7 @@ fn bool_leaf() -> BoxedStrategy<String> {
         Just("has(revenue)".to_owned()),
         Just("has(device.battery)".to_owned()),
         Just("has(dwell)".to_owned()),
+        Just("has(web) || (app_build ?? 0) > 2".to_owned()),
         Just("!has(self.dwell)".to_owned()),
         Just("channel == Channel.WEB".to_owned()),
         Just("name in [\"buy\", \"sell\"]".to_owned()),
@@ -286,7 +294,7 @@ fn program() -> impl Strategy<Value = String> {
                 ),
                 // Spreads overridden by empty and null values; keys of bytes.
                 8 => format!(
-                    "emit copies key blob {{ ..self, name: {key}, tags: [], attrs: {{}}, revenue: null, \
+                    "emit copies key blob {{ ..self, name: {key}, tags: [], attrs: {{}}, revenue: null, app_build: {n}, \
                      coupon: if {n} > 0 {{ null }} else {{ coupon }}, device: if {n} > 1 {{ {{ ..device, battery: null }} }} else {{ device }} }};"
                 ),
                 9 => format!("emit tallies key blob {{ key: {key}, n: {n} }};\n  emit tallies key {n} {{ key: {other} }};"),

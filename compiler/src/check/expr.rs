@@ -800,7 +800,32 @@ impl Cx<'_, '_> {
                 );
                 continue;
             }
+            if let Some(oneof) = field.oneof
+                && let Some(&(other, other_span)) =
+                    seen.iter().find(|(i, _)| msg.fields[*i as usize].oneof == Some(oneof))
+            {
+                let (other_name, oneof_name) = (&msg.fields[other as usize].name, &msg.oneofs[oneof as usize]);
+                self.error(
+                    Diagnostic::new(
+                        Code::E0030,
+                        f.key.span(),
+                        format!("`{other_name}` and `{field_name}` are members of oneof `{oneof_name}`: a record sets one of them"),
+                    )
+                    .label(format!("a second member of `{oneof_name}`"))
+                    .secondary(other_span, "the first one")
+                    .hint("keep one of them; choose between them with `if`"),
+                );
+                continue;
+            }
             seen.push((index, f.key.span()));
+            // Setting a member of a oneof unsets the others the spread may have set.
+            if spread.is_some() {
+                let siblings: Vec<(u32, Type)> =
+                    msg.oneof_siblings(index as usize).map(|i| (i as u32, msg.fields[i].ty.clone())).collect();
+                for (sibling, t) in siblings {
+                    fields.push((sibling, Expr::lit(Literal::Null, t, f.key.span())));
+                }
+            }
             let value = self.expr(&f.value, Some(&field_ty));
             let value = self.coerce(value, &field_ty, &|| format!("field `{field_name}` of {msg_name}"));
             fields.push((index, value));

@@ -233,6 +233,16 @@ stops and `evr test` counts every test of the bundle as failed.
 Run the bundle with `--engine interp` meanwhile (the interpreter defines what every program
 means), and report the construct: the JIT is meant to compile every checked program."#
         }
+        Code::E0030 => {
+            r#"A record literal sets two members of one oneof. A oneof holds at most one of its
+fields, so the record could keep only the last: protobuf's JSON mapping rejects such an event
+too (it is dirty), and in binary the last member on the wire wins.
+
+    emit out { text: "a", num: 1 };       // text and num are members of `oneof payload`
+    emit out { ..self, num: 1 };          // ok: num replaces whichever member self had
+
+Choose between the members with `if`, or emit two records."#
+        }
         Code::W0001 => {
             r#"The left side of `??` is never null, so the default is never used.
 

@@ -65,6 +65,7 @@ codes! {
     E0027 "invalid test step";
     E0028 "value cannot be absent";
     E0029 "construct the JIT cannot compile";
+    E0030 "two members of a oneof";
     W0001 "value is never null";
 }
 

@@ -311,7 +311,9 @@ impl<'i> Scan<'i> {
             None => s.skip(depth + 1),
             Some(index) => {
                 let bit = 1u128.checked_shl(index as u32)?;
-                if seen & bit != 0 {
+                // A member of a oneof is left to the serde path too, which checks that no other
+                // one is set.
+                if seen & bit != 0 || msg.fields[index].oneof.is_some() {
                     return None;
                 }
                 seen |= bit;

@@ -123,11 +123,15 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
         let msg = enter(self.schema, self.ty, self.path, self.depth)?;
         let mut out = if self.build { Some(Message::empty(self.schema, self.ty)) } else { None };
+        let mut oneofs = OneofsSet::default();
         while let Some(index) = next_field(&mut map, msg)? {
             let field = &msg.fields[index];
             let path = Path { parent: Some(self.path), segment: Segment::Field(&field.name) };
             let seed = FieldSeed { schema: self.schema, field, path: &path, depth: self.depth, build: self.build };
             let v = map.next_value_seed(seed)?;
+            if v.is_some() {
+                oneofs.set(msg, index, self.path)?;
+            }
             if let Some(out) = &mut out {
                 out.fields[index] = v.unwrap_or(Value::Null);
             }
@@ -174,18 +178,26 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let FrameSeed { schema, plan, out, depth, .. } = self;
         let msg = enter(schema, self.ty, self.path, depth)?;
+        let mut oneofs = OneofsSet::default();
         while let Some(index) = next_field(&mut map, msg)? {
             let field = &msg.fields[index];
             let path = Path { parent: Some(self.path), segment: Segment::Field(&field.name) };
-            match plan.need(index) {
+            // Whether the value was given (not `null`), for the oneof check below.
+            let given = match plan.need(index) {
                 Need::Skip => {
-                    map.next_value_seed(FieldSeed { schema, field, path: &path, depth, build: false })?;
+                    map.next_value_seed(FieldSeed { schema, field, path: &path, depth, build: false })?.is_some()
                 }
                 Need::Slot(at) => {
                     let seed = ScalarSeed { schema, field, wire: field.wire, path: &path, keep: true };
                     match map.next_value_seed(seed)? {
-                        Some(s) => out.scalar(*at, s),
-                        None => out.clear(&[*at]),
+                        Some(s) => {
+                            out.scalar(*at, s);
+                            true
+                        }
+                        None => {
+                            out.clear(&[*at]);
+                            false
+                        }
                     }
                 }
                 Need::Nested(inner) => {
@@ -196,17 +208,25 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                     };
                     let seed =
                         FrameSeed { schema, ty: *ty, plan: inner, out: &mut *out, path: &path, depth: depth + 1 };
-                    map.next_value_seed(seed)?;
+                    map.next_value_seed(seed)?
                 }
                 Need::Whole(w) => {
                     let v = map.next_value_seed(FieldSeed { schema, field, path: &path, depth, build: true })?;
+                    let given = v.is_some();
                     *out.whole(*w) = v.unwrap_or(Value::Null);
+                    given
                 }
                 Need::Column(c) => {
                     let seed = ScalarSeed { schema, field, wire: field.wire, path: &path, keep: true };
                     match map.next_value_seed(seed)? {
-                        Some(s) => out.column_scalar(*c, s),
-                        None => out.column_unset(*c),
+                        Some(s) => {
+                            out.column_scalar(*c, s);
+                            true
+                        }
+                        None => {
+                            out.column_unset(*c);
+                            false
+                        }
                     }
                 }
                 Need::Columns(elements) => {
@@ -216,6 +236,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                     let field = FieldSeed { schema, field, path: &path, depth, build: false };
                     let columns = Some(Columns { ty, elements, out: &mut *out });
                     map.next_value_seed(AnySeed(ListVisitor { field, columns }))?;
+                    false
                 }
                 Need::Keys(keys) => {
                     // A map given twice is the last one given, as in a value tree.
@@ -224,7 +245,11 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                     }
                     let field = FieldSeed { schema, field, path: &path, depth, build: false };
                     map.next_value_seed(AnySeed(MapVisitor { field, keyed: Some(Keyed { keys, out: &mut *out }) }))?;
+                    false
                 }
+            };
+            if given {
+                oneofs.set(msg, index, self.path)?;
             }
         }
         Ok(true)
@@ -235,6 +260,31 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
     }
 
     reject_scalars!();
+}
+
+/// The members of oneofs given so far in one object: protobuf's JSON mapping rejects a second
+/// member of the same oneof (`null` is no member given; the same one twice is the last one).
+#[derive(Default)]
+struct OneofsSet(Vec<(u32, usize)>);
+
+impl OneofsSet {
+    fn set<E: de::Error>(&mut self, msg: &evr_compiler::schema::Message, index: usize, path: &Path) -> Result<(), E> {
+        let Some(oneof) = msg.fields[index].oneof else { return Ok(()) };
+        match self.0.iter().find(|(o, _)| *o == oneof) {
+            Some(&(_, other)) if other != index => Err(at(
+                path,
+                format!(
+                    "`{}` and `{}` are both given, but oneof `{}` holds one of them",
+                    msg.fields[other].name, msg.fields[index].name, msg.oneofs[oneof as usize]
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.0.push((oneof, index));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The index of the next known field of an object; unknown fields are checked and skipped.

@@ -55,8 +55,13 @@ fn fields<'s>(
 }
 
 fn merge(schema: &Schema, m: &mut Message, buf: &[u8], path: &Path, depth: u32) -> Result<(), DecodeError> {
+    let msg = schema.message(m.ty);
     fields(schema, m.ty, buf, path, depth, |index, field, wire, buf| {
         let fpath = Path { parent: Some(path), segment: Segment::Field(&field.name) };
+        // The last member of a oneof on the wire is the one set.
+        for sibling in msg.oneof_siblings(index) {
+            m.fields[sibling] = Value::Null;
+        }
         merge_field(schema, field, &mut m.fields[index], buf, wire, &fpath, depth)
     })
 }
@@ -72,8 +77,20 @@ fn merge_into(
     depth: u32,
 ) -> Result<(), DecodeError> {
     let mut counts = Counts::default();
+    let msg = schema.message(ty);
     fields(schema, ty, buf, path, depth, |index, field, wire, buf| {
         let fpath = Path { parent: Some(path), segment: Segment::Field(&field.name) };
+        // The last member of a oneof on the wire is the one set: the others are unset.
+        for sibling in msg.oneof_siblings(index) {
+            match plan.need(sibling) {
+                Need::Slot(at) => out.clear(&[*at]),
+                Need::Nested(inner) => out.clear(inner.slots()),
+                Need::Whole(w) => *out.whole(*w) = Value::Null,
+                Need::Column(c) => out.column_unset(*c),
+                // Lists and maps are in no oneof.
+                Need::Skip | Need::Columns(_) | Need::Keys(_) => {}
+            }
+        }
         match plan.need(index) {
             Need::Skip => check_field(schema, field, buf, wire, &fpath, depth, counts.next(index, field)),
             Need::Slot(at) => {
