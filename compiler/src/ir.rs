@@ -468,11 +468,15 @@ pub fn field_paths(expr: &Expr, out: &mut Vec<FieldPath>) {
 }
 
 /// For `has(x)`: when `x` reads a field that has presence but reads as a value when unset (a
-/// `google.protobuf.Duration`, whose unset value reads as `0ms`), the message it is read from
+/// `google.protobuf.Duration` reads as `0ms`, a Timestamp as `0`), the message it is read from
 /// and its index, so that `has` asks whether the field is set rather than looking at its value.
-pub fn presence_field(x: &Expr) -> Option<(&Expr, u32)> {
+pub fn presence_field<'e>(x: &'e Expr, schema: &crate::schema::Schema) -> Option<(&'e Expr, u32)> {
+    use crate::schema::WireKind;
     match &x.kind {
-        ExprKind::Field { base, index, .. } if *x.ty.strip_optional() == Type::Duration => Some((base, *index)),
+        ExprKind::Field { base, message, index } => {
+            let field = schema.message(*message).fields.get(*index as usize)?;
+            matches!(field.wire, WireKind::Duration | WireKind::Timestamp).then_some((&**base, *index))
+        }
         _ => None,
     }
 }

@@ -39,6 +39,8 @@ pub enum WireKind {
     Message,
     /// google.protobuf.Duration, which EVR reads as a `duration`.
     Duration,
+    /// google.protobuf.Timestamp, which EVR reads as an `int` of milliseconds since the epoch.
+    Timestamp,
 }
 
 impl WireKind {
@@ -63,6 +65,7 @@ impl WireKind {
             WireKind::Enum => "enum",
             WireKind::Message => "message",
             WireKind::Duration => "google.protobuf.Duration",
+            WireKind::Timestamp => "google.protobuf.Timestamp",
         }
     }
 
@@ -105,6 +108,12 @@ pub struct Field {
     /// The oneof this field is a member of (its index in `Message::oneofs`): at most one
     /// member of a oneof is set. proto3 `optional` fields, oneofs of their own, are none.
     pub oneof: Option<u32>,
+    /// A singular `google.protobuf.*Value` wrapper: read as `T?` of its `wire` kind, written
+    /// in binary as a message holding the value in field 1 (in JSON as the plain value).
+    pub wrapper: bool,
+    /// Its values are (or hold) a well-known message whose JSON form evr does not map yet
+    /// (Struct, Value, ListValue, Any, FieldMask): JSON decoders must look at it.
+    pub unmapped_json: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -204,7 +213,7 @@ impl Schema {
     fn from_pool(pool: DescriptorPool) -> Schema {
         let mut schema = Schema { pool: pool.clone(), ..Schema::default() };
         let messages: Vec<MessageDescriptor> =
-            pool.all_messages().filter(|m| !m.is_map_entry() && m.full_name() != "google.protobuf.Duration").collect();
+            pool.all_messages().filter(|m| !m.is_map_entry() && !is_scalar_message(m.full_name())).collect();
         for (i, m) in messages.iter().enumerate() {
             schema.by_full_name.insert(m.full_name().to_owned(), TypeRef::Message(MessageId(i as u32)));
         }
@@ -249,10 +258,12 @@ impl Schema {
         } else if f.is_list() {
             let (t, w) = self.kind_type(f);
             (Type::list(t), w, Label::Repeated, None)
+        } else if let Some((t, w)) = wrapped(f) {
+            (t.optional(), w, Label::Singular, None)
         } else {
             let (t, w) = self.kind_type(f);
             let scalar_with_presence = f.supports_presence()
-                && !matches!(w, WireKind::Message | WireKind::Duration)
+                && !matches!(w, WireKind::Message | WireKind::Duration | WireKind::Timestamp)
                 && f.cardinality() != Cardinality::Required;
             let t = if scalar_with_presence { t.optional() } else { t };
             (t, w, Label::Singular, None)
@@ -266,6 +277,18 @@ impl Schema {
             label,
             map_wire,
             oneof: None,
+            wrapper: !f.is_map() && !f.is_list() && wrapped(f).is_some(),
+            unmapped_json: {
+                let kind = if f.is_map() {
+                    match f.kind() {
+                        Kind::Message(entry) => entry.map_entry_value_field().kind(),
+                        k => k,
+                    }
+                } else {
+                    f.kind()
+                };
+                matches!(kind, Kind::Message(m) if UNMAPPED_JSON.contains(&m.full_name()))
+            },
         }
     }
 
@@ -287,6 +310,7 @@ impl Schema {
             Kind::String => (Type::String, WireKind::String),
             Kind::Bytes => (Type::Bytes, WireKind::Bytes),
             Kind::Message(m) if m.full_name() == "google.protobuf.Duration" => (Type::Duration, WireKind::Duration),
+            Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp" => (Type::Int, WireKind::Timestamp),
             Kind::Message(m) => match self.by_full_name.get(m.full_name()) {
                 Some(TypeRef::Message(id)) => (Type::Message(*id), WireKind::Message),
                 _ => (Type::Error, WireKind::Message),
@@ -297,6 +321,40 @@ impl Schema {
             },
         }
     }
+}
+
+/// The value type of a singular wrapper field (`google.protobuf.Int64Value` ...).
+fn wrapped(f: &FieldDescriptor) -> Option<(Type, WireKind)> {
+    let Kind::Message(m) = f.kind() else { return None };
+    if f.is_list() || f.is_map() {
+        return None;
+    }
+    Some(match m.full_name() {
+        "google.protobuf.DoubleValue" => (Type::Float, WireKind::Double),
+        "google.protobuf.FloatValue" => (Type::Float, WireKind::Float),
+        "google.protobuf.Int64Value" => (Type::Int, WireKind::Int64),
+        "google.protobuf.UInt64Value" => (Type::Int, WireKind::Uint64),
+        "google.protobuf.Int32Value" => (Type::Int, WireKind::Int32),
+        "google.protobuf.UInt32Value" => (Type::Int, WireKind::Uint32),
+        "google.protobuf.BoolValue" => (Type::Bool, WireKind::Bool),
+        "google.protobuf.StringValue" => (Type::String, WireKind::String),
+        "google.protobuf.BytesValue" => (Type::Bytes, WireKind::Bytes),
+        _ => return None,
+    })
+}
+
+/// Well-known messages whose JSON mapping is not their fields, which evr does not map yet.
+pub const UNMAPPED_JSON: &[&str] = &[
+    "google.protobuf.Struct",
+    "google.protobuf.Value",
+    "google.protobuf.ListValue",
+    "google.protobuf.Any",
+    "google.protobuf.FieldMask",
+];
+
+/// Well-known messages that EVR reads as scalars (`duration`, an `int` timestamp).
+fn is_scalar_message(full_name: &str) -> bool {
+    matches!(full_name, "google.protobuf.Duration" | "google.protobuf.Timestamp")
 }
 
 /// One `use "x.proto";`: the file on disk and the span of its path in the `.evr` source.

@@ -208,8 +208,12 @@ impl Cx<'_, '_> {
             _ => match &arg.kind {
                 ExprKind::Field { message, index, .. } => {
                     let f = &self.env.schema.message(*message).fields[*index as usize];
-                    !matches!(f.wire, crate::schema::WireKind::Message | crate::schema::WireKind::Duration)
-                        || f.label != crate::schema::Label::Singular
+                    !matches!(
+                        f.wire,
+                        crate::schema::WireKind::Message
+                            | crate::schema::WireKind::Duration
+                            | crate::schema::WireKind::Timestamp
+                    ) || f.label != crate::schema::Label::Singular
                 }
                 _ => true,
             },

@@ -219,10 +219,14 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
             eval(body, env)?
         }
         ExprKind::Call { builtin, args, site, .. } => builtins::call(*builtin, args, *site, env)?,
-        ExprKind::Has(x) if let Some((base, index)) = crate::ir::presence_field(x) => match eval(base, env)? {
-            Value::Message(m) => Value::Bool(!m.fields.get(index as usize).ok_or(RuntimeError::Internal)?.is_null()),
-            _ => Value::Bool(false),
-        },
+        ExprKind::Has(x) if let Some((base, index)) = crate::ir::presence_field(x, env.schema) => {
+            match eval(base, env)? {
+                Value::Message(m) => {
+                    Value::Bool(!m.fields.get(index as usize).ok_or(RuntimeError::Internal)?.is_null())
+                }
+                _ => Value::Bool(false),
+            }
+        }
         ExprKind::Has(x) => {
             let v = eval(x, env)?;
             Value::Bool(match v {

@@ -173,6 +173,7 @@ pub fn fits(wire: WireKind, v: i64) -> bool {
         WireKind::Int32 | WireKind::Sint32 | WireKind::Sfixed32 | WireKind::Enum => i32::try_from(v).is_ok(),
         WireKind::Uint32 | WireKind::Fixed32 => u32::try_from(v).is_ok(),
         WireKind::Uint64 | WireKind::Fixed64 => v >= 0,
+        WireKind::Timestamp => evr_stdlib::time::TIMESTAMP_MS.contains(&v),
         _ => true,
     }
 }

@@ -311,9 +311,9 @@ impl<'i> Scan<'i> {
             None => s.skip(depth + 1),
             Some(index) => {
                 let bit = 1u128.checked_shl(index as u32)?;
-                // A member of a oneof is left to the serde path too, which checks that no other
-                // one is set.
-                if seen & bit != 0 || msg.fields[index].oneof.is_some() {
+                // So are a member of a oneof (serde checks that no other one is set) and a
+                // well-known message whose JSON form is not mapped (serde says so).
+                if seen & bit != 0 || msg.fields[index].oneof.is_some() || msg.fields[index].unmapped_json {
                     return None;
                 }
                 seen |= bit;
@@ -529,6 +529,7 @@ impl<'i> Scan<'i> {
                         Scalar::Enum(schema.enum_(id).value(text)?)
                     }
                     WireKind::Duration => Scalar::Duration(parse_duration(text).ok()?),
+                    WireKind::Timestamp => Scalar::Int(evr_stdlib::time::parse_rfc3339(text)?),
                     // Integers as text: plain digits only; anything else is the serde path's.
                     w if w.is_int() => {
                         let digits = text.strip_prefix('-').unwrap_or(text);

@@ -311,11 +311,27 @@ fn enter<'s, E: de::Error>(
     if depth >= MAX_NESTING {
         return Err(at(path, format!("messages nested deeper than {MAX_NESTING}")));
     }
-    Ok(schema.message(ty))
+    let msg = schema.message(ty);
+    if let Some(why) = unmapped(msg) {
+        return Err(at(path, why));
+    }
+    Ok(msg)
 }
 
 fn not_object<E: de::Error>(schema: &Schema, ty: MessageId, path: &Path, found: impl fmt::Display) -> E {
-    at(path, format!("expected a JSON object for {}, found {found}", schema.message(ty).name))
+    let msg = schema.message(ty);
+    match unmapped(msg) {
+        Some(why) => at(path, why),
+        None => at(path, format!("expected a JSON object for {}, found {found}", msg.name)),
+    }
+}
+
+/// Well-known messages whose JSON form is not their fields and that evr does not map yet: an
+/// event that gives one is dirty with this reason, rather than read as something else.
+fn unmapped(msg: &evr_compiler::schema::Message) -> Option<String> {
+    evr_compiler::schema::UNMAPPED_JSON
+        .contains(&msg.full_name.as_str())
+        .then(|| format!("{} in JSON is not supported yet (protobuf binary events carry it)", msg.full_name))
 }
 
 impl MessageSeed<'_> {
@@ -665,6 +681,7 @@ impl ScalarSeed<'_> {
             WireKind::Bytes => "a base64 string".into(),
             WireKind::Enum => "an enum name or number".into(),
             WireKind::Duration => "a duration string such as \"1.5s\"".into(),
+            WireKind::Timestamp => "an RFC 3339 timestamp such as \"2023-11-14T22:13:20Z\"".into(),
             WireKind::Message => "a JSON object".into(),
             _ => "an integer (number or string)".into(),
         }
@@ -714,6 +731,12 @@ impl ScalarSeed<'_> {
                 },
             },
             WireKind::Duration => parse_duration(&v).map(Scalar::Duration).map_err(|why| at(self.path, why))?,
+            WireKind::Timestamp => evr_stdlib::time::parse_rfc3339(&v).map(Scalar::Int).ok_or_else(|| {
+                at(
+                    self.path,
+                    format!("{v:?} is not an RFC 3339 timestamp such as \"2023-11-14T22:13:20Z\" (years 1 to 9999)"),
+                )
+            })?,
             w if w.is_int() => match v.parse::<i128>() {
                 Ok(n) => return self.int(n),
                 Err(_) => match v.parse::<f64>() {

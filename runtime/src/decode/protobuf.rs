@@ -94,7 +94,7 @@ fn merge_into(
         match plan.need(index) {
             Need::Skip => check_field(schema, field, buf, wire, &fpath, depth, counts.next(index, field)),
             Need::Slot(at) => {
-                let s = scalar(field.wire, buf, wire, &fpath)?;
+                let s = field_scalar(field, buf, wire, &fpath)?;
                 out.scalar(*at, s);
                 Ok(())
             }
@@ -106,7 +106,7 @@ fn merge_into(
             }
             Need::Whole(w) => merge_field(schema, field, out.whole(*w), buf, wire, &fpath, depth),
             Need::Column(c) => {
-                let s = scalar(field.wire, buf, wire, &fpath)?;
+                let s = field_scalar(field, buf, wire, &fpath)?;
                 out.column_scalar(*c, s);
                 Ok(())
             }
@@ -164,6 +164,7 @@ fn default_scalar(kind: WireKind) -> Scalar<'static> {
         WireKind::Double | WireKind::Float => Scalar::Float(0.0),
         WireKind::Enum => Scalar::Enum(0),
         WireKind::Duration => Scalar::Duration(0),
+        WireKind::Timestamp => Scalar::Int(0),
         WireKind::String => Scalar::Str(std::borrow::Cow::Borrowed("")),
         WireKind::Bytes => Scalar::Bytes(std::borrow::Cow::Borrowed(&[])),
         _ => Scalar::Int(0),
@@ -192,7 +193,7 @@ fn merge_field(
             merge(schema, &mut inner, bytes, path, depth + 1)?;
             *slot = Value::Message(Rc::new(inner));
         }
-        Label::Singular => *slot = scalar(field.wire, buf, wire, path)?.into_value(),
+        Label::Singular => *slot = field_scalar(field, buf, wire, path)?.into_value(),
         Label::Repeated => {
             let mut items = match std::mem::replace(slot, Value::Null) {
                 Value::List(l) => Rc::unwrap_or_clone(l),
@@ -283,7 +284,7 @@ fn check_field(
                 depth + 1,
             )
         }
-        Label::Singular | Label::Repeated => scalar(field.wire, buf, wire, path).map(drop),
+        Label::Singular | Label::Repeated => field_scalar(field, buf, wire, path).map(drop),
         Label::Map => {
             let entry = length_delimited(buf, wire).map_err(|e| err(path, e))?;
             map_entry(schema, field, entry, path, depth, false).map(drop)
@@ -327,7 +328,11 @@ impl Counts {
 /// Repeated scalars may come packed: all elements in one length-delimited run.
 fn packed(field: &Field, wire: WireType) -> bool {
     wire == WireType::LengthDelimited
-        && !matches!(field.wire, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration)
+        && !field.wrapper
+        && !matches!(
+            field.wire,
+            WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration | WireKind::Timestamp
+        )
 }
 
 /// The message type of a message field, or of a list's elements.
@@ -442,11 +447,37 @@ fn scalar<'b>(kind: WireKind, buf: &mut &'b [u8], wire: WireType, path: &Path) -
         }
         WireKind::Bytes => Scalar::Bytes(Cow::Borrowed(length_delimited(buf, wire).map_err(|e| err(path, e))?)),
         WireKind::Duration => Scalar::Duration(duration(length_delimited(buf, wire).map_err(|e| err(path, e))?, path)?),
+        WireKind::Timestamp => {
+            let ms = duration(length_delimited(buf, wire).map_err(|e| err(path, e))?, path)?;
+            if !evr_stdlib::time::TIMESTAMP_MS.contains(&ms) {
+                return Err(err(path, "timestamp is out of range (years 1 to 9999)"));
+            }
+            Scalar::Int(ms)
+        }
         WireKind::Message => return Err(err(path, "unsupported field type")),
     })
 }
 
-/// google.protobuf.Duration { int64 seconds = 1; int32 nanos = 2; } in milliseconds.
+/// A scalar field's value: of its kind, or inside its wrapper message (field 1; the kind's
+/// default when the wrapper holds none).
+fn field_scalar<'b>(field: &Field, buf: &mut &'b [u8], wire: WireType, path: &Path) -> Result<Scalar<'b>, DecodeError> {
+    if !field.wrapper {
+        return scalar(field.wire, buf, wire, path);
+    }
+    let mut inner = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+    let mut value = default_scalar(field.wire);
+    while !inner.is_empty() {
+        let (number, wire) = decode_key(&mut inner).map_err(|e| err(path, format!("invalid protobuf: {e}")))?;
+        match number {
+            1 => value = scalar(field.wire, &mut inner, wire, path)?,
+            _ => skip(&mut inner, wire).map_err(|e| err(path, e))?,
+        }
+    }
+    Ok(value)
+}
+
+/// google.protobuf.Duration { int64 seconds = 1; int32 nanos = 2; } in milliseconds; a
+/// Timestamp has the same fields (nanos are never negative there).
 fn duration(mut buf: &[u8], path: &Path) -> Result<i64, DecodeError> {
     let (mut seconds, mut nanos) = (0i64, 0i64);
     while !buf.is_empty() {

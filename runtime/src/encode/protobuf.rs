@@ -19,6 +19,16 @@ fn message(schema: &Schema, m: &Message, out: &mut Vec<u8>) {
             continue;
         }
         match (field.label, v) {
+            (Label::Singular, v) if field.wrapper => {
+                // The wrapper message, holding the value in field 1 unless it is the default.
+                let mut inner = Vec::new();
+                if !v.is_default() {
+                    value(schema, 1, field.wire, v, &mut inner);
+                }
+                encode_key(field.number, WireType::LengthDelimited, out);
+                encode_varint(inner.len() as u64, out);
+                out.extend_from_slice(&inner);
+            }
             (Label::Singular, v) => value(schema, field.number, field.wire, v, out),
             (Label::Repeated, Value::List(items)) => {
                 if is_packable(field.wire) {
@@ -52,7 +62,7 @@ fn message(schema: &Schema, m: &Message, out: &mut Vec<u8>) {
 }
 
 fn is_packable(w: WireKind) -> bool {
-    !matches!(w, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration)
+    !matches!(w, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration | WireKind::Timestamp)
 }
 
 /// The wire type each kind is written with.
@@ -60,7 +70,9 @@ pub(crate) fn wire_type(w: WireKind) -> WireType {
     match w {
         WireKind::Double | WireKind::Fixed64 | WireKind::Sfixed64 => WireType::SixtyFourBit,
         WireKind::Float | WireKind::Fixed32 | WireKind::Sfixed32 => WireType::ThirtyTwoBit,
-        WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration => WireType::LengthDelimited,
+        WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration | WireKind::Timestamp => {
+            WireType::LengthDelimited
+        }
         _ => WireType::Varint,
     }
 }
@@ -99,9 +111,14 @@ fn bare(w: WireKind, v: &Value, out: &mut Vec<u8>) {
             encode_varint(b.len() as u64, out);
             out.extend_from_slice(b);
         }
-        (WireKind::Duration, Value::Duration(ms)) => {
+        (WireKind::Duration | WireKind::Timestamp, Value::Duration(ms) | Value::Int(ms)) => {
             let mut d = Vec::new();
-            let (secs, nanos) = (ms / 1000, (ms % 1000) * 1_000_000);
+            // A Duration's nanos take the sign of its seconds; a Timestamp's are never negative.
+            let (secs, nanos) = if w == WireKind::Timestamp {
+                (ms.div_euclid(1000), ms.rem_euclid(1000) * 1_000_000)
+            } else {
+                (ms / 1000, (ms % 1000) * 1_000_000)
+            };
             if secs != 0 {
                 encode_key(1, WireType::Varint, &mut d);
                 encode_varint(secs as u64, &mut d);

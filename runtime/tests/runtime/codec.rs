@@ -139,6 +139,7 @@ fn scalar(kind: WireKind, color_values: i32) -> BoxedStrategy<Value> {
         }
         WireKind::Enum => (0..color_values).prop_map(Value::Enum).boxed(),
         WireKind::Duration => (-1_000_000_000i64..1_000_000_000).prop_map(Value::Duration).boxed(),
+        WireKind::Timestamp => evr_stdlib::time::TIMESTAMP_MS.prop_map(Value::Int).boxed(),
         WireKind::Message => Just(Value::Null).boxed(),
     }
 }

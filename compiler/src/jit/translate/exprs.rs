@@ -130,7 +130,7 @@ impl Translator<'_, '_> {
                 self.bind(local.0, &value.ty, &v, value.span)?;
                 self.expr(body)?
             }
-            ExprKind::Has(x) if let Some((base, index)) = crate::ir::presence_field(x) => {
+            ExprKind::Has(x) if let Some((base, index)) = crate::ir::presence_field(x, self.env.schema) => {
                 JVal::B(self.field_set(x, base, index)?)
             }
             ExprKind::Has(x) => match self.expr(x)? {
