@@ -177,28 +177,32 @@ fn live_input_is_flushed_and_sigterm_stops_cleanly() {
     assert!(err.contains("evr: 1 events (stopped): 1 outputs (out 1)"), "{err}");
 }
 
+/// A bundle of one protobuf source of `kinds.v1.Probe` (`probes`) and a JSON sink `out` with
+/// `rules`, and a file of `records`, in a directory of their own: (directory, bundle, events).
+fn protobuf_bundle(name: &str, rules: &str, records: &[u8]) -> (std::path::PathBuf, String, String) {
+    let dir = std::env::temp_dir().join(format!("evr-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
+    let text = format!(
+        "use \"{}\";\nuse kinds.v1.Probe;\nsource probes: Probe as protobuf;\nsink out: Probe as json;\n{rules}\n",
+        schema.display()
+    );
+    std::fs::write(dir.join("rules.evr"), text).unwrap();
+    std::fs::write(dir.join("events.bin"), records).unwrap();
+    let path = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let (bundle, events) = (path("rules.evr"), path("events.bin"));
+    (dir, bundle, events)
+}
+
 /// The input is framed as its source is declared: a protobuf source reads length-delimited
 /// records without `--input-format`, and a framing of the other format is refused up front.
 #[test]
 fn input_format_follows_the_source() {
-    let dir = std::env::temp_dir().join(format!("evr-cli-proto-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
-    std::fs::write(
-        dir.join("rules.evr"),
-        format!(
-            "use \"{}\";\nuse kinds.v1.Probe;\nsource probes: Probe as protobuf;\nsink out: Probe as json;\nrule r on probes => route out;\n",
-            schema.display()
-        ),
-    )
-    .unwrap();
     // Probe { id: "p" }, preceded by its length.
-    std::fs::write(dir.join("events.bin"), [0x03, 0x0a, 0x01, b'p']).unwrap();
-    let (bundle, events) = (dir.join("rules.evr"), dir.join("events.bin"));
-    let (bundle, events) = (bundle.to_str().unwrap(), events.to_str().unwrap());
-    let (code, out, err) = evr(&["run", bundle, "--input", events]);
+    let (dir, bundle, events) = protobuf_bundle("framing", "rule r on probes => route out;", &[0x03, 0x0a, 0x01, b'p']);
+    let (code, out, err) = evr(&["run", &bundle, "--input", &events]);
     assert_eq!((code, out.as_str()), (0, "{\"sink\":\"out\",\"value\":{\"id\":\"p\"}}\n"), "{err}");
-    let (code, _, err) = evr(&["run", bundle, "--input", events, "--input-format", "json"]);
+    let (code, _, err) = evr(&["run", &bundle, "--input", &events, "--input-format", "json"]);
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(code, 2);
     assert!(err.contains("source `probes` is declared `as protobuf`"), "{err}");
@@ -208,25 +212,12 @@ fn input_format_follows_the_source() {
 /// engines (the JIT decodes into frames, the interpreter into value trees).
 #[test]
 fn protobuf_oneof_last_member_wins() {
-    let dir = std::env::temp_dir().join(format!("evr-cli-oneof-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
-    std::fs::write(
-        dir.join("rules.evr"),
-        format!(
-            "use \"{}\";\nuse kinds.v1.Probe;\nsource probes: Probe as protobuf;\nsink out: Probe as json;\n\
-             rule r on probes => emit out {{ id: if has(text) {{ \"text\" }} else if has(num) {{ \"num\" }} else {{ \"none\" }} }};\n",
-            schema.display()
-        ),
-    )
-    .unwrap();
+    let rules = "rule r on probes => emit out { id: if has(text) { \"text\" } else if has(num) { \"num\" } else { \"none\" } };";
     // { text: "a", num: 5 }, { num: 5, text: "a" }, { }: each preceded by its length.
     let records = [5, 0x52, 0x01, b'a', 0x58, 0x05, 5, 0x58, 0x05, 0x52, 0x01, b'a', 0];
-    std::fs::write(dir.join("events.bin"), records).unwrap();
-    let (bundle, events) = (dir.join("rules.evr"), dir.join("events.bin"));
-    let (bundle, events) = (bundle.to_str().unwrap(), events.to_str().unwrap());
+    let (dir, bundle, events) = protobuf_bundle("oneof", rules, &records);
     for engine in ["jit", "interp"] {
-        let (code, out, err) = evr(&["run", bundle, "--input", events, "--engine", engine]);
+        let (code, out, err) = evr(&["run", &bundle, "--input", &events, "--engine", engine]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(
             out,

@@ -154,28 +154,20 @@ impl Translator<'_, '_> {
                 },
                 _ => return unsupported("this conversion", span),
             },
-            ExprKind::In { needle, list, negated }
-                if !matches!(list.kind, ExprKind::Lit(Literal::List(_)) | ExprKind::ListLit(_)) =>
-            {
+            ExprKind::In { needle, list, negated } if !matches!(list.kind, ExprKind::ListLit(_)) => {
                 let JVal::Coll(ptr, len) = self.expr(list)? else {
                     return unsupported("`in` over this value", list.span);
                 };
-                let one = self.b.ins().iconst(types::I8, 1);
-                let (present, v) = match self.expr(needle)? {
-                    JVal::Opt(p, inner) => (p, *inner),
-                    v => (one, v),
-                };
-                let (kind, a, b) = self.words_of(v, &needle.ty, span)?;
-                let kind = self.b.ins().iconst(types::I64, kind);
+                let (present, kind, a, b) = self.needle(needle, span)?;
                 let found = self.call1("evr_list_contains", &[ptr, len, kind, a, b]);
                 // A null needle is in no list.
                 let hit = self.b.ins().band(found, present);
-                JVal::B(if *negated { self.b.ins().bxor_imm_u(hit, 1) } else { hit })
+                self.negated(hit, *negated)
             }
             ExprKind::In { needle, list, negated } => {
                 let ExprKind::ListLit(items) = &list.kind else { return unsupported("`in` over this list", list.span) };
                 let any = self.equals_any(needle, items, span)?;
-                JVal::B(if *negated { self.b.ins().bxor_imm_u(any, 1) } else { any })
+                self.negated(any, *negated)
             }
             ExprKind::InSet { needle, set, negated } if set.len() <= INLINE_SET => {
                 // A few constants: compared one by one, inline.
@@ -185,23 +177,17 @@ impl Translator<'_, '_> {
                     .map(|l| Expr::lit(l.clone(), needle.ty.strip_optional().clone(), span))
                     .collect();
                 let any = self.equals_any(needle, &items, span)?;
-                JVal::B(if *negated { self.b.ins().bxor_imm_u(any, 1) } else { any })
+                self.negated(any, *negated)
             }
             ExprKind::InSet { needle, set, negated } => {
-                let one = self.b.ins().iconst(types::I8, 1);
-                let (present, v) = match self.expr(needle)? {
-                    JVal::Opt(p, inner) => (p, *inner),
-                    v => (one, v),
-                };
-                let (kind, a, b) = self.words_of(v, &needle.ty, span)?;
-                let kind = self.b.ins().iconst(types::I64, kind);
+                let (present, kind, a, b) = self.needle(needle, span)?;
                 let set_ptr = std::sync::Arc::as_ptr(set) as i64;
                 self.env.pinned.sets.push(set.clone());
                 let set_ptr = self.b.ins().iconst(types::I64, set_ptr);
                 let found = self.call1("evr_set_contains", &[set_ptr, kind, a, b]);
                 // A null needle is in no set.
                 let hit = self.b.ins().band(found, present);
-                JVal::B(if *negated { self.b.ins().bxor_imm_u(hit, 1) } else { hit })
+                self.negated(hit, *negated)
             }
             ExprKind::Call { builtin, args, site, .. } => self.builtin(*builtin, args, *site, span)?,
             ExprKind::Event => {
@@ -271,6 +257,23 @@ impl Translator<'_, '_> {
                 JVal::Coll(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
             }
         })
+    }
+
+    /// The needle of `in` as words for a helper (see `words_of`), with whether it is present.
+    fn needle(&mut self, needle: &Expr, span: Span) -> R<(Value, Value, Value, Value)> {
+        let one = self.b.ins().iconst(types::I8, 1);
+        let (present, v) = match self.expr(needle)? {
+            JVal::Opt(p, inner) => (p, *inner),
+            v => (one, v),
+        };
+        let (kind, a, b) = self.words_of(v, &needle.ty, span)?;
+        let kind = self.b.ins().iconst(types::I64, kind);
+        Ok((present, kind, a, b))
+    }
+
+    /// `in`'s answer, or `not in`'s.
+    fn negated(&mut self, hit: Value, negated: bool) -> JVal {
+        JVal::B(if negated { self.b.ins().bxor_imm_u(hit, 1) } else { hit })
     }
 
     /// Whether `needle` equals one of `items`: one comparison each.
