@@ -194,9 +194,11 @@ fn run_bundle(
         }
     };
     let format = input_format(&analysis.program.sources[source.0 as usize], format)?;
-    // SIGINT and SIGTERM stop reading; the outputs so far are flushed and summed up.
+    // SIGINT and SIGTERM stop reading; the outputs so far are flushed and summed up. A second
+    // one, while that happens, ends the process at once (exit status 130).
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let stdout = io::stdout();
