@@ -7,8 +7,8 @@
 //! `{"sink": "dirty", "error": REASON, "line": N}` (with `"rule"` naming a failed drop, score or
 //! rule). `line` is the line number, or the record number for protobuf input.
 
-use std::io::{self, BufRead, Read, Write};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, TryRecvError};
+use std::io::{self, Read, Write};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -54,23 +54,15 @@ impl Progress for () {
     fn advance(&mut self, _: u64) {}
 }
 
-/// Records read while more input was ready: their bytes end to end, and where each ends.
-#[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-    /// Set on the last batch when the input broke off inside a record (protobuf framing).
-    broken: Option<String>,
-}
-
-/// A batch is sent once it holds this much, or as soon as reading on would wait.
-const BATCH: usize = 1 << 16;
+/// How much the reader asks for at a time.
+const CHUNK: usize = 1 << 16;
 
 /// Runs the program over every record of `input`, writing each output as a JSON line.
 ///
-/// Input is read on a thread of its own in batches of the records that are ready, so that
-/// outputs are flushed whenever the input has nothing more ready (`tail -f app.log | evr run`
-/// shows each event's outputs as it comes), and a stop request is seen while a read waits.
+/// Input is read on a thread of its own, in chunks of what the input has ready; records are
+/// cut from them here. Outputs are flushed whenever no more input is ready (`tail -f app.log |
+/// evr run` shows each event's outputs as it comes), and a stop request is seen while a read
+/// waits.
 pub fn run(
     exec: &mut Executor,
     source: SourceId,
@@ -80,59 +72,70 @@ pub fn run(
     progress: &mut impl Progress,
 ) -> io::Result<Stats> {
     let mut stats = Stats { per_sink: vec![0; exec.program().sinks.len()], ..Stats::default() };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Batch>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
     // Detached: a read may wait forever (stdin), and a stop must not wait for it.
-    std::thread::spawn(move || read_batches(format, input, &tx));
+    std::thread::spawn(move || read_chunks(input, &tx));
     let mut number = 0u64;
     let mut scratch = Vec::new();
     let mut outputs = Vec::new();
-    'run: loop {
-        let batch = match rx.try_recv() {
-            Ok(b) => b,
-            Err(TryRecvError::Disconnected) => break,
+    // Input read and not yet cut into records: `pending[at..]`, whose first `clean` bytes are
+    // known to hold no line end (so a long line is searched once, not once per chunk).
+    let (mut pending, mut at, mut clean) = (Vec::new(), 0usize, 0usize);
+    let mut ended = false;
+    while !ended {
+        let chunk = match rx.try_recv() {
+            Ok(c) => Some(c),
+            Err(TryRecvError::Disconnected) => None,
             Err(TryRecvError::Empty) => {
                 out.flush()?;
-                loop {
-                    if progress.stop_requested() {
-                        stats.stopped = true;
-                        break 'run;
-                    }
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok(b) => break b,
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => break 'run,
-                    }
-                }
+                wait(&rx, progress)
             }
         };
-        let batch = batch?;
-        let mut start = 0;
-        for &end in &batch.ends {
-            let record = &batch.bytes[start..end];
-            progress.advance((end - start) as u64);
-            start = end;
-            number += 1;
-            let bytes = match format {
-                // A byte order mark some editors write before the first line is no part of it.
-                InputFormat::JsonLines if number == 1 => {
-                    trim_line(record.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(record))
+        match chunk {
+            Some(c) => {
+                pending.drain(..at);
+                at = 0;
+                pending.extend_from_slice(&c?);
+            }
+            None if progress.stop_requested() => {
+                stats.stopped = true;
+                break;
+            }
+            None => ended = true,
+        }
+        loop {
+            let rest = &pending[at..];
+            let (record, used) = match next_record(format, rest, clean, ended) {
+                Next::Record(range, used) => (&rest[range], used),
+                Next::More => {
+                    clean = rest.len();
+                    break;
                 }
-                InputFormat::JsonLines => trim_line(record),
-                InputFormat::DelimitedProtobuf => record,
+                Next::Broken(why) => {
+                    number += 1;
+                    stats.events += 1;
+                    stats.dirty += 1;
+                    write_dirty(out, &why, None, number)?;
+                    ended = true;
+                    break;
+                }
+            };
+            progress.advance(used as u64);
+            number += 1;
+            // A byte order mark some editors write before the first line is no part of it.
+            let record = match format {
+                InputFormat::JsonLines if number == 1 => record.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(record),
+                _ => record,
             };
             stats.events += 1;
             outputs.clear();
-            let processed = exec.process(source, bytes, &mut outputs);
+            let processed = exec.process(source, record, &mut outputs);
             if processed.dropped_by.is_some() {
                 stats.dropped += 1;
             }
-            write_outputs(exec, source, bytes, &outputs, number, &mut stats, &mut scratch, out)?;
-        }
-        if let Some(why) = batch.broken {
-            number += 1;
-            stats.events += 1;
-            stats.dirty += 1;
-            write_dirty(out, &why, None, number)?;
+            write_outputs(exec, source, record, &outputs, number, &mut stats, &mut scratch, out)?;
+            at += used;
+            clean = 0;
         }
         if progress.stop_requested() {
             stats.stopped = true;
@@ -143,47 +146,95 @@ pub fn run(
     Ok(stats)
 }
 
-/// Reads records into batches until the input ends, fails, or the receiver is gone.
-fn read_batches(format: InputFormat, input: impl Read, tx: &SyncSender<io::Result<Batch>>) {
-    let mut reader = io::BufReader::with_capacity(BATCH, input);
-    let mut batch = Batch::default();
-    let mut record = Vec::new();
+/// The next chunk of input, waiting for one; `None` at the end of the input or on a stop
+/// request.
+fn wait(rx: &Receiver<io::Result<Vec<u8>>>, progress: &mut impl Progress) -> Option<io::Result<Vec<u8>>> {
     loop {
-        // Send what is read before a read that may wait: the records still buffered hold no
-        // complete one.
-        let ready = match format {
-            InputFormat::JsonLines => reader.buffer().contains(&b'\n'),
-            InputFormat::DelimitedProtobuf => !reader.buffer().is_empty(),
-        };
-        if ((!ready && !batch.ends.is_empty()) || batch.bytes.len() >= BATCH)
-            && tx.send(Ok(std::mem::take(&mut batch))).is_err()
-        {
-            return;
+        if progress.stop_requested() {
+            return None;
         }
-        record.clear();
-        let read = match format {
-            InputFormat::JsonLines => reader.read_until(b'\n', &mut record),
-            InputFormat::DelimitedProtobuf => match read_delimited(&mut reader, &mut record) {
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    batch.broken = Some(e.to_string());
-                    Ok(0)
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(c) => return Some(c),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
+/// Reads the input in chunks, each sent as soon as a read returns, until the input ends, fails,
+/// or the receiver is gone.
+fn read_chunks(mut input: impl Read, tx: &SyncSender<io::Result<Vec<u8>>>) {
+    loop {
+        let mut chunk = vec![0; CHUNK];
+        match input.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                chunk.truncate(n);
+                if tx.send(Ok(chunk)).is_err() {
+                    return;
                 }
-                r => r,
-            },
-        };
-        match read {
-            Ok(0) => {
-                let _ = tx.send(Ok(batch));
-                return;
             }
-            Ok(_) => {
-                batch.bytes.extend_from_slice(&record);
-                batch.ends.push(batch.bytes.len());
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let _ = tx.send(Ok(std::mem::take(&mut batch)));
                 let _ = tx.send(Err(e));
                 return;
+            }
+        }
+    }
+}
+
+/// What the input read so far holds next.
+enum Next {
+    /// A record (the range of its bytes) and how many bytes it takes, framing included.
+    Record(std::ops::Range<usize>, usize),
+    /// Nothing whole yet: more input is needed.
+    More,
+    /// The input cannot go on (protobuf framing that is broken, or ends inside a record).
+    Broken(String),
+}
+
+/// Cuts the next record from `rest`, whose first `clean` bytes hold no line end; `ended` says
+/// no more input will come.
+fn next_record(format: InputFormat, rest: &[u8], clean: usize, ended: bool) -> Next {
+    match format {
+        // Every line is an event, its `\n` (and a `\r` before it) not part of it; the last
+        // line needs no `\n`.
+        InputFormat::JsonLines => match memchr::memchr(b'\n', &rest[clean.min(rest.len())..]) {
+            Some(i) => {
+                let i = clean + i;
+                Next::Record(0..trim_line(&rest[..i]).len(), i + 1)
+            }
+            None if ended && !rest.is_empty() => Next::Record(0..trim_line(rest).len(), rest.len()),
+            None => Next::More,
+        },
+        InputFormat::DelimitedProtobuf => {
+            let mut len: u64 = 0;
+            let mut prefix = 0;
+            loop {
+                let Some(&byte) = rest.get(prefix) else {
+                    return match (ended, prefix) {
+                        (false, _) => Next::More,
+                        (true, 0) => Next::More,
+                        (true, _) => Next::Broken("input ends inside a record's length".into()),
+                    };
+                };
+                if prefix == 10 {
+                    return Next::Broken("a record's length is not a valid varint".into());
+                }
+                len |= u64::from(byte & 0x7f) << (7 * prefix);
+                prefix += 1;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            if len > MAX_RECORD as u64 {
+                return Next::Broken(format!("a record announces {len} bytes, more than {MAX_RECORD}"));
+            }
+            let end = prefix + len as usize;
+            match rest.len() >= end {
+                true => Next::Record(prefix..end, end),
+                false if ended => Next::Broken(format!("input ends inside a record of {len} bytes")),
+                false => Next::More,
             }
         }
     }
@@ -276,44 +327,3 @@ fn write_dirty(out: &mut impl Write, error: &str, unit: Option<&str>, line: u64)
 /// The largest protobuf record accepted; a longer announced length is bad input, not a reason
 /// to allocate.
 const MAX_RECORD: usize = 64 << 20;
-
-/// Reads one varint-length-prefixed record into `buf`; 0 at a clean end of input.
-fn read_delimited(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let mut len: u64 = 0;
-    let mut shift = 0;
-    let mut prefix = 0;
-    loop {
-        let mut byte = [0u8; 1];
-        if r.read(&mut byte)? == 0 {
-            if prefix == 0 {
-                return Ok(0);
-            }
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "input ends inside a record's length"));
-        }
-        prefix += 1;
-        len |= u64::from(byte[0] & 0x7f) << shift;
-        if byte[0] & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-        if shift > 63 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "a record's length is not a valid varint"));
-        }
-    }
-    if len > MAX_RECORD as u64 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a record announces {len} bytes, more than {MAX_RECORD}"),
-        ));
-    }
-    let len = len as usize;
-    buf.resize(len, 0);
-    r.read_exact(buf).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            io::Error::new(io::ErrorKind::InvalidData, format!("input ends inside a record of {len} bytes"))
-        } else {
-            e
-        }
-    })?;
-    Ok(prefix + len)
-}
