@@ -64,9 +64,11 @@ impl Progress for Watch {
     }
 }
 
-/// A bar for a long file, a spinner for a stream; only when stderr is a terminal.
+/// A bar for a long file, a spinner for a stream; only when someone watches stderr and the
+/// outputs go elsewhere (on the same terminal they would tear the line apart, and show the
+/// progress themselves).
 fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
-    if !io::stderr().is_terminal() {
+    if !io::stderr().is_terminal() || io::stdout().is_terminal() {
         return None;
     }
     let bar = match size {
