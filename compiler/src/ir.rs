@@ -471,11 +471,10 @@ pub fn field_paths(expr: &Expr, out: &mut Vec<FieldPath>) {
 /// `google.protobuf.Duration` reads as `0ms`, a Timestamp as `0`), the message it is read from
 /// and its index, so that `has` asks whether the field is set rather than looking at its value.
 pub fn presence_field<'e>(x: &'e Expr, schema: &crate::schema::Schema) -> Option<(&'e Expr, u32)> {
-    use crate::schema::WireKind;
     match &x.kind {
         ExprKind::Field { base, message, index } => {
             let field = schema.message(*message).fields.get(*index as usize)?;
-            matches!(field.wire, WireKind::Duration | WireKind::Timestamp).then_some((&**base, *index))
+            field.wire.is_scalar_message().then_some((&**base, *index))
         }
         _ => None,
     }

@@ -14,6 +14,7 @@ pub mod files;
 pub mod interp;
 pub mod ir;
 pub mod jit;
+pub mod json_text;
 pub mod schema;
 pub mod types;
 

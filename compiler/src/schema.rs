@@ -9,6 +9,7 @@ use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageD
 
 use crate::diag::{Code, Diagnostic};
 use crate::files::Files;
+pub use crate::json_text::Shape;
 use crate::types::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +42,12 @@ pub enum WireKind {
     Duration,
     /// google.protobuf.Timestamp, which EVR reads as an `int` of milliseconds since the epoch.
     Timestamp,
+    /// google.protobuf.Value, Struct or ListValue, which EVR reads as a `string` of JSON text
+    /// (see `json_text`).
+    Json(Shape),
+    /// google.protobuf.FieldMask, which EVR reads as a `string`: its paths joined by `,`, as
+    /// in JSON.
+    FieldMask,
 }
 
 impl WireKind {
@@ -66,7 +73,22 @@ impl WireKind {
             WireKind::Message => "message",
             WireKind::Duration => "google.protobuf.Duration",
             WireKind::Timestamp => "google.protobuf.Timestamp",
+            WireKind::Json(Shape::Value) => "google.protobuf.Value",
+            WireKind::Json(Shape::Struct) => "google.protobuf.Struct",
+            WireKind::Json(Shape::List) => "google.protobuf.ListValue",
+            WireKind::FieldMask => "google.protobuf.FieldMask",
         }
+    }
+
+    /// A message on the wire that EVR reads as a scalar: it has presence, and its unset value
+    /// reads as the scalar's default.
+    pub fn is_scalar_message(self) -> bool {
+        matches!(self, WireKind::Duration | WireKind::Timestamp | WireKind::Json(_) | WireKind::FieldMask)
+    }
+
+    /// Whether values of this kind are length-delimited on the wire (never packed).
+    pub fn is_length_delimited(self) -> bool {
+        matches!(self, WireKind::String | WireKind::Bytes | WireKind::Message) || self.is_scalar_message()
     }
 
     /// Whether values of this kind are integers on the wire and in EVR.
@@ -263,7 +285,8 @@ impl Schema {
         } else {
             let (t, w) = self.kind_type(f);
             let scalar_with_presence = f.supports_presence()
-                && !matches!(w, WireKind::Message | WireKind::Duration | WireKind::Timestamp)
+                && w != WireKind::Message
+                && !w.is_scalar_message()
                 && f.cardinality() != Cardinality::Required;
             let t = if scalar_with_presence { t.optional() } else { t };
             (t, w, Label::Singular, None)
@@ -311,6 +334,10 @@ impl Schema {
             Kind::Bytes => (Type::Bytes, WireKind::Bytes),
             Kind::Message(m) if m.full_name() == "google.protobuf.Duration" => (Type::Duration, WireKind::Duration),
             Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp" => (Type::Int, WireKind::Timestamp),
+            Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask" => (Type::String, WireKind::FieldMask),
+            Kind::Message(m) if let Some(shape) = Shape::of_message(m.full_name()) => {
+                (Type::String, WireKind::Json(shape))
+            }
             Kind::Message(m) => match self.by_full_name.get(m.full_name()) {
                 Some(TypeRef::Message(id)) => (Type::Message(*id), WireKind::Message),
                 _ => (Type::Error, WireKind::Message),
@@ -344,17 +371,12 @@ fn wrapped(f: &FieldDescriptor) -> Option<(Type, WireKind)> {
 }
 
 /// Well-known messages whose JSON mapping is not their fields, which evr does not map yet.
-pub const UNMAPPED_JSON: &[&str] = &[
-    "google.protobuf.Struct",
-    "google.protobuf.Value",
-    "google.protobuf.ListValue",
-    "google.protobuf.Any",
-    "google.protobuf.FieldMask",
-];
+pub const UNMAPPED_JSON: &[&str] = &["google.protobuf.Any"];
 
 /// Well-known messages that EVR reads as scalars (`duration`, an `int` timestamp).
 fn is_scalar_message(full_name: &str) -> bool {
-    matches!(full_name, "google.protobuf.Duration" | "google.protobuf.Timestamp")
+    matches!(full_name, "google.protobuf.Duration" | "google.protobuf.Timestamp" | "google.protobuf.FieldMask")
+        || Shape::of_message(full_name).is_some()
 }
 
 /// One `use "x.proto";`: the file on disk and the span of its path in the `.evr` source.

@@ -12,4 +12,5 @@ pub mod encode;
 pub mod executor;
 pub mod file_host;
 pub mod index;
+mod json_values;
 pub mod rule_tests;

@@ -208,12 +208,8 @@ impl Cx<'_, '_> {
             _ => match &arg.kind {
                 ExprKind::Field { message, index, .. } => {
                     let f = &self.env.schema.message(*message).fields[*index as usize];
-                    !matches!(
-                        f.wire,
-                        crate::schema::WireKind::Message
-                            | crate::schema::WireKind::Duration
-                            | crate::schema::WireKind::Timestamp
-                    ) || f.label != crate::schema::Label::Singular
+                    !(f.wire == crate::schema::WireKind::Message || f.wire.is_scalar_message())
+                        || f.label != crate::schema::Label::Singular
                 }
                 _ => true,
             },

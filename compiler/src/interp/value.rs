@@ -151,6 +151,12 @@ pub fn store(v: Value, field: &Field) -> Result<Value, RuntimeError> {
     match v {
         Value::Int(i) if !fits(wire, i) => Err(RuntimeError::FieldRange),
         Value::Float(f) => store_float(wire, f).map(Value::Float).ok_or(RuntimeError::FieldRange),
+        // JSON text of a Value, Struct or ListValue: of its shape, kept in canonical form; the
+        // empty text such a field reads as when unset leaves it unset.
+        Value::Str(text) if matches!(wire, WireKind::Json(_)) && text.is_empty() => Ok(Value::Null),
+        Value::Str(text) if let WireKind::Json(shape) = wire => crate::json_text::parse(shape, &text)
+            .map(|v| Value::str(&crate::json_text::canonical(&v)))
+            .ok_or(RuntimeError::FieldRange),
         Value::List(items) if !items.iter().all(|i| fits_kind(i, wire)) => Err(RuntimeError::FieldRange),
         Value::List(items) if wire == WireKind::Float => {
             Ok(Value::List(Rc::new(items.iter().map(narrow).collect::<Result<_, _>>()?)))

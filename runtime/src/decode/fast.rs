@@ -516,6 +516,10 @@ impl<'i> Scan<'i> {
     /// path's `ScalarSeed`, for the inputs taken here.
     #[inline(always)]
     fn scalar(&mut self, schema: &Schema, field: &Field, wire: WireKind) -> Fast<Option<Scalar<'i>>> {
+        // JSON values kept as text (and their `null`, which is a value) are the serde path's.
+        if matches!(wire, WireKind::Json(_)) {
+            return None;
+        }
         let v = match self.peek()? {
             b'n' => return self.literal("null").map(|()| None),
             b't' if wire == WireKind::Bool => self.literal("true").map(|()| Scalar::Bool(true))?,
@@ -530,6 +534,7 @@ impl<'i> Scan<'i> {
                     }
                     WireKind::Duration => Scalar::Duration(parse_duration(text).ok()?),
                     WireKind::Timestamp => Scalar::Int(evr_stdlib::time::parse_rfc3339(text)?),
+                    WireKind::FieldMask => Scalar::Str(text.into()),
                     // Integers as text: plain digits only; anything else is the serde path's.
                     w if w.is_int() => {
                         let digits = text.strip_prefix('-').unwrap_or(text);

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use base64::Engine as _;
 use evr_compiler::interp::value::{Message, Value, store_float};
-use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
+use evr_compiler::schema::{Field, Label, MessageId, Schema, Shape, WireKind};
 use evr_compiler::types::Type;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -668,7 +668,30 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
     type Value = Option<Scalar<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Scalar<'de>>, D::Error> {
+        if let WireKind::Json(shape) = self.wire {
+            // Any JSON of its shape, kept as canonical text; for a Value, `null` is a value.
+            let v = <serde_json::Value as de::Deserialize>::deserialize(d)?;
+            if v.is_null() && shape != Shape::Value {
+                return Ok(None);
+            }
+            return match evr_compiler::json_text::parse(shape, &v.to_string()) {
+                Some(v) => Ok(Some(Scalar::Str(Cow::Owned(evr_compiler::json_text::canonical(&v))))),
+                None => Err(self.wrong(describe_json(&v))),
+            };
+        }
         d.deserialize_any(self)
+    }
+}
+
+/// What a JSON value is, for messages.
+fn describe_json(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -682,6 +705,8 @@ impl ScalarSeed<'_> {
             WireKind::Enum => "an enum name or number".into(),
             WireKind::Duration => "a duration string such as \"1.5s\"".into(),
             WireKind::Timestamp => "an RFC 3339 timestamp such as \"2023-11-14T22:13:20Z\"".into(),
+            WireKind::Json(shape) => shape.describe().into(),
+            WireKind::FieldMask => "a string of field paths".into(),
             WireKind::Message => "a JSON object".into(),
             _ => "an integer (number or string)".into(),
         }
@@ -731,6 +756,8 @@ impl ScalarSeed<'_> {
                 },
             },
             WireKind::Duration => parse_duration(&v).map(Scalar::Duration).map_err(|why| at(self.path, why))?,
+            WireKind::FieldMask if self.keep => Scalar::Str(v),
+            WireKind::FieldMask => Scalar::Str(Cow::Borrowed("")),
             WireKind::Timestamp => evr_stdlib::time::parse_rfc3339(&v).map(Scalar::Int).ok_or_else(|| {
                 at(
                     self.path,

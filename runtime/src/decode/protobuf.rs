@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use evr_compiler::interp::value::{Message, Value};
-use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
+use evr_compiler::schema::{Field, Label, MessageId, Schema, Shape, WireKind};
 use evr_compiler::types::Type;
 use prost::encoding::{WireType, decode_key, decode_varint};
 
@@ -165,6 +165,10 @@ fn default_scalar(kind: WireKind) -> Scalar<'static> {
         WireKind::Enum => Scalar::Enum(0),
         WireKind::Duration => Scalar::Duration(0),
         WireKind::Timestamp => Scalar::Int(0),
+        WireKind::Json(Shape::Value) => Scalar::Str(std::borrow::Cow::Borrowed("null")),
+        WireKind::Json(Shape::Struct) => Scalar::Str(std::borrow::Cow::Borrowed("{}")),
+        WireKind::Json(Shape::List) => Scalar::Str(std::borrow::Cow::Borrowed("[]")),
+        WireKind::FieldMask => Scalar::Str(std::borrow::Cow::Borrowed("")),
         WireKind::String => Scalar::Str(std::borrow::Cow::Borrowed("")),
         WireKind::Bytes => Scalar::Bytes(std::borrow::Cow::Borrowed(&[])),
         _ => Scalar::Int(0),
@@ -327,12 +331,7 @@ impl Counts {
 
 /// Repeated scalars may come packed: all elements in one length-delimited run.
 fn packed(field: &Field, wire: WireType) -> bool {
-    wire == WireType::LengthDelimited
-        && !field.wrapper
-        && !matches!(
-            field.wire,
-            WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration | WireKind::Timestamp
-        )
+    wire == WireType::LengthDelimited && !field.wrapper && !field.wire.is_length_delimited()
 }
 
 /// The message type of a message field, or of a list's elements.
@@ -447,6 +446,15 @@ fn scalar<'b>(kind: WireKind, buf: &mut &'b [u8], wire: WireType, path: &Path) -
         }
         WireKind::Bytes => Scalar::Bytes(Cow::Borrowed(length_delimited(buf, wire).map_err(|e| err(path, e))?)),
         WireKind::Duration => Scalar::Duration(duration(length_delimited(buf, wire).map_err(|e| err(path, e))?, path)?),
+        WireKind::Json(shape) => {
+            let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            let v = crate::json_values::from_protobuf(shape, bytes, 0).map_err(|why| err(path, why))?;
+            Scalar::Str(Cow::Owned(evr_compiler::json_text::canonical(&v)))
+        }
+        WireKind::FieldMask => {
+            let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
+            Scalar::Str(Cow::Owned(crate::json_values::field_mask(bytes).map_err(|why| err(path, why))?))
+        }
         WireKind::Timestamp => {
             let ms = duration(length_delimited(buf, wire).map_err(|e| err(path, e))?, path)?;
             if !evr_stdlib::time::TIMESTAMP_MS.contains(&ms) {
@@ -494,7 +502,7 @@ fn duration(mut buf: &[u8], path: &Path) -> Result<i64, DecodeError> {
         .ok_or_else(|| err(path, "duration is out of range"))
 }
 
-fn length_delimited<'b>(buf: &mut &'b [u8], wire: WireType) -> Result<&'b [u8], String> {
+pub(crate) fn length_delimited<'b>(buf: &mut &'b [u8], wire: WireType) -> Result<&'b [u8], String> {
     if wire != WireType::LengthDelimited {
         return Err(format!("wire type {wire:?} where a length-delimited value belongs"));
     }
@@ -508,7 +516,7 @@ fn length_delimited<'b>(buf: &mut &'b [u8], wire: WireType) -> Result<&'b [u8], 
     Ok(head)
 }
 
-fn skip(buf: &mut &[u8], wire: WireType) -> Result<(), String> {
+pub(crate) fn skip(buf: &mut &[u8], wire: WireType) -> Result<(), String> {
     match wire {
         WireType::Varint => decode_varint(buf).map(drop).map_err(|e| format!("invalid varint: {e}")),
         WireType::SixtyFourBit | WireType::ThirtyTwoBit => {

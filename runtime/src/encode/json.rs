@@ -87,6 +87,8 @@ fn string(s: &str, out: &mut Vec<u8>) {
 fn scalar(schema: &Schema, field: &Field, wire: WireKind, v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Message(m) => message(schema, m, out),
+        // Kept in canonical JSON text: written as the JSON it is.
+        Value::Str(text) if matches!(wire, WireKind::Json(_)) => out.extend_from_slice(text.as_bytes()),
         Value::Int(ms) if wire == WireKind::Timestamp => string(&evr_stdlib::time::format_rfc3339(*ms), out),
         Value::Int(n) => match wire {
             WireKind::Int64 | WireKind::Uint64 | WireKind::Sint64 | WireKind::Fixed64 | WireKind::Sfixed64 => {

@@ -62,7 +62,7 @@ fn message(schema: &Schema, m: &Message, out: &mut Vec<u8>) {
 }
 
 fn is_packable(w: WireKind) -> bool {
-    !matches!(w, WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration | WireKind::Timestamp)
+    !w.is_length_delimited()
 }
 
 /// The wire type each kind is written with.
@@ -70,9 +70,7 @@ pub(crate) fn wire_type(w: WireKind) -> WireType {
     match w {
         WireKind::Double | WireKind::Fixed64 | WireKind::Sfixed64 => WireType::SixtyFourBit,
         WireKind::Float | WireKind::Fixed32 | WireKind::Sfixed32 => WireType::ThirtyTwoBit,
-        WireKind::String | WireKind::Bytes | WireKind::Message | WireKind::Duration | WireKind::Timestamp => {
-            WireType::LengthDelimited
-        }
+        w if w.is_length_delimited() => WireType::LengthDelimited,
         _ => WireType::Varint,
     }
 }
@@ -106,6 +104,22 @@ fn bare(w: WireKind, v: &Value, out: &mut Vec<u8>) {
         (WireKind::String, Value::Str(s)) => {
             encode_varint(s.len() as u64, out);
             out.extend_from_slice(s.as_bytes());
+        }
+        (WireKind::Json(shape), Value::Str(text)) => {
+            let mut m = Vec::new();
+            crate::json_values::to_protobuf(shape, text, &mut m);
+            encode_varint(m.len() as u64, out);
+            out.extend_from_slice(&m);
+        }
+        (WireKind::FieldMask, Value::Str(paths)) => {
+            let mut m = Vec::new();
+            for p in paths.split(',').filter(|p| !p.is_empty()) {
+                encode_key(1, WireType::LengthDelimited, &mut m);
+                encode_varint(p.len() as u64, &mut m);
+                m.extend_from_slice(p.as_bytes());
+            }
+            encode_varint(m.len() as u64, out);
+            out.extend_from_slice(&m);
         }
         (WireKind::Bytes, Value::Bytes(b)) => {
             encode_varint(b.len() as u64, out);

@@ -140,8 +140,40 @@ fn scalar(kind: WireKind, color_values: i32) -> BoxedStrategy<Value> {
         WireKind::Enum => (0..color_values).prop_map(Value::Enum).boxed(),
         WireKind::Duration => (-1_000_000_000i64..1_000_000_000).prop_map(Value::Duration).boxed(),
         WireKind::Timestamp => evr_stdlib::time::TIMESTAMP_MS.prop_map(Value::Int).boxed(),
+        WireKind::Json(shape) => json_text(shape).boxed(),
+        WireKind::FieldMask => proptest::collection::vec("[a-z][a-z_]{0,4}(\\.[a-z]{1,3})?", 0..3)
+            .prop_map(|paths| Value::str(&paths.join(",")))
+            .boxed(),
         WireKind::Message => Just(Value::Null).boxed(),
     }
+}
+
+/// Canonical JSON texts of a shape, nested a little.
+fn json_text(shape: evr_compiler::json_text::Shape) -> impl Strategy<Value = Value> {
+    use evr_compiler::json_text::{Shape, canonical};
+    use serde_json::Value as J;
+    let leaf = prop_oneof![
+        Just(J::Null),
+        any::<bool>().prop_map(J::Bool),
+        (-1e6f64..1e6).prop_map(J::from),
+        (-1000i64..1000).prop_map(J::from),
+        "\\PC{0,6}".prop_map(J::String),
+    ];
+    let value = leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(J::Array),
+            proptest::collection::btree_map("[a-z]{0,4}", inner, 0..4).prop_map(|m| J::Object(m.into_iter().collect())),
+        ]
+    });
+    value
+        .prop_map(move |v| match (shape, v) {
+            (Shape::Struct, J::Object(m)) => J::Object(m),
+            (Shape::Struct, v) => J::Object([("k".to_owned(), v)].into_iter().collect()),
+            (Shape::List, J::Array(a)) => J::Array(a),
+            (Shape::List, v) => J::Array(vec![v]),
+            (Shape::Value, v) => v,
+        })
+        .prop_map(|v| Value::str(&canonical(&v)))
 }
 
 fn inner(s: &Schema, ty: MessageId) -> BoxedStrategy<Value> {
