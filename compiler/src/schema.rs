@@ -371,6 +371,7 @@ fn wrapped(f: &FieldDescriptor) -> Option<(Type, WireKind)> {
 }
 
 /// Well-known messages whose JSON mapping is not their fields, which evr does not map yet.
+/// (Any is mapped where it is a field's value; as the root of an event it is not.)
 pub const UNMAPPED_JSON: &[&str] = &["google.protobuf.Any"];
 
 /// Well-known messages that EVR reads as scalars (`duration`, an `int` timestamp).

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use base64::Engine as _;
 use evr_compiler::interp::value::{Message, Value, store_float};
-use evr_compiler::schema::{Field, Label, MessageId, Schema, Shape, WireKind};
+use evr_compiler::schema::{Field, Label, MessageId, Schema, Shape, TypeRef, WireKind};
 use evr_compiler::types::Type;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -160,8 +160,63 @@ impl<'de> DeserializeSeed<'de> for FrameSeed<'_, '_> {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        if is_any(self.schema, self.ty) {
+            let Some((url, bytes)) = any_value(self.schema, self.path, self.depth, d)? else { return Ok(false) };
+            let msg = self.schema.message(self.ty);
+            for (i, f) in msg.fields.iter().enumerate() {
+                let scalar = match f.name.as_str() {
+                    "type_url" => Scalar::Str(Cow::Owned(url.clone())),
+                    "value" => Scalar::Bytes(Cow::Owned(bytes.clone())),
+                    _ => continue,
+                };
+                match self.plan.need(i) {
+                    Need::Slot(at) => self.out.scalar(*at, scalar),
+                    Need::Whole(w) => *self.out.whole(*w) = scalar.into_value(),
+                    _ => {}
+                }
+            }
+            return Ok(true);
+        }
         d.deserialize_any(self)
     }
+}
+
+fn is_any(schema: &Schema, ty: MessageId) -> bool {
+    schema.message(ty).full_name == "google.protobuf.Any"
+}
+
+/// `google.protobuf.Any` in JSON: `"@type"` names the packed message (its last `/`-separated
+/// part), the other members are that message's fields. It is read as the message it is: its
+/// `type_url`, and its `value`, the packed message in protobuf binary. The packed type must be
+/// in the bundle's schemas. `None` for `null`.
+fn any_value<'de, D: Deserializer<'de>>(
+    schema: &Schema,
+    path: &Path,
+    depth: u32,
+    d: D,
+) -> Result<Option<(String, Vec<u8>)>, D::Error> {
+    let mut members = match <serde_json::Value as de::Deserialize>::deserialize(d)? {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Object(m) => m,
+        other => {
+            return Err(at(
+                path,
+                format!("expected a JSON object for google.protobuf.Any, found {}", describe_json(&other)),
+            ));
+        }
+    };
+    let Some(serde_json::Value::String(url)) = members.remove("@type") else {
+        return Err(at(path, "a google.protobuf.Any needs \"@type\", naming the message it packs"));
+    };
+    let name = url.rsplit('/').next().unwrap_or(&url);
+    let Some(TypeRef::Message(packed)) = schema.lookup(name) else {
+        return Err(at(path, format!("google.protobuf.Any of type `{name}`: no schema of the bundle defines it")));
+    };
+    let seed = MessageSeed { schema, ty: packed, path, depth: depth + 1, build: true };
+    let value = seed.deserialize(serde_json::Value::Object(members)).map_err(|e| de::Error::custom(e.to_string()))?;
+    let mut bytes = Vec::new();
+    crate::encode::protobuf::encode(schema, &value.unwrap_or(Value::Null), &mut bytes);
+    Ok(Some((url, bytes)))
 }
 
 impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
@@ -647,6 +702,21 @@ impl<'de> DeserializeSeed<'de> for ElemSeed<'_> {
                 },
                 _ => return Err(at(self.path, "unsupported field type")),
             };
+            if is_any(schema, ty) {
+                let Some((url, bytes)) = any_value(schema, self.path, depth + 1, d)? else { return Ok(None) };
+                if !build {
+                    return Ok(Some(Value::Null));
+                }
+                let mut m = Message::empty(schema, ty);
+                for (slot, f) in m.fields.iter_mut().zip(&schema.message(ty).fields) {
+                    match f.name.as_str() {
+                        "type_url" => *slot = Value::str(&url),
+                        "value" => *slot = Value::Bytes(Rc::from(&bytes[..])),
+                        _ => {}
+                    }
+                }
+                return Ok(Some(Value::Message(Rc::new(m))));
+            }
             return MessageSeed { schema, ty, path: self.path, depth: depth + 1, build }.deserialize(d);
         }
         let scalar = ScalarSeed { schema, field, wire: self.wire, path: self.path, keep: build }.deserialize(d)?;

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use base64::Engine as _;
 use evr_compiler::interp::value::{Message, Value};
-use evr_compiler::schema::{Field, Label, Schema, WireKind};
+use evr_compiler::schema::{Field, Label, Schema, TypeRef, WireKind};
 use evr_compiler::types::Type;
 
 pub fn encode(schema: &Schema, record: &Value, out: &mut Vec<u8>) {
@@ -17,6 +17,11 @@ pub fn encode(schema: &Schema, record: &Value, out: &mut Vec<u8>) {
 
 fn message(schema: &Schema, m: &Message, out: &mut Vec<u8>) {
     let msg = schema.message(m.ty);
+    if msg.full_name == "google.protobuf.Any"
+        && let Some(packed) = any(schema, m)
+    {
+        return packed_any(schema, m, &packed, out);
+    }
     out.push(b'{');
     let mut first = true;
     for (field, v) in msg.fields.iter().zip(&m.fields) {
@@ -67,6 +72,37 @@ fn message(schema: &Schema, m: &Message, out: &mut Vec<u8>) {
         }
     }
     out.push(b'}');
+}
+
+/// The message an Any packs, decoded by its type, when the bundle's schemas define it.
+fn any(schema: &Schema, m: &Message) -> Option<Value> {
+    let msg = schema.message(m.ty);
+    let field = |name: &str| msg.field(name).map(|(i, _)| &m.fields[i as usize]);
+    let (Value::Str(url), value) = (field("type_url")?, field("value")?) else { return None };
+    let Some(TypeRef::Message(ty)) = schema.lookup(url.rsplit('/').next().unwrap_or(url)) else { return None };
+    let bytes: &[u8] = match value {
+        Value::Bytes(b) => b,
+        _ => &[],
+    };
+    crate::decode::decode(schema, ty, evr_compiler::ir::WireFormat::Protobuf, bytes).ok()
+}
+
+/// An Any by protobuf's JSON mapping: `"@type"`, then the packed message's fields.
+fn packed_any(schema: &Schema, m: &Message, packed: &Value, out: &mut Vec<u8>) {
+    let msg = schema.message(m.ty);
+    let url = msg.field("type_url").and_then(|(i, _)| match &m.fields[i as usize] {
+        Value::Str(s) => Some(s.clone()),
+        _ => None,
+    });
+    let mut inner = Vec::new();
+    encode(schema, packed, &mut inner);
+    out.extend_from_slice(b"{\"@type\":");
+    string(url.as_deref().unwrap_or(""), out);
+    // The packed message's own members, after its `{`.
+    if inner.len() > 2 {
+        out.push(b',');
+    }
+    out.extend_from_slice(&inner[1..]);
 }
 
 /// Whether a field appears in the output: set, and (without presence) not its default.
