@@ -174,17 +174,18 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
 fn explain(code: &str) -> ExitCode {
     match Code::parse(code) {
         Some(c) => {
-            println!(
-                "{} {}: {}\n\n{}",
+            run::say(&format!(
+                "{} {}: {}\n\n{}\n",
                 c.as_str(),
                 if c.as_str().starts_with('W') { "warning" } else { "error" },
                 c.title(),
                 c.explanation()
-            );
+            ));
             ExitCode::SUCCESS
         }
         None => {
-            eprintln!("evr: unknown code `{code}`; codes look like E0001 (E0001..E0028, W0001)");
+            let codes: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+            eprintln!("evr: unknown code `{code}`; the codes are {}", codes.join(", "));
             ExitCode::from(USAGE)
         }
     }

@@ -313,8 +313,8 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, 
     per_run.sort();
     let median = per_run[per_run.len() / 2];
     let n = events.len() as f64;
-    println!(
-        "{} events, {} outputs, {} dirty per run; median of {} runs: {:.0} events/s, {:.0} ns/event (engine: {})",
+    say(&format!(
+        "{} events, {} outputs, {} dirty per run; median of {} runs: {:.0} events/s, {:.0} ns/event (engine: {})\n",
         events.len(),
         counts.0,
         counts.1,
@@ -325,7 +325,7 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, 
             EngineArg::Interp => "interpreter",
             EngineArg::Jit => "jit",
         }
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -353,10 +353,10 @@ pub fn test(paths: &[PathBuf], junit: Option<&Path>, engine: EngineArg) -> ExitC
         };
         passed += results.iter().filter(|r| r.failure.is_none()).count();
         failed += results.iter().filter(|r| r.failure.is_some()).count();
-        print!("{}", rule_tests::report(&path.display().to_string(), &results));
+        say(&rule_tests::report(&path.display().to_string(), &results));
         suites.push((path.display().to_string(), results));
     }
-    println!("{passed} passed, {failed} failed");
+    say(&format!("{passed} passed, {failed} failed\n"));
     if let Some(file) = junit
         && let Err(e) = std::fs::write(file, rule_tests::junit(&suites))
     {
@@ -373,4 +373,11 @@ fn io_reason(e: &io::Error) -> String {
         io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         _ => e.to_string(),
     }
+}
+
+/// Prints to stdout; a reader that went away (`evr explain E0001 | head`) is its choice, not an
+/// error to report, and never a panic.
+pub fn say(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
