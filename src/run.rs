@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use evr_compiler::Analysis;
 use evr_compiler::diag::human;
+use evr_compiler::files::io_reason;
 use evr_compiler::ir::{Source, SourceId, WireFormat, is_shadow};
 use evr_compiler::jit::OptLevel;
 use evr_runtime::executor::{Config, Engine, Executor, SetupError};
@@ -364,15 +365,6 @@ pub fn test(paths: &[PathBuf], junit: Option<&Path>, engine: EngineArg) -> ExitC
         return ExitCode::from(USAGE);
     }
     if failed > 0 { ExitCode::from(1) } else { status }
-}
-
-/// An I/O error's reason without the path, which the message around it names once.
-fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file".to_owned(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => e.to_string(),
-    }
 }
 
 /// Prints to stdout; a reader that went away (`evr explain E0001 | head`) is its choice, not an

@@ -26,13 +26,7 @@ pub fn load(path: &Path) -> io::Result<Files> {
 
 /// An I/O error whose message names the path once: "PATH: reason".
 fn named(path: &Path, e: &io::Error) -> io::Error {
-    let reason = match e.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".to_owned(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        io::ErrorKind::InvalidData => "not UTF-8 text".to_owned(),
-        _ => e.to_string(),
-    };
-    io::Error::new(e.kind(), format!("{}: {reason}", path.display()))
+    io::Error::new(e.kind(), format!("{}: {}", path.display(), crate::files::io_reason(e)))
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {

@@ -66,3 +66,13 @@ impl Files {
         format!("{}:{line}:{col}", f.name)
     }
 }
+
+/// An I/O error's reason without the path, which the message around it names once.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".to_owned(),
+        _ => e.to_string(),
+    }
+}

@@ -54,7 +54,12 @@ pub fn canonical(v: &Json) -> String {
 
 /// The value of a text of the given shape, if it is one.
 pub fn parse(shape: Shape, text: &str) -> Option<Json> {
-    serde_json::from_str::<Json>(text).ok().filter(|v| shape.fits(v) && numbers_are_doubles(v))
+    accept(shape, serde_json::from_str::<Json>(text).ok()?)
+}
+
+/// A value, if it has the given shape and protobuf's Value can hold its numbers.
+pub fn accept(shape: Shape, v: Json) -> Option<Json> {
+    (shape.fits(&v) && numbers_are_doubles(&v)).then_some(v)
 }
 
 /// Protobuf's Value holds numbers as doubles: NaN and infinities have no JSON form.

@@ -8,7 +8,7 @@ use evr_grammar::ast::Span;
 use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
 use crate::diag::{Code, Diagnostic};
-use crate::files::Files;
+use crate::files::{Files, io_reason};
 pub use crate::json_text::Shape;
 use crate::types::Type;
 
@@ -133,9 +133,9 @@ pub struct Field {
     /// A singular `google.protobuf.*Value` wrapper: read as `T?` of its `wire` kind, written
     /// in binary as a message holding the value in field 1 (in JSON as the plain value).
     pub wrapper: bool,
-    /// Its values are (or hold) a well-known message whose JSON form evr does not map yet
-    /// (Struct, Value, ListValue, Any, FieldMask): JSON decoders must look at it.
-    pub unmapped_json: bool,
+    /// Its values are (or are maps of) `google.protobuf.Any`, whose JSON form is not its fields
+    /// (`"@type"` and the packed message's): the serde path decodes them.
+    pub holds_any: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -272,6 +272,12 @@ impl Schema {
     }
 
     fn field(&self, f: &FieldDescriptor) -> Field {
+        let wrapper = wrapped(f);
+        // The kind of the field's values (a map's: its values').
+        let values = match (f.is_map(), f.kind()) {
+            (true, Kind::Message(entry)) => entry.map_entry_value_field().kind(),
+            (_, k) => k,
+        };
         let (ty, wire, label, map_wire) = if f.is_map() {
             let Kind::Message(entry) = f.kind() else { unreachable!("a map field's kind is its entry message") };
             let (kt, kw) = self.kind_type(&entry.map_entry_key_field());
@@ -280,7 +286,7 @@ impl Schema {
         } else if f.is_list() {
             let (t, w) = self.kind_type(f);
             (Type::list(t), w, Label::Repeated, None)
-        } else if let Some((t, w)) = wrapped(f) {
+        } else if let Some((t, w)) = wrapper.clone() {
             (t.optional(), w, Label::Singular, None)
         } else {
             let (t, w) = self.kind_type(f);
@@ -300,18 +306,8 @@ impl Schema {
             label,
             map_wire,
             oneof: None,
-            wrapper: !f.is_map() && !f.is_list() && wrapped(f).is_some(),
-            unmapped_json: {
-                let kind = if f.is_map() {
-                    match f.kind() {
-                        Kind::Message(entry) => entry.map_entry_value_field().kind(),
-                        k => k,
-                    }
-                } else {
-                    f.kind()
-                };
-                matches!(kind, Kind::Message(m) if UNMAPPED_JSON.contains(&m.full_name()))
-            },
+            wrapper: wrapper.is_some(),
+            holds_any: matches!(values, Kind::Message(m) if m.full_name() == ANY),
         }
     }
 
@@ -370,9 +366,8 @@ fn wrapped(f: &FieldDescriptor) -> Option<(Type, WireKind)> {
     })
 }
 
-/// Well-known messages whose JSON mapping is not their fields, which evr does not map yet.
-/// (Any is mapped where it is a field's value; as the root of an event it is not.)
-pub const UNMAPPED_JSON: &[&str] = &["google.protobuf.Any"];
+/// The message that packs another, whose JSON form is not its fields.
+pub const ANY: &str = "google.protobuf.Any";
 
 /// Well-known messages that EVR reads as scalars (`duration`, an `int` timestamp).
 fn is_scalar_message(full_name: &str) -> bool {
@@ -479,14 +474,6 @@ fn prost_types_files(
 ) -> prost_reflect::prost_types::FileDescriptorSet {
     fds.file.retain(|f| pool.get_file_by_name(f.name()).is_none());
     fds
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => e.to_string(),
-    }
 }
 
 fn protox_reason(e: &protox::Error) -> String {

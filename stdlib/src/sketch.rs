@@ -10,7 +10,7 @@
 //! steps); the merge is redone when the window moves on to a new bucket, and late events
 //! merge the buckets of their own window.
 
-use crate::velocity::BUCKETS;
+use crate::velocity::{BUCKETS, slot_of, window};
 
 const P: u32 = 14;
 const M: usize = 1 << P;
@@ -72,7 +72,7 @@ impl Sketch {
         // A late event: its own window, merged for it.
         let mut histogram = [0u32; Q + 2];
         let mut merged = vec![0u8; M];
-        for i in (b - BUCKETS as i64 + 1).max(self.head - BUCKETS as i64 + 1)..=b {
+        for i in window(self.head, b) {
             if let Some(r) = &self.buckets[slot_of(i)] {
                 merged.iter_mut().zip(r.iter()).for_each(|(m, r)| *m = (*m).max(*r));
             }
@@ -89,10 +89,6 @@ impl Sketch {
         self.histogram = [0; Q + 2];
         self.merged.iter().for_each(|&r| self.histogram[r as usize] += 1);
     }
-}
-
-fn slot_of(bucket: i64) -> usize {
-    bucket.rem_euclid(BUCKETS as i64) as usize
 }
 
 /// A value's register (its hash's top `P` bits) and rank (the position of the first one bit

@@ -195,9 +195,8 @@ impl Site {
             let before = *head;
             let Some(bit) = shift_to(head, b, &mut []) else { return 1 };
             if *head != before {
-                let by = (*head - before).min(32) as u32;
                 values.retain(|_, mask| {
-                    *mask = mask.checked_shl(by).unwrap_or(0) & RING_MASK;
+                    *mask = shifted(*mask, *head - before);
                     *mask != 0
                 });
             }
@@ -231,9 +230,8 @@ const RING_MASK: u32 = (1 << BUCKETS) - 1;
 /// bit of bucket `b`, or `None` when `b` is older than the ring.
 fn shift_to(head: &mut i64, b: i64, masks: &mut [u32]) -> Option<u32> {
     if b > *head {
-        let by = (b - *head).min(32) as u32;
         for m in masks.iter_mut() {
-            *m = m.checked_shl(by).unwrap_or(0) & RING_MASK;
+            *m = shifted(*m, b - *head);
         }
         *head = b;
     } else if *head - b >= BUCKETS as i64 {
@@ -242,7 +240,12 @@ fn shift_to(head: &mut i64, b: i64, masks: &mut [u32]) -> Option<u32> {
     Some((*head - b) as u32)
 }
 
-fn slot_of(bucket: i64) -> usize {
+/// A ring's mask after the head moved `by` buckets on.
+fn shifted(mask: u32, by: i64) -> u32 {
+    mask.checked_shl(by.min(32) as u32).unwrap_or(0) & RING_MASK
+}
+
+pub(crate) fn slot_of(bucket: i64) -> usize {
     bucket.rem_euclid(BUCKETS as i64) as usize
 }
 
@@ -265,7 +268,7 @@ fn advance<T: Copy>(head: &mut i64, b: i64, ring: &mut [T], zero: T, mut cleared
 }
 
 /// The buckets of the window that ends with bucket `b`, limited to those the ring still holds.
-fn window(head: i64, b: i64) -> impl Iterator<Item = i64> {
+pub(crate) fn window(head: i64, b: i64) -> impl Iterator<Item = i64> {
     let newest = b.min(head);
     let oldest = (b - BUCKETS as i64 + 1).max(head - BUCKETS as i64 + 1);
     oldest..=newest

@@ -311,9 +311,9 @@ impl<'i> Scan<'i> {
             None => s.skip(depth + 1),
             Some(index) => {
                 let bit = 1u128.checked_shl(index as u32)?;
-                // So are a member of a oneof (serde checks that no other one is set) and a
-                // well-known message whose JSON form is not mapped (serde says so).
-                if seen & bit != 0 || msg.fields[index].oneof.is_some() || msg.fields[index].unmapped_json {
+                // So are a member of a oneof (serde checks that no other one is set) and an Any
+                // (its JSON form is not its fields).
+                if seen & bit != 0 || msg.fields[index].oneof.is_some() || msg.fields[index].holds_any {
                     return None;
                 }
                 seen |= bit;

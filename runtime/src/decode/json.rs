@@ -182,7 +182,7 @@ impl<'de> DeserializeSeed<'de> for FrameSeed<'_, '_> {
 }
 
 fn is_any(schema: &Schema, ty: MessageId) -> bool {
-    schema.message(ty).full_name == "google.protobuf.Any"
+    schema.message(ty).full_name == evr_compiler::schema::ANY
 }
 
 /// `google.protobuf.Any` in JSON: `"@type"` names the packed message (its last `/`-separated
@@ -367,7 +367,7 @@ fn enter<'s, E: de::Error>(
         return Err(at(path, format!("messages nested deeper than {MAX_NESTING}")));
     }
     let msg = schema.message(ty);
-    if let Some(why) = unmapped(msg) {
+    if let Some(why) = any_event(msg) {
         return Err(at(path, why));
     }
     Ok(msg)
@@ -375,18 +375,17 @@ fn enter<'s, E: de::Error>(
 
 fn not_object<E: de::Error>(schema: &Schema, ty: MessageId, path: &Path, found: impl fmt::Display) -> E {
     let msg = schema.message(ty);
-    match unmapped(msg) {
+    match any_event(msg) {
         Some(why) => at(path, why),
         None => at(path, format!("expected a JSON object for {}, found {found}", msg.name)),
     }
 }
 
-/// Well-known messages whose JSON form is not their fields and that evr does not map yet: an
-/// event that gives one is dirty with this reason, rather than read as something else.
-fn unmapped(msg: &evr_compiler::schema::Message) -> Option<String> {
-    evr_compiler::schema::UNMAPPED_JSON
-        .contains(&msg.full_name.as_str())
-        .then(|| format!("{} in JSON is not supported yet (protobuf binary events carry it)", msg.full_name))
+/// An Any reaches a message visitor only as a whole event (fields of type Any are decoded by
+/// `any_value`): not supported, with this reason, rather than read as its fields.
+fn any_event(msg: &evr_compiler::schema::Message) -> Option<String> {
+    (msg.full_name == evr_compiler::schema::ANY)
+        .then(|| "an event that is a google.protobuf.Any is not supported in JSON (fields of type Any are)".to_owned())
 }
 
 impl MessageSeed<'_> {
@@ -744,9 +743,10 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
             if v.is_null() && shape != Shape::Value {
                 return Ok(None);
             }
-            return match evr_compiler::json_text::parse(shape, &v.to_string()) {
+            let found = describe_json(&v);
+            return match evr_compiler::json_text::accept(shape, v) {
                 Some(v) => Ok(Some(Scalar::Str(Cow::Owned(evr_compiler::json_text::canonical(&v))))),
-                None => Err(self.wrong(describe_json(&v))),
+                None => Err(self.wrong(found)),
             };
         }
         d.deserialize_any(self)

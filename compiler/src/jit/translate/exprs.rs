@@ -292,21 +292,12 @@ impl Translator<'_, '_> {
     pub(super) fn field(&mut self, e: &Expr) -> R<JVal> {
         let ExprKind::Field { base, message, index } = &e.kind else { return unsupported("a field read", e.span) };
         // A field of a list predicate's element read from its column.
-        if let ExprKind::Local(id) = &base.kind
-            && let Some(&slot) = self.elements.get(&id.0).and_then(|fields| fields.get(index))
-        {
+        if let Some(slot) = self.column_slot(base, *index) {
             return self.slot_at(slot, 0, &e.ty, e.span);
         }
         let Some(path) = event_path(e) else {
             // A field of a message value (a list element, an optional message): ask Rust.
-            let (base_present, ptr) = match self.expr(base)? {
-                JVal::Msg(p, ptr) => (p, ptr),
-                JVal::Opt(p, inner) => match *inner {
-                    JVal::Msg(q, ptr) => (self.b.ins().band(p, q), ptr),
-                    _ => return unsupported("a field of this value", e.span),
-                },
-                _ => return unsupported("a field of this value", e.span),
-            };
+            let (base_present, ptr) = self.message_value(base, e.span)?;
             let declared = self.env.schema.message(*message).fields[*index as usize].ty.clone();
             let out = self.words();
             let i = self.b.ins().iconst(types::I64, i64::from(*index));
@@ -329,27 +320,36 @@ impl Translator<'_, '_> {
 
     /// Whether field `index` of `base` is set (see `ir::presence_field`), `x` being its read.
     fn field_set(&mut self, x: &Expr, base: &Expr, index: u32) -> R<Value> {
-        if let ExprKind::Local(id) = &base.kind
-            && let Some(&slot) = self.elements.get(&id.0).and_then(|fields| fields.get(&index))
-        {
+        if let Some(slot) = self.column_slot(base, index) {
             return Ok(self.load(types::I8, slot, 0));
         }
         if let Some(off) = event_path(x).and_then(|p| self.env.layout.offset(&p)) {
             return Ok(self.load(types::I8, self.frame, off as i32));
         }
-        let (base_present, ptr) = match self.expr(base)? {
-            JVal::Msg(p, ptr) => (p, ptr),
-            JVal::Opt(p, inner) => match *inner {
-                JVal::Msg(q, ptr) => (self.b.ins().band(p, q), ptr),
-                _ => return unsupported("`has` on a field of this value", x.span),
-            },
-            _ => return unsupported("`has` on a field of this value", x.span),
-        };
+        let (base_present, ptr) = self.message_value(base, x.span)?;
         let zero = self.b.ins().iconst(types::I64, 0);
         let ptr = self.b.ins().select(base_present, ptr, zero);
         let out = self.words();
         let i = self.b.ins().iconst(types::I64, i64::from(index));
         Ok(self.call1("evr_msg_field", &[ptr, i, out]))
+    }
+
+    /// The column slot of field `index` of a list predicate's element, when `base` is one.
+    fn column_slot(&self, base: &Expr, index: u32) -> Option<Value> {
+        let ExprKind::Local(id) = &base.kind else { return None };
+        self.elements.get(&id.0).and_then(|fields| fields.get(&index)).copied()
+    }
+
+    /// A message value (possibly optional) as whether it is there and its pointer.
+    fn message_value(&mut self, base: &Expr, span: Span) -> R<(Value, Value)> {
+        Ok(match self.expr(base)? {
+            JVal::Msg(p, ptr) => (p, ptr),
+            JVal::Opt(p, inner) => match *inner {
+                JVal::Msg(q, ptr) => (self.b.ins().band(p, q), ptr),
+                _ => return unsupported("a field of this value", span),
+            },
+            _ => return unsupported("a field of this value", span),
+        })
     }
 
     /// The value of type `ty` in the slot at `base + off` (a frame's or a column's).
