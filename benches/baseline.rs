@@ -156,7 +156,7 @@ pub fn skip(line: &[u8]) -> bool {
 mod tests {
     use evr_compiler::files::Files;
     use evr_compiler::ir::SourceId;
-    use evr_runtime::executor::{Config, Executor, Output};
+    use evr_runtime::executor::{Config, Executor, Loaded, Output};
 
     /// The baseline computes what the bundle computes, byte for byte, or the comparison is void.
     #[test]
@@ -166,13 +166,13 @@ mod tests {
         files.add(crate::workload_dir().join("rules.evr"), "rules.evr", crate::bundle(RULES));
         let a = evr_compiler::analyze(files);
         assert!(!a.has_errors());
-        let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+        let mut exec = Executor::new(Loaded::from_analysis(&a, Config::default()).unwrap());
         let mut base = super::Baseline::new(RULES);
         let (mut ours, mut theirs, mut total) = (Vec::new(), Vec::new(), 0);
         for e in crate::events(3_000, RULES) {
             ours.clear();
             theirs.clear();
-            assert!(exec.process(SourceId(0), e.as_bytes(), &mut ours).decoded);
+            assert!(exec.process(SourceId(0), e.as_bytes(), 0, &mut ours).decoded);
             assert!(base.process(e.as_bytes(), &mut theirs));
             let ours: Vec<(&str, Vec<u8>)> = ours
                 .iter()

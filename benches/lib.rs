@@ -17,7 +17,7 @@ pub fn process_and_encode(
 ) {
     for e in events {
         outputs.clear();
-        exec.process(evr_compiler::ir::SourceId(0), e.as_bytes(), outputs);
+        exec.process(evr_compiler::ir::SourceId(0), e.as_bytes(), 0, outputs);
         for o in outputs.iter() {
             if let evr_runtime::executor::Output::Record { sink, record, .. } = o {
                 bytes.clear();

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod build;
+mod load;
+mod reload;
 mod run;
 
 /// Decoded lists and maps, emitted records and strings made by builtins are small, short-lived
@@ -51,7 +54,23 @@ enum Command {
         /// naming what it cannot compile yet; it never falls back silently.
         #[arg(long, value_enum, default_value_t = EngineArg::Jit)]
         engine: EngineArg,
+        /// Keep running: after the end of the input wait for more (across truncation and
+        /// rotation, as `tail -F`), and reload the bundle whenever one of its files changes or
+        /// on SIGHUP. Each output line then tells the version that made it.
+        #[arg(long)]
+        follow: bool,
     },
+    /// Build a bundle file (.evrb) from sources: the rules, the compiled schemas they use and
+    /// each unit's content hash. `run`, `test`, `bench` and `check` take it as they take sources.
+    Build {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where to write the bundle.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// List a built bundle's units with their hashes, sources and sinks.
+    Inspect { bundle: PathBuf },
     /// Run the `test` blocks of bundles. Each PATH is one bundle.
     Test {
         #[arg(required = true)]
@@ -113,9 +132,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
-        Command::Run { bundle, input, source, input_format, engine } => {
-            run::run(&bundle, &input, source.as_deref(), input_format, engine)
-        }
+        Command::Run { bundle, input, source, input_format, engine, follow } => run::run(run::RunArgs {
+            bundle: &bundle,
+            input: &input,
+            source: source.as_deref(),
+            format: input_format,
+            engine,
+            follow,
+        }),
+        Command::Build { paths, output } => build::build(&paths, &output),
+        Command::Inspect { bundle } => build::inspect(&bundle),
         Command::Test { paths, junit, engine } => run::test(&paths, junit.as_deref(), engine),
         Command::Bench { bundle, input, source, runs, engine } => {
             run::bench(&bundle, &input, source.as_deref(), runs as usize, engine)
@@ -137,20 +163,19 @@ fn check(paths: &[PathBuf], format: Format) -> ExitCode {
     let mut out = stdout.lock();
     let mut err = std::io::stderr().lock();
     for path in paths {
-        let files = match evr_compiler::bundle::load(path) {
-            Ok(f) if f.is_empty() => {
-                let _ = writeln!(err, "evr: {}: no .evr files found", path.display());
+        let analysis = match load::analyze(std::slice::from_ref(path)) {
+            Ok(a) => a,
+            Err(load::Problem::Io(why)) => {
+                let _ = writeln!(err, "evr: {why}");
                 io_problem = true;
                 continue;
             }
-            Ok(f) => f,
-            Err(e) => {
-                let _ = writeln!(err, "evr: cannot read {e}");
-                io_problem = true;
+            Err(load::Problem::Bundle(why)) => {
+                let _ = writeln!(err, "evr: {why}");
+                any_error = true;
                 continue;
             }
         };
-        let analysis = evr_compiler::analyze(files);
         any_error |= analysis.has_errors();
         for d in &analysis.diagnostics {
             let _ = match format {

@@ -9,41 +9,61 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use evr_compiler::Analysis;
 use evr_compiler::diag::human;
+use evr_compiler::files::Files;
 use evr_compiler::files::io_reason;
 use evr_compiler::ir::{Source, SourceId, WireFormat, is_shadow};
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{Config, Engine, Executor, SetupError};
+use evr_runtime::executor::{Config, Engine, Executor, Loaded, SetupError};
 use evr_runtime::file_host::{self, Progress, Stats};
+use evr_runtime::follow::Follow;
+use evr_runtime::live::Live;
 use evr_runtime::rule_tests;
 
-use crate::{EngineArg, InputFormat, USAGE, color};
+use crate::{EngineArg, InputFormat, USAGE, color, load, reload};
 
 /// Loads and checks a bundle; on errors prints them and gives the exit status to return.
-fn load(path: &Path) -> Result<Analysis, ExitCode> {
-    let files = match evr_compiler::bundle::load(path) {
-        Ok(f) if f.is_empty() => {
-            eprintln!("evr: {}: no .evr files found", path.display());
+pub fn load(paths: &[PathBuf]) -> Result<Analysis, ExitCode> {
+    let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
+    let analysis = match load::analyze(paths) {
+        Ok(a) => a,
+        Err(load::Problem::Io(why)) => {
+            eprintln!("evr: {why}");
             return Err(ExitCode::from(USAGE));
         }
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("evr: cannot read {e}");
-            return Err(ExitCode::from(USAGE));
+        Err(load::Problem::Bundle(why)) => {
+            eprintln!("evr: {why}");
+            return Err(ExitCode::from(1));
         }
     };
-    let analysis = evr_compiler::analyze(files);
     if analysis.has_errors() {
-        let color = color();
-        let mut err = io::stderr().lock();
-        for d in &analysis.diagnostics {
-            let _ = write!(err, "{}", human::render(&analysis.files, d, color));
-        }
+        report_diagnostics(&analysis);
         if let Some(s) = human::summary(&analysis.diagnostics) {
-            let _ = writeln!(err, "{}: {s}; nothing was run", path.display());
+            eprintln!("{shown}: {s}; nothing was run");
         }
         return Err(ExitCode::from(1));
     }
     Ok(analysis)
+}
+
+pub fn report_diagnostics(analysis: &Analysis) {
+    let color = color();
+    let mut err = io::stderr().lock();
+    for d in &analysis.diagnostics {
+        let _ = write!(err, "{}", human::render(&analysis.files, d, color));
+    }
+}
+
+/// A checked bundle made ready to run, and its files (for diagnostics).
+fn prepare(analysis: Analysis, engine: EngineArg) -> Result<(Files, Arc<Loaded>), ExitCode> {
+    let Analysis { files, program, schema, .. } = analysis;
+    let config = Config { engine: engine_of(engine), ..Config::default() };
+    match Loaded::new(program, schema, config) {
+        Ok(loaded) => Ok((files, Arc::new(loaded))),
+        Err(why) => {
+            report_setup(&files, &why);
+            Err(ExitCode::from(1))
+        }
+    }
 }
 
 /// The run's hooks: a progress bar or spinner when someone watches stderr, and the flag that
@@ -89,13 +109,8 @@ fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
 /// The summary every run ends with, on stderr.
 fn summary(exec: &Executor, stats: &Stats) -> String {
     let program = exec.program();
-    let per_sink = |counts: &[u64]| {
-        let parts: Vec<String> = counts
-            .iter()
-            .zip(&program.sinks)
-            .filter(|(n, _)| **n > 0)
-            .map(|(n, s)| format!("{} {n}", s.name))
-            .collect();
+    let per_sink = |counts: &[(String, u64)]| {
+        let parts: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect();
         if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
     };
     let shadow = exec.shadow();
@@ -111,7 +126,9 @@ fn summary(exec: &Executor, stats: &Stats) -> String {
     let shadow_outputs: u64 = shadow.outputs.iter().sum();
     let shadow_drops: u64 = shadow.drops.iter().sum();
     if shadow_outputs > 0 || shadow_drops > 0 || program.rules.iter().any(|r| is_shadow(&r.annotations)) {
-        text.push_str(&format!("; shadow: {shadow_outputs} outputs not written{}", per_sink(&shadow.outputs)));
+        let by_name: Vec<(String, u64)> =
+            program.sinks.iter().map(|s| s.name.clone()).zip(shadow.outputs.iter().copied()).collect();
+        text.push_str(&format!("; shadow: {shadow_outputs} outputs not written{}", per_sink(&by_name)));
         if shadow_drops > 0 {
             text.push_str(&format!(", {shadow_drops} events not dropped"));
         }
@@ -136,67 +153,69 @@ fn engine_of(engine: EngineArg) -> Engine {
     }
 }
 
-fn executor(analysis: &Analysis, engine: EngineArg) -> Result<Executor<'_>, ExitCode> {
-    let engine = engine_of(engine);
-    Executor::new(&analysis.program, &analysis.schema, Config { engine, ..Config::default() }).map_err(|why| {
-        report_setup(analysis, &why);
-        ExitCode::from(1)
-    })
-}
-
 /// Why a checked bundle cannot run: what the JIT cannot compile, as diagnostics at their place.
-fn report_setup(analysis: &Analysis, why: &SetupError) {
+pub fn report_setup(files: &Files, why: &SetupError) {
     match why {
         SetupError::Unsupported(missing) => {
             let color = color();
             let mut err = io::stderr().lock();
             for m in missing {
-                let _ = write!(err, "{}", human::render(&analysis.files, &m.diagnostic(), color));
+                let _ = write!(err, "{}", human::render(files, &m.diagnostic(), color));
             }
         }
         SetupError::Other(why) => eprintln!("evr: cannot prepare the bundle: {why}"),
     }
 }
 
-pub fn run(
-    bundle: &Path,
-    input: &Path,
-    source: Option<&str>,
-    format: Option<InputFormat>,
-    engine: EngineArg,
-) -> ExitCode {
-    status(run_bundle(bundle, input, source, format, engine))
+/// What `evr run` was asked.
+pub struct RunArgs<'a> {
+    pub bundle: &'a Path,
+    pub input: &'a Path,
+    pub source: Option<&'a str>,
+    pub format: Option<InputFormat>,
+    pub engine: EngineArg,
+    /// Tail the input and reload the bundle when it changes.
+    pub follow: bool,
 }
 
-fn run_bundle(
-    bundle: &Path,
-    input: &Path,
-    source: Option<&str>,
-    format: Option<InputFormat>,
-    engine: EngineArg,
-) -> Status {
-    let analysis = load(bundle)?;
-    let source = pick_source(&analysis.program, source)?;
-    let mut exec = executor(&analysis, engine)?;
-    let (reader, size): (Box<dyn io::Read + Send>, Option<u64>) = if input == Path::new("-") {
+pub fn run(args: RunArgs) -> ExitCode {
+    status(run_bundle(args))
+}
+
+fn run_bundle(args: RunArgs) -> Status {
+    let paths = [args.bundle.to_path_buf()];
+    let analysis = load(&paths)?;
+    let source = pick_source(&analysis.program, args.source)?;
+    let format = input_format(&analysis.program.sources[source.0 as usize], args.format)?;
+    let source_name = analysis.program.sources[source.0 as usize].name.clone();
+    let watched = args.follow.then(|| load::watched(&paths, &analysis));
+    let (files, loaded) = prepare(analysis, args.engine)?;
+    drop(files);
+    let (reader, size): (Box<dyn io::Read + Send>, Option<u64>) = if args.input == Path::new("-") {
         (Box::new(io::stdin()), None)
     } else {
-        match File::open(input) {
+        match File::open(args.input) {
             Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => {
-                eprintln!("evr: cannot read {}: it is a directory", input.display());
+                eprintln!("evr: cannot read {}: it is a directory", args.input.display());
                 return Err(ExitCode::from(USAGE));
             }
+            Ok(_) if args.follow => match Follow::open(args.input) {
+                Ok(f) => (Box::new(f), None),
+                Err(e) => {
+                    eprintln!("evr: cannot read {}: {}", args.input.display(), io_reason(&e));
+                    return Err(ExitCode::from(USAGE));
+                }
+            },
             Ok(f) => {
                 let size = f.metadata().ok().map(|m| m.len());
                 (Box::new(f), size)
             }
             Err(e) => {
-                eprintln!("evr: cannot read {}: {}", input.display(), io_reason(&e));
+                eprintln!("evr: cannot read {}: {}", args.input.display(), io_reason(&e));
                 return Err(ExitCode::from(USAGE));
             }
         }
     };
-    let format = input_format(&analysis.program.sources[source.0 as usize], format)?;
     // SIGINT and SIGTERM stop reading; the outputs so far are flushed and summed up. A second
     // one, while that happens, ends the process at once (exit status 130).
     let stop = Arc::new(AtomicBool::new(false));
@@ -204,15 +223,27 @@ fn run_bundle(
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
+    let (mut exec, reloads) = match watched {
+        Some(dirs) => {
+            let live = Live::new(loaded);
+            let reloads = reload::start(paths.to_vec(), dirs, live.clone(), source_name.clone());
+            (Executor::following(live), Some(reloads))
+        }
+        None => (Executor::new(loaded), None),
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut watch = Watch { bar: progress_bar(size), stop };
-    let result = file_host::run(&mut exec, source, format, reader, &mut out, &mut watch);
+    let result = file_host::run(&mut exec, &source_name, format, reader, &mut out, &mut watch);
     if let Some(bar) = &watch.bar {
         bar.finish_and_clear();
     }
     if let Ok(stats) = &result {
-        eprintln!("{}", summary(&exec, stats));
+        let mut text = summary(&exec, stats);
+        if let Some(r) = &reloads {
+            text.push_str(&format!("; reloads: {} live, {} rejected", r.accepted(), r.rejected()));
+        }
+        eprintln!("{text}");
     }
     match result {
         Ok(_) => Ok(ExitCode::SUCCESS),
@@ -274,51 +305,46 @@ pub fn bench(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, eng
 }
 
 fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, engine: EngineArg) -> Status {
-    let analysis = load(bundle)?;
+    let analysis = load(&[bundle.to_path_buf()])?;
     let source = pick_source(&analysis.program, source)?;
+    let format = input_format(&analysis.program.sources[source.0 as usize], None)?;
+    let source_name = analysis.program.sources[source.0 as usize].name.clone();
+    let (_, loaded) = prepare(analysis, engine)?;
     let text = std::fs::read(input).map_err(|e| {
-        eprintln!("evr: cannot read {}: {e}", input.display());
+        eprintln!("evr: cannot read {}: {}", input.display(), io_reason(&e));
         ExitCode::from(USAGE)
     })?;
-    let events: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-    if events.is_empty() {
-        eprintln!("evr: {} holds no events", input.display());
-        return Err(ExitCode::from(USAGE));
-    }
     let mut per_run = Vec::with_capacity(runs);
-    let mut counts = (0usize, 0usize);
+    let mut last = Stats::default();
     for run in 0..=runs {
-        let mut exec = executor(&analysis, engine)?;
-        let (mut outputs, mut produced, mut dirty) = (Vec::new(), 0usize, 0usize);
+        // The file host's own loop, over the events in memory, its output thrown away.
+        let mut exec = Executor::new(loaded.clone());
         let start = std::time::Instant::now();
-        for e in &events {
-            outputs.clear();
-            exec.process(source, e, &mut outputs);
-            for o in &outputs {
-                match exec.payload(source, e, o) {
-                    Some(bytes) => {
-                        std::hint::black_box(bytes);
-                        produced += 1;
-                    }
-                    None => dirty += 1,
-                }
-            }
-        }
+        let stats =
+            file_host::run(&mut exec, &source_name, format, io::Cursor::new(text.clone()), &mut io::sink(), &mut ())
+                .map_err(|e| {
+                    eprintln!("evr: {e}");
+                    ExitCode::from(USAGE)
+                })?;
         let elapsed = start.elapsed();
         // The first run warms caches and allocator; it is not counted.
         if run > 0 {
             per_run.push(elapsed);
-            counts = (produced, dirty);
+            last = stats;
         }
+    }
+    if last.events == 0 {
+        eprintln!("evr: {} holds no events", input.display());
+        return Err(ExitCode::from(USAGE));
     }
     per_run.sort();
     let median = per_run[per_run.len() / 2];
-    let n = events.len() as f64;
+    let n = last.events as f64;
     say(&format!(
         "{} events, {} outputs, {} dirty per run; median of {} runs: {:.0} events/s, {:.0} ns/event (engine: {})\n",
-        events.len(),
-        counts.0,
-        counts.1,
+        last.events,
+        last.outputs,
+        last.dirty,
         per_run.len(),
         n / median.as_secs_f64(),
         median.as_nanos() as f64 / n,
@@ -335,21 +361,24 @@ pub fn test(paths: &[PathBuf], junit: Option<&Path>, engine: EngineArg) -> ExitC
     let mut status = ExitCode::SUCCESS;
     let (mut passed, mut failed) = (0, 0);
     for path in paths {
-        let analysis = match load(path) {
+        let analysis = match load(std::slice::from_ref(path)) {
             Ok(a) => a,
             Err(code) => {
                 status = code;
                 continue;
             }
         };
-        let location = |span: evr_compiler::Span| analysis.files.location(span);
-        let results = match rule_tests::run_all(&analysis.program, &analysis.schema, engine_of(engine), &location) {
-            Ok(r) => r,
+        let Analysis { files, program, schema, .. } = analysis;
+        let location = |span: evr_compiler::Span| files.location(span);
+        let config = Config { engine: engine_of(engine), ..Config::default() };
+        let tests = program.tests.clone();
+        let results = match Loaded::new(program, schema, config) {
+            Ok(loaded) => rule_tests::run_all(&Arc::new(loaded), &location),
             Err(why) => {
                 // Tests that cannot run are failed, not absent: "0 passed, 0 failed" would read
                 // as a bundle without tests.
-                report_setup(&analysis, &why);
-                rule_tests::not_run(&analysis.program, &location, &why)
+                report_setup(&files, &why);
+                rule_tests::not_run(&tests, &location, &why)
             }
         };
         passed += results.iter().filter(|r| r.failure.is_none()).count();

@@ -6,7 +6,7 @@ use evr_compiler::files::Files;
 use evr_compiler::ir::SourceId;
 use evr_compiler::jit::OptLevel;
 use evr_runtime::encode;
-use evr_runtime::executor::{Config, Engine, Executor, Output};
+use evr_runtime::executor::{Config, Engine, Executor, Loaded, Output};
 
 /// The allocator the `evr` binary ships with; the baseline runs on it too, so the comparison is
 /// of code, not of allocators.
@@ -30,7 +30,7 @@ fn interp(c: &mut Criterion) {
         ("32_rules_json_end_to_end", Engine::Interpreter),
     ] {
         group.bench_function(name, |b| {
-            let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
+            let mut exec = Executor::new(Loaded::from_analysis(&a, Config { engine, ..Config::default() }).unwrap());
             let mut outputs = Vec::new();
             let mut bytes = Vec::new();
             b.iter(|| evr_benches::process_and_encode(&a, &mut exec, &events, &mut outputs, &mut bytes))
@@ -63,7 +63,7 @@ fn interp(c: &mut Criterion) {
     });
     group.bench_function("decode_only_into_frames", |b| {
         let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-        let exec = Executor::new(&a.program, &a.schema, config).unwrap();
+        let exec = Executor::new(Loaded::from_analysis(&a, config).unwrap());
         b.iter(|| {
             for e in &events {
                 let _ = std::hint::black_box(exec.decode_frame(SourceId(0), e.as_bytes()));
@@ -72,10 +72,10 @@ fn interp(c: &mut Criterion) {
     });
     // Encoding alone: every record the events emit, in its sink's format.
     let records: Vec<(usize, evr_compiler::interp::value::Value)> = {
-        let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+        let mut exec = Executor::new(Loaded::from_analysis(&a, Config::default()).unwrap());
         let mut outputs = Vec::new();
         for e in &events {
-            exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+            exec.process(SourceId(0), e.as_bytes(), 0, &mut outputs);
         }
         outputs
             .into_iter()
@@ -106,12 +106,12 @@ fn interp(c: &mut Criterion) {
         .collect();
     for (name, engine) in [("interpreter", Engine::Interpreter), ("jit_from_values", Engine::Jit(OptLevel::Speed))] {
         group.bench_function(name, |b| {
-            let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
+            let mut exec = Executor::new(Loaded::from_analysis(&a, Config { engine, ..Config::default() }).unwrap());
             let mut outputs = Vec::new();
             b.iter(|| {
                 for e in &decoded {
                     outputs.clear();
-                    exec.run(SourceId(0), e, &mut outputs);
+                    exec.run(SourceId(0), e, 0, &mut outputs);
                 }
             })
         });
@@ -133,12 +133,12 @@ fn interp(c: &mut Criterion) {
         .filter_map(|e| evr_runtime::decode::decode(&plain.schema, psrc.message, psrc.format, e.as_bytes()).ok())
         .collect();
     group.bench_function("interpreter", |b| {
-        let mut exec = Executor::new(&plain.program, &plain.schema, Config::default()).unwrap();
+        let mut exec = Executor::new(Loaded::from_analysis(&plain, Config::default()).unwrap());
         let mut outputs = Vec::new();
         b.iter(|| {
             for e in &trees {
                 outputs.clear();
-                exec.run(SourceId(0), e, &mut outputs);
+                exec.run(SourceId(0), e, 0, &mut outputs);
             }
         })
     });
@@ -156,12 +156,13 @@ fn interp(c: &mut Criterion) {
         assert!(!a.has_errors());
         for (name, engine) in [("interpreter", Engine::Interpreter), ("jit", Engine::Jit(OptLevel::Speed))] {
             group.bench_function(format!("{name}_{n}_rules"), |b| {
-                let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).unwrap();
+                let mut exec =
+                    Executor::new(Loaded::from_analysis(&a, Config { engine, ..Config::default() }).unwrap());
                 let mut outputs = Vec::new();
                 b.iter(|| {
                     for e in &events {
                         outputs.clear();
-                        exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+                        exec.process(SourceId(0), e.as_bytes(), 0, &mut outputs);
                     }
                 })
             });
@@ -173,7 +174,7 @@ fn interp(c: &mut Criterion) {
 /// Native code alone: the events are decoded into frames beforehand, then evaluated.
 fn jit_over_frames(b: &mut criterion::Bencher, a: &evr_compiler::Analysis, events: &[String]) {
     let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-    let mut exec = Executor::new(&a.program, &a.schema, config).unwrap();
+    let mut exec = Executor::new(Loaded::from_analysis(&a, config).unwrap());
     let frames: Vec<_> = events
         .iter()
         .filter_map(|e| exec.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())
@@ -182,7 +183,7 @@ fn jit_over_frames(b: &mut criterion::Bencher, a: &evr_compiler::Analysis, event
     b.iter(|| {
         for f in &frames {
             outputs.clear();
-            exec.run_frame(f, &mut outputs);
+            exec.run_frame(f, 0, &mut outputs);
         }
     })
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use evr_compiler::files::Files;
 use evr_compiler::ir::SourceId;
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{Config, Engine, Executor, Output};
+use evr_runtime::executor::{Config, Engine, Executor, Loaded, Output};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -33,13 +33,13 @@ fn main() {
     assert!(!a.has_errors());
     let events = evr_benches::events(20_000, rules);
     for (name, engine) in [("JIT", Engine::Jit(OptLevel::Speed)), ("interpreter", Engine::Interpreter)] {
-        let mut exec = Executor::new(&a.program, &a.schema, Config { engine, ..Config::default() }).expect("compiles");
+        let mut exec = Executor::new(Loaded::from_analysis(&a, Config { engine, ..Config::default() }).unwrap());
         let mut outputs = Vec::new();
         let mut pass = |exec: &mut Executor| {
             let mut records = 0;
             for e in &events {
                 outputs.clear();
-                exec.process(SourceId(0), e.as_bytes(), &mut outputs);
+                exec.process(SourceId(0), e.as_bytes(), 0, &mut outputs);
                 records += outputs.iter().filter(|o| matches!(o, Output::Record { .. })).count();
             }
             records

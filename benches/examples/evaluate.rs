@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use evr_compiler::files::Files;
 use evr_compiler::ir::SourceId;
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{Config, Engine, Executor};
+use evr_runtime::executor::{Config, Engine, Executor, Loaded};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -46,19 +46,19 @@ fn main() {
             .collect();
         let interp = Config { rule_index, ..Config::default() };
         let jit = Config { engine: Engine::Jit(OptLevel::Speed), ..interp };
-        let mut native = Executor::new(&a.program, &a.schema, jit).expect("compiles");
+        let mut native = Executor::new(Loaded::from_analysis(&a, jit).expect("compiles"));
         let frames: Vec<_> = events
             .iter()
             .filter_map(|e| native.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())
             .collect();
-        let mut interp = Executor::new(&a.program, &a.schema, interp).expect("prepares");
+        let mut interp = Executor::new(Loaded::from_analysis(&a, interp).expect("prepares"));
         let mut outputs = Vec::new();
         let mut best = [Duration::MAX; 2];
         for _ in 0..rounds {
             let start = Instant::now();
             for f in &frames {
                 outputs.clear();
-                native.run_frame(f, &mut outputs);
+                native.run_frame(f, 0, &mut outputs);
             }
             best[0] = best[0].min(start.elapsed());
             if only_jit {
@@ -67,7 +67,7 @@ fn main() {
             let start = Instant::now();
             for e in &trees {
                 outputs.clear();
-                interp.run(SourceId(0), e, &mut outputs);
+                interp.run(SourceId(0), e, 0, &mut outputs);
             }
             best[1] = best[1].min(start.elapsed());
         }

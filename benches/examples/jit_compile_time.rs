@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use evr_compiler::files::Files;
-use evr_compiler::jit::{self, OptLevel};
+use evr_compiler::jit::OptLevel;
+use evr_runtime::executor::{Config, Engine, Loaded};
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -16,11 +17,12 @@ fn main() {
     println!("{n} rules: parse and check {:.2?}", start.elapsed());
     for opt in [OptLevel::None, OptLevel::Speed] {
         let start = Instant::now();
-        let compiled = jit::compile(&a.program, &a.schema, opt).map_err(|e| format!("{e:?}")).expect("compiles");
+        let config = Config { engine: Engine::Jit(opt), ..Config::default() };
+        let loaded = Loaded::from_analysis(&a, config).map_err(|e| e.to_string()).expect("compiles");
         println!(
-            "{n} rules: JIT at {opt:?} {:.2?} ({} native functions)",
+            "{n} rules: load and JIT at {opt:?} {:.2?} ({} native functions)",
             start.elapsed(),
-            compiled.rules.len() + compiled.drops.len() + compiled.scores.len()
+            loaded.units().len()
         );
     }
 }

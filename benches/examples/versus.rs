@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use evr_compiler::files::Files;
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{Config, Engine, Executor};
+use evr_runtime::executor::{Config, Engine, Executor, Loaded};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -24,8 +24,8 @@ fn main() {
     assert!(!a.has_errors());
     let events = evr_benches::events(EVENTS, rules);
     let jit = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-    let mut native = Executor::new(&a.program, &a.schema, jit).expect("compiles");
-    let mut interp = Executor::new(&a.program, &a.schema, Config::default()).expect("prepares");
+    let mut native = Executor::new(Loaded::from_analysis(&a, jit).expect("compiles"));
+    let mut interp = Executor::new(Loaded::from_analysis(&a, Config::default()).expect("prepares"));
     let mut base = evr_benches::baseline::Baseline::new(rules);
     let (mut outputs, mut bytes, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     let mut evr = |exec: &mut Executor| evr_benches::process_and_encode(&a, exec, &events, &mut outputs, &mut bytes);

@@ -551,3 +551,92 @@ impl Rule {
         out
     }
 }
+
+/// One drop, score or rule of a program, by its place among its kind. Drops, scores and rules
+/// form one table of units ([`Program::units`]): drops first, then scores, then rules, which is
+/// the order they run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnitRef {
+    Drop(u32),
+    Score(u32),
+    Rule(u32),
+}
+
+/// What every kind of unit has, read through [`Program::unit`].
+#[derive(Clone, Copy)]
+pub struct UnitView<'p> {
+    pub name: &'p str,
+    pub source: SourceId,
+    pub unit: &'p Unit,
+    pub annotations: &'p [Annotation],
+    pub span: Span,
+    pub body: UnitBody<'p>,
+}
+
+/// A unit's code.
+#[derive(Clone, Copy)]
+pub enum UnitBody<'p> {
+    Drop(&'p Expr),
+    Score(&'p [(i64, Expr)]),
+    Rule(&'p Rule),
+}
+
+impl UnitView<'_> {
+    /// Calls `f` on the unit's top-level expressions.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        match self.body {
+            UnitBody::Drop(cond) => f(cond),
+            UnitBody::Score(weights) => weights.iter().for_each(|(_, c)| f(c)),
+            UnitBody::Rule(r) => r.for_each_expr(f),
+        }
+    }
+}
+
+impl Program {
+    /// Every unit, in the order they run: drops, scores, rules.
+    pub fn units(&self) -> impl Iterator<Item = UnitRef> + '_ {
+        (0..self.drops.len() as u32)
+            .map(UnitRef::Drop)
+            .chain((0..self.scores.len() as u32).map(UnitRef::Score))
+            .chain((0..self.rules.len() as u32).map(UnitRef::Rule))
+    }
+
+    /// A unit. Panics on a reference that is not this program's (a caller's bug).
+    pub fn unit(&self, r: UnitRef) -> UnitView<'_> {
+        match r {
+            UnitRef::Drop(i) => {
+                let d = &self.drops[i as usize];
+                UnitView {
+                    name: &d.name,
+                    source: d.source,
+                    unit: &d.unit,
+                    annotations: &d.annotations,
+                    span: d.span,
+                    body: UnitBody::Drop(&d.cond),
+                }
+            }
+            UnitRef::Score(i) => {
+                let s = &self.scores[i as usize];
+                UnitView {
+                    name: &s.name,
+                    source: s.source,
+                    unit: &s.unit,
+                    annotations: &s.annotations,
+                    span: s.span,
+                    body: UnitBody::Score(&s.weights),
+                }
+            }
+            UnitRef::Rule(i) => {
+                let r = &self.rules[i as usize];
+                UnitView {
+                    name: &r.name,
+                    source: r.source,
+                    unit: &r.unit,
+                    annotations: &r.annotations,
+                    span: r.span,
+                    body: UnitBody::Rule(r),
+                }
+            }
+        }
+    }
+}

@@ -10,11 +10,13 @@ pub mod bundle;
 pub mod check;
 pub mod const_set;
 pub mod diag;
+pub mod evrb;
 pub mod files;
 pub mod interp;
 pub mod ir;
 pub mod jit;
 pub mod json_text;
+pub mod meaning;
 pub mod schema;
 pub mod types;
 
@@ -47,7 +49,13 @@ impl Analysis {
 
 /// Parses and checks the given files as one bundle. Files are evaluated in the order given
 /// (callers sort them by path).
-pub fn analyze(mut files: Files) -> Analysis {
+pub fn analyze(files: Files) -> Analysis {
+    analyze_with(files, None)
+}
+
+/// [`analyze`], with the schemas the files use already compiled (a built bundle holds them):
+/// `use` items then read nothing from disk.
+pub fn analyze_with(mut files: Files, pool: Option<prost_reflect::DescriptorPool>) -> Analysis {
     let mut diagnostics = Vec::new();
     let mut modules = Vec::with_capacity(files.len());
     for (id, file) in files.iter() {
@@ -55,9 +63,15 @@ pub fn analyze(mut files: Files) -> Analysis {
         diagnostics.extend(parsed.errors.iter().map(syntax_diagnostic));
         modules.push(parsed.module);
     }
-    let uses = proto_uses(&files, &modules);
-    let (schema, schema_diags) = schema::load(&uses, &mut files);
-    diagnostics.extend(schema_diags);
+    let schema = match pool {
+        Some(pool) => Schema::from_pool(pool),
+        None => {
+            let uses = proto_uses(&files, &modules);
+            let (schema, schema_diags) = schema::load(&uses, &mut files);
+            diagnostics.extend(schema_diags);
+            schema
+        }
+    };
     let (program, check_diags) = check::check(&modules, &schema);
     diagnostics.extend(check_diags);
     diagnostics.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.primary.span.end));

@@ -232,7 +232,7 @@ impl Schema {
         }
     }
 
-    fn from_pool(pool: DescriptorPool) -> Schema {
+    pub fn from_pool(pool: DescriptorPool) -> Schema {
         let mut schema = Schema { pool: pool.clone(), ..Schema::default() };
         let messages: Vec<MessageDescriptor> =
             pool.all_messages().filter(|m| !m.is_map_entry() && !is_scalar_message(m.full_name())).collect();

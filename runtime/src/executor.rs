@@ -3,23 +3,26 @@
 //! nothing but that unit's outputs. One executor holds the velocity state of one stream (a
 //! file, a partition); the program it runs is shared.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use evr_compiler::interp::value::Value;
-use evr_compiler::interp::{self, Action, Env, Prepared, velocity_sites};
-use evr_compiler::ir::{Expr, Program, SinkId, SourceId, is_shadow};
+use evr_compiler::interp::{self, Action, Env};
+use evr_compiler::ir::{Program, SinkId, SourceId, UnitRef};
 use evr_compiler::jit::abi::{Ctx, Scratch};
-use evr_compiler::jit::frame::{FrameLayout, read_slot};
-use evr_compiler::jit::{self, Compiled, Missing, OptLevel};
+use evr_compiler::jit::frame::read_slot;
 use evr_compiler::schema::Schema;
 use evr_compiler::types::Type;
 use evr_stdlib::RuntimeError;
 use evr_stdlib::velocity::Site;
 
-use crate::decode::plan::{FrameOut, Kept, Plan};
+use crate::decode::plan::{FrameOut, Kept};
 use crate::decode::{self, DecodeError};
 use crate::encode;
 use crate::index::{Probe, RuleIndex};
+use crate::live::Live;
+pub use crate::loaded::{Config, Engine, Loaded, SetupError};
+use crate::loaded::{LoadedUnit, SiteId, SourceFrames};
 
 /// What one input event produced, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +52,8 @@ pub struct Processed {
     pub decoded: bool,
     /// The drop that discarded the event, if one did.
     pub dropped_by: Option<usize>,
+    /// The version of the bundle that evaluated the event, wholly.
+    pub version: u64,
 }
 
 /// An event decoded into a frame of its own (see [`Executor::decode_frame`]). Its slots point
@@ -75,230 +80,133 @@ enum Event<'e> {
     Frame(&'e [u8]),
 }
 
-/// Which evaluator runs the units.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// The reference interpreter.
-    #[default]
-    Interpreter,
-    /// Native code from Cranelift, at an optimisation level.
-    Jit(OptLevel),
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Config {
-    pub engine: Engine,
-    /// Keys kept per velocity call site before the least recently seen is evicted.
-    pub max_keys_per_site: usize,
-    /// Find candidate rules through the rule index (off: try every rule; same outputs).
-    pub rule_index: bool,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config { engine: Engine::Interpreter, max_keys_per_site: 1_000_000, rule_index: true }
-    }
-}
-
-pub struct Executor<'p> {
-    program: &'p Program,
-    schema: &'p Schema,
-    prepared: Prepared,
-    drop_sites: Vec<Vec<Site>>,
-    score_sites: Vec<Vec<Site>>,
-    rule_sites: Vec<Vec<Site>>,
+/// Runs a loaded bundle over one stream of events (a file, a partition). It owns only what
+/// belongs to the stream — velocity state, frame buffers, scratch space — so it is cheap to
+/// make, and `Send`: a host moves it to whichever thread serves its stream.
+pub struct Executor {
+    loaded: Arc<Loaded>,
+    /// Where new versions are published, when the executor follows reloads.
+    live: Option<Arc<Live>>,
+    max_keys_per_site: usize,
+    /// Velocity state, per unit of the unit table, by site number.
+    sites: Vec<Vec<Site>>,
     scores: Vec<Option<i64>>,
     actions: Vec<Action>,
-    index: Option<RuleIndex>,
     candidates: Vec<u32>,
     shadow: ShadowCounts,
-    native: Option<Native>,
-}
-
-/// Native code (shared by executors of the same program) and this executor's frames: one per
-/// source, with the plan that decodes events into it and what its slots point at.
-struct Native {
-    code: Arc<Compiled>,
+    /// Under the JIT: one frame per source, what its slots point at, and what native code makes
+    /// while a unit runs.
     frames: Vec<Vec<u8>>,
-    plans: Vec<Plan>,
     kept: Kept,
-    /// What native code makes while a unit runs.
     scratch: Scratch,
     /// Columns of a frame filled from a value tree (`run`).
     tree_columns: Vec<Vec<u8>>,
-    /// The values read whole (by whole number) that each drop, score and rule reads: a unit
-    /// runs only once they are decoded, and an event no such unit meets never decodes them.
-    wholes: [Vec<Vec<usize>>; 3],
-    /// Per source, the slots of the event time and of the field the rule index looks up.
-    time_slots: Vec<Option<u32>>,
-    index_slots: Vec<Option<u32>>,
 }
 
-impl Native {
-    /// Whether events of `source` are decoded into frames: unless a unit reads the event whole.
-    fn frames_events(&self, source: SourceId) -> bool {
-        !self.code.layouts[source.0 as usize].needs_event()
-    }
+/// Executors move between threads.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<Executor>();
+};
 
-    /// Decodes an event of `src` into its frame; values read whole wait until a unit that reads
-    /// them runs (see `settle`).
-    fn decode(
-        &mut self,
-        schema: &Schema,
-        program: &Program,
-        source: SourceId,
-        bytes: &[u8],
-    ) -> Result<(), DecodeError> {
-        let (s, src) = (source.0 as usize, &program.sources[source.0 as usize]);
-        let mut frame = FrameOut::new(&mut self.frames[s], &mut self.kept, &self.plans[s]);
-        frame.defer = true;
-        decode::decode_into(schema, src.message, src.format, bytes, &mut frame)
-    }
-}
-
-/// Compiles a program to native code, or says which constructs the JIT cannot compile.
-pub fn compile(program: &Program, schema: &Schema, opt: OptLevel) -> Result<Compiled, SetupError> {
-    jit::compile(program, schema, opt).map_err(|e| match e {
-        Ok(missing) => SetupError::Unsupported(missing),
-        Err(why) => SetupError::Other(why),
-    })
-}
-
-/// Why an executor could not be made.
-#[derive(Debug)]
-pub enum SetupError {
-    /// The JIT cannot compile these constructs (units and places).
-    Unsupported(Vec<Missing>),
-    Other(String),
-}
-
-impl std::fmt::Display for SetupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SetupError::Unsupported(missing) => {
-                write!(f, "the JIT cannot compile {} unit(s) yet:", missing.len())?;
-                for m in missing {
-                    write!(f, "\n  {}: {}", m.unit, m.unsupported.what)?;
-                }
-                Ok(())
-            }
-            SetupError::Other(why) => f.write_str(why),
-        }
-    }
-}
-
-impl From<String> for SetupError {
-    fn from(s: String) -> SetupError {
-        SetupError::Other(s)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Unit {
-    Drop(usize),
-    Score(usize),
-    Rule(usize),
-}
-
-fn sites(kinds: Vec<(evr_stdlib::velocity::Kind, i64)>, config: Config) -> Vec<Site> {
-    kinds.into_iter().map(|(kind, window)| Site::new(kind, window, config.max_keys_per_site)).collect()
-}
-
-impl<'p> Executor<'p> {
-    /// Prepares a checked program (one without errors) for running.
-    pub fn new(program: &'p Program, schema: &'p Schema, config: Config) -> Result<Executor<'p>, SetupError> {
-        let prepared = Prepared::new(program)?;
-        let native = match config.engine {
-            Engine::Interpreter => None,
-            Engine::Jit(opt) => Some(Arc::new(compile(program, schema, opt)?)),
-        };
-        Executor::with_code(program, schema, config, prepared, native)
-    }
-
-    /// An executor that runs code compiled before (by [`compile`]) for this program: many
-    /// executors, one per stream, share one compilation.
-    pub fn with_native(
-        program: &'p Program,
-        schema: &'p Schema,
-        config: Config,
-        code: Arc<Compiled>,
-    ) -> Result<Executor<'p>, SetupError> {
-        let prepared = Prepared::new(program)?;
-        Executor::with_code(program, schema, config, prepared, Some(code))
-    }
-
-    fn with_code(
-        program: &'p Program,
-        schema: &'p Schema,
-        config: Config,
-        prepared: Prepared,
-        code: Option<Arc<Compiled>>,
-    ) -> Result<Executor<'p>, SetupError> {
-        let index = config.rule_index.then(|| RuleIndex::new(program));
-        let native = code.map(|code| {
-            let frames = code.layouts.iter().map(|l| vec![0u8; l.size()]).collect();
-            let plans: Vec<Plan> = code.layouts.iter().map(Plan::new).collect();
-            let read = |source: SourceId, exprs: UnitExprs| {
-                let s = source.0 as usize;
-                wholes_read(&code.layouts[s], &plans[s], |f| exprs(f))
-            };
-            let wholes = [
-                program.drops.iter().map(|d| read(d.source, &|f| d.for_each_expr(&mut |e| f(e)))).collect(),
-                program.scores.iter().map(|u| read(u.source, &|f| u.for_each_expr(&mut |e| f(e)))).collect(),
-                program.rules.iter().map(|r| read(r.source, &|f| r.for_each_expr(&mut |e| f(e)))).collect(),
-            ];
-            let sources = 0..program.sources.len();
-            let time_slots = sources
-                .clone()
-                .map(|s| program.sources[s].time_field.and_then(|f| code.layouts[s].offset(&[f])))
-                .collect();
-            let index_slots = sources
-                .map(|s| {
-                    let (path, _) = index.as_ref()?.field(SourceId(s as u32))?;
-                    code.layouts[s].offset(path)
-                })
-                .collect();
-            Native {
-                code,
-                frames,
-                plans,
-                kept: Kept::default(),
-                scratch: Scratch::default(),
-                tree_columns: Vec::new(),
-                wholes,
-                time_slots,
-                index_slots,
-            }
-        });
-        let drop_sites = program
-            .drops
-            .iter()
-            .map(|d| sites(velocity_sites(d.unit.velocity_sites, |f| d.for_each_expr(&mut |e| f(e))), config))
-            .collect();
-        let score_sites = program
-            .scores
-            .iter()
-            .map(|s| sites(velocity_sites(s.unit.velocity_sites, |f| s.for_each_expr(&mut |e| f(e))), config))
-            .collect();
-        let rule_sites = program
-            .rules
-            .iter()
-            .map(|r| sites(velocity_sites(r.unit.velocity_sites, |f| r.for_each_expr(&mut |e| f(e))), config))
-            .collect();
-        Ok(Executor {
-            program,
-            schema,
-            prepared,
-            drop_sites,
-            score_sites,
-            rule_sites,
-            scores: vec![None; program.scores.len()],
+impl Executor {
+    /// An executor of one version of a bundle, with empty velocity state.
+    pub fn new(loaded: Arc<Loaded>) -> Executor {
+        let max_keys_per_site = loaded.config().max_keys_per_site;
+        let mut exec = Executor {
+            sites: Vec::new(),
+            scores: Vec::new(),
             actions: Vec::new(),
-            index,
             candidates: Vec::new(),
-            shadow: ShadowCounts { outputs: vec![0; program.sinks.len()], drops: vec![0; program.drops.len()] },
-            native,
-        })
+            shadow: ShadowCounts::default(),
+            frames: Vec::new(),
+            kept: Kept::default(),
+            scratch: Scratch::default(),
+            tree_columns: Vec::new(),
+            live: None,
+            max_keys_per_site,
+            loaded: loaded.clone(),
+        };
+        exec.switch(loaded);
+        exec
+    }
+
+    /// An executor that runs whichever version `live` holds: a new version takes over at the
+    /// next event, with the velocity state of the sites it keeps.
+    pub fn following(live: Arc<Live>) -> Executor {
+        let mut exec = Executor::new(live.current());
+        exec.live = Some(live);
+        exec
+    }
+
+    /// Makes `next` the version this executor runs. Velocity state moves by site identity:
+    /// sites that `next` keeps keep their state, new sites start empty, the rest is freed.
+    fn switch(&mut self, next: Arc<Loaded>) {
+        let mut state: HashMap<SiteId, Site> = HashMap::new();
+        for (u, sites) in self.loaded.units().iter().zip(std::mem::take(&mut self.sites)) {
+            state.extend(u.sites.iter().map(|s| s.id).zip(sites));
+        }
+        let max_keys = self.max_keys_per_site;
+        self.sites = next
+            .units()
+            .iter()
+            .map(|u| {
+                u.sites
+                    .iter()
+                    .map(|s| state.remove(&s.id).unwrap_or_else(|| Site::new(s.kind, s.window_ms, max_keys)))
+                    .collect()
+            })
+            .collect();
+        let (old, new) = (self.loaded.program(), next.program());
+        let by_name = |counts: &[u64], names: &dyn Fn(usize) -> Option<String>, new_names: Vec<String>| {
+            let old: HashMap<String, u64> =
+                counts.iter().enumerate().filter_map(|(i, c)| Some((names(i)?, *c))).collect();
+            new_names.iter().map(|n| old.get(n).copied().unwrap_or(0)).collect::<Vec<u64>>()
+        };
+        self.shadow = ShadowCounts {
+            outputs: by_name(
+                &self.shadow.outputs,
+                &|i| old.sinks.get(i).map(|s| s.name.clone()),
+                new.sinks.iter().map(|s| s.name.clone()).collect(),
+            ),
+            drops: by_name(
+                &self.shadow.drops,
+                &|i| old.drops.get(i).map(|d| d.name.clone()),
+                new.drops.iter().map(|d| d.name.clone()).collect(),
+            ),
+        };
+        self.scores = vec![None; new.scores.len()];
+        self.frames = match &next.frames {
+            Some(frames) => frames.iter().map(|f| vec![0u8; f.layout.size()]).collect(),
+            None => Vec::new(),
+        };
+        self.kept = Kept::default();
+        self.loaded = next;
+    }
+
+    /// Takes the newest version, if the executor follows reloads and one was published since
+    /// the last call; true when it did. Hosts call it between events: sources and sinks are
+    /// found by name in the version it returns.
+    pub fn refresh(&mut self) -> bool {
+        let Some(live) = &self.live else { return false };
+        let current = live.current_ref();
+        if Arc::ptr_eq(&current, &self.loaded) {
+            return false;
+        }
+        let next = Arc::clone(&current);
+        drop(current);
+        self.switch(next);
+        true
+    }
+
+    /// Whether the executor follows reloads.
+    pub fn follows(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// The version that evaluated the last event.
+    pub fn loaded(&self) -> &Arc<Loaded> {
+        &self.loaded
     }
 
     /// What `@shadow` units would have done so far.
@@ -306,37 +214,39 @@ impl<'p> Executor<'p> {
         &self.shadow
     }
 
-    pub fn program(&self) -> &'p Program {
-        self.program
+    pub fn program(&self) -> &Program {
+        self.loaded.program()
     }
 
-    pub fn schema(&self) -> &'p Schema {
-        self.schema
+    pub fn schema(&self) -> &Schema {
+        self.loaded.schema()
     }
 
-    pub fn prepared(&self) -> &Prepared {
-        &self.prepared
-    }
-
-    /// Decodes and processes one event of `source`, appending its outputs to `out`. Under the
+    /// Decodes and processes one event of `source`, appending its outputs to `out`.
+    /// `host_time_ms` is the host's timestamp for the event (a Kafka record's timestamp, the
+    /// time a line was read): its event time when the source names no time field. Under the
     /// JIT, the event is decoded straight into its frame unless a unit reads it as a whole.
-    pub fn process(&mut self, source: SourceId, bytes: &[u8], out: &mut Vec<Output>) -> Processed {
-        let (schema, program) = (self.schema, self.program);
-        let framed =
-            self.native.as_mut().filter(|n| n.frames_events(source)).map(|n| n.decode(schema, program, source, bytes));
-        let dropped_by = match framed {
-            Some(decoded) => decoded.map(|()| {
-                let time_ms = self.frame_time(source);
-                // The frame points into `bytes`, which outlive this call.
-                self.evaluate(source, Event::Frame(bytes), time_ms, out)
-            }),
-            None => self.decode(source, bytes).map(|event| self.run(source, &event, out)),
+    pub fn process(&mut self, source: SourceId, bytes: &[u8], host_time_ms: i64, out: &mut Vec<Output>) -> Processed {
+        let loaded = Arc::clone(&self.loaded);
+        let dropped_by = match loaded.frames_events(source) {
+            Some(frames) => {
+                let (s, src) = (source.0 as usize, &loaded.program().sources[source.0 as usize]);
+                let mut frame = FrameOut::new(&mut self.frames[s], &mut self.kept, &frames.plan);
+                frame.defer = true;
+                decode::decode_into(loaded.schema(), src.message, src.format, bytes, &mut frame).map(|()| {
+                    let time_ms = self.frame_time(source, host_time_ms);
+                    // The frame points into `bytes`, which outlive this call.
+                    self.evaluate(source, Event::Frame(bytes), time_ms, out)
+                })
+            }
+            None => self.decode(source, bytes).map(|event| self.evaluate_tree(source, &event, host_time_ms, out)),
         };
+        let version = loaded.version();
         match dropped_by {
-            Ok(dropped_by) => Processed { decoded: true, dropped_by },
+            Ok(dropped_by) => Processed { decoded: true, dropped_by, version },
             Err(DecodeError { reason }) => {
                 out.push(Output::Dirty { error: reason, unit: None });
-                Processed { decoded: false, dropped_by: None }
+                Processed { decoded: false, dropped_by: None, version }
             }
         }
     }
@@ -345,68 +255,80 @@ impl<'p> Executor<'p> {
     /// measure the two stages apart). `None` when events of `source` are not decoded into frames:
     /// under the interpreter, or when a unit reads the event whole.
     pub fn decode_frame<'b>(&self, source: SourceId, bytes: &'b [u8]) -> Option<Result<DecodedFrame<'b>, DecodeError>> {
-        let s = source.0 as usize;
-        let native = self.native.as_ref().filter(|n| n.frames_events(source))?;
-        let src = &self.program.sources[s];
+        let frames = self.loaded.frames_events(source)?;
+        let src = &self.program().sources[source.0 as usize];
         let mut decoded =
-            DecodedFrame { source, frame: vec![0; native.frames[s].len()], kept: Kept::default(), input: bytes };
-        let mut out = FrameOut::new(&mut decoded.frame, &mut decoded.kept, &native.plans[s]);
-        Some(decode::decode_into(self.schema, src.message, src.format, bytes, &mut out).map(|()| decoded))
+            DecodedFrame { source, frame: vec![0; frames.layout.size()], kept: Kept::default(), input: bytes };
+        let mut out = FrameOut::new(&mut decoded.frame, &mut decoded.kept, &frames.plan);
+        Some(decode::decode_into(self.schema(), src.message, src.format, bytes, &mut out).map(|()| decoded))
     }
 
-    /// Runs drops, scores and rules over an event decoded by [`decode_frame`](Self::decode_frame).
-    pub fn run_frame(&mut self, decoded: &DecodedFrame, out: &mut Vec<Output>) -> Option<usize> {
+    /// Runs drops, scores and rules over an event decoded by [`decode_frame`](Self::decode_frame)
+    /// of this executor's version.
+    pub fn run_frame(&mut self, decoded: &DecodedFrame, host_time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
         let (source, s) = (decoded.source, decoded.source.0 as usize);
-        let native = self.native.as_mut()?;
-        native.frames[s].copy_from_slice(&decoded.frame);
-        let time_ms = self.frame_time(source);
+        let frame = self.frames.get_mut(s).filter(|f| f.len() == decoded.frame.len())?;
+        frame.copy_from_slice(&decoded.frame);
+        let time_ms = self.frame_time(source, host_time_ms);
         // The frame points into `decoded.input` and `decoded.kept`, both alive for this call.
         self.evaluate(source, Event::Frame(decoded.input), time_ms, out)
     }
 
     /// Decodes an event of `source` into a value tree.
     pub fn decode(&self, source: SourceId, bytes: &[u8]) -> Result<Value, DecodeError> {
-        let src = &self.program.sources[source.0 as usize];
-        decode::decode(self.schema, src.message, src.format, bytes)
+        let src = &self.program().sources[source.0 as usize];
+        decode::decode(self.schema(), src.message, src.format, bytes)
     }
 
     /// Runs drops, scores and rules of `source` over a decoded event. Returns the index of the
     /// drop that discarded it, if any.
-    pub fn run(&mut self, source: SourceId, event: &Value, out: &mut Vec<Output>) -> Option<usize> {
-        if let Some(native) = &mut self.native {
+    pub fn run(&mut self, source: SourceId, event: &Value, host_time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
+        self.evaluate_tree(source, event, host_time_ms, out)
+    }
+
+    fn evaluate_tree(
+        &mut self,
+        source: SourceId,
+        event: &Value,
+        host_time_ms: i64,
+        out: &mut Vec<Output>,
+    ) -> Option<usize> {
+        if let Some(frames) = &self.loaded.frames {
             let s = source.0 as usize;
-            native.code.layouts[s].fill(event, &mut native.frames[s], &mut native.tree_columns);
+            frames[s].layout.fill(event, &mut self.frames[s], &mut self.tree_columns);
         }
-        let time_ms = self.event_time(source, event);
+        let time_ms = self.event_time(source, event, host_time_ms);
         self.evaluate(source, Event::Tree(event), time_ms, out)
     }
 
     fn evaluate(&mut self, source: SourceId, event: Event, time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
-        let program = self.program;
-        for (i, d) in program.drops.iter().enumerate().filter(|(_, d)| d.source == source) {
-            match self.eval(Unit::Drop(i), source, event, time_ms) {
-                Ok(v) if v != 0 && is_shadow(&d.annotations) => self.shadow.drops[i] += 1,
-                Ok(v) if v != 0 => return Some(i),
+        let loaded = Arc::clone(&self.loaded);
+        let program = loaded.program();
+        let units = loaded.units();
+        let mine = &loaded.by_source[source.0 as usize];
+        for &u in &mine.drops {
+            let (u, unit) = (u as usize, &units[u as usize]);
+            match self.eval(&loaded, u, event, time_ms) {
+                Ok(v) if v != 0 && unit.shadow => self.shadow.drops[drop_index(unit)] += 1,
+                Ok(v) if v != 0 => return Some(drop_index(unit)),
                 Ok(_) => {}
                 Err(e) => {
-                    out.push(Output::Dirty { error: format!("drop {}: {e}", d.name), unit: Some(d.name.clone()) })
+                    out.push(Output::Dirty { error: format!("drop {}: {e}", unit.name), unit: Some(unit.name.clone()) })
                 }
             }
         }
-        for (i, s) in program.scores.iter().enumerate() {
-            self.scores[i] = None;
-            if s.source != source {
-                continue;
-            }
-            match self.eval(Unit::Score(i), source, event, time_ms) {
-                Ok(v) => self.scores[i] = Some(v),
-                Err(e) => {
-                    out.push(Output::Dirty { error: format!("score {}: {e}", s.name), unit: Some(s.name.clone()) })
-                }
+        self.scores.iter_mut().for_each(|s| *s = None);
+        for &u in &mine.scores {
+            let (u, unit) = (u as usize, &units[u as usize]);
+            let UnitRef::Score(i) = unit.unit else { continue };
+            match self.eval(&loaded, u, event, time_ms) {
+                Ok(v) => self.scores[i as usize] = Some(v),
+                Err(e) => out
+                    .push(Output::Dirty { error: format!("score {}: {e}", unit.name), unit: Some(unit.name.clone()) }),
             }
         }
         let mut candidates = std::mem::take(&mut self.candidates);
-        match &self.index {
+        match &loaded.index {
             Some(index) => {
                 let probe = match event {
                     Event::Tree(v) => index.probe(source, v),
@@ -421,12 +343,13 @@ impl<'p> Executor<'p> {
             }
         }
         for &i in &candidates {
-            let (i, r) = (i as usize, &program.rules[i as usize]);
+            let u = loaded.rule_unit(i);
+            let unit = &units[u];
             // A failed unit's actions are gone (`eval` drops them), so `actions` is empty here.
             debug_assert!(self.actions.is_empty());
-            match self.eval(Unit::Rule(i), source, event, time_ms) {
+            match self.eval(&loaded, u, event, time_ms) {
                 Ok(_) if self.actions.is_empty() => {}
-                Ok(_) if is_shadow(&r.annotations) => {
+                Ok(_) if unit.shadow => {
                     for a in self.actions.drain(..) {
                         let (Action::Emit { sink, .. } | Action::Route { sink }) = a;
                         self.shadow.outputs[sink.0 as usize] += 1;
@@ -437,7 +360,7 @@ impl<'p> Executor<'p> {
                     Action::Route { sink } => Output::Forward { sink },
                 })),
                 Err(e) => {
-                    out.push(Output::Dirty { error: format!("rule {}: {e}", r.name), unit: Some(r.name.clone()) })
+                    out.push(Output::Dirty { error: format!("rule {}: {e}", unit.name), unit: Some(unit.name.clone()) })
                 }
             }
         }
@@ -447,11 +370,10 @@ impl<'p> Executor<'p> {
 
     /// The indexed field's value, read from the frame of `source`.
     fn frame_probe<'s>(&'s self, index: &RuleIndex, source: SourceId) -> Probe<'s> {
-        let (Some(native), Some((path, leaf))) = (&self.native, index.field(source)) else { return Probe::Other };
+        let (Some(frames), Some((_, leaf))) = (&self.loaded.frames, index.field(source)) else { return Probe::Other };
         let s = source.0 as usize;
-        let Some(at) = native.index_slots[s] else { return Probe::Other };
-        debug_assert_eq!(native.code.layouts[s].offset(path), Some(at));
-        let (_, word, len) = read_slot(&native.frames[s], at);
+        let Some(at) = frames[s].index_slot else { return Probe::Other };
+        let (_, word, len) = read_slot(&self.frames[s], at);
         match leaf {
             // SAFETY: a string slot holds a pointer and length of UTF-8 text in the event's
             // bytes or in `kept`, both alive while the event is processed.
@@ -463,53 +385,52 @@ impl<'p> Executor<'p> {
         }
     }
 
-    /// Event time from the frame's slot for the source's time field, or processing time.
-    fn frame_time(&self, source: SourceId) -> i64 {
+    /// Event time from the frame's slot for the source's time field, or the host's time.
+    fn frame_time(&self, source: SourceId, host_time_ms: i64) -> i64 {
         let s = source.0 as usize;
-        match (&self.native, self.program.sources[s].time_field) {
-            (Some(native), Some(_)) => native.time_slots[s].map_or(0, |at| read_slot(&native.frames[s], at).1 as i64),
-            _ => evr_stdlib::time::now_ms(),
+        match (&self.loaded.frames, self.program().sources[s].time_field) {
+            (Some(frames), Some(_)) => frames[s].time_slot.map_or(0, |at| read_slot(&self.frames[s], at).1 as i64),
+            _ => host_time_ms,
         }
     }
 
-    /// Evaluates one unit with the configured engine: a drop gives 0/1, a score its total, a
-    /// rule 0 (its actions go to `self.actions`, only when it succeeds).
-    fn eval(&mut self, unit: Unit, source: SourceId, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
-        let program = self.program;
-        let sites = match unit {
-            Unit::Drop(i) => &mut self.drop_sites[i],
-            Unit::Score(i) => &mut self.score_sites[i],
-            Unit::Rule(i) => &mut self.rule_sites[i],
-        };
-        let scores: &[Option<i64>] = if matches!(unit, Unit::Rule(_)) { &self.scores } else { &[] };
-        if let (Some(native), Event::Frame(bytes)) = (&mut self.native, event) {
-            settle(native, self.schema, source, unit, bytes)?;
-        }
-        let Some(native) = &mut self.native else {
+    /// Evaluates unit `u` of the unit table with the version's engine: a drop gives 0/1, a
+    /// score its total, a rule 0 (its actions go to `self.actions`, only when it succeeds).
+    fn eval(&mut self, loaded: &Loaded, u: usize, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
+        let unit = &loaded.units()[u];
+        let program = loaded.program();
+        let sites = &mut self.sites[u];
+        let scores: &[Option<i64>] = if matches!(unit.unit, UnitRef::Rule(_)) { &self.scores } else { &[] };
+        let Some(code) = &unit.code else {
             let Event::Tree(event) = event else { return Err(RuntimeError::Internal) };
-            let mut env = Env::new(self.schema, &self.prepared, event, scores, sites, time_ms);
-            return match unit {
-                Unit::Drop(i) => {
-                    interp::eval_drop(&program.drops[i].cond, &program.drops[i].unit, &mut env).map(i64::from)
+            let mut env = Env::new(loaded.schema(), &loaded.prepared, event, scores, sites, time_ms);
+            return match unit.unit {
+                UnitRef::Drop(i) => {
+                    let d = &program.drops[i as usize];
+                    interp::eval_drop(&d.cond, &d.unit, &mut env).map(i64::from)
                 }
-                Unit::Score(i) => interp::eval_score(&program.scores[i].weights, &program.scores[i].unit, &mut env),
-                Unit::Rule(i) => interp::eval_rule(&program.rules[i], &mut env, &mut self.actions).map(|()| 0),
+                UnitRef::Score(i) => {
+                    let s = &program.scores[i as usize];
+                    interp::eval_score(&s.weights, &s.unit, &mut env)
+                }
+                UnitRef::Rule(i) => {
+                    interp::eval_rule(&program.rules[i as usize], &mut env, &mut self.actions).map(|()| 0)
+                }
             };
         };
-        let f = match unit {
-            Unit::Drop(i) => native.code.drops[i],
-            Unit::Score(i) => native.code.scores[i],
-            Unit::Rule(i) => native.code.rules[i],
-        };
+        let s = unit.source.0 as usize;
+        if let (Some(frames), Event::Frame(bytes)) = (&loaded.frames, event) {
+            settle(&frames[s], &mut self.frames[s], &mut self.kept, loaded.schema(), &unit.wholes, bytes)?;
+        }
         let start = self.actions.len();
         let mut ctx = Ctx {
-            schema: self.schema,
-            constants: &native.code.constants,
+            schema: loaded.schema(),
+            constants: code.constants(),
             scores,
             sites,
             time_ms,
             actions: &mut self.actions,
-            scratch: &mut native.scratch,
+            scratch: &mut self.scratch,
             event: match event {
                 Event::Tree(v) => v,
                 // No unit of this source reads the event whole (its layout says so).
@@ -517,8 +438,8 @@ impl<'p> Executor<'p> {
             },
         };
         let mut result = 0i64;
-        let status = Compiled::call(f, &native.frames[source.0 as usize], &mut ctx, &mut result);
-        native.scratch.clear();
+        let status = code.call(&self.frames[s], &mut ctx, &mut result);
+        self.scratch.clear();
         if status == 0 {
             return Ok(result);
         }
@@ -535,68 +456,64 @@ impl<'p> Executor<'p> {
         input: &'b [u8],
         output: &Output,
     ) -> Option<std::borrow::Cow<'b, [u8]>> {
-        let sink_format = |sink: SinkId| self.program.sinks[sink.0 as usize].format;
+        let program = self.program();
+        let sink_format = |sink: SinkId| program.sinks[sink.0 as usize].format;
         match output {
             Output::Record { sink, record, .. } => {
                 let mut bytes = Vec::new();
-                encode::encode(self.schema, sink_format(*sink), record, &mut bytes);
+                encode::encode(self.schema(), sink_format(*sink), record, &mut bytes);
                 Some(bytes.into())
             }
-            Output::Forward { sink } if sink_format(*sink) == self.program.sources[source.0 as usize].format => {
+            Output::Forward { sink } if sink_format(*sink) == program.sources[source.0 as usize].format => {
                 Some(input.into())
             }
             Output::Forward { sink } => {
                 // A routed event decoded before, so it decodes again.
                 let event = self.decode(source, input).ok()?;
                 let mut bytes = Vec::new();
-                encode::encode(self.schema, sink_format(*sink), &event, &mut bytes);
+                encode::encode(self.schema(), sink_format(*sink), &event, &mut bytes);
                 Some(bytes.into())
             }
             Output::Dirty { .. } => None,
         }
     }
 
-    /// Event time from the source's time field, or processing time.
-    fn event_time(&self, source: SourceId, event: &Value) -> i64 {
-        let src = &self.program.sources[source.0 as usize];
+    /// Event time from the source's time field, or the host's time.
+    fn event_time(&self, source: SourceId, event: &Value, host_time_ms: i64) -> i64 {
+        let src = &self.program().sources[source.0 as usize];
         match (src.time_field, event) {
             (Some(index), Value::Message(m)) => match m.fields.get(index as usize) {
                 Some(Value::Int(t)) => *t,
                 _ => 0,
             },
-            _ => evr_stdlib::time::now_ms(),
+            _ => host_time_ms,
         }
     }
 }
 
-/// Hands each top-level expression of a unit to its argument.
-type UnitExprs<'a> = &'a dyn Fn(&mut dyn FnMut(&Expr));
-
-/// The values read whole (by whole number) that the expressions given to `exprs` read.
-fn wholes_read(layout: &FrameLayout, plan: &Plan, exprs: impl FnOnce(&mut dyn FnMut(&Expr))) -> Vec<usize> {
-    layout.slots_read(exprs).into_iter().filter_map(|at| plan.whole_at(at)).collect()
+fn drop_index(unit: &LoadedUnit) -> usize {
+    match unit.unit {
+        UnitRef::Drop(i) => i as usize,
+        _ => 0,
+    }
 }
 
-/// Decodes the values read whole that `unit` reads and that still wait (see `Kept::pending`).
+/// Decodes the values read whole that a unit reads (`wholes`) and that still wait (see
+/// `Kept::pending`).
 fn settle(
-    native: &mut Native,
+    frames: &SourceFrames,
+    frame: &mut [u8],
+    kept: &mut Kept,
     schema: &Schema,
-    source: SourceId,
-    unit: Unit,
+    wholes: &[usize],
     bytes: &[u8],
 ) -> Result<(), RuntimeError> {
-    let (kind, i) = match unit {
-        Unit::Drop(i) => (0, i),
-        Unit::Score(i) => (1, i),
-        Unit::Rule(i) => (2, i),
-    };
-    let s = source.0 as usize;
-    for &w in &native.wholes[kind][i] {
-        let Some(p) = native.kept.pending().iter().find(|p| p.whole == w).copied() else { continue };
+    for &w in wholes {
+        let Some(p) = kept.pending().iter().find(|p| p.whole == w).copied() else { continue };
         // The text was checked when the event was decoded, so it decodes now; were it not to,
         // the unit fails visibly rather than reading an unset field.
         let v = decode::fast::settle(schema, bytes, &p).ok_or(RuntimeError::Internal)?;
-        FrameOut::new(&mut native.frames[s], &mut native.kept, &native.plans[s]).settle(w, v);
+        FrameOut::new(frame, kept, &frames.plan).settle(w, v);
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use evr_compiler::interp::value::Value;
-use evr_compiler::ir::{SourceId, WireFormat};
+use evr_compiler::ir::{SinkId, SourceId, WireFormat};
 
 use crate::encode;
 use crate::executor::{Executor, Output};
@@ -30,8 +30,8 @@ pub enum InputFormat {
 pub struct Stats {
     pub events: u64,
     pub outputs: u64,
-    /// Outputs by sink id.
-    pub per_sink: Vec<u64>,
+    /// Outputs by sink name, in the order the sinks were declared (sinks a reload added last).
+    pub per_sink: Vec<(String, u64)>,
     pub dirty: u64,
     pub dropped: u64,
     /// Whether the run stopped on request before the end of its input.
@@ -63,15 +63,20 @@ const CHUNK: usize = 1 << 16;
 /// cut from them here. Outputs are flushed whenever no more input is ready (`tail -f app.log |
 /// evr run` shows each event's outputs as it comes), and a stop request is seen while a read
 /// waits.
+///
+/// `source` names the source the events are for. An executor that follows reloads takes a new
+/// version between two events; each output line then tells the version that made it.
 pub fn run(
     exec: &mut Executor,
-    source: SourceId,
+    source: &str,
     format: InputFormat,
     input: impl Read + Send + 'static,
     out: &mut impl Write,
     progress: &mut impl Progress,
 ) -> io::Result<Stats> {
-    let mut stats = Stats { per_sink: vec![0; exec.program().sinks.len()], ..Stats::default() };
+    let mut stats = Stats::default();
+    let mut counted = Counted::default();
+    let mut source_id = counted.update(exec, source, &mut stats);
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
     // Detached: a read may wait forever (stdin), and a stop must not wait for it.
     std::thread::spawn(move || read_chunks(input, &tx));
@@ -115,7 +120,7 @@ pub fn run(
                     number += 1;
                     stats.events += 1;
                     stats.dirty += 1;
-                    write_dirty(out, &why, None, number)?;
+                    write_dirty(out, &why, None, Line { number, version: None })?;
                     ended = true;
                     break;
                 }
@@ -129,11 +134,24 @@ pub fn run(
             };
             stats.events += 1;
             outputs.clear();
-            let processed = exec.process(source, record, &mut outputs);
+            if exec.refresh() {
+                source_id = counted.update(exec, source, &mut stats);
+            }
+            let processed = match source_id {
+                Some(id) => exec.process(id, record, evr_stdlib::time::now_ms(), &mut outputs),
+                None => {
+                    outputs.push(Output::Dirty {
+                        error: format!("version {} has no source `{source}`", exec.loaded().version()),
+                        unit: None,
+                    });
+                    crate::executor::Processed { decoded: false, dropped_by: None, version: exec.loaded().version() }
+                }
+            };
             if processed.dropped_by.is_some() {
                 stats.dropped += 1;
             }
-            write_outputs(exec, source, record, &outputs, number, &mut stats, &mut scratch, out)?;
+            let line = Line { number, version: exec.follows().then_some(processed.version) };
+            write_outputs(exec, source_id, record, &outputs, line, &mut stats, &counted, &mut scratch, out)?;
             at += used;
             clean = 0;
         }
@@ -240,34 +258,76 @@ fn next_record(format: InputFormat, rest: &[u8], clean: usize, ended: bool) -> N
     }
 }
 
+/// Where the sinks of the running version are counted in [`Stats::per_sink`].
+#[derive(Default)]
+struct Counted {
+    /// By sink id of the running version.
+    slots: Vec<usize>,
+}
+
+impl Counted {
+    /// Follows a new version: its sinks' places in `stats`, and the id of `source` in it.
+    fn update(&mut self, exec: &Executor, source: &str, stats: &mut Stats) -> Option<SourceId> {
+        let program = exec.program();
+        self.slots = program
+            .sinks
+            .iter()
+            .map(|s| match stats.per_sink.iter().position(|(name, _)| *name == s.name) {
+                Some(at) => at,
+                None => {
+                    stats.per_sink.push((s.name.clone(), 0));
+                    stats.per_sink.len() - 1
+                }
+            })
+            .collect();
+        program.sources.iter().position(|s| s.name == source).map(|i| SourceId(i as u32))
+    }
+
+    fn count(&self, stats: &mut Stats, sink: SinkId) {
+        stats.outputs += 1;
+        if let Some(&at) = self.slots.get(sink.0 as usize) {
+            stats.per_sink[at].1 += 1;
+        }
+    }
+}
+
+/// Which input line (or record) an output comes from, and the version that made it when the
+/// run follows reloads.
+#[derive(Clone, Copy)]
+struct Line {
+    number: u64,
+    version: Option<u64>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_outputs(
     exec: &Executor,
-    source: SourceId,
+    source: Option<SourceId>,
     bytes: &[u8],
     outputs: &[Output],
-    number: u64,
+    line: Line,
     stats: &mut Stats,
+    counted: &Counted,
     scratch: &mut Vec<u8>,
     out: &mut impl Write,
 ) -> io::Result<()> {
+    let program = exec.program();
     for o in outputs {
         match o {
             Output::Dirty { error, unit } => {
                 stats.dirty += 1;
-                write_dirty(out, error, unit.as_deref(), number)?;
+                write_dirty(out, error, unit.as_deref(), line)?;
             }
             Output::Record { sink, key, record } => {
-                stats.outputs += 1;
-                stats.per_sink[sink.0 as usize] += 1;
+                counted.count(stats, *sink);
                 scratch.clear();
                 encode::json::encode(exec.schema(), record, scratch);
-                write_output(out, &exec.program().sinks[sink.0 as usize].name, key.as_ref(), scratch)?;
+                write_output(out, &program.sinks[sink.0 as usize].name, key.as_ref(), scratch, line)?;
             }
             Output::Forward { sink } => {
-                stats.outputs += 1;
-                stats.per_sink[sink.0 as usize] += 1;
-                let src_format = exec.program().sources[source.0 as usize].format;
+                counted.count(stats, *sink);
+                let Some(source) = source else { continue };
+                let src_format = program.sources[source.0 as usize].format;
                 // JSON in, JSON shown: the original bytes, unknown fields and all.
                 let value: &[u8] = if src_format == WireFormat::Json {
                     bytes
@@ -279,7 +339,7 @@ fn write_outputs(
                     }
                     scratch
                 };
-                write_output(out, &exec.program().sinks[sink.0 as usize].name, None, value)?;
+                write_output(out, &program.sinks[sink.0 as usize].name, None, value, line)?;
             }
         }
     }
@@ -294,7 +354,7 @@ fn trim_line(line: &[u8]) -> &[u8] {
     &line[..end]
 }
 
-fn write_output(out: &mut impl Write, sink: &str, key: Option<&Value>, value: &[u8]) -> io::Result<()> {
+fn write_output(out: &mut impl Write, sink: &str, key: Option<&Value>, value: &[u8], line: Line) -> io::Result<()> {
     out.write_all(b"{\"sink\":")?;
     serde_json::to_writer(&mut *out, sink)?;
     if let Some(k) = key {
@@ -309,19 +369,25 @@ fn write_output(out: &mut impl Write, sink: &str, key: Option<&Value>, value: &[
         };
         serde_json::to_writer(&mut *out, &text)?;
     }
+    if let Some(v) = line.version {
+        write!(out, ",\"version\":{v}")?;
+    }
     out.write_all(b",\"value\":")?;
     out.write_all(value)?;
     out.write_all(b"}\n")
 }
 
-fn write_dirty(out: &mut impl Write, error: &str, unit: Option<&str>, line: u64) -> io::Result<()> {
+fn write_dirty(out: &mut impl Write, error: &str, unit: Option<&str>, line: Line) -> io::Result<()> {
     out.write_all(b"{\"sink\":\"dirty\",\"error\":")?;
     serde_json::to_writer(&mut *out, error)?;
     if let Some(u) = unit {
         out.write_all(b",\"rule\":")?;
         serde_json::to_writer(&mut *out, u)?;
     }
-    writeln!(out, ",\"line\":{line}}}")
+    if let Some(v) = line.version {
+        write!(out, ",\"version\":{v}")?;
+    }
+    writeln!(out, ",\"line\":{}}}", line.number)
 }
 
 /// The largest protobuf record accepted; a longer announced length is bad input, not a reason

@@ -18,7 +18,7 @@ use evr_compiler::types::Type;
 use crate::encode;
 use std::sync::Arc;
 
-use crate::executor::{self, Config, Engine, Executor, Output, SetupError};
+use crate::executor::{Executor, Loaded, Output, SetupError};
 
 #[derive(Clone, Debug)]
 pub struct TestResult {
@@ -30,41 +30,24 @@ pub struct TestResult {
     pub duration: Duration,
 }
 
-/// Runs every test of a checked program with an engine. `location` renders a span as
-/// `FILE:LINE:COL`. With the JIT, the program is compiled once; every test gets a fresh executor
-/// (and so empty velocity state) on the shared code. `Err` when the JIT cannot compile it.
-pub fn run_all(
-    program: &Program,
-    schema: &Schema,
-    engine: Engine,
-    location: &dyn Fn(evr_compiler::Span) -> String,
-) -> Result<Vec<TestResult>, SetupError> {
-    let code = match engine {
-        Engine::Interpreter => None,
-        Engine::Jit(opt) => Some(Arc::new(executor::compile(program, schema, opt)?)),
-    };
-    Ok(program
+/// Runs every test of a loaded bundle. `location` renders a span as `FILE:LINE:COL`. Every
+/// test gets a fresh executor (and so empty velocity state) on the shared version.
+pub fn run_all(loaded: &Arc<Loaded>, location: &dyn Fn(evr_compiler::Span) -> String) -> Vec<TestResult> {
+    let (program, schema) = (loaded.program(), loaded.schema());
+    program
         .tests
         .iter()
         .map(|t| {
             let start = Instant::now();
-            let exec = match &code {
-                None => Executor::new(program, schema, Config::default()),
-                Some(code) => Executor::with_native(program, schema, Config::default(), code.clone()),
-            };
-            let failure =
-                exec.map_err(|e| e.to_string()).and_then(|exec| run_one(exec, program, schema, t, location)).err();
+            let exec = Executor::new(loaded.clone());
+            let failure = run_one(exec, program, schema, t, location).err();
             TestResult { name: t.name.clone(), location: location(t.span), failure, duration: start.elapsed() }
         })
-        .collect())
+        .collect()
 }
 
 /// Every test of a program that cannot be prepared, failed with the reason.
-pub fn not_run(
-    program: &Program,
-    location: &dyn Fn(evr_compiler::Span) -> String,
-    why: &SetupError,
-) -> Vec<TestResult> {
+pub fn not_run(tests: &[Test], location: &dyn Fn(evr_compiler::Span) -> String, why: &SetupError) -> Vec<TestResult> {
     let failure = match why {
         SetupError::Unsupported(_) => "not run: the JIT cannot compile the bundle (see the diagnostics)".to_owned(),
         SetupError::Other(why) => format!("not run: {why}"),
@@ -75,7 +58,7 @@ pub fn not_run(
         failure: Some(failure.clone()),
         duration: Duration::ZERO,
     };
-    program.tests.iter().map(failed).collect()
+    tests.iter().map(failed).collect()
 }
 
 struct Seen {
@@ -107,7 +90,8 @@ fn run_one(
                 let mut bytes = Vec::new();
                 encode::encode(schema, src.format, &event, &mut bytes);
                 let mut outputs = Vec::new();
-                let processed = exec.process(*source, &bytes, &mut outputs);
+                // Tests are replays: an event without a time field is at time 0, every run alike.
+                let processed = exec.process(*source, &bytes, 0, &mut outputs);
                 let mut dirty = Vec::new();
                 for o in outputs {
                     match o {

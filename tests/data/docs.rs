@@ -1,7 +1,7 @@
 //! The docs hold: builtin examples evaluate to true under every engine; the README tour works.
 
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{Config, Engine};
+use evr_runtime::executor::{Config, Engine, Loaded};
 use evr_runtime::rule_tests;
 use evr_stdlib::Builtin;
 
@@ -61,9 +61,8 @@ fn readme_tour_checks_and_passes() {
     std::fs::write(dir.join("tour.evr"), &readme[start..end]).unwrap();
     let a = evr_compiler::analyze(evr_compiler::bundle::load(&dir).unwrap());
     let location = |span: evr_compiler::Span| a.files.location(span);
-    let results = rule_tests::run_all(&a.program, &a.schema, Engine::Interpreter, &location);
     std::fs::remove_dir_all(&dir).ok();
     assert!(a.diagnostics.is_empty(), "{}", rendered(&a));
-    let results = results.unwrap();
+    let results = rule_tests::run_all(&Loaded::from_analysis(&a, Config::default()).unwrap(), &location);
     assert!(!results.is_empty() && results.iter().all(|r| r.failure.is_none()), "{results:?}");
 }

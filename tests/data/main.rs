@@ -5,10 +5,12 @@
 //!   equal `run/CASE/expected.jsonl`; each `rule_tests/BUNDLE/` report must equal `report.out`;
 //! - `engines`: the JIT agrees with the interpreter on every case, on random events and on
 //!   generated programs;
+//! - `bundles`: built bundles run as their sources do, hash meaning only, refuse damage;
 //! - `docs`: every builtin's documented examples hold, and the README's tour checks and passes.
 //!
 //! `UPDATE_EXPECT=1 cargo test -p evr-tests` rewrites the expectations.
 
+mod bundles;
 mod check;
 mod docs;
 mod engines;
@@ -18,8 +20,7 @@ use std::path::{Path, PathBuf};
 
 use evr_compiler::diag::human;
 use evr_compiler::files::Files;
-use evr_compiler::ir::SourceId;
-use evr_runtime::executor::{Config, Executor};
+use evr_runtime::executor::{Config, Executor, Loaded};
 use evr_runtime::file_host;
 
 pub fn here() -> PathBuf {
@@ -57,11 +58,17 @@ pub fn try_run_bundle(dir: &Path, input: &[u8], config: Config) -> Result<String
     let files = evr_compiler::bundle::load(dir).expect("bundle loads");
     let a = evr_compiler::analyze(files);
     assert!(!a.has_errors(), "{}:\n{}", dir.display(), rendered(&a));
-    let mut exec = Executor::new(&a.program, &a.schema, config).map_err(|e| e.to_string())?;
+    run_analysis(&a, input, config)
+}
+
+/// Runs a checked bundle over JSON lines of its first source.
+pub fn run_analysis(a: &evr_compiler::Analysis, input: &[u8], config: Config) -> Result<String, String> {
+    let mut exec = Executor::new(Loaded::from_analysis(a, config).map_err(|e| e.to_string())?);
     let mut out = Vec::new();
+    let source = a.program.sources[0].name.clone();
     file_host::run(
         &mut exec,
-        SourceId(0),
+        &source,
         file_host::InputFormat::JsonLines,
         std::io::Cursor::new(input.to_vec()),
         &mut out,

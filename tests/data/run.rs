@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{Config, Engine};
+use evr_runtime::executor::{Config, Engine, Loaded};
 use evr_runtime::rule_tests;
 use evr_tests::expect_file;
 
@@ -50,10 +50,12 @@ fn rule_test_reports() {
             loc.strip_prefix(&format!("{}/", here().display())).unwrap_or(&loc).to_owned()
         };
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let results = rule_tests::run_all(&a.program, &a.schema, Engine::Interpreter, &location).unwrap();
+        let interp = Config::default();
+        let results = rule_tests::run_all(&Loaded::from_analysis(&a, interp).unwrap(), &location);
         let report = rule_tests::report(&name, &results);
         // The same tests on native code report the same.
-        let native = rule_tests::run_all(&a.program, &a.schema, Engine::Jit(OptLevel::Speed), &location).unwrap();
+        let jit = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+        let native = rule_tests::run_all(&Loaded::from_analysis(&a, jit).unwrap(), &location);
         assert_eq!(rule_tests::report(&name, &native), report, "{name} under the JIT");
         expect_file(&dir.join("report.out"), &report).unwrap();
     }

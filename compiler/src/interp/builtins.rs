@@ -1,7 +1,7 @@
 //! Builtin calls in the interpreter: arguments become plain Rust values, the stdlib function
 //! does the work, its result becomes a value again.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_stdlib::{Builtin, RuntimeError, hash, json, number, text, time, web};
 
@@ -98,7 +98,7 @@ pub fn call(b: Builtin, args: &[Expr], site: Option<u32>, env: &mut Env) -> Resu
         Builtin::Substr => Value::str(text::substr(&s(0)?, i(1)?, i(2)?)),
         Builtin::Split => {
             let whole = s(0)?;
-            Value::List(Rc::new(text::split(&whole, &s(1)?).into_iter().map(Value::str).collect()))
+            Value::List(Arc::new(text::split(&whole, &s(1)?).into_iter().map(Value::str).collect()))
         }
         Builtin::Matches => {
             let re = prepared.regex(constant(&args[1])?).ok_or(RuntimeError::Internal)?;

@@ -5,7 +5,7 @@ mod builtins;
 mod prepared;
 pub mod value;
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_stdlib::velocity::Site;
 use evr_stdlib::{RuntimeError, number};
@@ -138,7 +138,7 @@ pub fn literal(lit: &Literal) -> Value {
         Literal::String(s) => Value::str(s),
         Literal::Duration(d) => Value::Duration(*d),
         Literal::Enum(_, n) => Value::Enum(*n),
-        Literal::List(items) => Value::List(Rc::new(items.iter().map(literal).collect())),
+        Literal::List(items) => Value::List(Arc::new(items.iter().map(literal).collect())),
     }
 }
 
@@ -257,7 +257,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
         }
         ExprKind::ListLit(items) => {
             let values: Result<Vec<Value>> = items.iter().map(|i| eval(i, env)).collect();
-            Value::List(Rc::new(values?))
+            Value::List(Arc::new(values?))
         }
         ExprKind::MapLit(entries) => {
             let mut out: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
@@ -268,12 +268,12 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
                     None => out.push((k, v)),
                 }
             }
-            Value::Map(Rc::new(out))
+            Value::Map(Arc::new(out))
         }
         ExprKind::Record { message, spread, fields } => {
             let mut m = match spread {
                 Some(s) => match eval(s, env)? {
-                    Value::Message(m) => Rc::unwrap_or_clone(m),
+                    Value::Message(m) => Arc::unwrap_or_clone(m),
                     Value::Null => Message::empty(env.schema, *message),
                     _ => return Err(RuntimeError::Internal),
                 },
@@ -284,7 +284,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
                 let v = eval(value, env)?;
                 m.fields[*index as usize] = value::store(v, &msg.fields[*index as usize])?;
             }
-            Value::Message(Rc::new(m))
+            Value::Message(Arc::new(m))
         }
         ExprKind::IntToFloat(x) => match eval(x, env)? {
             Value::Int(i) => Value::Float(i as f64),
@@ -319,7 +319,7 @@ fn arith(op: ArithOp, a: Value, b: Value) -> Result<Value> {
             let mut s = String::with_capacity(x.len() + y.len());
             s.push_str(&x);
             s.push_str(&y);
-            Value::Str(Rc::from(s))
+            Value::Str(Arc::from(s))
         }
         _ => return Err(RuntimeError::Internal),
     })

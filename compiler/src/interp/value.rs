@@ -1,6 +1,6 @@
 //! Values of the reference interpreter, and of decoded events.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_stdlib::RuntimeError;
 
@@ -15,16 +15,16 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Rc<str>),
-    Bytes(Rc<[u8]>),
+    Str(Arc<str>),
+    Bytes(Arc<[u8]>),
     /// Milliseconds.
     Duration(i64),
     /// An enum value by number.
     Enum(i32),
-    List(Rc<Vec<Value>>),
+    List(Arc<Vec<Value>>),
     /// Entries in the order they were given; keys are unique.
-    Map(Rc<Vec<(Value, Value)>>),
-    Message(Rc<Message>),
+    Map(Arc<Vec<(Value, Value)>>),
+    Message(Arc<Message>),
 }
 
 /// A message: one slot per field of its type, `Null` where the field is unset.
@@ -42,26 +42,7 @@ impl Message {
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Rc::from(s))
-    }
-
-    /// A deep copy that shares no reference-counted part with `self`, so that making it never
-    /// touches a count that another thread may touch too.
-    pub fn detached(&self) -> Value {
-        match self {
-            Value::Str(s) => Value::Str(Rc::from(&**s)),
-            Value::Bytes(b) => Value::Bytes(Rc::from(&**b)),
-            Value::List(items) => Value::List(Rc::new(items.iter().map(Value::detached).collect())),
-            Value::Map(entries) => {
-                Value::Map(Rc::new(entries.iter().map(|(k, v)| (k.detached(), v.detached())).collect()))
-            }
-            Value::Message(m) => {
-                Value::Message(Rc::new(Message { ty: m.ty, fields: m.fields.iter().map(Value::detached).collect() }))
-            }
-            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Duration(_) | Value::Enum(_) => {
-                self.clone()
-            }
-        }
+        Value::Str(Arc::from(s))
     }
 
     /// The value at a path of field indices from this message; `Null` where a message on the
@@ -98,11 +79,11 @@ impl Value {
             Type::Int => Value::Int(0),
             Type::Float => Value::Float(0.0),
             Type::String => Value::str(""),
-            Type::Bytes => Value::Bytes(Rc::from(&[][..])),
+            Type::Bytes => Value::Bytes(Arc::from(&[][..])),
             Type::Duration => Value::Duration(0),
             Type::Enum(_) => Value::Enum(0),
-            Type::List(_) => Value::List(Rc::new(Vec::new())),
-            Type::Map(_, _) => Value::Map(Rc::new(Vec::new())),
+            Type::List(_) => Value::List(Arc::new(Vec::new())),
+            Type::Map(_, _) => Value::Map(Arc::new(Vec::new())),
             Type::Message(_) | Type::Optional(_) | Type::Null | Type::Error => Value::Null,
         }
     }
@@ -159,16 +140,16 @@ pub fn store(v: Value, field: &Field) -> Result<Value, RuntimeError> {
             .ok_or(RuntimeError::FieldRange),
         Value::List(items) if !items.iter().all(|i| fits_kind(i, wire)) => Err(RuntimeError::FieldRange),
         Value::List(items) if wire == WireKind::Float => {
-            Ok(Value::List(Rc::new(items.iter().map(narrow).collect::<Result<_, _>>()?)))
+            Ok(Value::List(Arc::new(items.iter().map(narrow).collect::<Result<_, _>>()?)))
         }
         Value::Map(entries)
             if !entries.iter().all(|(k, v)| fits_kind(v, wire) && key_wire.is_none_or(|kw| fits_kind(k, kw))) =>
         {
             Err(RuntimeError::FieldRange)
         }
-        Value::Map(entries) if wire == WireKind::Float => {
-            Ok(Value::Map(Rc::new(entries.iter().map(|(k, v)| Ok((k.clone(), narrow(v)?))).collect::<Result<_, _>>()?)))
-        }
+        Value::Map(entries) if wire == WireKind::Float => Ok(Value::Map(Arc::new(
+            entries.iter().map(|(k, v)| Ok((k.clone(), narrow(v)?))).collect::<Result<_, _>>()?,
+        ))),
         v => Ok(v),
     }
 }

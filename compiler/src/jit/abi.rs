@@ -2,7 +2,7 @@
 //! `extern "C"` helpers it calls. Helpers never unwind: they catch nothing because nothing they
 //! call panics on bad input, and errors travel back as status codes.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_stdlib::velocity::Site;
 use evr_stdlib::{RuntimeError, hash, number, text, time, web};
@@ -40,9 +40,9 @@ pub struct Scratch {
     lists_building: Vec<Vec<Value>>,
     /// Lists, maps and messages made during this unit's evaluation (`split`, values built
     /// outside `emit`).
-    lists: Vec<Rc<Vec<Value>>>,
-    maps: Vec<Rc<Vec<(Value, Value)>>>,
-    messages: Vec<Rc<Message>>,
+    lists: Vec<Arc<Vec<Value>>>,
+    maps: Vec<Arc<Vec<(Value, Value)>>>,
+    messages: Vec<Arc<Message>>,
 }
 
 impl Scratch {
@@ -141,7 +141,7 @@ extern "C" fn str_cmp(a: *const u8, alen: i64, b: *const u8, blen: i64) -> i32 {
 extern "C" fn set_bytes(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
     // SAFETY: see `bytes_of`.
     let b = unsafe { bytes_of(p, len) };
-    set(ctx(c), field, Value::Bytes(Rc::from(b)))
+    set(ctx(c), field, Value::Bytes(Arc::from(b)))
 }
 
 /// Map entries from a buffer where keys and values alternate; a later key wins.
@@ -163,7 +163,7 @@ extern "C" fn map_end(c: *mut Ctx, field: i64) -> i32 {
     let Some(flat) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let entries = pairs(flat);
     // Set even when empty: it overrides what a spread put there.
-    set(c, field, Value::Map(Rc::new(entries)))
+    set(c, field, Value::Map(Arc::new(entries)))
 }
 
 extern "C" fn str_len(p: *const u8, len: i64) -> i64 {
@@ -394,14 +394,14 @@ extern "C" fn set_null(c: *mut Ctx, field: i64) -> i32 {
 extern "C" fn set_str(c: *mut Ctx, field: i64, p: *const u8, len: i64) -> i32 {
     // SAFETY: see `str_of`.
     let s = unsafe { str_of(p, len) };
-    set(ctx(c), field, Value::Str(Rc::from(s)))
+    set(ctx(c), field, Value::Str(Arc::from(s)))
 }
 
 /// Ends the innermost record: it becomes a field of the enclosing one, or is emitted to `sink`.
 extern "C" fn record_end(c: *mut Ctx, sink: i64) -> i32 {
     let c = ctx(c);
     let Some((_, m, place)) = c.scratch.building.pop() else { return RuntimeError::Internal.code() as i32 };
-    let value = Value::Message(Rc::new(m));
+    let value = Value::Message(Arc::new(m));
     match place {
         Place::Field(f) => match c.scratch.building.last_mut() {
             Some((_, outer, _)) => outer.fields[f as usize] = value,
@@ -428,7 +428,7 @@ extern "C" fn key_str(c: *mut Ctx, p: *const u8, len: i64) {
 
 extern "C" fn key_bytes(c: *mut Ctx, p: *const u8, len: i64) {
     // SAFETY: see `bytes_of`.
-    ctx(c).scratch.key = Some(Value::Bytes(Rc::from(unsafe { bytes_of(p, len) })));
+    ctx(c).scratch.key = Some(Value::Bytes(Arc::from(unsafe { bytes_of(p, len) })));
 }
 
 extern "C" fn key_int(c: *mut Ctx, v: i64) {
@@ -606,9 +606,9 @@ fn put(v: &Value, out: *mut i64) -> i8 {
         Value::Float(x) => (x.to_bits() as i64, 0),
         Value::Str(s) => (s.as_ptr() as i64, s.len() as i64),
         Value::Bytes(s) => (s.as_ptr() as i64, s.len() as i64),
-        Value::Message(m) => (Rc::as_ptr(m) as i64, 0),
-        Value::List(l) => (Rc::as_ptr(l) as i64, l.len() as i64),
-        Value::Map(m) => (Rc::as_ptr(m) as i64, m.len() as i64),
+        Value::Message(m) => (Arc::as_ptr(m) as i64, 0),
+        Value::List(l) => (Arc::as_ptr(l) as i64, l.len() as i64),
+        Value::Map(m) => (Arc::as_ptr(m) as i64, m.len() as i64),
     };
     // SAFETY: `out` points at two i64s in the caller's stack frame.
     unsafe {
@@ -684,14 +684,12 @@ impl Words {
                 3 => Value::Enum(a as i32),
                 4 => Value::Duration(a),
                 5 => Value::str(str_of(a as *const u8, b)),
-                6 => Value::Bytes(Rc::from(bytes_of(a as *const u8, b))),
-                7 if a != 0 => Value::List(Rc::new((*(a as *const Vec<Value>)).iter().map(Value::detached).collect())),
-                8 if a != 0 => Value::Map(Rc::new(
-                    (*(a as *const Vec<(Value, Value)>)).iter().map(|(k, v)| (k.detached(), v.detached())).collect(),
-                )),
-                7 => Value::List(Rc::new(Vec::new())),
-                8 => Value::Map(Rc::new(Vec::new())),
-                _ => message(a).map_or(Value::Null, |m| Value::Message(Rc::new(m.clone()))),
+                6 => Value::Bytes(Arc::from(bytes_of(a as *const u8, b))),
+                7 if a != 0 => Value::List(Arc::new((*(a as *const Vec<Value>)).to_vec())),
+                8 if a != 0 => Value::Map(Arc::new((*(a as *const Vec<(Value, Value)>)).to_vec())),
+                7 => Value::List(Arc::new(Vec::new())),
+                8 => Value::Map(Arc::new(Vec::new())),
+                _ => message(a).map_or(Value::Null, |m| Value::Message(Arc::new(m.clone()))),
             }
         }
     }
@@ -720,7 +718,7 @@ extern "C" fn msg_field(msg: i64, index: i64, out: *mut i64) -> i8 {
 /// The event's root message.
 extern "C" fn event(c: *mut Ctx) -> i64 {
     match ctx(c).event {
-        Value::Message(m) => Rc::as_ptr(m) as i64,
+        Value::Message(m) => Arc::as_ptr(m) as i64,
         _ => 0,
     }
 }
@@ -742,7 +740,7 @@ extern "C" fn record_spread(c: *mut Ctx, msg: i64) -> i32 {
 /// A message-typed field of the record being built, from a message of the event.
 extern "C" fn set_message(c: *mut Ctx, field: i64, msg: i64) -> i32 {
     // SAFETY: see `message`.
-    let value = unsafe { message(msg) }.map_or(Value::Null, |m| Value::Message(Rc::new(m.clone())));
+    let value = unsafe { message(msg) }.map_or(Value::Null, |m| Value::Message(Arc::new(m.clone())));
     set(ctx(c), field, value)
 }
 
@@ -764,7 +762,7 @@ extern "C" fn list_end(c: *mut Ctx, field: i64) -> i32 {
     let c = ctx(c);
     let Some(items) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     // Set even when empty: it overrides what a spread put there.
-    set(c, field, Value::List(Rc::new(items)))
+    set(c, field, Value::List(Arc::new(items)))
 }
 
 extern "C" fn enum_name(c: *mut Ctx, enum_id: i64, n: i64, out: *mut i64) {
@@ -826,10 +824,10 @@ extern "C" fn split(c: *mut Ctx, p: *const u8, len: i64, sep: *const u8, slen: i
     // SAFETY: see `str_of`.
     let pieces: Vec<Value> =
         unsafe { text::split(str_of(p, len), str_of(sep, slen)) }.into_iter().map(Value::str).collect();
-    let list = Rc::new(pieces);
+    let list = Arc::new(pieces);
     // SAFETY: `out` points at two i64s in the caller's stack frame.
     unsafe {
-        *out = Rc::as_ptr(&list) as i64;
+        *out = Arc::as_ptr(&list) as i64;
         *out.add(1) = list.len() as i64;
     }
     c.scratch.lists.push(list);
@@ -939,7 +937,7 @@ extern "C" fn words_equal(kind: i64, a0: i64, a1: i64, b0: i64, b1: i64) -> i8 {
 extern "C" fn set_collection(c: *mut Ctx, field: i64, kind: i64, coll: i64) -> i32 {
     if coll == 0 {
         // An empty collection, which overrides what a spread put there.
-        let empty = if kind == 0 { Value::List(Rc::default()) } else { Value::Map(Rc::default()) };
+        let empty = if kind == 0 { Value::List(Arc::default()) } else { Value::Map(Arc::default()) };
         return set(ctx(c), field, empty);
     }
     // A list (7) or map (8) as words; copied deeply, as constants may be shared by threads.
@@ -961,9 +959,9 @@ extern "C" fn bytes_to_string(c: *mut Ctx, p: *const u8, len: i64, out: *mut i64
 extern "C" fn record_value(c: *mut Ctx, out: *mut i64) -> i32 {
     let c = ctx(c);
     let Some((_, m, Place::Value)) = c.scratch.building.pop() else { return RuntimeError::Internal.code() as i32 };
-    let m = Rc::new(m);
+    let m = Arc::new(m);
     // SAFETY: `out` points at an i64 in the caller's stack frame.
-    unsafe { *out = Rc::as_ptr(&m) as i64 };
+    unsafe { *out = Arc::as_ptr(&m) as i64 };
     c.scratch.messages.push(m);
     0
 }
@@ -972,10 +970,10 @@ extern "C" fn record_value(c: *mut Ctx, out: *mut i64) -> i32 {
 extern "C" fn list_value(c: *mut Ctx, out: *mut i64) -> i32 {
     let c = ctx(c);
     let Some(items) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
-    let list = Rc::new(items);
+    let list = Arc::new(items);
     // SAFETY: `out` points at two i64s in the caller's stack frame.
     unsafe {
-        *out = Rc::as_ptr(&list) as i64;
+        *out = Arc::as_ptr(&list) as i64;
         *out.add(1) = list.len() as i64;
     }
     c.scratch.lists.push(list);
@@ -987,10 +985,10 @@ extern "C" fn map_value(c: *mut Ctx, out: *mut i64) -> i32 {
     let c = ctx(c);
     let Some(flat) = c.scratch.lists_building.pop() else { return RuntimeError::Internal.code() as i32 };
     let entries = pairs(flat);
-    let map = Rc::new(entries);
+    let map = Arc::new(entries);
     // SAFETY: `out` points at two i64s in the caller's stack frame.
     unsafe {
-        *out = Rc::as_ptr(&map) as i64;
+        *out = Arc::as_ptr(&map) as i64;
         *out.add(1) = map.len() as i64;
     }
     c.scratch.maps.push(map);

@@ -42,7 +42,7 @@ pub struct ColumnPath {
 /// and the element fields with their types.
 type ListReads = (FieldPath, Option<Type>, Vec<(u32, Type)>);
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FrameLayout {
     /// Where each path's slot is, for the compiler.
     offsets: HashMap<FieldPath, u32>,
@@ -145,6 +145,27 @@ impl FrameLayout {
         }
         layout.settle_columns();
         layout
+    }
+
+    /// A layout for the units of `source` in `program` in which every slot of `old` keeps its
+    /// offset, so that code compiled against `old` still reads what it read (slots no unit reads
+    /// any more stay, unread). `None` when that cannot be: a list read through columns in one
+    /// is read whole in the other.
+    pub fn extending(old: &FrameLayout, program: &Program, source: SourceId) -> Option<FrameLayout> {
+        let fresh = FrameLayout::new(program, source);
+        let mut merged = old.clone();
+        merged.needs_event = fresh.needs_event;
+        for (path, ty, _) in fresh.slots {
+            merged.add(path, ty);
+        }
+        for (k, ty, _) in fresh.keyed {
+            merged.add_keyed(k, ty);
+        }
+        for (c, ty, _) in fresh.columns {
+            merged.add_column(c, ty);
+        }
+        let whole = |list: &FieldPath| (1..=list.len()).any(|n| merged.offsets.contains_key(&list[..n]));
+        (!merged.columns.iter().any(|(c, ..)| whole(&c.list))).then_some(merged)
     }
 
     /// Columns for the lists that list predicates read, unless the list (or a message holding
@@ -382,9 +403,9 @@ pub fn write_value(frame: &mut [u8], at: u32, v: &Value) {
         Value::Float(f) => (f.to_bits(), 0),
         Value::Str(s) => (s.as_ptr() as u64, s.len() as u64),
         Value::Bytes(b) => (b.as_ptr() as u64, b.len() as u64),
-        Value::Message(m) => (std::rc::Rc::as_ptr(m) as u64, 0),
-        Value::List(l) => (std::rc::Rc::as_ptr(l) as u64, l.len() as u64),
-        Value::Map(m) => (std::rc::Rc::as_ptr(m) as u64, m.len() as u64),
+        Value::Message(m) => (std::sync::Arc::as_ptr(m) as u64, 0),
+        Value::List(l) => (std::sync::Arc::as_ptr(l) as u64, l.len() as u64),
+        Value::Map(m) => (std::sync::Arc::as_ptr(m) as u64, m.len() as u64),
     };
     write_slot(frame, at, !v.is_null(), word, len);
 }

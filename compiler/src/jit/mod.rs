@@ -10,7 +10,7 @@ mod translate;
 
 use std::collections::HashMap;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{AbiParam, Signature, UserFuncName, types};
@@ -21,7 +21,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, default_libcall_names};
 
 use crate::interp::value::Value;
-use crate::ir::{Expr, Program, SourceId};
+use crate::ir::{Program, SourceId, UnitBody, UnitRef, UnitView};
 use abi::{Constant, Ctx, Ty};
 use frame::FrameLayout;
 pub use translate::Unsupported;
@@ -71,15 +71,6 @@ pub struct Pinned {
     sets: Vec<std::sync::Arc<crate::const_set::ConstSet>>,
 }
 
-// SAFETY: the values inside are made by the thread that translates a function and owned by this
-// struct alone: no other clone of their `Rc`s exists, and none is ever made. Native code and the
-// helpers it calls only read them; a helper that copies a collection out of a pointer copies it
-// deeply (`Value::detached`), so no reference count inside is ever touched but by this struct's
-// own drop, which runs once, on whichever thread drops the `Compiled` that owns it.
-unsafe impl Send for Pinned {}
-// SAFETY: as above: shared access only ever reads.
-unsafe impl Sync for Pinned {}
-
 impl Pinned {
     fn extend(&mut self, other: Pinned) {
         self.literals.extend(other.literals);
@@ -89,38 +80,60 @@ impl Pinned {
     }
 }
 
-/// A program compiled to native code. Dropping it frees the code. It is `Send` and `Sync`: one
-/// compilation serves executors on any number of threads.
-pub struct Compiled {
+/// Native code compiled together, with the data it points at. Dropping it frees the code, so
+/// every [`UnitCode`] holds it: code is freed once no unit that runs it is left. It is `Send`
+/// and `Sync`: one compilation serves executors on any number of threads.
+pub struct Chunk {
     /// Kept only to free the code; never used through a shared reference (hence the mutex,
     /// which makes that plain to the compiler).
     module: Mutex<Option<JITModule>>,
-    pub drops: Vec<NativeFn>,
-    pub scores: Vec<NativeFn>,
-    pub rules: Vec<NativeFn>,
-    /// One frame layout per source.
-    pub layouts: Vec<FrameLayout>,
-    pub constants: Vec<Constant>,
+    /// Constant arguments of this chunk's units, by the index their code passes.
+    constants: Vec<Constant>,
     _pinned: Pinned,
 }
 
-impl Drop for Compiled {
+impl Drop for Chunk {
     fn drop(&mut self) {
         let module = self.module.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(module) = module.take() {
-            // SAFETY: the function pointers above die with `self`; nothing calls them after this.
+            // SAFETY: the function pointers into this module live only in `UnitCode`s, which
+            // hold this chunk; it is dropped after the last of them.
             unsafe { module.free_memory() };
         }
     }
 }
 
-impl Compiled {
-    /// Runs one unit. `frame` is the event's frame for the unit's source.
-    pub fn call(f: NativeFn, frame: &[u8], ctx: &mut Ctx, out: &mut i64) -> i32 {
-        // SAFETY: `f` was compiled by `compile` for frames of this layout; `ctx` is valid for the
-        // call; the code only reads the frame within its size and writes `out`.
-        unsafe { f(frame.as_ptr(), ctx as *mut Ctx, out as *mut i64) }
+/// The native code of one unit, and the chunk that keeps it alive.
+#[derive(Clone)]
+pub struct UnitCode {
+    f: NativeFn,
+    chunk: Arc<Chunk>,
+}
+
+impl UnitCode {
+    /// The constants this unit's code refers to by index; `Ctx::constants` must be these.
+    pub fn constants(&self) -> &[Constant] {
+        &self.chunk.constants
     }
+
+    /// Runs the unit. `frame` is the event's frame, of the layout the unit was compiled for, and
+    /// `ctx.constants` is [`constants`](Self::constants).
+    pub fn call(&self, frame: &[u8], ctx: &mut Ctx, out: &mut i64) -> i32 {
+        debug_assert!(std::ptr::eq(ctx.constants, self.constants()));
+        // SAFETY: `f` was compiled by `compile_units` for frames of this layout; `ctx` is valid
+        // for the call; the code only reads the frame within its size and writes `out`.
+        unsafe { (self.f)(frame.as_ptr(), ctx as *mut Ctx, out as *mut i64) }
+    }
+
+    /// Whether two units run code of the same chunk.
+    pub fn same_chunk(&self, other: &UnitCode) -> bool {
+        Arc::ptr_eq(&self.chunk, &other.chunk)
+    }
+}
+
+/// The frame layout of every source of a program.
+pub fn layouts(program: &Program) -> Vec<FrameLayout> {
+    (0..program.sources.len()).map(|s| FrameLayout::new(program, SourceId(s as u32))).collect()
 }
 
 fn isa(opt: OptLevel) -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, String> {
@@ -159,19 +172,19 @@ struct Machine {
 /// not compile, or another failure), and the data the code points at.
 type WorkerOutput = (Vec<Result<Machine, Result<Missing, String>>>, Pinned);
 
-enum Body<'p> {
-    Drop(&'p Expr),
-    Score(&'p [(i64, Expr)]),
-    Rule(&'p crate::ir::Rule),
-}
-
-/// Compiles every drop, score and rule, spreading the work over the machine's cores. Fails
-/// listing every construct it could not compile.
-pub fn compile(
+/// Compiles the given units of a program against frames of `layouts` (one per source) into
+/// one chunk, spreading the work over the machine's cores. Fails listing every construct it
+/// could not compile.
+pub fn compile_units(
     program: &Program,
     schema: &crate::schema::Schema,
+    layouts: &[FrameLayout],
+    selected: &[UnitRef],
     opt: OptLevel,
-) -> Result<Compiled, Result<Vec<Missing>, String>> {
+) -> Result<Vec<UnitCode>, Result<Vec<Missing>, String>> {
+    if selected.is_empty() {
+        return Ok(Vec::new());
+    }
     let isa = isa(opt).map_err(Err)?;
     let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
     let helpers = abi::helpers();
@@ -187,16 +200,8 @@ pub fn compile(
         let id = module.declare_function(h.name, Linkage::Import, &sig).map_err(|e| Err(e.to_string()))?;
         table.insert(h.name, (id, sig));
     }
-    let layouts: Vec<FrameLayout> =
-        (0..program.sources.len()).map(|s| FrameLayout::new(program, SourceId(s as u32))).collect();
     let sig = translate::signature(isa.default_call_conv());
-    let units: Vec<(u8, &str, SourceId, Body)> = program
-        .drops
-        .iter()
-        .map(|d| (0u8, d.name.as_str(), d.source, Body::Drop(&d.cond)))
-        .chain(program.scores.iter().map(|s| (1u8, s.name.as_str(), s.source, Body::Score(&s.weights))))
-        .chain(program.rules.iter().map(|r| (2u8, r.name.as_str(), r.source, Body::Rule(r))))
-        .collect();
+    let units: Vec<UnitView> = selected.iter().map(|&r| program.unit(r)).collect();
     let mut ids = Vec::with_capacity(units.len());
     for n in 0..units.len() {
         ids.push(module.declare_function(&format!("unit{n}"), Linkage::Local, &sig).map_err(|e| Err(e.to_string()))?);
@@ -218,23 +223,24 @@ pub fn compile(
                     let mut ctx = cranelift_codegen::Context::new();
                     let mut fctx = FunctionBuilderContext::new();
                     let mut out = Vec::with_capacity(units.len());
-                    for ((_, name, source, body), id) in units.iter().zip(ids) {
+                    for (unit, id) in units.iter().zip(ids) {
+                        let name = unit.name;
                         ctx.clear();
                         ctx.func.signature = sig.clone();
                         ctx.func.name = UserFuncName::user(0, id.as_u32());
                         let env = Env {
                             frontend: isa.frontend_config(),
                             helpers: table,
-                            layout: &layouts[source.0 as usize],
+                            layout: &layouts[unit.source.0 as usize],
                             schema,
                             constants,
                             pinned: &mut pinned,
                         };
                         let mut t = Translator::new(FunctionBuilder::new(&mut ctx.func, &mut fctx), env);
-                        let result = match body {
-                            Body::Drop(cond) => t.truth(cond).map(Some),
-                            Body::Score(weights) => t.score(weights).map(Some),
-                            Body::Rule(r) => t.rule(r).map(|()| None),
+                        let result = match unit.body {
+                            UnitBody::Drop(cond) => t.truth(cond).map(Some),
+                            UnitBody::Score(weights) => t.score(weights).map(Some),
+                            UnitBody::Rule(r) => t.rule(r).map(|()| None),
                         };
                         match result {
                             Ok(r) => {
@@ -248,7 +254,7 @@ pub fn compile(
                                 drop(t);
                                 // The builder did not finish this function; its context must start afresh.
                                 fctx = FunctionBuilderContext::new();
-                                out.push(Err(Ok(Missing { unit: (*name).to_owned(), unsupported })));
+                                out.push(Err(Ok(Missing { unit: name.to_owned(), unsupported })));
                             }
                         }
                     }
@@ -285,27 +291,22 @@ pub fn compile(
         module.define_function_bytes(*id, m.alignment, &m.bytes, &m.relocs).map_err(|e| Err(e.to_string()))?;
     }
     module.finalize_definitions().map_err(|e| Err(e.to_string()))?;
-    let mut compiled = Compiled {
+    let chunk = Arc::new(Chunk {
         module: Mutex::new(None),
-        drops: Vec::new(),
-        scores: Vec::new(),
-        rules: Vec::new(),
-        layouts,
         constants: constants.into_inner().unwrap_or_else(|p| p.into_inner()),
         _pinned: pinned,
-    };
-    for ((kind, ..), id) in units.iter().zip(ids) {
-        let ptr = module.get_finalized_function(id);
-        // SAFETY: every unit was defined with the `NativeFn` signature.
-        let f: NativeFn = unsafe { std::mem::transmute::<*const u8, NativeFn>(ptr) };
-        match kind {
-            0 => compiled.drops.push(f),
-            1 => compiled.scores.push(f),
-            _ => compiled.rules.push(f),
-        }
-    }
-    compiled.module = Mutex::new(Some(module));
-    Ok(compiled)
+    });
+    let code = ids
+        .iter()
+        .map(|&id| {
+            let ptr = module.get_finalized_function(id);
+            // SAFETY: every unit was defined with the `NativeFn` signature.
+            let f: NativeFn = unsafe { std::mem::transmute::<*const u8, NativeFn>(ptr) };
+            UnitCode { f, chunk: chunk.clone() }
+        })
+        .collect();
+    *chunk.module.lock().unwrap_or_else(|p| p.into_inner()) = Some(module);
+    Ok(code)
 }
 
 /// Compiles the function in `ctx` to machine code, as `JITModule::define_function` would.
@@ -323,5 +324,6 @@ fn machine(ctx: &mut cranelift_codegen::Context, isa: &dyn TargetIsa, id: FuncId
 /// Compiled code is shared between threads.
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
-    send_sync::<Compiled>();
+    send_sync::<Chunk>();
+    send_sync::<UnitCode>();
 };

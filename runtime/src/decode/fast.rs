@@ -8,7 +8,7 @@
 //! What it accepts is checked against the serde path by the property tests of
 //! `runtime/tests/runtime/frames.rs`.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_compiler::interp::value::{Message, Value, store_float};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
@@ -452,7 +452,7 @@ impl<'i> Scan<'i> {
                     items.push(s.element_value(schema, field, field.wire, depth)?);
                     Some(())
                 })?;
-                Some(Value::List(Rc::new(items)))
+                Some(Value::List(Arc::new(items)))
             }
             Label::Map => {
                 let (key_wire, value_wire) = field.map_wire?;
@@ -466,7 +466,7 @@ impl<'i> Scan<'i> {
                     }
                     Some(())
                 })?;
-                Some(Value::Map(Rc::new(entries)))
+                Some(Value::Map(Arc::new(entries)))
             }
         }
     }
@@ -494,7 +494,7 @@ impl<'i> Scan<'i> {
             m.fields[index] = s.value(schema, &msg.fields[index], depth)?;
             Some(())
         })?;
-        Some(Value::Message(Rc::new(m)))
+        Some(Value::Message(Arc::new(m)))
     }
 
     /// A list element or map value, only checked; null is not one.

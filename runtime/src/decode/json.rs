@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use evr_compiler::interp::value::{Message, Value, store_float};
@@ -136,7 +136,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
                 out.fields[index] = v.unwrap_or(Value::Null);
             }
         }
-        Ok(Some(out.map_or(Value::Null, |m| Value::Message(Rc::new(m)))))
+        Ok(Some(out.map_or(Value::Null, |m| Value::Message(Arc::new(m)))))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
@@ -566,7 +566,7 @@ impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
                 None => break,
             }
         }
-        Ok(Some(if field.build { Value::List(Rc::new(items)) } else { Value::Null }))
+        Ok(Some(if field.build { Value::List(Arc::new(items)) } else { Value::Null }))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
@@ -642,7 +642,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
                 None => entries.push((k, v)),
             }
         }
-        Ok(Some(if field.build { Value::Map(Rc::new(entries)) } else { Value::Null }))
+        Ok(Some(if field.build { Value::Map(Arc::new(entries)) } else { Value::Null }))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Option<Value>, A::Error> {
@@ -710,11 +710,11 @@ impl<'de> DeserializeSeed<'de> for ElemSeed<'_> {
                 for (slot, f) in m.fields.iter_mut().zip(&schema.message(ty).fields) {
                     match f.name.as_str() {
                         "type_url" => *slot = Value::str(&url),
-                        "value" => *slot = Value::Bytes(Rc::from(&bytes[..])),
+                        "value" => *slot = Value::Bytes(Arc::from(&bytes[..])),
                         _ => {}
                     }
                 }
-                return Ok(Some(Value::Message(Rc::new(m))));
+                return Ok(Some(Value::Message(Arc::new(m))));
             }
             return MessageSeed { schema, ty, path: self.path, depth: depth + 1, build }.deserialize(d);
         }

@@ -8,7 +8,7 @@ pub mod protobuf;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_compiler::interp::value::Value;
 use evr_compiler::ir::WireFormat;
@@ -52,8 +52,8 @@ impl Scalar<'_> {
             Scalar::Float(f) => Value::Float(f),
             Scalar::Enum(e) => Value::Enum(e),
             Scalar::Duration(d) => Value::Duration(d),
-            Scalar::Str(s) => Value::Str(Rc::from(&*s)),
-            Scalar::Bytes(b) => Value::Bytes(Rc::from(&*b)),
+            Scalar::Str(s) => Value::Str(Arc::from(&*s)),
+            Scalar::Bytes(b) => Value::Bytes(Arc::from(&*b)),
         }
     }
 }

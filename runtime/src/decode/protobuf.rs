@@ -2,7 +2,7 @@
 //! a repeated occurrence of a message field merges into it, as every protobuf library does.
 
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, Shape, WireKind};
@@ -17,7 +17,7 @@ use crate::encode::protobuf::wire_type;
 pub fn decode(schema: &Schema, ty: MessageId, bytes: &[u8]) -> Result<Value, DecodeError> {
     let mut m = Message::empty(schema, ty);
     merge(schema, &mut m, bytes, &Path::ROOT, 0)?;
-    Ok(Value::Message(Rc::new(m)))
+    Ok(Value::Message(Arc::new(m)))
 }
 
 /// Decodes into a frame what its plan names, and checks the rest as [`decode`] does.
@@ -191,16 +191,16 @@ fn merge_field(
             let bytes = length_delimited(buf, wire).map_err(|e| err(path, e))?;
             let Type::Message(ty) = field.ty else { return Err(err(path, "unsupported field type")) };
             let mut inner = match std::mem::replace(slot, Value::Null) {
-                Value::Message(existing) => Rc::unwrap_or_clone(existing),
+                Value::Message(existing) => Arc::unwrap_or_clone(existing),
                 _ => Message::empty(schema, ty),
             };
             merge(schema, &mut inner, bytes, path, depth + 1)?;
-            *slot = Value::Message(Rc::new(inner));
+            *slot = Value::Message(Arc::new(inner));
         }
         Label::Singular => *slot = field_scalar(field, buf, wire, path)?.into_value(),
         Label::Repeated => {
             let mut items = match std::mem::replace(slot, Value::Null) {
-                Value::List(l) => Rc::unwrap_or_clone(l),
+                Value::List(l) => Arc::unwrap_or_clone(l),
                 _ => Vec::new(),
             };
             if packed(field, wire) {
@@ -220,24 +220,24 @@ fn merge_field(
                     &Path { parent: Some(path), segment: Segment::Index(items.len()) },
                     depth + 1,
                 )?;
-                items.push(Value::Message(Rc::new(inner)));
+                items.push(Value::Message(Arc::new(inner)));
             } else {
                 items.push(scalar(field.wire, buf, wire, path)?.into_value());
             }
-            *slot = Value::List(Rc::new(items));
+            *slot = Value::List(Arc::new(items));
         }
         Label::Map => {
             let entry = length_delimited(buf, wire).map_err(|e| err(path, e))?;
             let Some((k, v)) = map_entry(schema, field, entry, path, depth, true)? else { return Ok(()) };
             let mut entries = match std::mem::replace(slot, Value::Null) {
-                Value::Map(e) => Rc::unwrap_or_clone(e),
+                Value::Map(e) => Arc::unwrap_or_clone(e),
                 _ => Vec::new(),
             };
             match entries.iter_mut().find(|(ek, _)| *ek == k) {
                 Some(slot) => slot.1 = v,
                 None => entries.push((k, v)),
             }
-            *slot = Value::Map(Rc::new(entries));
+            *slot = Value::Map(Arc::new(entries));
         }
     }
     Ok(())
@@ -371,7 +371,7 @@ fn map_entry(
                 if build {
                     let mut inner = Message::empty(schema, value_message()?);
                     merge(schema, &mut inner, bytes, path, depth + 1)?;
-                    value = Some(Value::Message(Rc::new(inner)));
+                    value = Some(Value::Message(Arc::new(inner)));
                 } else {
                     check_message(schema, value_message()?, bytes, path, depth + 1)?;
                 }
@@ -389,7 +389,7 @@ fn map_entry(
     let key = key.map_or_else(|| Value::default_of(kt), Scalar::into_value);
     let value = match value {
         Some(v) => v,
-        None if vw == WireKind::Message => Value::Message(Rc::new(Message::empty(schema, value_message()?))),
+        None if vw == WireKind::Message => Value::Message(Arc::new(Message::empty(schema, value_message()?))),
         None => Value::default_of(vt),
     };
     Ok(Some((key, value)))

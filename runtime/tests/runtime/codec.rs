@@ -2,7 +2,7 @@
 //! values of every field kind, and decoders that never panic on arbitrary bytes.
 
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::ir::WireFormat;
@@ -47,12 +47,12 @@ fn protobuf_wire_cases() {
     // ints = [1, 2] packed, then 3 unpacked: both forms append.
     let v = pb(&s, all, &[0x92, 0x01, 0x02, 0x01, 0x02, 0x90, 0x01, 0x03]).unwrap();
     let ints = get(&v, field(&s, all, "ints"));
-    assert_eq!(ints, &Value::List(Rc::new(vec![Value::Int(1), Value::Int(2), Value::Int(3)])));
+    assert_eq!(ints, &Value::List(Arc::new(vec![Value::Int(1), Value::Int(2), Value::Int(3)])));
     // inner given twice merges: name from the first, marks from both.
     let v = pb(&s, all, &[0x8a, 0x01, 0x03, 0x0a, 0x01, b'a', 0x8a, 0x01, 0x02, 0x10, 0x02]).unwrap();
     let Value::Message(inner) = get(&v, field(&s, all, "inner")) else { panic!("inner") };
     assert_eq!(inner.fields[0], Value::str("a"));
-    assert_eq!(inner.fields[1], Value::List(Rc::new(vec![Value::Int(1)])));
+    assert_eq!(inner.fields[1], Value::List(Arc::new(vec![Value::Int(1)])));
     // fixed64 and negative int32 (ten-byte varint).
     let v =
         pb(&s, all, &[0x41, 1, 0, 0, 0, 0, 0, 0, 0, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
@@ -135,7 +135,7 @@ fn scalar(kind: WireKind, color_values: i32) -> BoxedStrategy<Value> {
         WireKind::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
         WireKind::String => "\\PC{0,12}".prop_map(|s| Value::str(&s)).boxed(),
         WireKind::Bytes => {
-            proptest::collection::vec(any::<u8>(), 0..12).prop_map(|b| Value::Bytes(Rc::from(b))).boxed()
+            proptest::collection::vec(any::<u8>(), 0..12).prop_map(|b| Value::Bytes(Arc::from(b))).boxed()
         }
         WireKind::Enum => (0..color_values).prop_map(Value::Enum).boxed(),
         WireKind::Duration => (-1_000_000_000i64..1_000_000_000).prop_map(Value::Duration).boxed(),
@@ -185,9 +185,9 @@ fn inner(s: &Schema, ty: MessageId) -> BoxedStrategy<Value> {
             fields[1] = if marks.is_empty() {
                 Value::Null
             } else {
-                Value::List(Rc::new(marks.into_iter().map(|m| Value::Int(m.into())).collect()))
+                Value::List(Arc::new(marks.into_iter().map(|m| Value::Int(m.into())).collect()))
             };
-            Value::Message(Rc::new(Message { ty, fields }))
+            Value::Message(Arc::new(Message { ty, fields }))
         })
         .boxed()
 }
@@ -202,7 +202,7 @@ pub(crate) fn message(s: &Schema, all: MessageId) -> BoxedStrategy<Value> {
         let strategy = match f.label {
             Label::Singular => prop_oneof![1 => Just(Value::Null), 3 => element].boxed(),
             Label::Repeated => proptest::collection::vec(element, 0..4)
-                .prop_map(|items| if items.is_empty() { Value::Null } else { Value::List(Rc::new(items)) })
+                .prop_map(|items| if items.is_empty() { Value::Null } else { Value::List(Arc::new(items)) })
                 .boxed(),
             Label::Map => {
                 let key = match f.ty {
@@ -222,14 +222,14 @@ pub(crate) fn message(s: &Schema, all: MessageId) -> BoxedStrategy<Value> {
                                 unique.push((k, v));
                             }
                         }
-                        if unique.is_empty() { Value::Null } else { Value::Map(Rc::new(unique)) }
+                        if unique.is_empty() { Value::Null } else { Value::Map(Arc::new(unique)) }
                     })
                     .boxed()
             }
         };
         strategies.push(strategy);
     }
-    strategies.prop_map(move |fields| Value::Message(Rc::new(Message { ty: all, fields }))).boxed()
+    strategies.prop_map(move |fields| Value::Message(Arc::new(Message { ty: all, fields }))).boxed()
 }
 
 /// What a decoder gives back for a value after encoding: fields at their default read as unset
@@ -243,15 +243,15 @@ fn normalized(s: &Schema, v: &Value) -> Value {
         .zip(&m.fields)
         .map(|(f, v)| match v {
             Value::Message(_) => normalized(s, v),
-            Value::List(items) => Value::List(Rc::new(items.iter().map(|i| normalized(s, i)).collect())),
+            Value::List(items) => Value::List(Arc::new(items.iter().map(|i| normalized(s, i)).collect())),
             Value::Map(entries) => {
-                Value::Map(Rc::new(entries.iter().map(|(k, v)| (k.clone(), normalized(s, v))).collect()))
+                Value::Map(Arc::new(entries.iter().map(|(k, v)| (k.clone(), normalized(s, v))).collect()))
             }
             v if !f.ty.is_optional() && v.is_default() => Value::Null,
             v => v.clone(),
         })
         .collect();
-    Value::Message(Rc::new(Message { ty: m.ty, fields }))
+    Value::Message(Arc::new(Message { ty: m.ty, fields }))
 }
 
 proptest! {
@@ -293,7 +293,7 @@ proptest! {
 /// last record is a dirty record, not a crash or a silent loss.
 #[test]
 fn delimited_protobuf_input() {
-    use evr_runtime::executor::{Config, Executor};
+    use evr_runtime::executor::{Config, Executor, Loaded};
     use evr_runtime::file_host::{self, InputFormat};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let mut files = evr_compiler::files::Files::default();
@@ -302,7 +302,7 @@ fn delimited_protobuf_input() {
     files.add(dir.join("bundle.evr"), "bundle.evr", rules.to_owned());
     let a = evr_compiler::analyze(files);
     assert!(!a.has_errors(), "{:?}", a.diagnostics);
-    let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+    let mut exec = Executor::new(Loaded::from_analysis(&a, Config::default()).unwrap());
     let mut input = Vec::new();
     for record in [&[0x08, 0x05][..], &[0x08, 0xff, 0xff, 0xff, 0xff, 0x0f], &[0x72, 0x01, 0xff]] {
         prost::encoding::encode_varint(record.len() as u64, &mut input);
@@ -312,7 +312,7 @@ fn delimited_protobuf_input() {
     let mut out = Vec::new();
     let stats = file_host::run(
         &mut exec,
-        evr_compiler::ir::SourceId(0),
+        &a.program.sources[0].name,
         InputFormat::DelimitedProtobuf,
         std::io::Cursor::new(input),
         &mut out,
@@ -337,7 +337,7 @@ fn delimited_protobuf_input() {
 /// transcoded otherwise; emitted records in their sink's format.
 #[test]
 fn payloads_forward_or_transcode() {
-    use evr_runtime::executor::{Config, Executor, Output};
+    use evr_runtime::executor::{Config, Executor, Loaded, Output};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let mut files = evr_compiler::files::Files::default();
     let rules = "use \"codec.proto\";\nuse codec.v1.{All, Inner};\nsource s: All as json;\n\
@@ -346,10 +346,10 @@ fn payloads_forward_or_transcode() {
     files.add(dir.join("bundle.evr"), "bundle.evr", rules.to_owned());
     let a = evr_compiler::analyze(files);
     assert!(!a.has_errors(), "{:?}", a.diagnostics);
-    let mut exec = Executor::new(&a.program, &a.schema, Config::default()).unwrap();
+    let mut exec = Executor::new(Loaded::from_analysis(&a, Config::default()).unwrap());
     let input = br#"{"s":"hi","unknown":1, "i32": 5}"#;
     let mut outputs = Vec::new();
-    assert!(exec.process(evr_compiler::ir::SourceId(0), input, &mut outputs).decoded);
+    assert!(exec.process(evr_compiler::ir::SourceId(0), input, 0, &mut outputs).decoded);
     let payloads: Vec<Vec<u8>> =
         outputs.iter().map(|o| exec.payload(evr_compiler::ir::SourceId(0), input, o).unwrap().into_owned()).collect();
     assert!(matches!(outputs[0], Output::Forward { .. }));

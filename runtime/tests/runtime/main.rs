@@ -5,6 +5,7 @@ mod codec;
 mod frames;
 mod index;
 mod quiet;
+mod reload;
 mod threads;
 
 /// A proptest configuration of `default` cases, or of `PROPTEST_CASES` when it is set (for

@@ -10,7 +10,7 @@ use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{SourceId, WireFormat};
 use evr_compiler::jit::OptLevel;
 use evr_runtime::encode;
-use evr_runtime::executor::{Config, Engine, Executor, Output};
+use evr_runtime::executor::{Config, Engine, Executor, Loaded, Output};
 
 use crate::allocations;
 
@@ -44,7 +44,7 @@ fn warm_hot_path_allocates_nothing() {
     let a = evr_compiler::analyze(files);
     assert!(!a.has_errors(), "{:?}", a.diagnostics);
     let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-    let mut exec = Executor::new(&a.program, &a.schema, config).expect("compiles");
+    let mut exec = Executor::new(Loaded::from_analysis(&a, config).expect("compiles"));
     let json: Vec<String> = events();
     let protobuf: Vec<Vec<u8>> = json
         .iter()
@@ -60,8 +60,8 @@ fn warm_hot_path_allocates_nothing() {
         let mut produced = 0;
         for (e, p) in json.iter().zip(&protobuf) {
             out.clear();
-            exec.process(SourceId(0), e.as_bytes(), out);
-            exec.process(SourceId(1), p, out);
+            exec.process(SourceId(0), e.as_bytes(), 0, out);
+            exec.process(SourceId(1), p, 0, out);
             assert!(out.iter().all(|o| matches!(o, Output::Forward { .. })), "{out:?}");
             produced += out.len();
         }

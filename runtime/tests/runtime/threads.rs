@@ -3,11 +3,10 @@
 //! maps (whose values the threads share).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use evr_compiler::ir::SourceId;
 use evr_compiler::jit::OptLevel;
-use evr_runtime::executor::{self, Config, Engine, Executor, Output};
+use evr_runtime::executor::{Config, Engine, Executor, Loaded, Output};
 
 const RULES: &str = r#"
 use "app.proto";
@@ -33,7 +32,7 @@ fn run(exec: &mut Executor, events: &[String]) -> Vec<(String, Vec<u8>)> {
     for _ in 0..50 {
         for e in events {
             out.clear();
-            exec.process(SourceId(0), e.as_bytes(), &mut out);
+            exec.process(SourceId(0), e.as_bytes(), 0, &mut out);
             for o in &out {
                 let Output::Record { sink, .. } = o else { panic!("{o:?}") };
                 let bytes = exec.payload(SourceId(0), e.as_bytes(), o).expect("a record").into_owned();
@@ -57,16 +56,17 @@ fn compiled_code_serves_many_threads() {
         })
         .collect();
     let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-    let code = Arc::new(executor::compile(&a.program, &a.schema, OptLevel::Speed).expect("compiles"));
-    let alone = run(&mut Executor::with_native(&a.program, &a.schema, config, code.clone()).unwrap(), &events);
+    let loaded = Loaded::from_analysis(&a, config).expect("compiles");
+    let alone = run(&mut Executor::new(loaded.clone()), &events);
     assert_eq!(alone.len(), 50 * 20 * 2);
-    let (program, schema) = (&a.program, &a.schema);
+    // Executors are made on one thread and moved to others.
+    let executors: Vec<Executor> = (0..4).map(|_| Executor::new(loaded.clone())).collect();
     let together: Vec<Vec<(String, Vec<u8>)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..4)
-            .map(|_| {
-                let code = code.clone();
+        let workers: Vec<_> = executors
+            .into_iter()
+            .map(|mut exec| {
                 let events = &events;
-                scope.spawn(move || run(&mut Executor::with_native(program, schema, config, code).unwrap(), events))
+                scope.spawn(move || run(&mut exec, events))
             })
             .collect();
         workers.into_iter().map(|w| w.join().expect("a worker panicked")).collect()

@@ -1,0 +1,439 @@
+//! A loaded bundle: everything about a checked program that does not change from event to
+//! event — the program and its schema, prepared constants, the rule index, decode plans and
+//! native code — made once and shared, behind an `Arc`, by every executor that runs it. A new
+//! version of the bundle is made from the running one ([`Loaded::reload`]): units whose meaning
+//! did not change keep their native code, only added and changed units are compiled.
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::time::{Duration, Instant};
+
+use evr_compiler::interp::Prepared;
+use evr_compiler::ir::{Expr, ExprKind, Program, SourceId, UnitRef, is_shadow};
+use evr_compiler::jit::frame::FrameLayout;
+use evr_compiler::jit::{self, Missing, OptLevel, UnitCode};
+use evr_compiler::meaning::{self, ContentHash};
+use evr_compiler::schema::Schema;
+use evr_stdlib::velocity::Kind;
+
+use crate::decode::plan::Plan;
+use crate::index::RuleIndex;
+
+/// Which evaluator runs the units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The reference interpreter.
+    #[default]
+    Interpreter,
+    /// Native code from Cranelift, at an optimisation level.
+    Jit(OptLevel),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    pub engine: Engine,
+    /// Keys kept per velocity call site before the least recently seen is evicted.
+    pub max_keys_per_site: usize,
+    /// Find candidate rules through the rule index (off: try every rule; same outputs).
+    pub rule_index: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { engine: Engine::Interpreter, max_keys_per_site: 1_000_000, rule_index: true }
+    }
+}
+
+/// Why a bundle could not be loaded.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The JIT cannot compile these constructs (units and places).
+    Unsupported(Vec<Missing>),
+    Other(String),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Unsupported(missing) => {
+                write!(f, "the JIT cannot compile {} unit(s) yet:", missing.len())?;
+                for m in missing {
+                    write!(f, "\n  {}: {}", m.unit, m.unsupported.what)?;
+                }
+                Ok(())
+            }
+            SetupError::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for SetupError {
+    fn from(s: String) -> SetupError {
+        SetupError::Other(s)
+    }
+}
+
+/// A velocity call site's identity across versions: its unit's name and a hash of the call
+/// (builtin, key expression, window), with the call's rank among equal calls of the unit. A
+/// site whose identity survives a reload keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SiteId(pub u64);
+
+/// A velocity call site of a unit: what an executor makes state for.
+#[derive(Clone, Debug)]
+pub struct SiteSpec {
+    pub id: SiteId,
+    pub kind: Kind,
+    pub window_ms: i64,
+}
+
+/// One drop, score or rule, as executors run it.
+pub struct LoadedUnit {
+    pub unit: UnitRef,
+    pub name: String,
+    pub source: SourceId,
+    pub shadow: bool,
+    /// The content hash of what the unit means.
+    pub hash: ContentHash,
+    /// Its velocity call sites, by site number.
+    pub sites: Vec<SiteSpec>,
+    /// Native code, under the JIT.
+    pub(crate) code: Option<UnitCode>,
+    /// The values read whole (by whole number) that the unit reads: under the JIT it runs only
+    /// once they are decoded, and an event no such unit meets never decodes them.
+    pub(crate) wholes: Vec<usize>,
+}
+
+/// How events of one source are read into frames, under the JIT.
+pub(crate) struct SourceFrames {
+    pub layout: FrameLayout,
+    pub plan: Plan,
+    /// Slots of the event time and of the field the rule index looks up.
+    pub time_slot: Option<u32>,
+    pub index_slot: Option<u32>,
+}
+
+/// The units of one source, as indexes into the unit table.
+#[derive(Default)]
+pub(crate) struct SourceUnits {
+    pub drops: Vec<u32>,
+    pub scores: Vec<u32>,
+}
+
+/// A program ready to run, shared by executors on any number of threads.
+pub struct Loaded {
+    program: Program,
+    schema: Schema,
+    config: Config,
+    /// Which version of the bundle this is: 1 when first loaded, one more with each reload.
+    version: u64,
+    schema_hash: ContentHash,
+    pub(crate) prepared: Prepared,
+    pub(crate) index: Option<RuleIndex>,
+    /// Drops, then scores, then rules (the order of [`Program::units`]).
+    pub(crate) units: Vec<LoadedUnit>,
+    pub(crate) by_source: Vec<SourceUnits>,
+    /// Per source, under the JIT.
+    pub(crate) frames: Option<Vec<SourceFrames>>,
+}
+
+/// One loaded bundle serves executors on every thread.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Loaded>();
+};
+
+/// What a reload did.
+#[derive(Clone, Debug, Default)]
+pub struct Reloaded {
+    pub version: u64,
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Units compiled anew though their meaning did not change (the frame layout or the ids
+    /// they use moved, or the schema changed).
+    pub recompiled: Vec<String>,
+    pub unchanged: usize,
+    pub took: Duration,
+}
+
+impl Reloaded {
+    /// One line for a log: which version is live and what was compiled.
+    pub fn summary(&self) -> String {
+        let list = |what: &str, names: &[String]| match names {
+            [] => None,
+            names if names.len() <= 5 => Some(format!("{what} {}", names.join(", "))),
+            names => Some(format!("{what} {} units", names.len())),
+        };
+        let parts: Vec<String> = [
+            list("added", &self.added),
+            list("changed", &self.changed),
+            list("removed", &self.removed),
+            list("recompiled", &self.recompiled),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let what = if parts.is_empty() { "no unit changed".to_owned() } else { parts.join("; ") };
+        format!(
+            "version {} live: {what} ({} unchanged), in {:.1} ms",
+            self.version,
+            self.unchanged,
+            self.took.as_secs_f64() * 1e3
+        )
+    }
+}
+
+impl Loaded {
+    /// Prepares a checked program (one without errors) for running; under the JIT, compiles it.
+    pub fn new(program: Program, schema: Schema, config: Config) -> Result<Loaded, SetupError> {
+        let layouts = match config.engine {
+            Engine::Interpreter => None,
+            Engine::Jit(_) => Some(jit::layouts(&program)),
+        };
+        Loaded::build(program, schema, config, 1, layouts, |_, _, _| None)
+    }
+
+    /// A loaded copy of an analysis's program (one without errors), for callers that keep the
+    /// analysis (tests, benchmarks).
+    pub fn from_analysis(
+        analysis: &evr_compiler::Analysis,
+        config: Config,
+    ) -> Result<std::sync::Arc<Loaded>, SetupError> {
+        Loaded::new(analysis.program.clone(), analysis.schema.clone(), config).map(std::sync::Arc::new)
+    }
+
+    /// The next version: `program` and `schema` run with this version's configuration. Units
+    /// whose meaning is unchanged keep their native code when nothing it depends on moved;
+    /// the others are compiled. Fails, leaving this version as it was, when a unit does not
+    /// compile.
+    pub fn reload(&self, program: Program, schema: Schema) -> Result<(Loaded, Reloaded), SetupError> {
+        let start = Instant::now();
+        let same_schema = meaning::schema_hash(&schema) == self.schema_hash;
+        // Frame layouts grow: every slot keeps its offset, so code that reads it stays valid.
+        let layouts = self.frames.as_ref().map(|frames| {
+            (0..program.sources.len())
+                .map(|s| {
+                    let old = self.program.sources.iter().position(|o| o.name == program.sources[s].name);
+                    let fresh = || FrameLayout::new(&program, SourceId(s as u32));
+                    match old {
+                        Some(o) if same_schema => {
+                            FrameLayout::extending(&frames[o].layout, &program, SourceId(s as u32))
+                                .map_or_else(|| (fresh(), false), |l| (l, true))
+                        }
+                        _ => (fresh(), false),
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        let kept_layout: Vec<bool> = layouts.iter().flatten().map(|(_, kept)| *kept).collect();
+        let old_units: HashMap<&str, &LoadedUnit> = self.units.iter().map(|u| (u.name.as_str(), u)).collect();
+        let old = &self.program;
+        let reusable = |program: &Program, r: UnitRef, hash: ContentHash| -> Option<UnitCode> {
+            let u = program.unit(r);
+            let before = old_units.get(u.name)?;
+            let source_kept = kept_layout.get(u.source.0 as usize).copied().unwrap_or(false);
+            let ids_kept = ids_unmoved(old, program, r);
+            (before.hash == hash && same_schema && source_kept && ids_kept).then(|| before.code.clone()).flatten()
+        };
+        let mut loaded = Loaded::build(
+            program,
+            schema,
+            self.config,
+            self.version + 1,
+            layouts.map(|l| l.into_iter().map(|(l, _)| l).collect()),
+            reusable,
+        )?;
+        let mut report = Reloaded { version: loaded.version, ..Reloaded::default() };
+        for u in &loaded.units {
+            match old_units.get(u.name.as_str()) {
+                None => report.added.push(u.name.clone()),
+                Some(before) if before.hash != u.hash => report.changed.push(u.name.clone()),
+                Some(before) => match (&before.code, &u.code) {
+                    (Some(a), Some(b)) if !a.same_chunk(b) => report.recompiled.push(u.name.clone()),
+                    _ => report.unchanged += 1,
+                },
+            }
+        }
+        let now: std::collections::HashSet<&str> = loaded.units.iter().map(|u| u.name.as_str()).collect();
+        report.removed = self.units.iter().filter(|u| !now.contains(u.name.as_str())).map(|u| u.name.clone()).collect();
+        report.took = start.elapsed();
+        loaded.version = report.version;
+        Ok((loaded, report))
+    }
+
+    /// Builds the unit table; `reuse` gives the native code a unit keeps, if any.
+    fn build(
+        program: Program,
+        schema: Schema,
+        config: Config,
+        version: u64,
+        layouts: Option<Vec<FrameLayout>>,
+        reuse: impl Fn(&Program, UnitRef, ContentHash) -> Option<UnitCode>,
+    ) -> Result<Loaded, SetupError> {
+        let prepared = Prepared::new(&program)?;
+        let index = config.rule_index.then(|| RuleIndex::new(&program));
+        let mut units: Vec<LoadedUnit> = program
+            .units()
+            .map(|r| {
+                let u = program.unit(r);
+                let hash = meaning::unit_hash(&program, &schema, r);
+                LoadedUnit {
+                    unit: r,
+                    name: u.name.to_owned(),
+                    source: u.source,
+                    shadow: is_shadow(u.annotations),
+                    hash,
+                    sites: site_specs(&program, &schema, r),
+                    code: None,
+                    wholes: Vec::new(),
+                }
+            })
+            .collect();
+        let frames = match (config.engine, layouts) {
+            (Engine::Jit(opt), Some(layouts)) => {
+                let mut fresh = Vec::new();
+                for (i, u) in units.iter_mut().enumerate() {
+                    match reuse(&program, u.unit, u.hash) {
+                        Some(code) => u.code = Some(code),
+                        None => fresh.push(i),
+                    }
+                }
+                let selected: Vec<UnitRef> = fresh.iter().map(|&i| units[i].unit).collect();
+                let code = jit::compile_units(&program, &schema, &layouts, &selected, opt).map_err(|e| match e {
+                    Ok(missing) => SetupError::Unsupported(missing),
+                    Err(why) => SetupError::Other(why),
+                })?;
+                for (i, c) in fresh.into_iter().zip(code) {
+                    units[i].code = Some(c);
+                }
+                let frames: Vec<SourceFrames> = layouts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(s, layout)| {
+                        let plan = Plan::new(&layout);
+                        let time_slot = program.sources[s].time_field.and_then(|f| layout.offset(&[f]));
+                        let index_slot = index
+                            .as_ref()
+                            .and_then(|index| index.field(SourceId(s as u32)))
+                            .and_then(|(path, _)| layout.offset(path));
+                        SourceFrames { layout, plan, time_slot, index_slot }
+                    })
+                    .collect();
+                for u in &mut units {
+                    let f = &frames[u.source.0 as usize];
+                    let view = program.unit(u.unit);
+                    u.wholes = f
+                        .layout
+                        .slots_read(|each| view.for_each_expr(&mut |e| each(e)))
+                        .into_iter()
+                        .filter_map(|at| f.plan.whole_at(at))
+                        .collect();
+                }
+                Some(frames)
+            }
+            _ => None,
+        };
+        let mut by_source: Vec<SourceUnits> = (0..program.sources.len()).map(|_| SourceUnits::default()).collect();
+        for (i, u) in units.iter().enumerate() {
+            match u.unit {
+                UnitRef::Drop(_) => by_source[u.source.0 as usize].drops.push(i as u32),
+                UnitRef::Score(_) => by_source[u.source.0 as usize].scores.push(i as u32),
+                UnitRef::Rule(_) => {}
+            }
+        }
+        let schema_hash = meaning::schema_hash(&schema);
+        Ok(Loaded { program, schema, config, version, schema_hash, prepared, index, units, by_source, frames })
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Every unit, in the order of [`Program::units`].
+    pub fn units(&self) -> &[LoadedUnit] {
+        &self.units
+    }
+
+    /// The unit-table index of rule `i`.
+    pub(crate) fn rule_unit(&self, i: u32) -> usize {
+        self.program.drops.len() + self.program.scores.len() + i as usize
+    }
+
+    /// Whether events of `source` are decoded into frames: under the JIT, unless a unit reads
+    /// the event whole.
+    pub(crate) fn frames_events(&self, source: SourceId) -> Option<&SourceFrames> {
+        self.frames.as_ref().map(|f| &f[source.0 as usize]).filter(|f| !f.layout.needs_event())
+    }
+}
+
+/// Whether the sinks and scores rule `r` refers to have the ids in `new` they had in `old`:
+/// native code holds them as numbers.
+fn ids_unmoved(old: &Program, new: &Program, r: UnitRef) -> bool {
+    let (mut sinks, mut scores) = (Vec::new(), Vec::new());
+    let view = new.unit(r);
+    if let evr_compiler::ir::UnitBody::Rule(rule) = view.body {
+        sinks = rule.writes();
+    }
+    view.for_each_expr(&mut |e| {
+        walk(e, &mut |x| {
+            if let ExprKind::Score(id) = x.kind {
+                scores.push(id);
+            }
+        })
+    });
+    let same_source =
+        old.sources.get(view.source.0 as usize).is_some_and(|s| s.name == new.sources[view.source.0 as usize].name);
+    same_source
+        && sinks.iter().all(|s| old.sinks.get(s.0 as usize).is_some_and(|o| o.name == new.sinks[s.0 as usize].name))
+        && scores.iter().all(|s| old.scores.get(s.0 as usize).is_some_and(|o| o.name == new.scores[s.0 as usize].name))
+}
+
+fn walk(e: &Expr, f: &mut impl FnMut(&Expr)) {
+    f(e);
+    e.for_each_child(|c| walk(c, f));
+}
+
+/// The velocity sites of a unit with their identities.
+fn site_specs(program: &Program, schema: &Schema, r: UnitRef) -> Vec<SiteSpec> {
+    let view = program.unit(r);
+    let kinds = evr_compiler::interp::velocity_sites(view.unit.velocity_sites, |f| view.for_each_expr(&mut |e| f(e)));
+    let mut calls: Vec<Option<ContentHash>> = vec![None; kinds.len()];
+    view.for_each_expr(&mut |e| {
+        walk(e, &mut |x| {
+            if let ExprKind::Call { site: Some(s), .. } = &x.kind
+                && let Some(slot) = calls.get_mut(*s as usize)
+            {
+                *slot = Some(meaning::expr_hash(program, schema, x));
+            }
+        })
+    });
+    let mut seen: HashMap<ContentHash, u32> = HashMap::new();
+    kinds
+        .into_iter()
+        .zip(calls)
+        .map(|((kind, window_ms), call)| {
+            let call = call.unwrap_or_default();
+            let rank = seen.entry(call).or_default();
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.write(view.name.as_bytes());
+            h.write_u8(0xff);
+            h.write_u64(call);
+            h.write_u32(*rank);
+            *rank += 1;
+            SiteSpec { id: SiteId(h.finish()), kind, window_ms }
+        })
+        .collect()
+}

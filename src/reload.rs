@@ -1,0 +1,138 @@
+//! Reloading a running bundle: a change of its files (watched with notify, debounced) or
+//! SIGHUP checks it again and, when it checks and compiles, makes it the live version; one
+//! line on stderr says which version is live, what was compiled and how long it took. A
+//! version that does not check or compile is rejected whole — its diagnostics are shown, the
+//! running version goes on — and counted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
+
+use evr_compiler::Analysis;
+use evr_runtime::live::Live;
+use notify::{RecursiveMode, Watcher};
+
+use crate::load;
+use crate::run::{report_diagnostics, report_setup};
+
+/// Editors write a file in several steps (truncate, write, rename); changes this close
+/// together are one change.
+const DEBOUNCE: Duration = Duration::from_millis(10);
+
+/// What the reloads of a run came to.
+pub struct Reloads {
+    accepted: Arc<AtomicU64>,
+    rejected: Arc<AtomicU64>,
+    /// Kept alive: dropping it stops the watching.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Reloads {
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts watching `dirs` (each with whether to watch it recursively) and SIGHUP; each trigger
+/// reloads the bundle at `paths` into `live`. `source` must stay in every version.
+pub fn start(paths: Vec<PathBuf>, dirs: Vec<(PathBuf, bool)>, live: Arc<Live>, source: String) -> Reloads {
+    let (tx, rx) = channel::<Instant>();
+    let watcher = watch(&dirs, tx.clone());
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for _ in signals.forever() {
+                if tx.send(Instant::now()).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let reloads =
+        Reloads { accepted: Arc::new(AtomicU64::new(0)), rejected: Arc::new(AtomicU64::new(0)), _watcher: watcher };
+    let (accepted, rejected) = (reloads.accepted.clone(), reloads.rejected.clone());
+    std::thread::spawn(move || {
+        while let Some(trigger) = next_trigger(&rx) {
+            match reload(&paths, &live, &source) {
+                Ok(line) => {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("evr: {line} ({:.1} ms after the change)", trigger.elapsed().as_secs_f64() * 1e3);
+                }
+                Err(why) => {
+                    rejected.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("evr: reload rejected: {why}; version {} goes on", live.current().version());
+                }
+            }
+        }
+    });
+    reloads
+}
+
+fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Instant>) -> Option<notify::RecommendedWatcher> {
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        let ours = event.paths.iter().any(|p| p.extension().is_some_and(|e| e == "evr" || e == "proto" || e == "evrb"));
+        if ours {
+            let _ = tx.send(Instant::now());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("evr: cannot watch the bundle's files ({e}); SIGHUP still reloads it");
+            return None;
+        }
+    };
+    for (dir, recursive) in dirs {
+        let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+        if let Err(e) = watcher.watch(dir, mode) {
+            eprintln!("evr: cannot watch {} ({e}); SIGHUP still reloads the bundle", dir.display());
+        }
+    }
+    Some(watcher)
+}
+
+/// The first of the next burst of triggers; `None` once no trigger can come.
+fn next_trigger(rx: &Receiver<Instant>) -> Option<Instant> {
+    let first = rx.recv().ok()?;
+    loop {
+        match rx.recv_timeout(DEBOUNCE) {
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => return Some(first),
+            Err(RecvTimeoutError::Disconnected) => return Some(first),
+        }
+    }
+}
+
+/// Checks and loads the bundle again; the line to log, or why it was rejected.
+fn reload(paths: &[PathBuf], live: &Live, source: &str) -> Result<String, String> {
+    let analysis = match load::analyze(paths) {
+        Ok(a) => a,
+        Err(load::Problem::Io(why) | load::Problem::Bundle(why)) => return Err(why),
+    };
+    if analysis.has_errors() {
+        report_diagnostics(&analysis);
+        let summary = evr_compiler::diag::human::summary(&analysis.diagnostics).unwrap_or_default();
+        return Err(format!("the bundle does not check ({summary})"));
+    }
+    if !analysis.program.sources.iter().any(|s| s.name == source) {
+        return Err(format!("the new version has no source `{source}`, which this run reads"));
+    }
+    let Analysis { files, program, schema, .. } = analysis;
+    match live.reload(program, schema) {
+        Ok(report) => Ok(report.summary()),
+        Err(why) => {
+            report_setup(&files, &why);
+            Err("the new version does not compile".to_owned())
+        }
+    }
+}
