@@ -174,7 +174,7 @@ fn interp(c: &mut Criterion) {
 /// Native code alone: the events are decoded into frames beforehand, then evaluated.
 fn jit_over_frames(b: &mut criterion::Bencher, a: &evr_compiler::Analysis, events: &[String]) {
     let config = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
-    let mut exec = Executor::new(Loaded::from_analysis(&a, config).unwrap());
+    let mut exec = Executor::new(Loaded::from_analysis(a, config).unwrap());
     let frames: Vec<_> = events
         .iter()
         .filter_map(|e| exec.decode_frame(SourceId(0), e.as_bytes()).expect("events decode into frames").ok())

@@ -227,3 +227,133 @@ fn protobuf_oneof_last_member_wins() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("evr-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `evr build` writes a bundle that `run`, `test`, `bench` and `check` take as they take its
+/// sources; `evr inspect` lists its units; a damaged one is refused with a reason.
+#[test]
+fn built_bundles_serve_every_command() {
+    let dir = temp_dir("build");
+    let bundle = dir.join("feed.evrb");
+    let bundle = bundle.to_str().unwrap();
+    let (code, out, err) = evr(&["build", "examples/feed", "-o", bundle]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("units"), "{out}");
+    let (code, out, err) = evr(&["inspect", bundle]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("built by evr ") && out.contains("rule ") && out.contains("(source client_log)"), "{out}");
+    let events = "examples/feed/events.jsonl";
+    for engine in ["jit", "interp"] {
+        let from_sources = evr(&["run", "examples/feed", "--input", events, "--engine", engine]);
+        let from_bundle = evr(&["run", bundle, "--input", events, "--engine", engine]);
+        assert_eq!(from_sources, from_bundle, "{engine}");
+    }
+    assert_eq!(evr(&["test", "examples/feed"]).0, evr(&["test", bundle]).0);
+    assert!(evr(&["test", bundle]).1.contains("passed"));
+    assert_eq!(evr(&["check", bundle]).0, 0);
+    assert_eq!(evr(&["bench", bundle, "--input", events, "--runs", "1"]).0, 0);
+    let bytes = std::fs::read(bundle).unwrap();
+    let damaged = dir.join("damaged.evrb");
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, _, err) = evr(&["run", damaged.to_str().unwrap(), "--input", events]);
+    assert_eq!(code, 1);
+    assert!(err.contains("damaged.evrb: the bundle is damaged"), "{err}");
+    let (code, _, err) = evr(&["inspect", "examples/feed/events.jsonl"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a built bundle"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `evr run --follow` tails its input and reloads its bundle when a rule file changes or on
+/// SIGHUP; each output says which version made it, a version that does not check is rejected
+/// (the live one goes on), and the summary counts both.
+#[test]
+fn follow_tails_and_reloads() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let dir = temp_dir("follow");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
+    let rules = |tag: &str| {
+        format!(
+            "use \"{}\";\nuse kinds.v1.Probe;\nsource probes: Probe as json;\nsink out: Probe as json;\nrule kept on probes => emit out {{ id: id + \"{tag}\" }};\n",
+            schema.display()
+        )
+    };
+    let (bundle, input) = (dir.join("rules.evr"), dir.join("events.jsonl"));
+    // Rule files are replaced whole, as editors save them, so no reload sees half a file.
+    let save = |text: String| {
+        let tmp = dir.join("rules.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &bundle).unwrap();
+    };
+    save(rules("-one"));
+    std::fs::write(&input, "{\"id\":\"a\"}\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(["run", bundle.to_str().unwrap(), "--input", input.to_str().unwrap(), "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("evr runs");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut next = |from: &mut dyn BufRead| {
+        line.clear();
+        from.read_line(&mut line).unwrap();
+        line.clone()
+    };
+    assert_eq!(next(&mut stdout), "{\"sink\":\"out\",\"version\":1,\"value\":{\"id\":\"a-one\"}}\n");
+    let append = |text: &str| {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&input).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    // A change of the rule file: version 2, and only `kept` changed.
+    save(rules("-two"));
+    let reloaded = next(&mut stderr);
+    assert!(reloaded.starts_with("evr: version 2 live: changed kept"), "{reloaded}");
+    append("{\"id\":\"b\"}\n");
+    assert_eq!(next(&mut stdout), "{\"sink\":\"out\",\"version\":2,\"value\":{\"id\":\"b-two\"}}\n");
+    // A version that does not check is rejected; the live one goes on.
+    save(rules("-three").replace("emit out", "emit nowhere"));
+    let mut rejected = String::new();
+    while !rejected.contains("reload rejected") {
+        rejected = next(&mut stderr);
+    }
+    assert!(rejected.contains("version 2 goes on"), "{rejected}");
+    append("{\"id\":\"c\"}\n");
+    assert_eq!(next(&mut stdout), "{\"sink\":\"out\",\"version\":2,\"value\":{\"id\":\"c-two\"}}\n");
+    // Rotation: the file is replaced by a new one, read from its start.
+    std::fs::rename(&input, dir.join("events.jsonl.1")).unwrap();
+    std::fs::write(&input, "{\"id\":\"d\"}\n").unwrap();
+    assert_eq!(next(&mut stdout), "{\"sink\":\"out\",\"version\":2,\"value\":{\"id\":\"d-two\"}}\n");
+    // SIGHUP reloads too (the file as it is now, fixed).
+    std::fs::write(dir.join("other.txt"), "not a rule file").unwrap();
+    let pid = child.id().to_string();
+    save(rules("-four"));
+    let mut live = String::new();
+    while !live.contains("version 3 live") {
+        live = next(&mut stderr);
+    }
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let mut hup = String::new();
+    while !hup.contains("version 4 live") {
+        hup = next(&mut stderr);
+    }
+    assert!(hup.contains("no unit changed"), "{hup}");
+    append("{\"id\":\"e\"}\n");
+    assert_eq!(next(&mut stdout), "{\"sink\":\"out\",\"version\":4,\"value\":{\"id\":\"e-four\"}}\n");
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(rest.contains("evr: 5 events (stopped): 5 outputs (out 5)"), "{rest}");
+    assert!(rest.contains("reloads: 3 live, 1 rejected"), "{rest}");
+    std::fs::remove_dir_all(&dir).ok();
+}

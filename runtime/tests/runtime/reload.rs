@@ -43,7 +43,7 @@ rule tag on clicks {{ emit out {{ event: "tag", app_id: bump(V) - {b} }}; }}
 }
 
 fn extra_in(k: u64, j: u64) -> bool {
-    (k + j) % 3 != 0
+    !(k + j).is_multiple_of(3)
 }
 
 fn analyze(k: u64) -> evr_compiler::Analysis {
@@ -59,7 +59,7 @@ fn analyze(k: u64) -> evr_compiler::Analysis {
 fn said(exec: &Executor, o: &Output) -> (String, i64) {
     let bytes = exec.payload(SourceId(0), b"", o).expect("a record");
     let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
-    let n = match &v["appId"] {
+    let n = match v.get("appId").or_else(|| v.get("app_id")).unwrap_or(&serde_json::Value::Null) {
         serde_json::Value::Number(n) => n.as_i64().unwrap_or(-1),
         _ => 0,
     };
