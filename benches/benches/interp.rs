@@ -71,7 +71,7 @@ fn interp(c: &mut Criterion) {
         })
     });
     // Encoding alone: every record the events emit, in its sink's format.
-    let records: Vec<(usize, evr_compiler::interp::value::Value)> = {
+    let records: Vec<(usize, evr_compiler::value::Value)> = {
         let mut exec = Executor::new(Loaded::from_analysis(&a, Config::default()).unwrap());
         let mut outputs = Vec::new();
         for e in &events {

@@ -6,9 +6,9 @@ use std::fmt;
 
 use rustc_hash::FxHashSet;
 
-use crate::interp::value::Value;
 use crate::ir::Literal;
 use crate::types::Type;
+use crate::value::Value;
 
 /// The elements of a constant list, as written, and a set of them for lookups. Elements of one
 /// type: scalars are kept as one word (ints, durations, enum numbers, bools, float bits with

@@ -12,13 +12,16 @@ pub mod const_set;
 pub mod diag;
 pub mod evrb;
 pub mod files;
+pub mod frame;
 pub mod interp;
 pub mod ir;
+#[cfg(feature = "jit")]
 pub mod jit;
 pub mod json_text;
 pub mod meaning;
 pub mod schema;
 pub mod types;
+pub mod value;
 
 use std::path::Path;
 

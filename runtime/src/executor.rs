@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use evr_compiler::interp::value::Value;
+use evr_compiler::frame::read_slot;
 use evr_compiler::interp::{self, Action, Env};
 use evr_compiler::ir::{Program, SinkId, SourceId, UnitRef};
 use evr_compiler::jit::abi::{Ctx, Scratch};
-use evr_compiler::jit::frame::read_slot;
 use evr_compiler::schema::Schema;
 use evr_compiler::types::Type;
+use evr_compiler::value::Value;
 use evr_stdlib::RuntimeError;
 use evr_stdlib::velocity::Site;
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{SinkId, SourceId, WireFormat};
+use evr_compiler::value::Value;
 
 use crate::encode;
 use crate::executor::{Executor, Output};

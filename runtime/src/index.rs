@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{CmpOp, Expr, ExprKind, FieldPath, Literal, Program, SourceId};
 use evr_compiler::types::Type;
+use evr_compiler::value::Value;
 use rustc_hash::FxHashMap;
 
 /// The value of an event's indexed field, borrowed from wherever the event is.

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
+use evr_compiler::frame::FrameLayout;
 use evr_compiler::interp::Prepared;
 use evr_compiler::ir::{Expr, ExprKind, Program, SourceId, UnitRef, is_shadow};
-use evr_compiler::jit::frame::FrameLayout;
 use evr_compiler::jit::{self, Missing, OptLevel, UnitCode};
 use evr_compiler::meaning::{self, ContentHash};
 use evr_compiler::schema::Schema;

@@ -9,11 +9,11 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::interp::{self, Prepared};
 use evr_compiler::ir::{Expr, ExprKind, Program, SinkId, Test, TestStep};
 use evr_compiler::schema::Schema;
 use evr_compiler::types::Type;
+use evr_compiler::value::{Message, Value};
 
 use crate::encode;
 use std::sync::Arc;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use evr_stdlib::{Builtin, RuntimeError, hash, json, number, text, time, web};
 
-use super::value::Value;
 use super::{Env, Result, eval};
 use crate::ir::{Expr, ExprKind, Literal};
 use crate::types::Type;
+use crate::value::Value;
 
 fn opt_str(s: Option<impl AsRef<str>>) -> Value {
     s.map_or(Value::Null, |s| Value::str(s.as_ref()))

@@ -3,25 +3,18 @@
 
 mod builtins;
 mod prepared;
-pub mod value;
 
 use std::sync::Arc;
 
 use evr_stdlib::velocity::Site;
 use evr_stdlib::{RuntimeError, number};
 
-use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, Rule, SinkId, Stmt, UnaryOp, Unit};
+use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Rule, Stmt, UnaryOp, Unit};
 use crate::schema::Schema;
+pub use crate::value::{Action, literal};
+use crate::value::{Message, Value};
 pub use builtins::{hash_value, to_text};
 pub use prepared::{Prepared, velocity_sites};
-use value::{Message, Value};
-
-/// What a rule asks for, in statement order; the host turns these into outputs.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    Emit { sink: SinkId, key: Option<Value>, record: Value },
-    Route { sink: SinkId },
-}
 
 /// Everything one unit's evaluation for one event reads and updates.
 pub struct Env<'a> {
@@ -126,19 +119,6 @@ fn truth(e: &Expr, env: &mut Env) -> Result<bool> {
     match eval(e, env)? {
         Value::Bool(b) => Ok(b),
         _ => Err(RuntimeError::Internal),
-    }
-}
-
-pub fn literal(lit: &Literal) -> Value {
-    match lit {
-        Literal::Null => Value::Null,
-        Literal::Bool(b) => Value::Bool(*b),
-        Literal::Int(i) => Value::Int(*i),
-        Literal::Float(f) => Value::Float(*f),
-        Literal::String(s) => Value::str(s),
-        Literal::Duration(d) => Value::Duration(*d),
-        Literal::Enum(_, n) => Value::Enum(*n),
-        Literal::List(items) => Value::List(Arc::new(items.iter().map(literal).collect())),
     }
 }
 
@@ -282,7 +262,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
             let msg = env.schema.message(*message);
             for (index, value) in fields {
                 let v = eval(value, env)?;
-                m.fields[*index as usize] = value::store(v, &msg.fields[*index as usize])?;
+                m.fields[*index as usize] = crate::value::store(v, &msg.fields[*index as usize])?;
             }
             Value::Message(Arc::new(m))
         }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use evr_stdlib::velocity::Site;
 use evr_stdlib::{RuntimeError, hash, number, text, time, web};
 
-use crate::interp::Action;
-use crate::interp::value::{Message, Value, store};
 use crate::ir::SinkId;
 use crate::schema::{MessageId, Schema};
+use crate::value::Action;
+use crate::value::{Message, Value, store};
 
 /// What native code of one unit sees for one event.
 pub struct Ctx<'a> {

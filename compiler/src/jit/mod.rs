@@ -5,7 +5,6 @@
 //! [`Unsupported`], and the caller fails rather than falling back to the interpreter.
 
 pub mod abi;
-pub mod frame;
 mod translate;
 
 use std::collections::HashMap;
@@ -20,10 +19,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, default_libcall_names};
 
-use crate::interp::value::Value;
+use crate::frame::FrameLayout;
 use crate::ir::{Program, SourceId, UnitBody, UnitRef, UnitView};
+use crate::value::Value;
 use abi::{Constant, Ctx, Ty};
-use frame::FrameLayout;
 pub use translate::Unsupported;
 use translate::{Env, Translator};
 

@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
-use evr_compiler::interp::value::{Message, Value, store_float};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, WireKind};
 use evr_compiler::types::Type;
+use evr_compiler::value::{Message, Value, store_float};
 
 use super::json::{MAX_NESTING, check_int, enum_type, list_message, map_key, parse_duration};
 use super::plan::{Elements, FrameOut, Need, Pending, Plan};

@@ -8,9 +8,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use evr_compiler::interp::value::{Message, Value, store_float};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, Shape, TypeRef, WireKind};
 use evr_compiler::types::Type;
+use evr_compiler::value::{Message, Value, store_float};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::plan::{Elements, FrameOut, Need, Plan};

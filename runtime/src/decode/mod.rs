@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use evr_compiler::interp::value::Value;
 use evr_compiler::ir::WireFormat;
 use evr_compiler::schema::{MessageId, Schema};
+use evr_compiler::value::Value;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodeError {

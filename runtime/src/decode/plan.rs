@@ -3,9 +3,9 @@
 
 use std::borrow::Cow;
 
-use evr_compiler::interp::value::Value;
-use evr_compiler::jit::frame::{FrameLayout, SLOT, write_slot, write_value};
+use evr_compiler::frame::{FrameLayout, SLOT, write_slot, write_value};
 use evr_compiler::types::Type;
+use evr_compiler::value::Value;
 
 use super::Scalar;
 

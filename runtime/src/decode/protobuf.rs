@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, MessageId, Schema, Shape, WireKind};
 use evr_compiler::types::Type;
+use evr_compiler::value::{Message, Value};
 use prost::encoding::{WireType, decode_key, decode_varint};
 
 use super::json::MAX_NESTING;

@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use base64::Engine as _;
-use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Field, Label, Schema, TypeRef, WireKind};
 use evr_compiler::types::Type;
+use evr_compiler::value::{Message, Value};
 
 pub fn encode(schema: &Schema, record: &Value, out: &mut Vec<u8>) {
     match record {

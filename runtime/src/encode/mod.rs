@@ -4,9 +4,9 @@
 pub mod json;
 pub mod protobuf;
 
-use evr_compiler::interp::value::Value;
 use evr_compiler::ir::WireFormat;
 use evr_compiler::schema::Schema;
+use evr_compiler::value::Value;
 
 pub fn encode(schema: &Schema, format: WireFormat, record: &Value, out: &mut Vec<u8>) {
     match format {

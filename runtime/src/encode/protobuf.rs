@@ -1,7 +1,7 @@
 //! Protobuf binary. Repeated scalars are packed; maps are repeated entry messages.
 
-use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::schema::{Label, Schema, WireKind};
+use evr_compiler::value::{Message, Value};
 use prost::encoding::{WireType, encode_key, encode_varint};
 
 use super::json::written;

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use evr_compiler::interp::value::{Message, Value};
 use evr_compiler::ir::WireFormat;
 use evr_compiler::schema::{self, Label, MessageId, ProtoUse, Schema, WireKind};
 use evr_compiler::types::Type;
+use evr_compiler::value::{Message, Value};
 use evr_runtime::{decode, encode};
 use proptest::prelude::*;
 

@@ -2,11 +2,11 @@
 //! fields read, both fail with the same reason or both succeed, and every slot of the frame
 //! holds what the tree holds at its path.
 
-use evr_compiler::interp::value::{Message, Value};
+use evr_compiler::frame::{ColumnPath, FrameLayout, KeyedPath, SLOT, read_slot};
 use evr_compiler::ir::{FieldPath, WireFormat};
-use evr_compiler::jit::frame::{ColumnPath, FrameLayout, KeyedPath, SLOT, read_slot};
 use evr_compiler::schema::{MessageId, Schema};
 use evr_compiler::types::Type;
+use evr_compiler::value::{Message, Value};
 use evr_runtime::decode::plan::{FrameOut, Kept, Plan};
 use evr_runtime::{decode, encode};
 use proptest::prelude::*;
@@ -120,7 +120,7 @@ fn agree(format: WireFormat, bytes: &[u8], chosen: &[bool]) -> Result<(), TestCa
     for p in late.kept.pending().to_vec() {
         let v = decode::fast::settle(&s, bytes, &p);
         prop_assert!(v.is_some(), "a deferred value does not decode: {:?} in {}", p, shown);
-        late.settle(p.whole, v.unwrap_or(evr_compiler::interp::value::Value::Null));
+        late.settle(p.whole, v.unwrap_or(evr_compiler::value::Value::Null));
     }
     let mut frames = vec![("decode_into", &frame), ("deferred", &late_frame)];
     if fast {

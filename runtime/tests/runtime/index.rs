@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{SourceId, WireFormat};
+use evr_compiler::value::Value;
 use evr_runtime::decode;
 use evr_runtime::index::RuleIndex;
 

@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use evr_compiler::interp::value::Value;
 use evr_compiler::ir::{SourceId, WireFormat};
 use evr_compiler::jit::OptLevel;
+use evr_compiler::value::Value;
 use evr_runtime::encode;
 use evr_runtime::executor::{Config, Engine, Executor, Loaded, Output};
 

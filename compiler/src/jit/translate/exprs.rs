@@ -6,8 +6,8 @@ use evr_grammar::ast::Span;
 use evr_stdlib::RuntimeError;
 
 use super::{JVal, R, Shape, Translator, shape, unsupported};
+use crate::frame::{SLOT, keyed_path};
 use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, UnaryOp, event_path};
-use crate::jit::frame::{SLOT, keyed_path};
 use crate::types::Type;
 
 /// Up to this many constants, `x in [...]` compares inline; past it, one set lookup.
@@ -205,10 +205,10 @@ impl Translator<'_, '_> {
                 if entries.iter().all(|(k, v)| matches!((&k.kind, &v.kind), (ExprKind::Lit(_), ExprKind::Lit(_)))) =>
             {
                 // A map of constants lives as long as the compiled code.
-                let mut map: Vec<(crate::interp::value::Value, crate::interp::value::Value)> = Vec::new();
+                let mut map: Vec<(crate::value::Value, crate::value::Value)> = Vec::new();
                 for (k, v) in entries {
                     let (ExprKind::Lit(k), ExprKind::Lit(v)) = (&k.kind, &v.kind) else { continue };
-                    let (k, v) = (crate::interp::literal(k), crate::interp::literal(v));
+                    let (k, v) = (crate::value::literal(k), crate::value::literal(v));
                     match map.iter_mut().find(|(ek, _)| *ek == k) {
                         Some(slot) => slot.1 = v,
                         None => map.push((k, v)),
@@ -250,9 +250,8 @@ impl Translator<'_, '_> {
             }
             Literal::List(items) => {
                 // A constant list lives as long as the compiled code.
-                let values: Box<Vec<crate::interp::value::Value>> =
-                    Box::new(items.iter().map(crate::interp::literal).collect());
-                let (ptr, len) = (&*values as *const Vec<crate::interp::value::Value> as i64, values.len() as i64);
+                let values: Box<Vec<crate::value::Value>> = Box::new(items.iter().map(crate::value::literal).collect());
+                let (ptr, len) = (&*values as *const Vec<crate::value::Value> as i64, values.len() as i64);
                 self.env.pinned.lists.push(values);
                 JVal::Coll(self.b.ins().iconst(types::I64, ptr), self.b.ins().iconst(types::I64, len))
             }

@@ -25,7 +25,7 @@ mod strings;
 
 use super::Pinned;
 use super::abi::Constant;
-use super::frame::FrameLayout;
+use crate::frame::FrameLayout;
 use crate::ir::Expr;
 use crate::types::Type;
 

@@ -1,9 +1,11 @@
-//! Values of the reference interpreter, and of decoded events.
+//! The value model both engines and the codecs share: runtime values (what decoders produce
+//! and `emit` builds), how a field stores one, and what a rule asks of its host.
 
 use std::sync::Arc;
 
 use evr_stdlib::RuntimeError;
 
+use crate::ir::{Literal, SinkId};
 use crate::schema::{Field, MessageId, Schema, WireKind};
 use crate::types::Type;
 
@@ -162,5 +164,26 @@ pub fn fits(wire: WireKind, v: i64) -> bool {
         WireKind::Uint64 | WireKind::Fixed64 => v >= 0,
         WireKind::Timestamp => evr_stdlib::time::TIMESTAMP_MS.contains(&v),
         _ => true,
+    }
+}
+
+/// What a rule asks for, in statement order; the host turns these into outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Emit { sink: SinkId, key: Option<Value>, record: Value },
+    Route { sink: SinkId },
+}
+
+/// The value of a constant.
+pub fn literal(lit: &Literal) -> Value {
+    match lit {
+        Literal::Null => Value::Null,
+        Literal::Bool(b) => Value::Bool(*b),
+        Literal::Int(i) => Value::Int(*i),
+        Literal::Float(f) => Value::Float(*f),
+        Literal::String(s) => Value::str(s),
+        Literal::Duration(d) => Value::Duration(*d),
+        Literal::Enum(_, n) => Value::Enum(*n),
+        Literal::List(items) => Value::List(Arc::new(items.iter().map(literal).collect())),
     }
 }

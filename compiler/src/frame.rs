@@ -14,10 +14,10 @@
 
 use std::collections::HashMap;
 
-use crate::interp::value::Value;
 pub use crate::ir::event_path;
 use crate::ir::{Expr, ExprKind, FieldPath, Literal, Program, SourceId};
 use crate::types::Type;
+use crate::value::Value;
 
 pub const SLOT: u32 = 24;
 

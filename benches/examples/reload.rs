@@ -1,0 +1,164 @@
+//! Per-rule reload under load, and executors at scale:
+//! `cargo run --release -p evr-benches --example reload -- 10 10000`.
+//!
+//! For each bundle size, one thread streams events through an executor that follows reloads
+//! while this one changes one rule 100 times. A reload is timed from its trigger (the moment
+//! the changed text is there, as a file event would report it: checking, compiling the changed
+//! rule and publishing all count) to the first event the new version evaluates. Throughput
+//! while reloading is set against the same stream's steady state, measured in the same run.
+//! Then: 10,000 executors of a 1,000-rule bundle, how long they take to make and how much
+//! memory they hold; and how long 10,000 rules take to load and compile.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use evr_compiler::files::Files;
+use evr_compiler::ir::SourceId;
+use evr_compiler::jit::OptLevel;
+use evr_runtime::executor::{Config, Engine, Executor, Loaded};
+use evr_runtime::live::Live;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const RELOADS: usize = 100;
+
+fn analyze(text: String) -> evr_compiler::Analysis {
+    let mut files = Files::default();
+    files.add(evr_benches::workload_dir().join("rules.evr"), "rules.evr", text);
+    let a = evr_compiler::analyze(files);
+    assert!(!a.has_errors(), "the workload checks");
+    a
+}
+
+fn jit() -> Config {
+    Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() }
+}
+
+/// Resident memory of this process, in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+fn reloads(n: usize) {
+    let base = evr_benches::bundle(n);
+    let live = Live::new(Loaded::from_analysis(&analyze(base.clone()), jit()).expect("compiles"));
+    let events = evr_benches::events(20_000, n);
+    let stop = Arc::new(AtomicBool::new(false));
+    // When each version was first seen by the stream (ns since `epoch`), and events processed.
+    let epoch = Instant::now();
+    let first_seen: Arc<Vec<AtomicU64>> = Arc::new((0..=RELOADS + 1).map(|_| AtomicU64::new(0)).collect());
+    let processed = Arc::new(AtomicU64::new(0));
+    let streamer = {
+        let (live, stop, first_seen, processed) = (live.clone(), stop.clone(), first_seen.clone(), processed.clone());
+        std::thread::spawn(move || {
+            let mut exec = Executor::following(live);
+            let mut out = Vec::new();
+            'run: loop {
+                for e in &events {
+                    if stop.load(Ordering::Relaxed) {
+                        break 'run;
+                    }
+                    exec.refresh();
+                    out.clear();
+                    let p = exec.process(SourceId(0), e.as_bytes(), 0, &mut out);
+                    let slot = &first_seen[p.version as usize];
+                    if slot.load(Ordering::Relaxed) == 0 {
+                        slot.store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    }
+                    processed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let rate = |over: Duration| {
+        let before = processed.load(Ordering::Relaxed);
+        std::thread::sleep(over);
+        (processed.load(Ordering::Relaxed) - before) as f64 / over.as_secs_f64()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let steady = rate(Duration::from_secs(1));
+    let mut latencies = Vec::with_capacity(RELOADS);
+    let (mut compile, mut total_reload) = (Vec::new(), Duration::ZERO);
+    let before = processed.load(Ordering::Relaxed);
+    let reload_start = Instant::now();
+    for k in 1..=RELOADS {
+        // One rule changed: the first route rule's event name.
+        let text = base.replacen("when event == \"ev_0\"", &format!("when event == \"ev_0_{k}\""), 1);
+        let trigger = epoch.elapsed().as_nanos() as u64;
+        let t = Instant::now();
+        let a = analyze(text);
+        let report = live.reload(a.program, a.schema).expect("reloads");
+        total_reload += t.elapsed();
+        compile.push(report.took);
+        assert_eq!(report.changed, vec!["shard_0".to_owned()], "{report:?}");
+        assert!(report.recompiled.is_empty(), "{report:?}");
+        let version = report.version as usize;
+        while first_seen[version].load(Ordering::Relaxed) == 0 {
+            std::hint::spin_loop();
+        }
+        latencies.push(Duration::from_nanos(first_seen[version].load(Ordering::Relaxed) - trigger));
+        // Reloads come 10 ms apart, so the stream runs between them.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let during = (processed.load(Ordering::Relaxed) - before) as f64 / reload_start.elapsed().as_secs_f64();
+    let after = rate(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().expect("the stream");
+    latencies.sort();
+    compile.sort();
+    let pct = |v: &[Duration], p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
+    println!(
+        "{n} rules: trigger -> first event on the new version p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms \
+         (diff + compile of the changed rule: p50 {:.2} ms; check of the whole bundle included in the rest); \
+         throughput steady {:.0}/s, during reloads {:.0}/s ({:.0}% of steady), after {:.0}/s",
+        pct(&latencies, 0.5).as_secs_f64() * 1e3,
+        pct(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies[latencies.len() - 1].as_secs_f64() * 1e3,
+        pct(&compile, 0.5).as_secs_f64() * 1e3,
+        steady,
+        during,
+        100.0 * during / steady,
+        after,
+    );
+}
+
+fn executors() {
+    let loaded = Loaded::from_analysis(&analyze(evr_benches::bundle(1_000)), jit()).expect("compiles");
+    let before = rss();
+    let start = Instant::now();
+    let executors: Vec<Executor> = (0..10_000).map(|_| Executor::new(loaded.clone())).collect();
+    let took = start.elapsed();
+    let held = rss().saturating_sub(before);
+    println!(
+        "10000 executors of a 1000-rule bundle: made in {:.1} ms, {:.1} MB resident ({:.1} KB each)",
+        took.as_secs_f64() * 1e3,
+        held as f64 / 1e6,
+        held as f64 / 1e3 / executors.len() as f64
+    );
+}
+
+fn load_10k() {
+    let text = evr_benches::bundle(10_000);
+    let start = Instant::now();
+    let a = analyze(text);
+    let checked = start.elapsed();
+    let loaded = Loaded::from_analysis(&a, jit()).expect("compiles");
+    println!(
+        "10000 rules: check {:.2} s, then load and compile {:.2} s ({} units)",
+        checked.as_secs_f64(),
+        (start.elapsed() - checked).as_secs_f64(),
+        loaded.units().len()
+    );
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    for n in if sizes.is_empty() { vec![10, 10_000] } else { sizes } {
+        reloads(n);
+    }
+    executors();
+    load_10k();
+}
