@@ -31,9 +31,7 @@ fn interp(c: &mut Criterion) {
     ] {
         group.bench_function(name, |b| {
             let mut exec = Executor::new(Loaded::from_analysis(&a, Config { engine, ..Config::default() }).unwrap());
-            let mut outputs = Vec::new();
-            let mut bytes = Vec::new();
-            b.iter(|| evr_benches::process_and_encode(&a, &mut exec, &events, &mut outputs, &mut bytes))
+            b.iter(|| evr_benches::process_and_encode(&mut exec, &events))
         });
     }
     group.bench_function("baseline_serde_derive_plain_rust", |b| {

@@ -27,8 +27,10 @@ fn main() {
     let mut native = Executor::new(Loaded::from_analysis(&a, jit).expect("compiles"));
     let mut interp = Executor::new(Loaded::from_analysis(&a, Config::default()).expect("prepares"));
     let mut base = evr_benches::baseline::Baseline::new(rules);
-    let (mut outputs, mut bytes, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut evr = |exec: &mut Executor| evr_benches::process_and_encode(&a, exec, &events, &mut outputs, &mut bytes);
+    let mut theirs = Vec::new();
+    let evr = |exec: &mut Executor| {
+        std::hint::black_box(evr_benches::process_and_encode(exec, &events));
+    };
     let mut best = [Duration::MAX; 4];
     let names = ["serde_json skipping the bytes (ceiling)", "hand-written baseline", "evr, JIT", "evr, interpreter"];
     for _ in 0..rounds {

@@ -23,6 +23,7 @@ use crate::index::{Probe, RuleIndex};
 use crate::live::Live;
 pub use crate::loaded::{Config, Engine, Loaded, SetupError};
 use crate::loaded::{LoadedUnit, SiteId, SourceFrames};
+use crate::sink::{Envelope, Key, Outputs};
 
 /// What one input event produced, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,6 +102,9 @@ pub struct Executor {
     scratch: Scratch,
     /// Columns of a frame filled from a value tree (`run`).
     tree_columns: Vec<Vec<u8>>,
+    /// Buffers [`process_into`](Self::process_into) reuses: outputs, and an output's bytes.
+    outputs: Vec<Output>,
+    encoded: Vec<u8>,
 }
 
 /// Executors move between threads.
@@ -123,6 +127,8 @@ impl Executor {
             kept: Kept::default(),
             scratch: Scratch::default(),
             tree_columns: Vec::new(),
+            outputs: Vec::new(),
+            encoded: Vec::new(),
             live: None,
             max_keys_per_site,
             loaded: loaded.clone(),
@@ -249,6 +255,74 @@ impl Executor {
                 Processed { decoded: false, dropped_by: None, version }
             }
         }
+    }
+
+    /// Processes one event of `source` and hands its outputs, as bytes, to `to`: what hosts
+    /// call. The event time is `event.time_ms` when the source names no time field.
+    pub fn process_into(
+        &mut self,
+        source: SourceId,
+        bytes: &[u8],
+        event: &Envelope,
+        to: &mut impl Outputs,
+    ) -> std::io::Result<Processed> {
+        let mut outputs = std::mem::take(&mut self.outputs);
+        outputs.clear();
+        let processed = self.process(source, bytes, event.time_ms, &mut outputs);
+        let result = self.hand_over(source, bytes, event, &outputs, to);
+        self.outputs = outputs;
+        result.map(|()| processed)
+    }
+
+    fn hand_over(
+        &mut self,
+        source: SourceId,
+        bytes: &[u8],
+        event: &Envelope,
+        outputs: &[Output],
+        to: &mut impl Outputs,
+    ) -> std::io::Result<()> {
+        let loaded = Arc::clone(&self.loaded);
+        let (program, schema) = (loaded.program(), loaded.schema());
+        let source_format = program.sources[source.0 as usize].format;
+        for o in outputs {
+            match o {
+                Output::Record { sink, key, record } => {
+                    let sink = &program.sinks[sink.0 as usize];
+                    self.encoded.clear();
+                    encode::encode(schema, to.format(sink), record, &mut self.encoded);
+                    let text: String;
+                    let key = match key {
+                        Some(Value::Str(s)) => Some(Key::Text(s)),
+                        Some(Value::Bytes(b)) => Some(Key::Bytes(b)),
+                        Some(Value::Int(i)) => {
+                            text = i.to_string();
+                            Some(Key::Text(&text))
+                        }
+                        _ => None,
+                    };
+                    to.record(sink, key, &self.encoded, event)?;
+                }
+                Output::Forward { sink } => {
+                    let sink = &program.sinks[sink.0 as usize];
+                    let format = to.format(sink);
+                    if format == source_format {
+                        to.route(sink, bytes, event)?;
+                    } else {
+                        // The event decoded before, so it decodes again, to be transcoded.
+                        self.encoded.clear();
+                        if let Ok(tree) =
+                            decode::decode(schema, program.sources[source.0 as usize].message, source_format, bytes)
+                        {
+                            encode::encode(schema, format, &tree, &mut self.encoded);
+                        }
+                        to.route(sink, &self.encoded, event)?;
+                    }
+                }
+                Output::Dirty { error, unit } => to.dirty(error, unit.as_deref(), bytes, event)?,
+            }
+        }
+        Ok(())
     }
 
     /// Decodes an event into a frame of its own, to evaluate apart from decoding (benchmarks

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use evr_compiler::ir::{SinkId, SourceId, WireFormat};
-use evr_compiler::value::Value;
+use evr_compiler::ir::{Sink, SourceId, WireFormat};
 
-use crate::encode;
-use crate::executor::{Executor, Output};
+use crate::executor::Executor;
+use crate::sink::{Envelope, Key, Outputs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputFormat {
@@ -81,8 +80,6 @@ pub fn run(
     // Detached: a read may wait forever (stdin), and a stop must not wait for it.
     std::thread::spawn(move || read_chunks(input, &tx));
     let mut number = 0u64;
-    let mut scratch = Vec::new();
-    let mut outputs = Vec::new();
     // Input read and not yet cut into records: `pending[at..]`, whose first `clean` bytes are
     // known to hold no line end (so a long line is searched once, not once per chunk).
     let (mut pending, mut at, mut clean) = (Vec::new(), 0usize, 0usize);
@@ -133,25 +130,25 @@ pub fn run(
                 _ => record,
             };
             stats.events += 1;
-            outputs.clear();
             if exec.refresh() {
                 source_id = counted.update(exec, source, &mut stats);
             }
-            let processed = match source_id {
-                Some(id) => exec.process(id, record, evr_stdlib::time::now_ms(), &mut outputs),
-                None => {
-                    outputs.push(Output::Dirty {
-                        error: format!("version {} has no source `{source}`", exec.loaded().version()),
-                        unit: None,
-                    });
-                    crate::executor::Processed { decoded: false, dropped_by: None, version: exec.loaded().version() }
+            // The host's time for the event: when it was read.
+            let envelope = Envelope { time_ms: evr_stdlib::time::now_ms(), ..Envelope::default() };
+            let version = exec.follows().then(|| exec.loaded().version());
+            let mut lines =
+                JsonLines { out: &mut *out, line: Line { number, version }, stats: &mut stats, counted: &counted };
+            match source_id {
+                Some(id) => {
+                    if exec.process_into(id, record, &envelope, &mut lines)?.dropped_by.is_some() {
+                        lines.stats.dropped += 1;
+                    }
                 }
-            };
-            if processed.dropped_by.is_some() {
-                stats.dropped += 1;
+                None => {
+                    let why = format!("version {} has no source `{source}`", exec.loaded().version());
+                    lines.dirty(&why, None, record, &envelope)?;
+                }
             }
-            let line = Line { number, version: exec.follows().then_some(processed.version) };
-            write_outputs(exec, source_id, record, &outputs, line, &mut stats, &counted, &mut scratch, out)?;
             at += used;
             clean = 0;
         }
@@ -283,9 +280,9 @@ impl Counted {
         program.sources.iter().position(|s| s.name == source).map(|i| SourceId(i as u32))
     }
 
-    fn count(&self, stats: &mut Stats, sink: SinkId) {
+    fn count(&self, stats: &mut Stats, sink: &str) {
         stats.outputs += 1;
-        if let Some(&at) = self.slots.get(sink.0 as usize) {
+        if let Some(&at) = self.slots.iter().find(|&&at| stats.per_sink[at].0 == sink) {
             stats.per_sink[at].1 += 1;
         }
     }
@@ -299,51 +296,34 @@ struct Line {
     version: Option<u64>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_outputs(
-    exec: &Executor,
-    source: Option<SourceId>,
-    bytes: &[u8],
-    outputs: &[Output],
+/// Outputs as JSON lines, whatever their sinks' formats (people read them), counted.
+struct JsonLines<'a, W: Write> {
+    out: &'a mut W,
     line: Line,
-    stats: &mut Stats,
-    counted: &Counted,
-    scratch: &mut Vec<u8>,
-    out: &mut impl Write,
-) -> io::Result<()> {
-    let program = exec.program();
-    for o in outputs {
-        match o {
-            Output::Dirty { error, unit } => {
-                stats.dirty += 1;
-                write_dirty(out, error, unit.as_deref(), line)?;
-            }
-            Output::Record { sink, key, record } => {
-                counted.count(stats, *sink);
-                scratch.clear();
-                encode::json::encode(exec.schema(), record, scratch);
-                write_output(out, &program.sinks[sink.0 as usize].name, key.as_ref(), scratch, line)?;
-            }
-            Output::Forward { sink } => {
-                counted.count(stats, *sink);
-                let Some(source) = source else { continue };
-                let src_format = program.sources[source.0 as usize].format;
-                // JSON in, JSON shown: the original bytes, unknown fields and all.
-                let value: &[u8] = if src_format == WireFormat::Json {
-                    bytes
-                } else {
-                    // The event decoded before, so it decodes again (into a value tree).
-                    scratch.clear();
-                    if let Ok(event) = exec.decode(source, bytes) {
-                        encode::json::encode(exec.schema(), &event, scratch);
-                    }
-                    scratch
-                };
-                write_output(out, &program.sinks[sink.0 as usize].name, None, value, line)?;
-            }
-        }
+    stats: &'a mut Stats,
+    counted: &'a Counted,
+}
+
+impl<W: Write> Outputs for JsonLines<'_, W> {
+    fn format(&self, _: &Sink) -> WireFormat {
+        WireFormat::Json
     }
-    Ok(())
+
+    fn record(&mut self, sink: &Sink, key: Option<Key<'_>>, bytes: &[u8], _: &Envelope) -> io::Result<()> {
+        self.counted.count(self.stats, &sink.name);
+        write_output(self.out, &sink.name, key, bytes, self.line)
+    }
+
+    fn route(&mut self, sink: &Sink, bytes: &[u8], _: &Envelope) -> io::Result<()> {
+        self.counted.count(self.stats, &sink.name);
+        // JSON in, JSON shown: the original bytes, unknown fields and all.
+        write_output(self.out, &sink.name, None, bytes, self.line)
+    }
+
+    fn dirty(&mut self, reason: &str, unit: Option<&str>, _: &[u8], _: &Envelope) -> io::Result<()> {
+        self.stats.dirty += 1;
+        write_dirty(self.out, reason, unit, self.line)
+    }
 }
 
 fn trim_line(line: &[u8]) -> &[u8] {
@@ -354,20 +334,17 @@ fn trim_line(line: &[u8]) -> &[u8] {
     &line[..end]
 }
 
-fn write_output(out: &mut impl Write, sink: &str, key: Option<&Value>, value: &[u8], line: Line) -> io::Result<()> {
+fn write_output(out: &mut impl Write, sink: &str, key: Option<Key<'_>>, value: &[u8], line: Line) -> io::Result<()> {
     out.write_all(b"{\"sink\":")?;
     serde_json::to_writer(&mut *out, sink)?;
     if let Some(k) = key {
         out.write_all(b",\"key\":")?;
         // The checker allows string, bytes and int keys; bytes are written as base64, as
         // protobuf's JSON mapping writes bytes, so no key is lost or made invalid UTF-8.
-        let text = match k {
-            Value::Str(s) => s.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Bytes(b) => base64::engine::general_purpose::STANDARD.encode(b),
-            _ => String::new(),
-        };
-        serde_json::to_writer(&mut *out, &text)?;
+        match k {
+            Key::Text(t) => serde_json::to_writer(&mut *out, t)?,
+            Key::Bytes(b) => serde_json::to_writer(&mut *out, &base64::engine::general_purpose::STANDARD.encode(b))?,
+        }
     }
     if let Some(v) = line.version {
         write!(out, ",\"version\":{v}")?;

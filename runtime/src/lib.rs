@@ -17,3 +17,4 @@ mod json_values;
 pub mod live;
 pub mod loaded;
 pub mod rule_tests;
+pub mod sink;

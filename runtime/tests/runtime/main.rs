@@ -6,6 +6,7 @@ mod frames;
 mod index;
 mod quiet;
 mod reload;
+mod sink;
 mod threads;
 
 /// A proptest configuration of `default` cases, or of `PROPTEST_CASES` when it is set (for
