@@ -78,8 +78,9 @@ fn reloads(n: usize) {
         std::thread::sleep(over);
         (processed.load(Ordering::Relaxed) - before) as f64 / over.as_secs_f64()
     };
-    std::thread::sleep(Duration::from_millis(300));
-    let steady = rate(Duration::from_secs(1));
+    // Warm up (allocator, caches, the rule index's first lookups), then the steady state.
+    std::thread::sleep(Duration::from_secs(1));
+    let steady = rate(Duration::from_secs(2));
     let mut latencies = Vec::with_capacity(RELOADS);
     let (mut compile, mut total_reload) = (Vec::new(), Duration::ZERO);
     let before = processed.load(Ordering::Relaxed);
