@@ -7,8 +7,6 @@
 pub mod abi;
 mod translate;
 
-use std::collections::HashMap;
-
 use std::sync::{Arc, Mutex};
 
 use cranelift_codegen::control::ControlPlane;
@@ -22,7 +20,7 @@ use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, default_libcall_nam
 use crate::frame::FrameLayout;
 use crate::ir::{Program, SourceId, UnitBody, UnitRef, UnitView};
 use crate::value::Value;
-use abi::{Constant, Ctx, Ty};
+use abi::{Constant, Ctx, Helper, Ty};
 pub use translate::Unsupported;
 use translate::{Env, Translator};
 
@@ -186,18 +184,18 @@ pub fn compile_units(
     }
     let isa = isa(opt).map_err(Err)?;
     let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
-    let helpers = abi::helpers();
-    for h in &helpers {
-        builder.symbol(h.name, h.ptr);
+    for &h in Helper::ALL {
+        builder.symbol(h.symbol(), h.address());
     }
     let mut module = JITModule::new(builder);
-    let mut table: HashMap<&'static str, (FuncId, Signature)> = HashMap::new();
-    for h in &helpers {
+    // By helper, in `Helper::ALL` order: its id in the module and its signature.
+    let mut table: Vec<(FuncId, Signature)> = Vec::with_capacity(Helper::ALL.len());
+    for &h in Helper::ALL {
         let mut sig = module.make_signature();
-        sig.params.extend(h.params.iter().map(|t| AbiParam::new(ctype(*t))));
-        sig.returns.extend(h.ret.iter().map(|t| AbiParam::new(ctype(*t))));
-        let id = module.declare_function(h.name, Linkage::Import, &sig).map_err(|e| Err(e.to_string()))?;
-        table.insert(h.name, (id, sig));
+        sig.params.extend(h.params().iter().map(|t| AbiParam::new(ctype(*t))));
+        sig.returns.extend(h.ret().iter().map(|t| AbiParam::new(ctype(*t))));
+        let id = module.declare_function(h.symbol(), Linkage::Import, &sig).map_err(|e| Err(e.to_string()))?;
+        table.push((id, sig));
     }
     let sig = translate::signature(isa.default_call_conv());
     let units: Vec<UnitView> = selected.iter().map(|&r| program.unit(r)).collect();

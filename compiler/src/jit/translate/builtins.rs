@@ -8,6 +8,7 @@ use evr_stdlib::{Builtin, RuntimeError};
 use super::{JVal, R, Translator, unsupported};
 use crate::ir::{Expr, ExprKind, Literal};
 use crate::jit::abi::Constant;
+use crate::jit::abi::Helper;
 use crate::types::Type;
 
 impl Translator<'_, '_> {
@@ -47,7 +48,7 @@ impl Translator<'_, '_> {
         let ctx = self.ctx;
         Ok(match b {
             Builtin::Len => match vals[0] {
-                JVal::S(p, l) if args[0].ty == Type::String => JVal::I(self.call1("evr_str_len", &[p, l])),
+                JVal::S(p, l) if args[0].ty == Type::String => JVal::I(self.call1(Helper::StrLen, &[p, l])),
                 JVal::S(_, l) => JVal::I(l),
                 JVal::Coll(_, len) => JVal::I(len),
                 _ => return unsupported("`len` of this value", span),
@@ -60,14 +61,14 @@ impl Translator<'_, '_> {
                 let map = *map;
                 let kind = self.b.ins().iconst(types::I64, kind);
                 let out = self.words();
-                JVal::B(self.call1("evr_map_get", &[map, kind, k0, k1, out]))
+                JVal::B(self.call1(Helper::MapGet, &[map, kind, k0, k1, out]))
             }
             Builtin::Substr => {
                 let (Some((p, l)), JVal::I(start), JVal::I(n)) = (str_arg(&vals[0]), &vals[1], &vals[2]) else {
                     return unsupported("these arguments", span);
                 };
                 let (start, n) = (*start, *n);
-                self.string_result("evr_substr", &[p, l, start, n])
+                self.string_result(Helper::Substr, &[p, l, start, n])
             }
             Builtin::Replace => {
                 let (Some((p, l)), Some((fp, fl)), Some((tp, tl))) =
@@ -75,12 +76,12 @@ impl Translator<'_, '_> {
                 else {
                     return unsupported("these arguments", span);
                 };
-                self.string_result("evr_replace", &[ctx, p, l, fp, fl, tp, tl])
+                self.string_result(Helper::Replace, &[ctx, p, l, fp, fl, tp, tl])
             }
             Builtin::Split => {
                 let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
                 let out = self.words();
-                self.call("evr_split", &[ctx, a, al, x, xl, out]);
+                self.call(Helper::Split, &[ctx, a, al, x, xl, out]);
                 let ptr = self.load(types::I64, out, 0);
                 JVal::Coll(ptr, self.load(types::I64, out, 8))
             }
@@ -92,15 +93,15 @@ impl Translator<'_, '_> {
                 let id = constant(self, &args[1], &|t| {
                     evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
                 })?;
-                self.optional_result("evr_extract", &[ctx, id, p, l, group], &Type::String, span)?
+                self.optional_result(Helper::Extract, &[ctx, id, p, l, group], &Type::String, span)?
             }
             Builtin::UrlHost => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                self.optional_result("evr_url_host", &[ctx, p, l], &Type::String, span)?
+                self.optional_result(Helper::UrlHost, &[ctx, p, l], &Type::String, span)?
             }
             Builtin::UrlParam => {
                 let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
-                self.optional_result("evr_url_param", &[ctx, a, al, x, xl], &Type::String, span)?
+                self.optional_result(Helper::UrlParam, &[ctx, a, al, x, xl], &Type::String, span)?
             }
             Builtin::JsonString | Builtin::JsonInt => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
@@ -108,39 +109,39 @@ impl Translator<'_, '_> {
                     evr_stdlib::constant::parse_json_path(t).ok().map(Constant::JsonPath)
                 })?;
                 if b == Builtin::JsonString {
-                    self.optional_result("evr_json_string", &[ctx, id, p, l], &Type::String, span)?
+                    self.optional_result(Helper::JsonString, &[ctx, id, p, l], &Type::String, span)?
                 } else {
-                    self.optional_result("evr_json_int", &[ctx, id, p, l], &Type::Int, span)?
+                    self.optional_result(Helper::JsonInt, &[ctx, id, p, l], &Type::Int, span)?
                 }
             }
             Builtin::Lower | Builtin::Upper => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                let name = if b == Builtin::Lower { "evr_str_lower" } else { "evr_str_upper" };
+                let name = if b == Builtin::Lower { Helper::StrLower } else { Helper::StrUpper };
                 self.string_result(name, &[ctx, p, l])
             }
             Builtin::Trim => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                self.string_result("evr_str_trim", &[p, l])
+                self.string_result(Helper::StrTrim, &[p, l])
             }
             Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains => {
                 let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
                 let name = match b {
-                    Builtin::StartsWith => "evr_str_starts",
-                    Builtin::EndsWith => "evr_str_ends",
-                    _ => "evr_str_contains",
+                    Builtin::StartsWith => Helper::StrStarts,
+                    Builtin::EndsWith => Helper::StrEnds,
+                    _ => Helper::StrContains,
                 };
                 JVal::B(self.call1(name, &[a, al, x, xl]))
             }
             Builtin::ToString => match (&vals[0], &args[0].ty) {
                 (JVal::S(p, l), Type::String) => JVal::S(*p, *l),
-                (JVal::I(v), Type::Int) => self.string_result("evr_int_to_string", &[ctx, *v]),
-                (JVal::I(v), Type::Duration) => self.string_result("evr_duration_to_string", &[ctx, *v]),
+                (JVal::I(v), Type::Int) => self.string_result(Helper::IntToString, &[ctx, *v]),
+                (JVal::I(v), Type::Duration) => self.string_result(Helper::DurationToString, &[ctx, *v]),
                 (JVal::I(v), Type::Enum(id)) => {
                     let id = self.b.ins().iconst(types::I64, i64::from(id.0));
-                    self.string_result("evr_enum_name", &[ctx, id, *v])
+                    self.string_result(Helper::EnumName, &[ctx, id, *v])
                 }
-                (JVal::F(v), Type::Float) => self.string_result("evr_float_to_string", &[ctx, *v]),
-                (JVal::S(p, l), Type::Bytes) => self.string_result("evr_bytes_to_string", &[ctx, *p, *l]),
+                (JVal::F(v), Type::Float) => self.string_result(Helper::FloatToString, &[ctx, *v]),
+                (JVal::S(p, l), Type::Bytes) => self.string_result(Helper::BytesToString, &[ctx, *p, *l]),
                 (JVal::B(v), Type::Bool) => {
                     let (t, f) = (Literal::String("true".into()), Literal::String("false".into()));
                     let (JVal::S(tp, tl), JVal::S(fp, fl)) =
@@ -171,7 +172,7 @@ impl Translator<'_, '_> {
                     JVal::I(self.b.ins().select(pick, *x, *y))
                 }
                 (JVal::F(x), JVal::F(y)) => {
-                    let name = if b == Builtin::Min { "evr_float_min" } else { "evr_float_max" };
+                    let name = if b == Builtin::Min { Helper::FloatMin } else { Helper::FloatMax };
                     JVal::F(self.call1(name, &[*x, *y]))
                 }
                 _ => return unsupported("these arguments", span),
@@ -186,16 +187,16 @@ impl Translator<'_, '_> {
                         _ => 2,
                     },
                 );
-                JVal::I(self.checked_int("evr_float_to_int", &[which, x]))
+                JVal::I(self.checked_int(Helper::FloatToInt, &[which, x]))
             }
             Builtin::ToInt => match vals[0].clone() {
-                JVal::S(p, l) => self.optional_result("evr_parse_int", &[p, l], &Type::Int, span)?,
+                JVal::S(p, l) => self.optional_result(Helper::ParseInt, &[p, l], &Type::Int, span)?,
                 v @ JVal::I(_) => self.present(v),
-                JVal::F(v) => self.optional_result("evr_float_trunc", &[v], &Type::Int, span)?,
+                JVal::F(v) => self.optional_result(Helper::FloatTrunc, &[v], &Type::Int, span)?,
                 _ => return unsupported("this argument", span),
             },
             Builtin::ToFloat => match vals[0].clone() {
-                JVal::S(p, l) => self.optional_result("evr_parse_float", &[p, l], &Type::Float, span)?,
+                JVal::S(p, l) => self.optional_result(Helper::ParseFloat, &[p, l], &Type::Float, span)?,
                 v @ JVal::F(_) => self.present(v),
                 _ => return unsupported("this argument", span),
             },
@@ -203,29 +204,29 @@ impl Translator<'_, '_> {
             Builtin::Bucket => {
                 let h = self.hash(&vals[0], &args[0].ty, span)?;
                 let JVal::I(n) = vals[1] else { return unsupported("this argument", span) };
-                JVal::I(self.checked_int("evr_bucket", &[h, n]))
+                JVal::I(self.checked_int(Helper::Bucket, &[h, n]))
             }
             Builtin::HourOfDay | Builtin::DayOfWeek => {
                 let JVal::I(ms) = vals[0] else { return unsupported("this argument", span) };
-                let name = if b == Builtin::HourOfDay { "evr_hour_of_day" } else { "evr_day_of_week" };
+                let name = if b == Builtin::HourOfDay { Helper::HourOfDay } else { Helper::DayOfWeek };
                 JVal::I(self.call1(name, &[ms]))
             }
-            Builtin::NowMs => JVal::I(self.call1("evr_now_ms", &[])),
+            Builtin::NowMs => JVal::I(self.call1(Helper::NowMs, &[])),
             Builtin::IsBot => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                JVal::B(self.call1("evr_is_bot", &[p, l]))
+                JVal::B(self.call1(Helper::IsBot, &[p, l]))
             }
             Builtin::Matches => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
                 let id = constant(self, &args[1], &|t| {
                     evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
                 })?;
-                JVal::B(self.call1("evr_matches", &[ctx, id, p, l]))
+                JVal::B(self.call1(Helper::Matches, &[ctx, id, p, l]))
             }
             Builtin::IpIn => {
                 let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
                 let id = constant(self, &args[1], &|t| evr_stdlib::constant::parse_cidr(t).ok().map(Constant::Cidr))?;
-                JVal::B(self.call1("evr_ip_in", &[ctx, id, p, l]))
+                JVal::B(self.call1(Helper::IpIn, &[ctx, id, p, l]))
             }
             Builtin::WindowCount | Builtin::Seen | Builtin::WindowSum | Builtin::WindowDistinct => {
                 let Some(site) = site else { return unsupported("a velocity call without a site", span) };
@@ -234,16 +235,16 @@ impl Translator<'_, '_> {
                 match b {
                     Builtin::WindowCount | Builtin::Seen => {
                         let kind = self.b.ins().iconst(types::I64, i64::from(b == Builtin::Seen));
-                        let r = self.call1("evr_velocity", &[ctx, site, kind, key]);
+                        let r = self.call1(Helper::Velocity, &[ctx, site, kind, key]);
                         if b == Builtin::Seen { JVal::B(self.b.ins().ireduce(types::I8, r)) } else { JVal::I(r) }
                     }
                     Builtin::WindowSum => {
                         let JVal::F(amount) = vals[1] else { return unsupported("this argument", span) };
-                        JVal::F(self.call1("evr_velocity_sum", &[ctx, site, key, amount]))
+                        JVal::F(self.call1(Helper::VelocitySum, &[ctx, site, key, amount]))
                     }
                     _ => {
                         let value = self.hash(&vals[1], &args[1].ty, span)?;
-                        JVal::I(self.call1("evr_velocity_distinct", &[ctx, site, key, value]))
+                        JVal::I(self.call1(Helper::VelocityDistinct, &[ctx, site, key, value]))
                     }
                 }
             }
@@ -254,10 +255,10 @@ impl Translator<'_, '_> {
     /// The stable hash of a scalar, as `hash64` and velocity keys use it.
     pub(super) fn hash(&mut self, v: &JVal, ty: &Type, span: Span) -> R<Value> {
         Ok(match (v, ty) {
-            (JVal::S(p, l), Type::String | Type::Bytes) => self.call1("evr_hash_str", &[*p, *l]),
-            (JVal::I(x), _) => self.call1("evr_hash_int", &[*x]),
-            (JVal::F(x), _) => self.call1("evr_hash_float", &[*x]),
-            (JVal::B(x), _) => self.call1("evr_hash_bool", &[*x]),
+            (JVal::S(p, l), Type::String | Type::Bytes) => self.call1(Helper::HashStr, &[*p, *l]),
+            (JVal::I(x), _) => self.call1(Helper::HashInt, &[*x]),
+            (JVal::F(x), _) => self.call1(Helper::HashFloat, &[*x]),
+            (JVal::B(x), _) => self.call1(Helper::HashBool, &[*x]),
             _ => return unsupported("hashing this type", span),
         })
     }

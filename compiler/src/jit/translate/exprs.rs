@@ -8,6 +8,7 @@ use evr_stdlib::RuntimeError;
 use super::{JVal, R, Shape, Translator, shape, unsupported};
 use crate::frame::{SLOT, keyed_path};
 use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, ListPredKind, Literal, UnaryOp, event_path};
+use crate::jit::abi::{Helper, Place};
 use crate::types::Type;
 
 /// Up to this many constants, `x in [...]` compares inline; past it, one set lookup.
@@ -42,7 +43,7 @@ impl Translator<'_, '_> {
             },
             ExprKind::Score(id) => {
                 let id = self.b.ins().iconst(types::I64, i64::from(id.0));
-                JVal::I(self.checked_int("evr_score", &[self.ctx, id]))
+                JVal::I(self.checked_int(Helper::Score, &[self.ctx, id]))
             }
             ExprKind::Unary { op, arg } => {
                 let v = self.expr(arg)?;
@@ -159,7 +160,7 @@ impl Translator<'_, '_> {
                     return unsupported("`in` over this value", list.span);
                 };
                 let (present, kind, a, b) = self.needle(needle, span)?;
-                let found = self.call1("evr_list_contains", &[ptr, len, kind, a, b]);
+                let found = self.call1(Helper::ListContains, &[ptr, len, kind, a, b]);
                 // A null needle is in no list.
                 let hit = self.b.ins().band(found, present);
                 self.negated(hit, *negated)
@@ -184,7 +185,7 @@ impl Translator<'_, '_> {
                 let set_ptr = std::sync::Arc::as_ptr(set) as i64;
                 self.env.pinned.sets.push(set.clone());
                 let set_ptr = self.b.ins().iconst(types::I64, set_ptr);
-                let found = self.call1("evr_set_contains", &[set_ptr, kind, a, b]);
+                let found = self.call1(Helper::SetContains, &[set_ptr, kind, a, b]);
                 // A null needle is in no set.
                 let hit = self.b.ins().band(found, present);
                 self.negated(hit, *negated)
@@ -192,14 +193,14 @@ impl Translator<'_, '_> {
             ExprKind::Call { builtin, args, site, .. } => self.builtin(*builtin, args, *site, span)?,
             ExprKind::Event => {
                 let one = self.b.ins().iconst(types::I8, 1);
-                let ptr = self.call1("evr_event", &[self.ctx]);
+                let ptr = self.call1(Helper::Event, &[self.ctx]);
                 JVal::Msg(one, ptr)
             }
             ExprKind::Index { base, index } => self.index(e, base, index)?,
             ExprKind::ListPred { .. } => self.list_pred(e)?,
             ExprKind::ListLit(_) => {
                 self.fill_list(e)?;
-                self.value_of("evr_list_value", false)
+                self.value_of(Helper::ListValue, false)
             }
             ExprKind::MapLit(entries)
                 if entries.iter().all(|(k, v)| matches!((&k.kind, &v.kind), (ExprKind::Lit(_), ExprKind::Lit(_)))) =>
@@ -221,11 +222,11 @@ impl Translator<'_, '_> {
             }
             ExprKind::MapLit(entries) => {
                 self.fill_map(entries)?;
-                self.value_of("evr_map_value", false)
+                self.value_of(Helper::MapValue, false)
             }
             ExprKind::Record { .. } => {
-                self.record(e, -3)?;
-                self.value_of("evr_record_value", true)
+                self.record(e, Place::VALUE)?;
+                self.value_of(Helper::RecordValue, true)
             }
         })
     }
@@ -300,7 +301,7 @@ impl Translator<'_, '_> {
             let declared = self.env.schema.message(*message).fields[*index as usize].ty.clone();
             let out = self.words();
             let i = self.b.ins().iconst(types::I64, i64::from(*index));
-            let set = self.call1("evr_msg_field", &[ptr, i, out]);
+            let set = self.call1(Helper::MsgField, &[ptr, i, out]);
             let raw = self.read_words(&declared, out, set, e.span)?;
             if !base.ty.is_optional() {
                 return Ok(raw);
@@ -330,7 +331,7 @@ impl Translator<'_, '_> {
         let ptr = self.b.ins().select(base_present, ptr, zero);
         let out = self.words();
         let i = self.b.ins().iconst(types::I64, i64::from(index));
-        Ok(self.call1("evr_msg_field", &[ptr, i, out]))
+        Ok(self.call1(Helper::MsgField, &[ptr, i, out]))
     }
 
     /// The column slot of field `index` of a list predicate's element, when `base` is one.
@@ -382,11 +383,11 @@ impl Translator<'_, '_> {
         let key = self.expr(index)?;
         let out = self.words();
         let present = match (&base.ty, key) {
-            (Type::List(_), JVal::I(i)) => self.call1("evr_list_get", &[ptr, i, out]),
+            (Type::List(_), JVal::I(i)) => self.call1(Helper::ListGet, &[ptr, i, out]),
             (Type::Map(key_ty, _), key) => {
                 let (kind, k0, k1) = self.words_of(key, key_ty, e.span)?;
                 let kind = self.b.ins().iconst(types::I64, kind);
-                self.call1("evr_map_get", &[ptr, kind, k0, k1, out])
+                self.call1(Helper::MapGet, &[ptr, kind, k0, k1, out])
             }
             _ => return unsupported("indexing this value", e.span),
         };
@@ -440,7 +441,7 @@ impl Translator<'_, '_> {
             }
             Elements::Value(ptr) => {
                 let out = self.words();
-                let present = self.call1("evr_list_get", &[*ptr, iv, out]);
+                let present = self.call1(Helper::ListGet, &[*ptr, iv, out]);
                 let item = self.read_words(&elem, out, present, list.span)?;
                 self.bind(param.0, &elem, &item, list.span)?;
             }
@@ -524,9 +525,9 @@ impl Translator<'_, '_> {
             (SubFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.b.ins().fsub(x, y)),
             (MulFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.b.ins().fmul(x, y)),
             (DivFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.b.ins().fdiv(x, y)),
-            (RemFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.call1("evr_float_rem", &[x, y])),
+            (RemFloat, JVal::F(x), JVal::F(y)) => JVal::F(self.call1(Helper::FloatRem, &[x, y])),
             (Concat, JVal::S(ap, al), JVal::S(bp, bl)) => {
-                self.string_result("evr_str_concat", &[self.ctx, ap, al, bp, bl])
+                self.string_result(Helper::StrConcat, &[self.ctx, ap, al, bp, bl])
             }
             _ => return unsupported("this arithmetic", span),
         })
@@ -589,7 +590,7 @@ impl Translator<'_, '_> {
                 if op == CmpOp::Eq { eq } else { self.b.ins().bxor_imm_u(eq, 1) }
             }
             (JVal::S(ap, al), JVal::S(bp, bl)) => {
-                let c = self.call1("evr_str_cmp", &[ap, al, bp, bl]);
+                let c = self.call1(Helper::StrCmp, &[ap, al, bp, bl]);
                 self.b.ins().icmp_imm_s(icc(op), c, 0)
             }
             // Lists, maps and messages: equality only, by value, in Rust.
@@ -598,7 +599,7 @@ impl Translator<'_, '_> {
                 let (kind, a0, a1) = self.words_of(a, &ty, span)?;
                 let (_, b0, b1) = self.words_of(b, &ty, span)?;
                 let kind = self.b.ins().iconst(types::I64, kind);
-                let eq = self.call1("evr_words_equal", &[kind, a0, a1, b0, b1]);
+                let eq = self.call1(Helper::WordsEqual, &[kind, a0, a1, b0, b1]);
                 if op == CmpOp::Eq { eq } else { self.b.ins().bxor_imm_u(eq, 1) }
             }
             _ => return unsupported("this comparison", span),

@@ -24,7 +24,7 @@ mod records;
 mod strings;
 
 use super::Pinned;
-use super::abi::Constant;
+use super::abi::{Constant, Helper};
 use crate::frame::FrameLayout;
 use crate::ir::Expr;
 use crate::types::Type;
@@ -141,7 +141,7 @@ fn rebuild(s: &Shape, vals: &mut impl Iterator<Item = Value>) -> JVal {
 pub struct Env<'m> {
     pub frontend: TargetFrontendConfig,
     /// Each helper's id in the module and its signature.
-    pub helpers: &'m HashMap<&'static str, (FuncId, Signature)>,
+    pub helpers: &'m [(FuncId, Signature)],
     pub layout: &'m FrameLayout,
     pub schema: &'m crate::schema::Schema,
     /// Shared by the threads that translate: code refers to a constant by its index.
@@ -157,7 +157,7 @@ pub struct Translator<'a, 'm> {
     out: Value,
     fail: Block,
     locals: HashMap<u32, (Shape, Vec<Variable>)>,
-    refs: HashMap<&'static str, FuncRef>,
+    refs: HashMap<Helper, FuncRef>,
     /// String literals by the value holding their pointer (see `strings`).
     str_literals: HashMap<Value, Box<[u8]>>,
     /// For a list predicate's element read from columns: by local, where the element's slot is
@@ -202,12 +202,12 @@ impl<'a, 'm> Translator<'a, 'm> {
         self.b.finalize(self.env.frontend);
     }
 
-    fn helper(&mut self, name: &'static str) -> FuncRef {
-        if let Some(r) = self.refs.get(name) {
+    fn helper(&mut self, helper: Helper) -> FuncRef {
+        if let Some(r) = self.refs.get(&helper) {
             return *r;
         }
         // What `Module::declare_func_in_func` does, without the module.
-        let (id, sig) = &self.env.helpers[name];
+        let (id, sig) = &self.env.helpers[helper as usize];
         let signature = self.b.func.import_signature(sig.clone());
         let name_ref =
             self.b.func.declare_imported_user_function(UserExternalName { namespace: 0, index: id.as_u32() });
@@ -217,18 +217,18 @@ impl<'a, 'm> Translator<'a, 'm> {
             colocated: false,
             patchable: false,
         });
-        self.refs.insert(name, r);
+        self.refs.insert(helper, r);
         r
     }
 
-    fn call(&mut self, name: &'static str, args: &[Value]) -> Option<Value> {
-        let f = self.helper(name);
+    fn call(&mut self, helper: Helper, args: &[Value]) -> Option<Value> {
+        let f = self.helper(helper);
         let inst = self.b.ins().call(f, args);
         self.b.inst_results(inst).first().copied()
     }
 
-    fn call1(&mut self, name: &'static str, args: &[Value]) -> Value {
-        self.call(name, args).expect("the helper returns a value")
+    fn call1(&mut self, helper: Helper, args: &[Value]) -> Value {
+        self.call(helper, args).expect("the helper returns a value")
     }
 
     /// Fails with `code` when `cond` (an i8/i64 truth value) is non-zero.
@@ -255,11 +255,11 @@ impl<'a, 'm> Translator<'a, 'm> {
         self.b.ins().load(ty, MemFlagsData::trusted(), p, offset)
     }
 
-    fn string_result(&mut self, name: &'static str, args: &[Value]) -> JVal {
+    fn string_result(&mut self, helper: Helper, args: &[Value]) -> JVal {
         let out = self.slot(2);
         let mut all = args.to_vec();
         all.push(out);
-        self.call(name, &all);
+        self.call(helper, &all);
         let p = self.load(types::I64, out, 0);
         let l = self.load(types::I64, out, 8);
         JVal::S(p, l)
@@ -267,20 +267,20 @@ impl<'a, 'm> Translator<'a, 'm> {
 
     /// Calls a helper that answers "present or null" and writes the value through a last
     /// pointer argument: a `ty?`.
-    fn optional_result(&mut self, name: &'static str, args: &[Value], ty: &Type, span: Span) -> R<JVal> {
+    fn optional_result(&mut self, helper: Helper, args: &[Value], ty: &Type, span: Span) -> R<JVal> {
         let out = self.words();
         let mut all = args.to_vec();
         all.push(out);
-        let present = self.call1(name, &all);
+        let present = self.call1(helper, &all);
         self.read_words(&ty.clone().optional(), out, present, span)
     }
 
     /// Calls a helper that returns a status and writes an int through a last pointer argument.
-    fn checked_int(&mut self, name: &'static str, args: &[Value]) -> Value {
+    fn checked_int(&mut self, helper: Helper, args: &[Value]) -> Value {
         let out = self.slot(1);
         let mut all = args.to_vec();
         all.push(out);
-        let status = self.call1(name, &all);
+        let status = self.call1(helper, &all);
         self.check_status(status);
         self.load(types::I64, out, 0)
     }

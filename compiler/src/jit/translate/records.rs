@@ -5,6 +5,7 @@ use evr_grammar::ast::Span;
 
 use super::{JVal, R, Translator, unsupported};
 use crate::ir::{Expr, ExprKind, Literal, Stmt};
+use crate::jit::abi::{Helper, Place, kind};
 use crate::types::Type;
 
 impl Translator<'_, '_> {
@@ -17,24 +18,24 @@ impl Translator<'_, '_> {
                 }
                 Stmt::Route { sink, .. } => {
                     let sink = self.b.ins().iconst(types::I64, i64::from(sink.0));
-                    self.call("evr_route", &[self.ctx, sink]);
+                    self.call(Helper::Route, &[self.ctx, sink]);
                 }
                 Stmt::Emit { sink, key, record, .. } => {
                     if let Some(k) = key {
                         match self.expr(k)? {
                             JVal::S(p, l) => {
-                                let helper = if k.ty == Type::Bytes { "evr_key_bytes" } else { "evr_key_str" };
+                                let helper = if k.ty == Type::Bytes { Helper::KeyBytes } else { Helper::KeyStr };
                                 self.call(helper, &[self.ctx, p, l]);
                             }
                             JVal::I(v) => {
-                                self.call("evr_key_int", &[self.ctx, v]);
+                                self.call(Helper::KeyInt, &[self.ctx, v]);
                             }
                             _ => return unsupported("a key of this type", k.span),
                         }
                     }
-                    self.record(record, -1)?;
+                    self.record(record, Place::EMIT)?;
                     let sink = self.b.ins().iconst(types::I64, i64::from(sink.0));
-                    let status = self.call1("evr_record_end", &[self.ctx, sink]);
+                    let status = self.call1(Helper::RecordEnd, &[self.ctx, sink]);
                     self.check_status(status);
                 }
                 Stmt::If { cond, then, otherwise } => {
@@ -62,10 +63,10 @@ impl Translator<'_, '_> {
         };
         let ty = self.b.ins().iconst(types::I64, i64::from(message.0));
         let at = self.b.ins().iconst(types::I64, field);
-        self.call("evr_record_begin", &[self.ctx, ty, at]);
+        self.call(Helper::RecordBegin, &[self.ctx, ty, at]);
         if let Some(s) = spread {
             let JVal::Msg(_, ptr) = self.expr(s)? else { return unsupported("this spread", s.span) };
-            let status = self.call1("evr_record_spread", &[self.ctx, ptr]);
+            let status = self.call1(Helper::RecordSpread, &[self.ctx, ptr]);
             self.check_status(status);
         }
         for (index, value) in fields {
@@ -73,7 +74,7 @@ impl Translator<'_, '_> {
             if matches!(value.kind, ExprKind::Record { .. }) {
                 self.record(value, i64::from(*index))?;
                 let none = self.b.ins().iconst(types::I64, -1);
-                let status = self.call1("evr_record_end", &[self.ctx, none]);
+                let status = self.call1(Helper::RecordEnd, &[self.ctx, none]);
                 self.check_status(status);
                 continue;
             }
@@ -97,7 +98,7 @@ impl Translator<'_, '_> {
     /// A list literal as a field of the record being built.
     pub(super) fn list_field(&mut self, f: Value, value: &Expr) -> R<()> {
         self.fill_list(value)?;
-        let status = self.call1("evr_list_end", &[self.ctx, f]);
+        let status = self.call1(Helper::ListEnd, &[self.ctx, f]);
         self.check_status(status);
         Ok(())
     }
@@ -105,7 +106,7 @@ impl Translator<'_, '_> {
     /// A map literal as a field of the record being built.
     pub(super) fn map_field(&mut self, f: Value, entries: &[(Expr, Expr)]) -> R<()> {
         self.fill_map(entries)?;
-        let status = self.call1("evr_map_end", &[self.ctx, f]);
+        let status = self.call1(Helper::MapEnd, &[self.ctx, f]);
         self.check_status(status);
         Ok(())
     }
@@ -120,7 +121,7 @@ impl Translator<'_, '_> {
             }
             _ => return unsupported("this list", value.span),
         };
-        self.call("evr_list_begin", &[self.ctx]);
+        self.call(Helper::ListBegin, &[self.ctx]);
         for item in &items {
             self.element(item)?;
         }
@@ -129,7 +130,7 @@ impl Translator<'_, '_> {
 
     /// Opens a list buffer and fills it with keys and values, alternating.
     pub(super) fn fill_map(&mut self, entries: &[(Expr, Expr)]) -> R<()> {
-        self.call("evr_list_begin", &[self.ctx]);
+        self.call(Helper::ListBegin, &[self.ctx]);
         for (k, v) in entries {
             self.push(k)?;
             self.element(v)?;
@@ -140,9 +141,9 @@ impl Translator<'_, '_> {
     /// Appends one element to the innermost list buffer: a record, or a scalar.
     pub(super) fn element(&mut self, item: &Expr) -> R<()> {
         if matches!(item.kind, ExprKind::Record { .. }) {
-            self.record(item, -2)?;
+            self.record(item, Place::LIST_ITEM)?;
             let none = self.b.ins().iconst(types::I64, -1);
-            let status = self.call1("evr_record_end", &[self.ctx, none]);
+            let status = self.call1(Helper::RecordEnd, &[self.ctx, none]);
             self.check_status(status);
             return Ok(());
         }
@@ -150,7 +151,7 @@ impl Translator<'_, '_> {
     }
 
     /// Ends a list or map buffer, or a record, as a value of its own (not a field).
-    pub(super) fn value_of(&mut self, helper: &'static str, message: bool) -> JVal {
+    pub(super) fn value_of(&mut self, helper: Helper, message: bool) -> JVal {
         let out = self.words();
         let status = self.call1(helper, &[self.ctx, out]);
         self.check_status(status);
@@ -169,7 +170,7 @@ impl Translator<'_, '_> {
         let v = self.expr(item)?;
         let (kind, a, b) = self.words_of(v, &item.ty, item.span)?;
         let kind = self.b.ins().iconst(types::I64, kind);
-        self.call("evr_list_push", &[self.ctx, kind, a, b]);
+        self.call(Helper::ListPush, &[self.ctx, kind, a, b]);
         Ok(())
     }
 
@@ -177,26 +178,26 @@ impl Translator<'_, '_> {
     /// (`list_push`, `list_contains`, `map_get`; the kinds are `Words` in abi.rs).
     pub(super) fn words_of(&mut self, v: JVal, ty: &Type, span: Span) -> R<(i64, Value, Value)> {
         Ok(match (v, ty.strip_optional()) {
-            (JVal::I(x), Type::Enum(_)) => (3, x, x),
-            (JVal::I(x), Type::Duration) => (4, x, x),
-            (JVal::I(x), _) => (0, x, x),
+            (JVal::I(x), Type::Enum(_)) => (kind::ENUM, x, x),
+            (JVal::I(x), Type::Duration) => (kind::DURATION, x, x),
+            (JVal::I(x), _) => (kind::INT, x, x),
             (JVal::F(x), _) => {
                 let bits = self.b.ins().bitcast(types::I64, MemFlagsData::new(), x);
-                (1, bits, bits)
+                (kind::FLOAT, bits, bits)
             }
             (JVal::B(x), _) => {
                 let w = self.b.ins().uextend(types::I64, x);
-                (2, w, w)
+                (kind::BOOL, w, w)
             }
-            (JVal::S(p, l), Type::String) => (5, p, l),
-            (JVal::S(p, l), Type::Bytes) => (6, p, l),
-            (JVal::Coll(p, l), Type::List(_)) => (7, p, l),
-            (JVal::Coll(p, l), Type::Map(..)) => (8, p, l),
+            (JVal::S(p, l), Type::String) => (kind::STRING, p, l),
+            (JVal::S(p, l), Type::Bytes) => (kind::BYTES, p, l),
+            (JVal::Coll(p, l), Type::List(_)) => (kind::LIST, p, l),
+            (JVal::Coll(p, l), Type::Map(..)) => (kind::MAP, p, l),
             (JVal::Msg(present, p), Type::Message(_)) => {
                 // An absent message is a null pointer, which `Words` reads as null.
                 let zero = self.b.ins().iconst(types::I64, 0);
                 let p = self.b.ins().select(present, p, zero);
-                (9, p, p)
+                (kind::MESSAGE, p, p)
             }
             _ => return unsupported("a value of this type here", span),
         })
@@ -213,34 +214,34 @@ impl Translator<'_, '_> {
                 self.b.ins().jump(done, &[]);
                 // Null clears the field, which a spread may have set.
                 self.b.switch_to_block(unset);
-                let s = self.call1("evr_set_null", &[self.ctx, f]);
+                let s = self.call1(Helper::SetNull, &[self.ctx, f]);
                 self.check_status(s);
                 self.b.ins().jump(done, &[]);
                 self.b.switch_to_block(done);
                 return Ok(());
             }
             (JVal::I(x), Type::Enum(_)) => {
-                let s = self.call1("evr_set_enum", &[self.ctx, f, x]);
+                let s = self.call1(Helper::SetEnum, &[self.ctx, f, x]);
                 self.check_status(s);
             }
             (JVal::I(x), Type::Duration) => {
-                let s = self.call1("evr_set_duration", &[self.ctx, f, x]);
+                let s = self.call1(Helper::SetDuration, &[self.ctx, f, x]);
                 self.check_status(s);
             }
             (JVal::I(x), _) => {
-                let s = self.call1("evr_set_int", &[self.ctx, f, x]);
+                let s = self.call1(Helper::SetInt, &[self.ctx, f, x]);
                 self.check_status(s);
             }
             (JVal::F(x), _) => {
-                let s = self.call1("evr_set_float", &[self.ctx, f, x]);
+                let s = self.call1(Helper::SetFloat, &[self.ctx, f, x]);
                 self.check_status(s);
             }
             (JVal::B(x), _) => {
-                let s = self.call1("evr_set_bool", &[self.ctx, f, x]);
+                let s = self.call1(Helper::SetBool, &[self.ctx, f, x]);
                 self.check_status(s);
             }
             (JVal::S(p, l), t) => {
-                let name = if *t == Type::Bytes { "evr_set_bytes" } else { "evr_set_str" };
+                let name = if *t == Type::Bytes { Helper::SetBytes } else { Helper::SetStr };
                 let s = self.call1(name, &[self.ctx, f, p, l]);
                 self.check_status(s);
             }
@@ -248,12 +249,12 @@ impl Translator<'_, '_> {
                 // An absent message goes in as a null pointer: it unsets the field.
                 let zero = self.b.ins().iconst(types::I64, 0);
                 let ptr = self.b.ins().select(present, ptr, zero);
-                let s = self.call1("evr_set_message", &[self.ctx, f, ptr]);
+                let s = self.call1(Helper::SetMessage, &[self.ctx, f, ptr]);
                 self.check_status(s);
             }
             (JVal::Coll(ptr, _), t) => {
                 let kind = self.b.ins().iconst(types::I64, i64::from(matches!(t, Type::Map(..))));
-                let s = self.call1("evr_set_collection", &[self.ctx, f, kind, ptr]);
+                let s = self.call1(Helper::SetCollection, &[self.ctx, f, kind, ptr]);
                 self.check_status(s);
             }
         }

@@ -7,6 +7,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 
 use super::Translator;
+use crate::jit::abi::Helper;
 
 /// The longest literal compared inline: four 8-byte loads.
 const INLINE_MAX: usize = 32;
@@ -38,7 +39,7 @@ impl Translator<'_, '_> {
         let eq = match inline {
             Some((lit, (ptr, _))) => self.equals_literal(ptr, &lit),
             None => {
-                let c = self.call1("evr_str_cmp", &[a.0, a.1, b.0, b.1]);
+                let c = self.call1(Helper::StrCmp, &[a.0, a.1, b.0, b.1]);
                 self.b.ins().icmp_imm_s(IntCC::Equal, c, 0)
             }
         };
