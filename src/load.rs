@@ -4,9 +4,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use evr_compiler::Analysis;
 use evr_compiler::evrb;
 use evr_compiler::files::{Files, io_reason};
+use evr_compiler::{Analysis, Parses};
 
 /// Why a bundle could not even be checked.
 pub enum Problem {
@@ -19,6 +19,12 @@ pub enum Problem {
 /// Checks the bundle at `paths` (one built bundle, or sources: every path's `.evr` files, in
 /// path order). The analysis may hold errors; the caller shows them.
 pub fn analyze(paths: &[PathBuf]) -> Result<Analysis, Problem> {
+    analyze_reusing(paths, &mut Parses::default())
+}
+
+/// [`analyze`], parsing again only the source files that changed since `parses` was given the
+/// modules of an earlier analysis.
+pub fn analyze_reusing(paths: &[PathBuf], parses: &mut Parses) -> Result<Analysis, Problem> {
     if let [one] = paths
         && let Some(bytes) = built(one)?
     {
@@ -39,7 +45,7 @@ pub fn analyze(paths: &[PathBuf]) -> Result<Analysis, Problem> {
     for (path, name, text) in all {
         files.add(path, name, text);
     }
-    Ok(evr_compiler::analyze(files))
+    Ok(evr_compiler::analyze_reusing(files, None, parses))
 }
 
 /// The bytes of a built bundle at `path`; `None` when it is a source file or a directory.

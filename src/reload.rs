@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
-use evr_compiler::Analysis;
+use evr_compiler::{Analysis, Parses};
 use evr_runtime::live::Live;
 use notify::{RecursiveMode, Watcher};
 
@@ -41,7 +41,13 @@ impl Reloads {
 
 /// Starts watching `dirs` (each with whether to watch it recursively) and SIGHUP; each trigger
 /// reloads the bundle at `paths` into `live`. `source` must stay in every version.
-pub fn start(paths: Vec<PathBuf>, dirs: Vec<(PathBuf, bool)>, live: Arc<Live>, source: String) -> Reloads {
+pub fn start(
+    paths: Vec<PathBuf>,
+    dirs: Vec<(PathBuf, bool)>,
+    live: Arc<Live>,
+    source: String,
+    mut parses: Parses,
+) -> Reloads {
     let (tx, rx) = channel::<Instant>();
     let watcher = watch(&dirs, tx.clone());
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
@@ -59,7 +65,7 @@ pub fn start(paths: Vec<PathBuf>, dirs: Vec<(PathBuf, bool)>, live: Arc<Live>, s
     let (accepted, rejected) = (reloads.accepted.clone(), reloads.rejected.clone());
     std::thread::spawn(move || {
         while let Some(trigger) = next_trigger(&rx) {
-            match reload(&paths, &live, &source) {
+            match reload(&paths, &live, &source, &mut parses) {
                 Ok(line) => {
                     accepted.fetch_add(1, Ordering::Relaxed);
                     eprintln!("evr: {line} ({:.1} ms after the change)", trigger.elapsed().as_secs_f64() * 1e3);
@@ -114,20 +120,23 @@ fn next_trigger(rx: &Receiver<Instant>) -> Option<Instant> {
 }
 
 /// Checks and loads the bundle again; the line to log, or why it was rejected.
-fn reload(paths: &[PathBuf], live: &Live, source: &str) -> Result<String, String> {
-    let analysis = match load::analyze(paths) {
+fn reload(paths: &[PathBuf], live: &Live, source: &str, parses: &mut Parses) -> Result<String, String> {
+    let analysis = match load::analyze_reusing(paths, parses) {
         Ok(a) => a,
         Err(load::Problem::Io(why) | load::Problem::Bundle(why)) => return Err(why),
     };
     if analysis.has_errors() {
         report_diagnostics(&analysis);
         let summary = evr_compiler::diag::human::summary(&analysis.diagnostics).unwrap_or_default();
+        parses.keep(&analysis.files, analysis.modules);
         return Err(format!("the bundle does not check ({summary})"));
     }
     if !analysis.program.sources.iter().any(|s| s.name == source) {
+        parses.keep(&analysis.files, analysis.modules);
         return Err(format!("the new version has no source `{source}`, which this run reads"));
     }
-    let Analysis { files, program, schema, .. } = analysis;
+    let Analysis { files, program, schema, modules, .. } = analysis;
+    parses.keep(&files, modules);
     match live.reload(program, schema) {
         Ok(report) => Ok(report.summary()),
         Err(why) => {

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use evr_compiler::Analysis;
 use evr_compiler::diag::human;
 use evr_compiler::files::Files;
 use evr_compiler::files::io_reason;
 use evr_compiler::ir::{Source, SourceId, WireFormat, is_shadow};
 use evr_compiler::jit::OptLevel;
+use evr_compiler::{Analysis, Parses};
+use evr_grammar::ast::Module;
 use evr_runtime::executor::{Config, Engine, Executor, Loaded, SetupError};
 use evr_runtime::file_host::{self, Progress, Stats};
 use evr_runtime::follow::Follow;
@@ -23,8 +24,13 @@ use crate::{EngineArg, InputFormat, USAGE, color, load, reload};
 
 /// Loads and checks a bundle; on errors prints them and gives the exit status to return.
 pub fn load(paths: &[PathBuf]) -> Result<Analysis, ExitCode> {
+    load_reusing(paths, &mut Parses::default())
+}
+
+/// [`load`], keeping parses in `parses` for a later reload.
+fn load_reusing(paths: &[PathBuf], parses: &mut Parses) -> Result<Analysis, ExitCode> {
     let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
-    let analysis = match load::analyze(paths) {
+    let analysis = match load::analyze_reusing(paths, parses) {
         Ok(a) => a,
         Err(load::Problem::Io(why)) => {
             eprintln!("evr: {why}");
@@ -53,12 +59,12 @@ pub fn report_diagnostics(analysis: &Analysis) {
     }
 }
 
-/// A checked bundle made ready to run, and its files (for diagnostics).
-fn prepare(analysis: Analysis, engine: EngineArg) -> Result<(Files, Arc<Loaded>), ExitCode> {
-    let Analysis { files, program, schema, .. } = analysis;
+/// A checked bundle made ready to run, its files (for diagnostics) and modules (to reuse).
+fn prepare(analysis: Analysis, engine: EngineArg) -> Result<(Files, Vec<Module>, Arc<Loaded>), ExitCode> {
+    let Analysis { files, program, schema, modules, .. } = analysis;
     let config = Config { engine: engine_of(engine), ..Config::default() };
     match Loaded::new(program, schema, config) {
-        Ok(loaded) => Ok((files, Arc::new(loaded))),
+        Ok(loaded) => Ok((files, modules, Arc::new(loaded))),
         Err(why) => {
             report_setup(&files, &why);
             Err(ExitCode::from(1))
@@ -184,13 +190,14 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 fn run_bundle(args: RunArgs) -> Status {
     let paths = [args.bundle.to_path_buf()];
-    let analysis = load(&paths)?;
+    let mut parses = Parses::default();
+    let analysis = load_reusing(&paths, &mut parses)?;
     let source = pick_source(&analysis.program, args.source)?;
     let format = input_format(&analysis.program.sources[source.0 as usize], args.format)?;
     let source_name = analysis.program.sources[source.0 as usize].name.clone();
     let watched = args.follow.then(|| load::watched(&paths, &analysis));
-    let (files, loaded) = prepare(analysis, args.engine)?;
-    drop(files);
+    let (files, modules, loaded) = prepare(analysis, args.engine)?;
+    parses.keep(&files, modules);
     let (reader, size): (Box<dyn io::Read + Send>, Option<u64>) = if args.input == Path::new("-") {
         (Box::new(io::stdin()), None)
     } else {
@@ -226,7 +233,7 @@ fn run_bundle(args: RunArgs) -> Status {
     let (mut exec, reloads) = match watched {
         Some(dirs) => {
             let live = Live::new(loaded);
-            let reloads = reload::start(paths.to_vec(), dirs, live.clone(), source_name.clone());
+            let reloads = reload::start(paths.to_vec(), dirs, live.clone(), source_name.clone(), parses);
             (Executor::following(live), Some(reloads))
         }
         None => (Executor::new(loaded), None),
@@ -309,7 +316,7 @@ fn bench_bundle(bundle: &Path, input: &Path, source: Option<&str>, runs: usize, 
     let source = pick_source(&analysis.program, source)?;
     let format = input_format(&analysis.program.sources[source.0 as usize], None)?;
     let source_name = analysis.program.sources[source.0 as usize].name.clone();
-    let (_, loaded) = prepare(analysis, engine)?;
+    let (_, _, loaded) = prepare(analysis, engine)?;
     let text = std::fs::read(input).map_err(|e| {
         eprintln!("evr: cannot read {}: {}", input.display(), io_reason(&e));
         ExitCode::from(USAGE)

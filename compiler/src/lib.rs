@@ -23,7 +23,8 @@ pub mod schema;
 pub mod types;
 pub mod value;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use evr_grammar::ast::Module;
 use evr_grammar::{SyntaxError, SyntaxErrorKind};
@@ -58,13 +59,61 @@ pub fn analyze(files: Files) -> Analysis {
 
 /// [`analyze`], with the schemas the files use already compiled (a built bundle holds them):
 /// `use` items then read nothing from disk.
-pub fn analyze_with(mut files: Files, pool: Option<prost_reflect::DescriptorPool>) -> Analysis {
+pub fn analyze_with(files: Files, pool: Option<prost_reflect::DescriptorPool>) -> Analysis {
+    analyze_reusing(files, pool, &mut Parses::default())
+}
+
+/// The parses of one analysis, kept for the next: a file whose text has not changed is not
+/// parsed again, so checking a bundle after one file changed costs parsing that file (and
+/// checking the whole bundle, which is fast), not parsing every file. Give an analysis's
+/// modules back with [`keep`](Self::keep) once done with them.
+#[derive(Default)]
+pub struct Parses {
+    by_path: HashMap<PathBuf, Kept>,
+}
+
+struct Kept {
+    id: FileId,
+    text: String,
+    module: Option<Module>,
+    errors: Vec<SyntaxError>,
+}
+
+impl Parses {
+    /// Takes back the modules of an analysis of `files` (as [`analyze_reusing`] returned them).
+    pub fn keep(&mut self, files: &Files, modules: Vec<Module>) {
+        for m in modules {
+            let path = &files.get(m.file).path;
+            if let Some(k) = self.by_path.get_mut(path) {
+                k.module = Some(m);
+            }
+        }
+    }
+
+    fn parse(&mut self, id: FileId, file: &files::SourceFile) -> (Module, Vec<SyntaxError>) {
+        if let Some(k) = self.by_path.get_mut(&file.path)
+            && k.id == id
+            && k.text == file.text
+            && let Some(module) = k.module.take()
+        {
+            return (module, k.errors.clone());
+        }
+        let parsed = evr_grammar::parse(id, &file.text);
+        let kept = Kept { id, text: file.text.clone(), module: None, errors: parsed.errors.clone() };
+        self.by_path.insert(file.path.clone(), kept);
+        (parsed.module, parsed.errors)
+    }
+}
+
+/// [`analyze_with`], parsing only the files whose text changed since the analysis whose
+/// modules `parses` kept.
+pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorPool>, parses: &mut Parses) -> Analysis {
     let mut diagnostics = Vec::new();
     let mut modules = Vec::with_capacity(files.len());
     for (id, file) in files.iter() {
-        let parsed = evr_grammar::parse(id, &file.text);
-        diagnostics.extend(parsed.errors.iter().map(syntax_diagnostic));
-        modules.push(parsed.module);
+        let (module, errors) = parses.parse(id, file);
+        diagnostics.extend(errors.iter().map(syntax_diagnostic));
+        modules.push(module);
     }
     let schema = match pool {
         Some(pool) => Schema::from_pool(pool),

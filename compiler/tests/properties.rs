@@ -219,3 +219,42 @@ fn cases(default: u32) -> proptest::prelude::ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     proptest::prelude::ProptestConfig::with_cases(cases)
 }
+
+/// Reusing the parses of unchanged files gives the analysis a fresh one gives: on random
+/// edits of one file of a two-file bundle, whatever they break.
+fn two_files(first: &str, second: &str, parses: &mut evr_compiler::Parses) -> evr_compiler::Analysis {
+    let mut files = Files::default();
+    files.add(data().join("seed.evr"), "seed.evr", first.to_owned());
+    files.add(data().join("more.evr"), "more.evr", second.to_owned());
+    evr_compiler::analyze_reusing(files, None, parses)
+}
+
+fn rendered(a: &evr_compiler::Analysis) -> String {
+    let diags: String = a.diagnostics.iter().map(|d| evr_compiler::diag::human::render(&a.files, d, false)).collect();
+    format!("{diags}\n{:?}", a.program)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn reused_parses_analyze_as_fresh_ones(at in any::<prop::sample::Index>(), junk in "[a-z ;{}=\"]{0,6}") {
+        let seed = seed();
+        let second = "rule also on orders when true => route paid;\n".to_owned();
+        let mut parses = evr_compiler::Parses::default();
+        let first = two_files(&seed, &second, &mut parses);
+        parses.keep(&first.files, first.modules);
+        let mut edited = seed.clone();
+        let mut cut = at.index(edited.len() + 1);
+        while !edited.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        edited.insert_str(cut, &junk);
+        for (a, b) in [(&edited, &second), (&edited, &second), (&seed, &second), (&seed, &edited)] {
+            let reused = two_files(a, b, &mut parses);
+            let fresh = two_files(a, b, &mut evr_compiler::Parses::default());
+            prop_assert_eq!(rendered(&reused), rendered(&fresh));
+            parses.keep(&reused.files, reused.modules);
+        }
+    }
+}

@@ -191,7 +191,7 @@ impl Loaded {
             Engine::Interpreter => None,
             Engine::Jit(_) => Some(jit::layouts(&program)),
         };
-        Loaded::build(program, schema, config, 1, layouts, |_, _, _| None)
+        Loaded::build(program, schema, config, 1, layouts, None)
     }
 
     /// A loaded copy of an analysis's program (one without errors), for callers that keep the
@@ -204,49 +204,52 @@ impl Loaded {
     }
 
     /// The next version: `program` and `schema` run with this version's configuration. Units
-    /// whose meaning is unchanged keep their native code when nothing it depends on moved;
-    /// the others are compiled. Fails, leaving this version as it was, when a unit does not
-    /// compile.
+    /// whose meaning is unchanged keep what was made for them — native code, when nothing it
+    /// depends on moved; site identities; the values read whole they wait for — and only the
+    /// others are compiled. Fails, leaving this version as it was, when a unit does not compile.
     pub fn reload(&self, program: Program, schema: Schema) -> Result<(Loaded, Reloaded), SetupError> {
         let start = Instant::now();
         let same_schema = meaning::schema_hash(&schema) == self.schema_hash;
         // Frame layouts grow: every slot keeps its offset, so code that reads it stays valid.
+        let mut sources = Vec::with_capacity(program.sources.len());
         let layouts = self.frames.as_ref().map(|frames| {
             (0..program.sources.len())
                 .map(|s| {
+                    let id = SourceId(s as u32);
                     let old = self.program.sources.iter().position(|o| o.name == program.sources[s].name);
-                    let fresh = || FrameLayout::new(&program, SourceId(s as u32));
-                    match old {
-                        Some(o) if same_schema => {
-                            FrameLayout::extending(&frames[o].layout, &program, SourceId(s as u32))
-                                .map_or_else(|| (fresh(), false), |l| (l, true))
+                    let extended = match old {
+                        Some(o) if same_schema => FrameLayout::extending(&frames[o].layout, &program, id).map(|l| {
+                            let grown = l.size() != frames[o].layout.size();
+                            (l, grown)
+                        }),
+                        _ => None,
+                    };
+                    match extended {
+                        Some((layout, grown)) => {
+                            sources.push(SourceKept { layout: true, grown });
+                            layout
                         }
-                        _ => (fresh(), false),
+                        None => {
+                            sources.push(SourceKept { layout: false, grown: true });
+                            FrameLayout::new(&program, id)
+                        }
                     }
                 })
                 .collect::<Vec<_>>()
         });
-        let kept_layout: Vec<bool> = layouts.iter().flatten().map(|(_, kept)| *kept).collect();
-        let old_units: HashMap<&str, &LoadedUnit> = self.units.iter().map(|u| (u.name.as_str(), u)).collect();
-        let old = &self.program;
-        let reusable = |program: &Program, r: UnitRef, hash: ContentHash| -> Option<UnitCode> {
-            let u = program.unit(r);
-            let before = old_units.get(u.name)?;
-            let source_kept = kept_layout.get(u.source.0 as usize).copied().unwrap_or(false);
-            let ids_kept = ids_unmoved(old, program, r);
-            (before.hash == hash && same_schema && source_kept && ids_kept).then(|| before.code.clone()).flatten()
+        if layouts.is_none() {
+            sources = vec![SourceKept { layout: false, grown: true }; program.sources.len()];
+        }
+        let previous = Previous {
+            loaded: self,
+            units: self.units.iter().map(|u| (u.name.as_str(), u)).collect(),
+            same_schema,
+            sources,
         };
-        let mut loaded = Loaded::build(
-            program,
-            schema,
-            self.config,
-            self.version + 1,
-            layouts.map(|l| l.into_iter().map(|(l, _)| l).collect()),
-            reusable,
-        )?;
+        let mut loaded = Loaded::build(program, schema, self.config, self.version + 1, layouts, Some(&previous))?;
         let mut report = Reloaded { version: loaded.version, ..Reloaded::default() };
         for u in &loaded.units {
-            match old_units.get(u.name.as_str()) {
+            match previous.units.get(u.name.as_str()) {
                 None => report.added.push(u.name.clone()),
                 Some(before) if before.hash != u.hash => report.changed.push(u.name.clone()),
                 Some(before) => match (&before.code, &u.code) {
@@ -262,39 +265,57 @@ impl Loaded {
         Ok((loaded, report))
     }
 
-    /// Builds the unit table; `reuse` gives the native code a unit keeps, if any.
+    /// Builds the unit table, carrying over from `previous` what its unchanged units had.
     fn build(
         program: Program,
         schema: Schema,
         config: Config,
         version: u64,
         layouts: Option<Vec<FrameLayout>>,
-        reuse: impl Fn(&Program, UnitRef, ContentHash) -> Option<UnitCode>,
+        previous: Option<&Previous>,
     ) -> Result<Loaded, SetupError> {
-        let prepared = Prepared::new(&program)?;
         let index = config.rule_index.then(|| RuleIndex::new(&program));
+        // Per unit: what it was in the previous version, when its meaning is the same.
+        let mut kept: Vec<Option<&LoadedUnit>> = Vec::new();
         let mut units: Vec<LoadedUnit> = program
             .units()
             .map(|r| {
                 let u = program.unit(r);
                 let hash = meaning::unit_hash(&program, &schema, r);
+                let before = previous.and_then(|p| p.units.get(u.name).copied()).filter(|b| b.hash == hash);
+                kept.push(before);
                 LoadedUnit {
                     unit: r,
                     name: u.name.to_owned(),
                     source: u.source,
                     shadow: is_shadow(u.annotations),
                     hash,
-                    sites: site_specs(&program, &schema, r),
+                    sites: match before {
+                        Some(b) => b.sites.clone(),
+                        None => site_specs(&program, &schema, r),
+                    },
                     code: None,
                     wholes: Vec::new(),
                 }
             })
             .collect();
+        let prepared = match previous {
+            Some(p) => {
+                let fresh: Vec<UnitRef> =
+                    units.iter().zip(&kept).filter(|(_, k)| k.is_none()).map(|(u, _)| u.unit).collect();
+                p.loaded.prepared.clone().extended(&program, &fresh)?
+            }
+            None => Prepared::new(&program)?,
+        };
         let frames = match (config.engine, layouts) {
             (Engine::Jit(opt), Some(layouts)) => {
                 let mut fresh = Vec::new();
                 for (i, u) in units.iter_mut().enumerate() {
-                    match reuse(&program, u.unit, u.hash) {
+                    let reused = match (previous, kept[i]) {
+                        (Some(p), Some(before)) if p.code_stays(&program, u) => before.code.clone(),
+                        _ => None,
+                    };
+                    match reused {
                         Some(code) => u.code = Some(code),
                         None => fresh.push(i),
                     }
@@ -320,8 +341,15 @@ impl Loaded {
                         SourceFrames { layout, plan, time_slot, index_slot }
                     })
                     .collect();
-                for u in &mut units {
-                    let f = &frames[u.source.0 as usize];
+                for (u, before) in units.iter_mut().zip(&kept) {
+                    let s = u.source.0 as usize;
+                    // A layout that did not grow decodes as before: the same values read whole.
+                    let same_plan = previous.is_some_and(|p| p.sources[s].layout && !p.sources[s].grown);
+                    if let (Some(before), true) = (before, same_plan) {
+                        u.wholes = before.wholes.clone();
+                        continue;
+                    }
+                    let f = &frames[s];
                     let view = program.unit(u.unit);
                     u.wholes = f
                         .layout
@@ -334,6 +362,7 @@ impl Loaded {
             }
             _ => None,
         };
+        drop(kept);
         let mut by_source: Vec<SourceUnits> = (0..program.sources.len()).map(|_| SourceUnits::default()).collect();
         for (i, u) in units.iter().enumerate() {
             match u.unit {
@@ -376,6 +405,34 @@ impl Loaded {
     /// the event whole.
     pub(crate) fn frames_events(&self, source: SourceId) -> Option<&SourceFrames> {
         self.frames.as_ref().map(|f| &f[source.0 as usize]).filter(|f| !f.layout.needs_event())
+    }
+}
+
+/// The running version, as a reload builds the next one from it.
+struct Previous<'a> {
+    loaded: &'a Loaded,
+    units: HashMap<&'a str, &'a LoadedUnit>,
+    same_schema: bool,
+    /// Per source of the new version.
+    sources: Vec<SourceKept>,
+}
+
+/// What became of a source's frame layout in the new version.
+#[derive(Clone, Copy)]
+struct SourceKept {
+    /// It extends the old one: every old slot kept its offset.
+    layout: bool,
+    /// It has slots the old one did not.
+    grown: bool,
+}
+
+impl Previous<'_> {
+    /// Whether a unit whose meaning did not change can keep its native code: nothing the code
+    /// holds as a number or an offset moved.
+    fn code_stays(&self, program: &Program, u: &LoadedUnit) -> bool {
+        self.same_schema
+            && self.sources.get(u.source.0 as usize).is_some_and(|s| s.layout)
+            && ids_unmoved(&self.loaded.program, program, u.unit)
     }
 }
 

@@ -8,9 +8,9 @@ use evr_stdlib::constant::{self, Cidr, JsonStep};
 use evr_stdlib::signature::Param;
 use evr_stdlib::velocity::Kind;
 
-use crate::ir::{Expr, ExprKind, Literal, Program};
+use crate::ir::{Expr, ExprKind, Literal, Program, UnitRef};
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Prepared {
     regexes: HashMap<String, regex::Regex>,
     cidrs: HashMap<String, Cidr>,
@@ -21,13 +21,18 @@ impl Prepared {
     /// Prepares every constant argument of the program. The checker has validated them all,
     /// so a failure here is reported, not assumed away.
     pub fn new(program: &Program) -> Result<Prepared, String> {
-        let mut p = Prepared::default();
+        let all: Vec<UnitRef> = program.units().collect();
+        Prepared::default().extended(program, &all)
+    }
+
+    /// These constants and those of `units` (and of the program's tests): what a new version
+    /// needs when only `units` are new to it (constants no unit uses any more stay, unused).
+    pub fn extended(mut self, program: &Program, units: &[UnitRef]) -> Result<Prepared, String> {
+        let p = &mut self;
         let mut problem = None;
         let mut visit = |e: &Expr| p.collect(e, &mut problem);
         let mut each = |e: &Expr| walk(e, &mut visit);
-        program.drops.iter().for_each(|d| d.for_each_expr(&mut each));
-        program.scores.iter().for_each(|s| s.for_each_expr(&mut each));
-        program.rules.iter().for_each(|r| r.for_each_expr(&mut each));
+        units.iter().for_each(|&u| program.unit(u).for_each_expr(&mut each));
         for t in &program.tests {
             for step in &t.steps {
                 if let crate::ir::TestStep::Given { record, .. } | crate::ir::TestStep::Expect { record, .. } = step {
@@ -36,8 +41,8 @@ impl Prepared {
             }
         }
         match problem {
-            Some(p) => Err(p),
-            None => Ok(p),
+            Some(why) => Err(why),
+            None => Ok(self),
         }
     }
 
