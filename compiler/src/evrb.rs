@@ -104,6 +104,7 @@ impl fmt::Display for BundleError {
 /// The units of a checked program, as a bundle lists them.
 pub fn units(analysis: &Analysis) -> Vec<UnitEntry> {
     let (program, schema) = (&analysis.program, &analysis.schema);
+    let mut meaning = meaning::Meaning::new(program, schema);
     program
         .units()
         .map(|r| {
@@ -122,7 +123,7 @@ pub fn units(analysis: &Analysis) -> Vec<UnitEntry> {
                 }
                 .to_owned(),
                 name: u.name.to_owned(),
-                hash: meaning::unit_hash(program, schema, r),
+                hash: meaning.unit(r),
                 source: program.sources[u.source.0 as usize].name.clone(),
                 sinks,
             }

@@ -147,23 +147,17 @@ impl FrameLayout {
         layout
     }
 
-    /// A layout for the units of `source` in `program` in which every slot of `old` keeps its
-    /// offset, so that code compiled against `old` still reads what it read (slots no unit reads
-    /// any more stay, unread). `None` when that cannot be: a list read through columns in one
-    /// is read whole in the other.
-    pub fn extending(old: &FrameLayout, program: &Program, source: SourceId) -> Option<FrameLayout> {
-        let fresh = FrameLayout::new(program, source);
+    /// `old` grown by what the units `fresh` (of one source of `program`) read: every slot of
+    /// `old` keeps its offset, so that code compiled against `old` still reads what it read
+    /// (slots no unit reads any more stay, unread). `None` when that cannot be: a list read
+    /// through columns in one is read whole in the other.
+    pub fn extending(old: &FrameLayout, program: &Program, fresh: &[crate::ir::UnitRef]) -> Option<FrameLayout> {
         let mut merged = old.clone();
-        merged.needs_event = fresh.needs_event;
-        for (path, ty, _) in fresh.slots {
-            merged.add(path, ty);
+        let mut visit = |e: &Expr| merged.collect(e);
+        for &u in fresh {
+            program.unit(u).for_each_expr(&mut |e| walk(e, &mut visit));
         }
-        for (k, ty, _) in fresh.keyed {
-            merged.add_keyed(k, ty);
-        }
-        for (c, ty, _) in fresh.columns {
-            merged.add_column(c, ty);
-        }
+        merged.settle_columns();
         let whole = |list: &FieldPath| (1..=list.len()).any(|n| merged.offsets.contains_key(&list[..n]));
         (!merged.columns.iter().any(|(c, ..)| whole(&c.list))).then_some(merged)
     }

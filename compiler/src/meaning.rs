@@ -19,53 +19,12 @@ pub type ContentHash = u64;
 
 /// The hash of a unit's meaning: its kind, name, source, annotations and code.
 pub fn unit_hash(program: &Program, schema: &Schema, r: UnitRef) -> ContentHash {
-    let u = program.unit(r);
-    let mut m = Meaning::new(program, schema);
-    m.tag(match r {
-        UnitRef::Drop(_) => "drop",
-        UnitRef::Score(_) => "score",
-        UnitRef::Rule(_) => "rule",
-    });
-    m.str(u.name);
-    m.str(&program.sources[u.source.0 as usize].name);
-    for a in u.annotations {
-        match a {
-            Annotation::Priority(p) => m.tag(&format!("priority {p:?}")),
-            Annotation::Shadow => m.tag("shadow"),
-            Annotation::Owner(o) => {
-                m.tag("owner");
-                m.str(o);
-            }
-        }
-    }
-    for l in &u.unit.locals {
-        m.ty(&l.ty);
-    }
-    match u.body {
-        UnitBody::Drop(cond) => m.expr(cond),
-        UnitBody::Score(weights) => {
-            m.len(weights.len());
-            for (w, cond) in weights {
-                w.hash(&mut m.h);
-                m.expr(cond);
-            }
-        }
-        UnitBody::Rule(rule) => {
-            m.tag("when");
-            if let Some(c) = &rule.cond {
-                m.expr(c);
-            }
-            m.stmts(&rule.body);
-        }
-    }
-    m.finish()
+    Meaning::new(program, schema).unit(r)
 }
 
 /// The hash of one expression's meaning (a velocity call: builtin, key, window).
 pub fn expr_hash(program: &Program, schema: &Schema, e: &Expr) -> ContentHash {
-    let mut m = Meaning::new(program, schema);
-    m.expr(e);
-    m.finish()
+    Meaning::new(program, schema).expr_hash(e)
 }
 
 /// Hashes a whole schema's meaning for the code compiled against it: message and field layout,
@@ -81,44 +40,127 @@ pub fn schema_hash(schema: &Schema) -> ContentHash {
     h.finish()
 }
 
-struct Meaning<'a> {
+fn name_hash(name: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+}
+
+/// Hashes the meaning of many units of one program: names are hashed once, and each unit's
+/// meaning is written into one reused buffer as words, then hashed at once.
+pub struct Meaning<'a> {
     program: &'a Program,
-    schema: &'a Schema,
-    h: Xxh3,
+    /// The hash of each message's, enum's, field's, sink's and score's name, by id.
+    messages: Vec<u64>,
+    enums: Vec<u64>,
+    fields: Vec<Vec<u64>>,
+    sinks: Vec<u64>,
+    scores: Vec<u64>,
+    sources: Vec<u64>,
+    buf: Vec<u8>,
 }
 
 impl<'a> Meaning<'a> {
-    fn new(program: &'a Program, schema: &'a Schema) -> Meaning<'a> {
-        Meaning { program, schema, h: Xxh3::new() }
+    pub fn new(program: &'a Program, schema: &'a Schema) -> Meaning<'a> {
+        let messages = schema.messages().map(|(_, m)| name_hash(&m.full_name)).collect();
+        let fields = schema
+            .messages()
+            .map(|(_, m)| m.fields.iter().map(|f| name_hash(&f.name) ^ u64::from(f.number).rotate_left(32)).collect())
+            .collect();
+        let enums = schema.enums().map(|(_, e)| name_hash(&e.full_name)).collect();
+        Meaning {
+            program,
+            messages,
+            enums,
+            fields,
+            sinks: program.sinks.iter().map(|s| name_hash(&s.name)).collect(),
+            scores: program.scores.iter().map(|s| name_hash(&s.name)).collect(),
+            sources: program.sources.iter().map(|s| name_hash(&s.name)).collect(),
+            buf: Vec::new(),
+        }
     }
 
-    fn finish(&self) -> ContentHash {
-        self.h.finish()
+    /// The hash of a unit's meaning: its kind, name, source, annotations and code.
+    pub fn unit(&mut self, r: UnitRef) -> ContentHash {
+        self.buf.clear();
+        let program = self.program;
+        let u = program.unit(r);
+        self.tag(match r {
+            UnitRef::Drop(_) => "drop",
+            UnitRef::Score(_) => "score",
+            UnitRef::Rule(_) => "rule",
+        });
+        self.str(u.name);
+        self.word(self.sources[u.source.0 as usize]);
+        for a in u.annotations {
+            match a {
+                Annotation::Priority(p) => self.tag(&format!("priority {p:?}")),
+                Annotation::Shadow => self.tag("shadow"),
+                Annotation::Owner(o) => {
+                    self.tag("owner");
+                    self.str(o);
+                }
+            }
+        }
+        for l in &u.unit.locals {
+            self.ty(&l.ty);
+        }
+        match u.body {
+            UnitBody::Drop(cond) => self.expr(cond),
+            UnitBody::Score(weights) => {
+                self.len(weights.len());
+                for (w, cond) in weights {
+                    self.word(*w as u64);
+                    self.expr(cond);
+                }
+            }
+            UnitBody::Rule(rule) => {
+                self.tag("when");
+                if let Some(c) = &rule.cond {
+                    self.expr(c);
+                }
+                self.stmts(&rule.body);
+            }
+        }
+        xxhash_rust::xxh3::xxh3_64(&self.buf)
+    }
+
+    /// The hash of one expression's meaning.
+    pub fn expr_hash(&mut self, e: &Expr) -> ContentHash {
+        self.buf.clear();
+        self.expr(e);
+        xxhash_rust::xxh3::xxh3_64(&self.buf)
+    }
+
+    fn word(&mut self, w: u64) {
+        self.buf.extend_from_slice(&w.to_le_bytes());
     }
 
     /// A fixed word that says what follows.
     fn tag(&mut self, t: &str) {
-        self.h.write(t.as_bytes());
-        self.h.write_u8(0xff);
+        self.buf.extend_from_slice(t.as_bytes());
+        self.buf.push(0xff);
     }
 
     fn str(&mut self, s: &str) {
-        s.hash(&mut self.h);
+        self.len(s.len());
+        self.buf.extend_from_slice(s.as_bytes());
     }
 
     fn len(&mut self, n: usize) {
-        self.h.write_u64(n as u64);
+        self.word(n as u64);
     }
 
     fn message(&mut self, id: MessageId) {
-        let name = &self.schema.message(id).full_name;
-        name.hash(&mut self.h);
+        self.word(self.messages.get(id.0 as usize).copied().unwrap_or(u64::from(id.0)));
+    }
+
+    fn enum_(&mut self, id: crate::schema::EnumId) {
+        self.word(self.enums.get(id.0 as usize).copied().unwrap_or(u64::from(id.0)));
     }
 
     fn ty(&mut self, t: &Type) {
-        std::mem::discriminant(t).hash(&mut self.h);
+        self.buf.push(type_tag(t));
         match t {
-            Type::Enum(id) => self.schema.enum_(*id).full_name.hash(&mut self.h),
+            Type::Enum(id) => self.enum_(*id),
             Type::Message(id) => self.message(*id),
             Type::List(e) | Type::Optional(e) => self.ty(e),
             Type::Map(k, v) => {
@@ -130,18 +172,32 @@ impl<'a> Meaning<'a> {
     }
 
     fn lit(&mut self, l: &Literal) {
-        std::mem::discriminant(l).hash(&mut self.h);
         match l {
-            Literal::Null => {}
-            Literal::Bool(b) => b.hash(&mut self.h),
-            Literal::Int(i) | Literal::Duration(i) => i.hash(&mut self.h),
-            Literal::Float(f) => f.to_bits().hash(&mut self.h),
-            Literal::String(s) => self.str(s),
+            Literal::Null => self.buf.push(0),
+            Literal::Bool(b) => self.buf.extend_from_slice(&[1, u8::from(*b)]),
+            Literal::Int(i) => {
+                self.buf.push(2);
+                self.word(*i as u64);
+            }
+            Literal::Duration(i) => {
+                self.buf.push(3);
+                self.word(*i as u64);
+            }
+            Literal::Float(f) => {
+                self.buf.push(4);
+                self.word(f.to_bits());
+            }
+            Literal::String(s) => {
+                self.buf.push(5);
+                self.str(s);
+            }
             Literal::Enum(id, n) => {
-                self.schema.enum_(*id).full_name.hash(&mut self.h);
-                n.hash(&mut self.h);
+                self.buf.push(6);
+                self.enum_(*id);
+                self.word(*n as u64);
             }
             Literal::List(items) => {
+                self.buf.push(7);
                 self.len(items.len());
                 items.iter().for_each(|i| self.lit(i));
             }
@@ -150,37 +206,41 @@ impl<'a> Meaning<'a> {
 
     fn field(&mut self, message: MessageId, index: u32) {
         self.message(message);
-        match self.schema.message(message).fields.get(index as usize) {
-            Some(f) => (&f.name, f.number).hash(&mut self.h),
-            None => index.hash(&mut self.h),
-        }
+        let f = self.fields.get(message.0 as usize).and_then(|f| f.get(index as usize)).copied();
+        self.word(f.unwrap_or(u64::from(index)));
     }
 
     fn expr(&mut self, e: &Expr) {
-        std::mem::discriminant(&e.kind).hash(&mut self.h);
+        self.buf.push(expr_tag(&e.kind));
         self.ty(&e.ty);
         match &e.kind {
             ExprKind::Lit(l) => self.lit(l),
-            ExprKind::Local(id) => id.0.hash(&mut self.h),
-            ExprKind::Score(id) => self.str(&self.program.scores[id.0 as usize].name),
+            ExprKind::Local(id) => self.word(u64::from(id.0)),
+            ExprKind::Score(id) => self.word(self.scores[id.0 as usize]),
             ExprKind::Field { message, index, .. } => self.field(*message, *index),
-            ExprKind::Unary { op, .. } => op.hash(&mut self.h),
-            ExprKind::Arith { op, .. } => op.hash(&mut self.h),
-            ExprKind::Compare { op, .. } => op.hash(&mut self.h),
-            ExprKind::In { negated, .. } => negated.hash(&mut self.h),
+            ExprKind::Unary { op, .. } => self.buf.push(*op as u8),
+            ExprKind::Arith { op, .. } => self.buf.push(*op as u8),
+            ExprKind::Compare { op, .. } => self.buf.push(*op as u8),
+            ExprKind::In { negated, .. } => self.buf.push(u8::from(*negated)),
             ExprKind::InSet { set, negated, .. } => {
-                negated.hash(&mut self.h);
+                self.buf.push(u8::from(*negated));
                 self.len(set.len());
                 set.items().iter().for_each(|i| self.lit(i));
             }
-            ExprKind::Let { local, .. } => local.0.hash(&mut self.h),
-            ExprKind::Call { builtin, overload, .. } => (builtin.name(), overload).hash(&mut self.h),
-            ExprKind::ListPred { kind, param, .. } => (kind, param.0).hash(&mut self.h),
+            ExprKind::Let { local, .. } => self.word(u64::from(local.0)),
+            ExprKind::Call { builtin, overload, .. } => {
+                self.str(builtin.name());
+                self.word(u64::from(*overload));
+            }
+            ExprKind::ListPred { kind, param, .. } => {
+                self.buf.push(*kind as u8);
+                self.word(u64::from(param.0));
+            }
             ExprKind::ListLit(items) => self.len(items.len()),
             ExprKind::MapLit(entries) => self.len(entries.len()),
             ExprKind::Record { message, spread, fields } => {
                 self.message(*message);
-                spread.is_some().hash(&mut self.h);
+                self.buf.push(u8::from(spread.is_some()));
                 self.len(fields.len());
                 for (i, _) in fields {
                     self.field(*message, *i);
@@ -199,33 +259,87 @@ impl<'a> Meaning<'a> {
         }
         // Children in their fixed order; a closing tag keeps `f(a)(b)` apart from `f(a(b))`.
         e.for_each_child(|c| self.expr(c));
-        self.h.write_u8(0xfe);
+        self.buf.push(0xfe);
     }
 
     fn stmts(&mut self, stmts: &[Stmt]) {
         self.len(stmts.len());
         for s in stmts {
-            std::mem::discriminant(s).hash(&mut self.h);
             match s {
                 Stmt::Let { local, value } => {
-                    local.0.hash(&mut self.h);
+                    self.buf.push(0);
+                    self.word(u64::from(local.0));
                     self.expr(value);
                 }
                 Stmt::Emit { sink, key, record, .. } => {
-                    self.str(&self.program.sinks[sink.0 as usize].name);
-                    key.is_some().hash(&mut self.h);
+                    self.buf.push(1);
+                    self.word(self.sinks[sink.0 as usize]);
+                    self.buf.push(u8::from(key.is_some()));
                     if let Some(k) = key {
                         self.expr(k);
                     }
                     self.expr(record);
                 }
-                Stmt::Route { sink, .. } => self.str(&self.program.sinks[sink.0 as usize].name),
+                Stmt::Route { sink, .. } => {
+                    self.buf.push(2);
+                    self.word(self.sinks[sink.0 as usize]);
+                }
                 Stmt::If { cond, then, otherwise } => {
+                    self.buf.push(3);
                     self.expr(cond);
                     self.stmts(then);
                     self.stmts(otherwise);
                 }
             }
         }
+    }
+}
+
+fn type_tag(t: &Type) -> u8 {
+    match t {
+        Type::Bool => 0,
+        Type::Int => 1,
+        Type::Float => 2,
+        Type::String => 3,
+        Type::Bytes => 4,
+        Type::Duration => 5,
+        Type::Enum(_) => 6,
+        Type::Message(_) => 7,
+        Type::List(_) => 8,
+        Type::Map(..) => 9,
+        Type::Optional(_) => 10,
+        Type::Null => 11,
+        Type::Error => 12,
+    }
+}
+
+/// A byte per kind of expression, so that two kinds never hash alike.
+fn expr_tag(k: &ExprKind) -> u8 {
+    match k {
+        ExprKind::Lit(_) => 0,
+        ExprKind::Event => 1,
+        ExprKind::Local(_) => 2,
+        ExprKind::Score(_) => 3,
+        ExprKind::Field { .. } => 4,
+        ExprKind::Index { .. } => 5,
+        ExprKind::Unary { .. } => 6,
+        ExprKind::Arith { .. } => 7,
+        ExprKind::Compare { .. } => 8,
+        ExprKind::And(..) => 9,
+        ExprKind::Or(..) => 10,
+        ExprKind::In { .. } => 11,
+        ExprKind::InSet { .. } => 12,
+        ExprKind::Coalesce { .. } => 13,
+        ExprKind::If { .. } => 14,
+        ExprKind::Let { .. } => 15,
+        ExprKind::Call { .. } => 16,
+        ExprKind::Has(_) => 17,
+        ExprKind::ListPred { .. } => 18,
+        ExprKind::ListLit(_) => 19,
+        ExprKind::MapLit(_) => 20,
+        ExprKind::Record { .. } => 21,
+        ExprKind::IntToFloat(_) => 22,
+        ExprKind::Some(_) => 23,
+        ExprKind::Unwrap(_) => 24,
     }
 }

@@ -12,7 +12,7 @@ use evr_compiler::frame::FrameLayout;
 use evr_compiler::interp::Prepared;
 use evr_compiler::ir::{Expr, ExprKind, Program, SourceId, UnitRef, is_shadow};
 use evr_compiler::jit::{self, Missing, OptLevel, UnitCode};
-use evr_compiler::meaning::{self, ContentHash};
+use evr_compiler::meaning::{self, ContentHash, Meaning};
 use evr_compiler::schema::Schema;
 use evr_stdlib::velocity::Kind;
 
@@ -187,11 +187,7 @@ impl Reloaded {
 impl Loaded {
     /// Prepares a checked program (one without errors) for running; under the JIT, compiles it.
     pub fn new(program: Program, schema: Schema, config: Config) -> Result<Loaded, SetupError> {
-        let layouts = match config.engine {
-            Engine::Interpreter => None,
-            Engine::Jit(_) => Some(jit::layouts(&program)),
-        };
-        Loaded::build(program, schema, config, 1, layouts, None)
+        Loaded::build(program, schema, config, 1, None)
     }
 
     /// A loaded copy of an analysis's program (one without errors), for callers that keep the
@@ -210,43 +206,14 @@ impl Loaded {
     pub fn reload(&self, program: Program, schema: Schema) -> Result<(Loaded, Reloaded), SetupError> {
         let start = Instant::now();
         let same_schema = meaning::schema_hash(&schema) == self.schema_hash;
-        // Frame layouts grow: every slot keeps its offset, so code that reads it stays valid.
-        let mut sources = Vec::with_capacity(program.sources.len());
-        let layouts = self.frames.as_ref().map(|frames| {
-            (0..program.sources.len())
-                .map(|s| {
-                    let id = SourceId(s as u32);
-                    let old = self.program.sources.iter().position(|o| o.name == program.sources[s].name);
-                    let extended = match old {
-                        Some(o) if same_schema => FrameLayout::extending(&frames[o].layout, &program, id).map(|l| {
-                            let grown = l.size() != frames[o].layout.size();
-                            (l, grown)
-                        }),
-                        _ => None,
-                    };
-                    match extended {
-                        Some((layout, grown)) => {
-                            sources.push(SourceKept { layout: true, grown });
-                            layout
-                        }
-                        None => {
-                            sources.push(SourceKept { layout: false, grown: true });
-                            FrameLayout::new(&program, id)
-                        }
-                    }
-                })
-                .collect::<Vec<_>>()
-        });
-        if layouts.is_none() {
-            sources = vec![SourceKept { layout: false, grown: true }; program.sources.len()];
-        }
+        let ids_kept = same_names(&self.program, &program);
         let previous = Previous {
             loaded: self,
             units: self.units.iter().map(|u| (u.name.as_str(), u)).collect(),
             same_schema,
-            sources,
+            ids_kept,
         };
-        let mut loaded = Loaded::build(program, schema, self.config, self.version + 1, layouts, Some(&previous))?;
+        let mut loaded = Loaded::build(program, schema, self.config, self.version + 1, Some(&previous))?;
         let mut report = Reloaded { version: loaded.version, ..Reloaded::default() };
         for u in &loaded.units {
             match previous.units.get(u.name.as_str()) {
@@ -271,17 +238,17 @@ impl Loaded {
         schema: Schema,
         config: Config,
         version: u64,
-        layouts: Option<Vec<FrameLayout>>,
         previous: Option<&Previous>,
     ) -> Result<Loaded, SetupError> {
         let index = config.rule_index.then(|| RuleIndex::new(&program));
+        let mut meaning = Meaning::new(&program, &schema);
         // Per unit: what it was in the previous version, when its meaning is the same.
         let mut kept: Vec<Option<&LoadedUnit>> = Vec::new();
         let mut units: Vec<LoadedUnit> = program
             .units()
             .map(|r| {
                 let u = program.unit(r);
-                let hash = meaning::unit_hash(&program, &schema, r);
+                let hash = meaning.unit(r);
                 let before = previous.and_then(|p| p.units.get(u.name).copied()).filter(|b| b.hash == hash);
                 kept.push(before);
                 LoadedUnit {
@@ -292,40 +259,36 @@ impl Loaded {
                     hash,
                     sites: match before {
                         Some(b) => b.sites.clone(),
-                        None => site_specs(&program, &schema, r),
+                        None => site_specs(&program, &mut meaning, r),
                     },
                     code: None,
                     wholes: Vec::new(),
                 }
             })
             .collect();
+        let fresh: Vec<UnitRef> = units.iter().zip(&kept).filter(|(_, k)| k.is_none()).map(|(u, _)| u.unit).collect();
         let prepared = match previous {
-            Some(p) => {
-                let fresh: Vec<UnitRef> =
-                    units.iter().zip(&kept).filter(|(_, k)| k.is_none()).map(|(u, _)| u.unit).collect();
-                p.loaded.prepared.clone().extended(&program, &fresh)?
-            }
+            Some(p) => p.loaded.prepared.clone().extended(&program, &fresh)?,
             None => Prepared::new(&program)?,
         };
-        let frames = match (config.engine, layouts) {
-            (Engine::Jit(opt), Some(layouts)) => {
-                let mut fresh = Vec::new();
+        let frames = match config.engine {
+            Engine::Jit(opt) => {
+                let (layouts, sources) = layouts(&program, previous, &fresh);
+                let mut compile = Vec::new();
                 for (i, u) in units.iter_mut().enumerate() {
-                    let reused = match (previous, kept[i]) {
-                        (Some(p), Some(before)) if p.code_stays(&program, u) => before.code.clone(),
-                        _ => None,
-                    };
-                    match reused {
+                    let stays =
+                        sources[u.source.0 as usize].layout && previous.is_some_and(|p| p.code_stays(&program, u));
+                    match kept[i].filter(|_| stays).and_then(|before| before.code.clone()) {
                         Some(code) => u.code = Some(code),
-                        None => fresh.push(i),
+                        None => compile.push(i),
                     }
                 }
-                let selected: Vec<UnitRef> = fresh.iter().map(|&i| units[i].unit).collect();
+                let selected: Vec<UnitRef> = compile.iter().map(|&i| units[i].unit).collect();
                 let code = jit::compile_units(&program, &schema, &layouts, &selected, opt).map_err(|e| match e {
                     Ok(missing) => SetupError::Unsupported(missing),
                     Err(why) => SetupError::Other(why),
                 })?;
-                for (i, c) in fresh.into_iter().zip(code) {
+                for (i, c) in compile.into_iter().zip(code) {
                     units[i].code = Some(c);
                 }
                 let frames: Vec<SourceFrames> = layouts
@@ -344,8 +307,7 @@ impl Loaded {
                 for (u, before) in units.iter_mut().zip(&kept) {
                     let s = u.source.0 as usize;
                     // A layout that did not grow decodes as before: the same values read whole.
-                    let same_plan = previous.is_some_and(|p| p.sources[s].layout && !p.sources[s].grown);
-                    if let (Some(before), true) = (before, same_plan) {
+                    if let (Some(before), SourceKept { layout: true, grown: false }) = (before, sources[s]) {
                         u.wholes = before.wholes.clone();
                         continue;
                     }
@@ -360,7 +322,7 @@ impl Loaded {
                 }
                 Some(frames)
             }
-            _ => None,
+            Engine::Interpreter => None,
         };
         drop(kept);
         let mut by_source: Vec<SourceUnits> = (0..program.sources.len()).map(|_| SourceUnits::default()).collect();
@@ -413,8 +375,8 @@ struct Previous<'a> {
     loaded: &'a Loaded,
     units: HashMap<&'a str, &'a LoadedUnit>,
     same_schema: bool,
-    /// Per source of the new version.
-    sources: Vec<SourceKept>,
+    /// Every source, sink and score has the id it had (the common case: rules changed).
+    ids_kept: bool,
 }
 
 /// What became of a source's frame layout in the new version.
@@ -430,10 +392,45 @@ impl Previous<'_> {
     /// Whether a unit whose meaning did not change can keep its native code: nothing the code
     /// holds as a number or an offset moved.
     fn code_stays(&self, program: &Program, u: &LoadedUnit) -> bool {
-        self.same_schema
-            && self.sources.get(u.source.0 as usize).is_some_and(|s| s.layout)
-            && ids_unmoved(&self.loaded.program, program, u.unit)
+        self.same_schema && (self.ids_kept || ids_unmoved(&self.loaded.program, program, u.unit))
     }
+}
+
+/// Whether two versions name the same sources, sinks and scores in the same order.
+fn same_names(old: &Program, new: &Program) -> bool {
+    fn names<'a, T>(items: &'a [T], name: impl Fn(&'a T) -> &'a str) -> impl Iterator<Item = &'a str> {
+        items.iter().map(name)
+    }
+    names(&old.sources, |s| &s.name).eq(names(&new.sources, |s| &s.name))
+        && names(&old.sinks, |s| &s.name).eq(names(&new.sinks, |s| &s.name))
+        && names(&old.scores, |s| &s.name).eq(names(&new.scores, |s| &s.name))
+}
+
+/// The frame layout of every source, and what became of each against the previous version's:
+/// a source whose schema and name are unchanged grows its old layout by what the new units
+/// (`fresh`) read, so that unchanged units' code stays valid; any other gets a new layout.
+fn layouts(program: &Program, previous: Option<&Previous>, fresh: &[UnitRef]) -> (Vec<FrameLayout>, Vec<SourceKept>) {
+    (0..program.sources.len())
+        .map(|s| {
+            let id = SourceId(s as u32);
+            let old = previous.filter(|p| p.same_schema).and_then(|p| {
+                let frames = p.loaded.frames.as_ref()?;
+                let o = p.loaded.program.sources.iter().position(|o| o.name == program.sources[s].name)?;
+                Some(&frames[o].layout)
+            });
+            let grown = old.and_then(|old| {
+                let mine: Vec<UnitRef> = fresh.iter().copied().filter(|&r| program.unit(r).source == id).collect();
+                FrameLayout::extending(old, program, &mine).map(|l| (l, old.size()))
+            });
+            match grown {
+                Some((layout, before)) => {
+                    let grown = layout.size() != before;
+                    (layout, SourceKept { layout: true, grown })
+                }
+                None => (FrameLayout::new(program, id), SourceKept { layout: false, grown: true }),
+            }
+        })
+        .unzip()
 }
 
 /// Whether the sinks and scores rule `r` refers to have the ids in `new` they had in `old`:
@@ -464,7 +461,7 @@ fn walk(e: &Expr, f: &mut impl FnMut(&Expr)) {
 }
 
 /// The velocity sites of a unit with their identities.
-fn site_specs(program: &Program, schema: &Schema, r: UnitRef) -> Vec<SiteSpec> {
+fn site_specs(program: &Program, meaning: &mut Meaning, r: UnitRef) -> Vec<SiteSpec> {
     let view = program.unit(r);
     let kinds = evr_compiler::interp::velocity_sites(view.unit.velocity_sites, |f| view.for_each_expr(&mut |e| f(e)));
     let mut calls: Vec<Option<ContentHash>> = vec![None; kinds.len()];
@@ -473,7 +470,7 @@ fn site_specs(program: &Program, schema: &Schema, r: UnitRef) -> Vec<SiteSpec> {
             if let ExprKind::Call { site: Some(s), .. } = &x.kind
                 && let Some(slot) = calls.get_mut(*s as usize)
             {
-                *slot = Some(meaning::expr_hash(program, schema, x));
+                *slot = Some(meaning.expr_hash(x));
             }
         })
     });

@@ -18,7 +18,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, default_libcall_names};
 
 use crate::frame::FrameLayout;
-use crate::ir::{Program, SourceId, UnitBody, UnitRef, UnitView};
+use crate::ir::{Program, UnitBody, UnitRef, UnitView};
 use crate::value::Value;
 use abi::{Constant, Ctx, Helper, Ty};
 pub use translate::Unsupported;
@@ -126,11 +126,6 @@ impl UnitCode {
     pub fn same_chunk(&self, other: &UnitCode) -> bool {
         Arc::ptr_eq(&self.chunk, &other.chunk)
     }
-}
-
-/// The frame layout of every source of a program.
-pub fn layouts(program: &Program) -> Vec<FrameLayout> {
-    (0..program.sources.len()).map(|s| FrameLayout::new(program, SourceId(s as u32))).collect()
 }
 
 fn isa(opt: OptLevel) -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, String> {

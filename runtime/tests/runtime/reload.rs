@@ -162,3 +162,63 @@ fn removed_units_lose_their_state() {
     live.reload(again.program, again.schema).expect("reloads");
     assert_eq!(count_all(&mut exec), Some(1), "a unit added again starts with empty state");
 }
+
+/// Units added by a reload read fields no unit read before: the frame layout grows and the
+/// unchanged units keep their native code, reading their slots where they were; a list read
+/// through columns and then whole cannot grow so, and everything is compiled anew. Either way
+/// the outputs are those of the version loaded from scratch.
+#[test]
+fn grown_layouts_keep_unchanged_code_right() {
+    let head = r#"
+use "app.proto";
+use quiet.v1.Click;
+source clicks: Click as json;
+sink out: Click as json;
+rule a on clicks when device.id != "" => emit out { event: "a:" + device.id };
+"#;
+    let versions = [
+        String::new(),
+        r#"rule b on clicks when params["item"] == "x" || any(items, i => i.price > 1.0) => emit out { event: "b:" + event };"#.to_owned(),
+        r#"rule b on clicks when params["item"] == "x" || any(items, i => i.price > 1.0) => emit out { event: "b:" + event };
+rule c on clicks when len(items) > 1 => emit out { event: "c", app_id: len(items) };"#
+            .to_owned(),
+    ];
+    let events: Vec<&[u8]> = vec![
+        br#"{"event":"e1","device":{"id":"d1"},"params":{"item":"x"}}"#,
+        br#"{"event":"e2","device":{"id":"d2"},"items":[{"price":2.5},{"price":0.5}]}"#,
+        br#"{"event":"e3","items":[{"price":0.5}]}"#,
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/quiet");
+    let analyze = |extra: &str| {
+        let mut files = evr_compiler::files::Files::default();
+        files.add(dir.join("grow.evr"), "grow.evr", format!("{head}{extra}\n"));
+        let a = evr_compiler::analyze(files);
+        assert!(!a.has_errors(), "{:?}", a.diagnostics);
+        a
+    };
+    let run = |exec: &mut Executor| -> Vec<(String, i64)> {
+        let mut all = Vec::new();
+        for e in &events {
+            let mut out = Vec::new();
+            exec.refresh();
+            exec.process(SourceId(0), e, 0, &mut out);
+            all.extend(out.iter().map(|o| said(exec, o)));
+        }
+        all
+    };
+    let jit = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+    let live = Live::new(Loaded::from_analysis(&analyze(&versions[0]), jit).expect("loads"));
+    let mut exec = Executor::following(live.clone());
+    for (k, extra) in versions.iter().enumerate() {
+        if k > 0 {
+            let a = analyze(extra);
+            let report = live.reload(a.program, a.schema).expect("reloads");
+            // Version 2 adds `b` and keeps `a`'s code; version 3 reads `items` whole, which
+            // `b` read through columns: the layout starts afresh and `a` and `b` are compiled again.
+            let expect_recompiled: &[&str] = if k == 2 { &["a", "b"] } else { &[] };
+            assert_eq!(report.recompiled, expect_recompiled, "version {}: {report:?}", k + 1);
+        }
+        let fresh = Loaded::from_analysis(&analyze(extra), Config::default()).expect("loads");
+        assert_eq!(run(&mut exec), run(&mut Executor::new(fresh)), "version {}", k + 1);
+    }
+}
