@@ -10,6 +10,8 @@
 //!   decide what an operation means.
 //! - Every node has its type and span.
 
+use std::sync::Arc;
+
 use evr_grammar::ast::Span;
 use evr_stdlib::Builtin;
 
@@ -160,10 +162,12 @@ pub enum TestStep {
 pub struct Program {
     pub sources: Vec<Source>,
     pub sinks: Vec<Sink>,
-    /// In declaration order (files ordered by path), which is evaluation order.
-    pub drops: Vec<Drop>,
-    pub scores: Vec<Score>,
-    pub rules: Vec<Rule>,
+    /// In declaration order (files ordered by path), which is evaluation order. Each unit is
+    /// shared: a version made from an unchanged file holds the very units of the version
+    /// before, so what a reload compares and rebuilds is what changed.
+    pub drops: Vec<Arc<Drop>>,
+    pub scores: Vec<Arc<Score>>,
+    pub rules: Vec<Arc<Rule>>,
     pub tests: Vec<Test>,
 }
 

@@ -63,13 +63,18 @@ pub fn analyze_with(files: Files, pool: Option<prost_reflect::DescriptorPool>) -
     analyze_reusing(files, pool, &mut Parses::default())
 }
 
-/// The parses of one analysis, kept for the next: a file whose text has not changed is not
-/// parsed again, so checking a bundle after one file changed costs parsing that file (and
-/// checking the whole bundle, which is fast), not parsing every file. Give an analysis's
-/// modules back with [`keep`](Self::keep) once done with them.
+/// What one analysis keeps for the next: a file whose text has not changed is not parsed
+/// again, and its units are not checked again while the bundle's declarations and schemas are
+/// the same — the next analysis holds the very same units (`Arc`s). So analysing a bundle after
+/// one file changed costs that file, not the bundle. Give an analysis's modules back with
+/// [`keep`](Self::keep) once done with them.
 #[derive(Default)]
 pub struct Parses {
     by_path: HashMap<PathBuf, Kept>,
+    /// The files of the current analysis that were not parsed again.
+    unchanged: std::collections::HashSet<FileId>,
+    /// The checked units of the last analysis, for those files.
+    units: check::Units,
 }
 
 struct Kept {
@@ -96,6 +101,7 @@ impl Parses {
             && k.text == file.text
             && let Some(module) = k.module.take()
         {
+            self.unchanged.insert(id);
             return (module, k.errors.clone());
         }
         let parsed = evr_grammar::parse(id, &file.text);
@@ -110,6 +116,7 @@ impl Parses {
 pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorPool>, parses: &mut Parses) -> Analysis {
     let mut diagnostics = Vec::new();
     let mut modules = Vec::with_capacity(files.len());
+    parses.unchanged.clear();
     for (id, file) in files.iter() {
         let (module, errors) = parses.parse(id, file);
         diagnostics.extend(errors.iter().map(syntax_diagnostic));
@@ -124,7 +131,7 @@ pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorP
             schema
         }
     };
-    let (program, check_diags) = check::check(&modules, &schema);
+    let (program, check_diags) = check::check_reusing(&modules, &schema, &mut parses.units, &parses.unchanged);
     diagnostics.extend(check_diags);
     diagnostics.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.primary.span.end));
     Analysis { files, modules, schema, program, diagnostics }

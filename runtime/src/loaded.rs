@@ -248,8 +248,13 @@ impl Loaded {
             .units()
             .map(|r| {
                 let u = program.unit(r);
-                let hash = meaning.unit(r);
-                let before = previous.and_then(|p| p.units.get(u.name).copied()).filter(|b| b.hash == hash);
+                let named = previous.and_then(|p| Some((p, *p.units.get(u.name)?)));
+                // The very unit of the previous version (an unchanged file's) needs no hashing.
+                let hash = match named {
+                    Some((p, b)) if same_unit(&p.loaded.program, b.unit, &program, r) => b.hash,
+                    _ => meaning.unit(r),
+                };
+                let before = named.map(|(_, b)| b).filter(|b| b.hash == hash);
                 kept.push(before);
                 LoadedUnit {
                     unit: r,
@@ -393,6 +398,18 @@ impl Previous<'_> {
     /// holds as a number or an offset moved.
     fn code_stays(&self, program: &Program, u: &LoadedUnit) -> bool {
         self.same_schema && (self.ids_kept || ids_unmoved(&self.loaded.program, program, u.unit))
+    }
+}
+
+/// Whether a unit of one version is the very unit (the same shared IR) of another.
+fn same_unit(old: &Program, a: UnitRef, new: &Program, b: UnitRef) -> bool {
+    match (a, b) {
+        (UnitRef::Drop(i), UnitRef::Drop(j)) => std::sync::Arc::ptr_eq(&old.drops[i as usize], &new.drops[j as usize]),
+        (UnitRef::Score(i), UnitRef::Score(j)) => {
+            std::sync::Arc::ptr_eq(&old.scores[i as usize], &new.scores[j as usize])
+        }
+        (UnitRef::Rule(i), UnitRef::Rule(j)) => std::sync::Arc::ptr_eq(&old.rules[i as usize], &new.rules[j as usize]),
+        _ => false,
     }
 }
 

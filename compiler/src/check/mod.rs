@@ -8,7 +8,8 @@ mod env;
 mod expr;
 mod unit;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use evr_grammar::ast::{self, ItemKind, Module, Span};
 
@@ -22,6 +23,53 @@ use env::{ConstInfo, FnBody, FnInfo, ScoreInfo};
 
 /// Checks a bundle's modules (in evaluation order: files sorted by path) against its schemas.
 pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) {
+    check_reusing(modules, schema, &mut Units::default(), &HashSet::new())
+}
+
+/// The checked units of one analysis, kept for the next: a unit of a file that has not changed
+/// is what it was, as long as nothing it may refer to changed either (the declarations of the
+/// bundle — streams, consts, fns, type aliases, scores — and the schemas).
+#[derive(Default)]
+pub struct Units {
+    /// What the units were checked against.
+    context: u64,
+    by_place: HashMap<(ast::FileId, u32, u32), (Checked, Vec<Diagnostic>)>,
+}
+
+#[derive(Clone)]
+enum Checked {
+    Drop(Arc<ir::Drop>),
+    Score(Arc<ir::Score>),
+    Rule(Arc<ir::Rule>),
+    /// The item gave no unit (its source is unknown).
+    Nothing,
+}
+
+/// A hash of everything a unit may refer to besides its own item: every declaration, at its
+/// place (inlined fns carry their spans), and the schemas.
+fn context(items: &[&ast::Item], schema: &Schema) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    crate::meaning::schema_hash(schema).hash(&mut h);
+    for item in items {
+        match &item.kind {
+            ItemKind::Drop { .. } | ItemKind::Rule { .. } | ItemKind::Test { .. } => {}
+            // A score is a unit, and also an id and a source that rules read.
+            ItemKind::Score { name, source, .. } => (&name.text, &source.text).hash(&mut h),
+            _ => format!("{item:?}").hash(&mut h),
+        }
+    }
+    h.finish()
+}
+
+/// [`check`], taking from `units` what files in `unchanged` held the last time, when the
+/// declarations are the same; `units` then holds this analysis's units.
+pub fn check_reusing(
+    modules: &[Module],
+    schema: &Schema,
+    units: &mut Units,
+    unchanged: &HashSet<ast::FileId>,
+) -> (Program, Vec<Diagnostic>) {
     let mut env = Env::new(schema);
     let mut diags = Vec::new();
     let items: Vec<&ast::Item> = modules.iter().flat_map(|m| &m.items).collect();
@@ -39,9 +87,31 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
         }
     }
 
+    let context = context(&items, schema);
+    let before = std::mem::take(&mut units.by_place);
+    let reuse = units.context == context;
+    units.context = context;
     let mut program = Program::default();
     let mut test_names: HashMap<&str, Span> = HashMap::new();
     for item in &items {
+        let place = (item.span.file, item.span.start, item.span.end);
+        let is_unit = matches!(item.kind, ItemKind::Drop { .. } | ItemKind::Score { .. } | ItemKind::Rule { .. });
+        if is_unit
+            && reuse
+            && unchanged.contains(&item.span.file)
+            && let Some((checked, unit_diags)) = before.get(&place)
+        {
+            match checked {
+                Checked::Drop(d) => program.drops.push(d.clone()),
+                Checked::Score(s) => program.scores.push(s.clone()),
+                Checked::Rule(r) => program.rules.push(r.clone()),
+                Checked::Nothing => {}
+            }
+            diags.extend(unit_diags.iter().cloned());
+            units.by_place.insert(place, (checked.clone(), unit_diags.clone()));
+            continue;
+        }
+        let (first_diag, counts) = (diags.len(), (program.drops.len(), program.scores.len(), program.rules.len()));
         let annotations = annotations(item, &mut diags);
         let doc = item.doc.clone();
         match &item.kind {
@@ -50,7 +120,7 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
                 let source = cx.enter_source(source);
                 let cond = cx.condition(cond, "the condition of a drop");
                 if let Some(source) = source {
-                    program.drops.push(ir::Drop {
+                    program.drops.push(Arc::new(ir::Drop {
                         name: name.text.clone(),
                         source,
                         cond,
@@ -58,7 +128,7 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
                         annotations,
                         doc,
                         span: item.span,
-                    });
+                    }));
                 }
             }
             ItemKind::Score { name, source, weights } => {
@@ -69,7 +139,7 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
                     .map(|w| (cx.weight(&w.weight), cx.condition(&w.cond, "the condition of a weight")))
                     .collect();
                 if let Some(source) = source {
-                    program.scores.push(ir::Score {
+                    program.scores.push(Arc::new(ir::Score {
                         name: name.text.clone(),
                         source,
                         weights,
@@ -77,7 +147,7 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
                         annotations,
                         doc,
                         span: item.span,
-                    });
+                    }));
                 }
             }
             ItemKind::Rule { name, source, cond, body } => {
@@ -90,7 +160,7 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
                 }
                 let body = cx.block(body);
                 if let Some(source) = source {
-                    program.rules.push(ir::Rule {
+                    program.rules.push(Arc::new(ir::Rule {
                         name: name.text.clone(),
                         source,
                         cond,
@@ -99,7 +169,7 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
                         annotations,
                         doc,
                         span: item.span,
-                    });
+                    }));
                 }
             }
             ItemKind::Test { name, name_span, body } => {
@@ -115,6 +185,18 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
                 program.tests.push(ir::Test { name: name.clone(), steps, unit: cx.unit, span: item.span });
             }
             _ => {}
+        }
+        if is_unit {
+            let checked = if program.drops.len() > counts.0 {
+                program.drops.last().cloned().map(Checked::Drop)
+            } else if program.scores.len() > counts.1 {
+                program.scores.last().cloned().map(Checked::Score)
+            } else if program.rules.len() > counts.2 {
+                program.rules.last().cloned().map(Checked::Rule)
+            } else {
+                None
+            };
+            units.by_place.insert(place, (checked.unwrap_or(Checked::Nothing), diags[first_diag..].to_vec()));
         }
     }
     program.sources = std::mem::take(&mut env.program.sources);
