@@ -88,6 +88,11 @@ pub struct Executor {
     loaded: Arc<Loaded>,
     /// Where new versions are published, when the executor follows reloads.
     live: Option<Arc<Live>>,
+    stream: Stream,
+}
+
+/// An executor's per-stream state.
+struct Stream {
     max_keys_per_site: usize,
     /// Velocity state, per unit of the unit table, by site number.
     sites: Vec<Vec<Site>>,
@@ -102,7 +107,7 @@ pub struct Executor {
     scratch: Scratch,
     /// Columns of a frame filled from a value tree (`run`).
     tree_columns: Vec<Vec<u8>>,
-    /// Buffers [`process_into`](Self::process_into) reuses: outputs, and an output's bytes.
+    /// Buffers [`Executor::process_into`] reuses: outputs, and an output's bytes.
     outputs: Vec<Output>,
     encoded: Vec<u8>,
 }
@@ -118,19 +123,21 @@ impl Executor {
     pub fn new(loaded: Arc<Loaded>) -> Executor {
         let max_keys_per_site = loaded.config().max_keys_per_site;
         let mut exec = Executor {
-            sites: Vec::new(),
-            scores: Vec::new(),
-            actions: Vec::new(),
-            candidates: Vec::new(),
-            shadow: ShadowCounts::default(),
-            frames: Vec::new(),
-            kept: Kept::default(),
-            scratch: Scratch::default(),
-            tree_columns: Vec::new(),
-            outputs: Vec::new(),
-            encoded: Vec::new(),
+            stream: Stream {
+                sites: Vec::new(),
+                scores: Vec::new(),
+                actions: Vec::new(),
+                candidates: Vec::new(),
+                shadow: ShadowCounts::default(),
+                frames: Vec::new(),
+                kept: Kept::default(),
+                scratch: Scratch::default(),
+                tree_columns: Vec::new(),
+                outputs: Vec::new(),
+                encoded: Vec::new(),
+                max_keys_per_site,
+            },
             live: None,
-            max_keys_per_site,
             loaded: loaded.clone(),
         };
         exec.switch(loaded);
@@ -149,11 +156,11 @@ impl Executor {
     /// sites that `next` keeps keep their state, new sites start empty, the rest is freed.
     fn switch(&mut self, next: Arc<Loaded>) {
         let mut state: HashMap<SiteId, Site> = HashMap::new();
-        for (u, sites) in self.loaded.units().iter().zip(std::mem::take(&mut self.sites)) {
+        for (u, sites) in self.loaded.units().iter().zip(std::mem::take(&mut self.stream.sites)) {
             state.extend(u.sites.iter().map(|s| s.id).zip(sites));
         }
-        let max_keys = self.max_keys_per_site;
-        self.sites = next
+        let max_keys = self.stream.max_keys_per_site;
+        self.stream.sites = next
             .units()
             .iter()
             .map(|u| {
@@ -169,24 +176,24 @@ impl Executor {
                 counts.iter().enumerate().filter_map(|(i, c)| Some((names(i)?, *c))).collect();
             new_names.iter().map(|n| old.get(n).copied().unwrap_or(0)).collect::<Vec<u64>>()
         };
-        self.shadow = ShadowCounts {
+        self.stream.shadow = ShadowCounts {
             outputs: by_name(
-                &self.shadow.outputs,
+                &self.stream.shadow.outputs,
                 &|i| old.sinks.get(i).map(|s| s.name.clone()),
                 new.sinks.iter().map(|s| s.name.clone()).collect(),
             ),
             drops: by_name(
-                &self.shadow.drops,
+                &self.stream.shadow.drops,
                 &|i| old.drops.get(i).map(|d| d.name.clone()),
                 new.drops.iter().map(|d| d.name.clone()).collect(),
             ),
         };
-        self.scores = vec![None; new.scores.len()];
-        self.frames = match &next.frames {
+        self.stream.scores = vec![None; new.scores.len()];
+        self.stream.frames = match &next.frames {
             Some(frames) => frames.iter().map(|f| vec![0u8; f.layout.size()]).collect(),
             None => Vec::new(),
         };
-        self.kept = Kept::default();
+        self.stream.kept = Kept::default();
         self.loaded = next;
     }
 
@@ -217,7 +224,7 @@ impl Executor {
 
     /// What `@shadow` units would have done so far.
     pub fn shadow(&self) -> &ShadowCounts {
-        &self.shadow
+        &self.stream.shadow
     }
 
     pub fn program(&self) -> &Program {
@@ -233,19 +240,87 @@ impl Executor {
     /// time a line was read): its event time when the source names no time field. Under the
     /// JIT, the event is decoded straight into its frame unless a unit reads it as a whole.
     pub fn process(&mut self, source: SourceId, bytes: &[u8], host_time_ms: i64, out: &mut Vec<Output>) -> Processed {
-        let loaded = Arc::clone(&self.loaded);
+        self.stream.process(&self.loaded, source, bytes, host_time_ms, out)
+    }
+
+    /// Processes one event of `source` and hands its outputs, as bytes, to `to`: what hosts
+    /// call. The event time is `event.time_ms` when the source names no time field.
+    pub fn process_into(
+        &mut self,
+        source: SourceId,
+        bytes: &[u8],
+        event: &Envelope,
+        to: &mut impl Outputs,
+    ) -> std::io::Result<Processed> {
+        self.stream.process_into(&self.loaded, source, bytes, event, to)
+    }
+
+    /// Decodes an event into a frame of its own, to evaluate apart from decoding (benchmarks
+    /// measure the two stages apart). `None` when events of `source` are not decoded into frames:
+    /// under the interpreter, or when a unit reads the event whole.
+    pub fn decode_frame<'b>(&self, source: SourceId, bytes: &'b [u8]) -> Option<Result<DecodedFrame<'b>, DecodeError>> {
+        self.stream.decode_frame(&self.loaded, source, bytes)
+    }
+
+    /// Runs drops, scores and rules over an event decoded by [`decode_frame`](Self::decode_frame)
+    /// of this executor's version.
+    pub fn run_frame(&mut self, decoded: &DecodedFrame, host_time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
+        self.stream.run_frame(&self.loaded, decoded, host_time_ms, out)
+    }
+
+    /// Decodes an event of `source` into a value tree.
+    pub fn decode(&self, source: SourceId, bytes: &[u8]) -> Result<Value, DecodeError> {
+        self.stream.decode(&self.loaded, source, bytes)
+    }
+
+    /// Runs drops, scores and rules of `source` over a decoded event. Returns the index of the
+    /// drop that discarded it, if any.
+    pub fn run(&mut self, source: SourceId, event: &Value, host_time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
+        self.stream.run(&self.loaded, source, event, host_time_ms, out)
+    }
+
+    /// The bytes an output sends to its sink: an emitted record encoded in the sink's format; a
+    /// routed event as the original bytes when the source and sink formats match, decoded again
+    /// and transcoded otherwise. `None` for dirty records.
+    pub fn payload<'b>(
+        &self,
+        source: SourceId,
+        input: &'b [u8],
+        output: &Output,
+    ) -> Option<std::borrow::Cow<'b, [u8]>> {
+        self.stream.payload(&self.loaded, source, input, output)
+    }
+}
+
+/// The per-stream half of evaluation, run against the version its executor holds (passed in,
+/// so that no reference count is touched per event).
+impl Stream {
+    /// Decodes and processes one event of `source`, appending its outputs to `out`.
+    /// `host_time_ms` is the host's timestamp for the event (a Kafka record's timestamp, the
+    /// time a line was read): its event time when the source names no time field. Under the
+    /// JIT, the event is decoded straight into its frame unless a unit reads it as a whole.
+    fn process(
+        &mut self,
+        loaded: &Loaded,
+        source: SourceId,
+        bytes: &[u8],
+        host_time_ms: i64,
+        out: &mut Vec<Output>,
+    ) -> Processed {
         let dropped_by = match loaded.frames_events(source) {
             Some(frames) => {
                 let (s, src) = (source.0 as usize, &loaded.program().sources[source.0 as usize]);
                 let mut frame = FrameOut::new(&mut self.frames[s], &mut self.kept, &frames.plan);
                 frame.defer = true;
                 decode::decode_into(loaded.schema(), src.message, src.format, bytes, &mut frame).map(|()| {
-                    let time_ms = self.frame_time(source, host_time_ms);
+                    let time_ms = self.frame_time(loaded, source, host_time_ms);
                     // The frame points into `bytes`, which outlive this call.
-                    self.evaluate(source, Event::Frame(bytes), time_ms, out)
+                    self.evaluate(loaded, source, Event::Frame(bytes), time_ms, out)
                 })
             }
-            None => self.decode(source, bytes).map(|event| self.evaluate_tree(source, &event, host_time_ms, out)),
+            None => self
+                .decode(loaded, source, bytes)
+                .map(|event| self.evaluate_tree(loaded, source, &event, host_time_ms, out)),
         };
         let version = loaded.version();
         match dropped_by {
@@ -259,8 +334,9 @@ impl Executor {
 
     /// Processes one event of `source` and hands its outputs, as bytes, to `to`: what hosts
     /// call. The event time is `event.time_ms` when the source names no time field.
-    pub fn process_into(
+    fn process_into(
         &mut self,
+        loaded: &Loaded,
         source: SourceId,
         bytes: &[u8],
         event: &Envelope,
@@ -268,21 +344,21 @@ impl Executor {
     ) -> std::io::Result<Processed> {
         let mut outputs = std::mem::take(&mut self.outputs);
         outputs.clear();
-        let processed = self.process(source, bytes, event.time_ms, &mut outputs);
-        let result = self.hand_over(source, bytes, event, &outputs, to);
+        let processed = self.process(loaded, source, bytes, event.time_ms, &mut outputs);
+        let result = self.hand_over(loaded, source, bytes, event, &outputs, to);
         self.outputs = outputs;
         result.map(|()| processed)
     }
 
     fn hand_over(
         &mut self,
+        loaded: &Loaded,
         source: SourceId,
         bytes: &[u8],
         event: &Envelope,
         outputs: &[Output],
         to: &mut impl Outputs,
     ) -> std::io::Result<()> {
-        let loaded = Arc::clone(&self.loaded);
         let (program, schema) = (loaded.program(), loaded.schema());
         let source_format = program.sources[source.0 as usize].format;
         for o in outputs {
@@ -328,61 +404,86 @@ impl Executor {
     /// Decodes an event into a frame of its own, to evaluate apart from decoding (benchmarks
     /// measure the two stages apart). `None` when events of `source` are not decoded into frames:
     /// under the interpreter, or when a unit reads the event whole.
-    pub fn decode_frame<'b>(&self, source: SourceId, bytes: &'b [u8]) -> Option<Result<DecodedFrame<'b>, DecodeError>> {
-        let frames = self.loaded.frames_events(source)?;
-        let src = &self.program().sources[source.0 as usize];
+    fn decode_frame<'b>(
+        &self,
+        loaded: &Loaded,
+        source: SourceId,
+        bytes: &'b [u8],
+    ) -> Option<Result<DecodedFrame<'b>, DecodeError>> {
+        let frames = loaded.frames_events(source)?;
+        let src = &loaded.program().sources[source.0 as usize];
         let mut decoded =
             DecodedFrame { source, frame: vec![0; frames.layout.size()], kept: Kept::default(), input: bytes };
         let mut out = FrameOut::new(&mut decoded.frame, &mut decoded.kept, &frames.plan);
-        Some(decode::decode_into(self.schema(), src.message, src.format, bytes, &mut out).map(|()| decoded))
+        Some(decode::decode_into(loaded.schema(), src.message, src.format, bytes, &mut out).map(|()| decoded))
     }
 
     /// Runs drops, scores and rules over an event decoded by [`decode_frame`](Self::decode_frame)
     /// of this executor's version.
-    pub fn run_frame(&mut self, decoded: &DecodedFrame, host_time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
+    fn run_frame(
+        &mut self,
+        loaded: &Loaded,
+        decoded: &DecodedFrame,
+        host_time_ms: i64,
+        out: &mut Vec<Output>,
+    ) -> Option<usize> {
         let (source, s) = (decoded.source, decoded.source.0 as usize);
         let frame = self.frames.get_mut(s).filter(|f| f.len() == decoded.frame.len())?;
         frame.copy_from_slice(&decoded.frame);
-        let time_ms = self.frame_time(source, host_time_ms);
+        let time_ms = self.frame_time(loaded, source, host_time_ms);
         // The frame points into `decoded.input` and `decoded.kept`, both alive for this call.
-        self.evaluate(source, Event::Frame(decoded.input), time_ms, out)
+        self.evaluate(loaded, source, Event::Frame(decoded.input), time_ms, out)
     }
 
     /// Decodes an event of `source` into a value tree.
-    pub fn decode(&self, source: SourceId, bytes: &[u8]) -> Result<Value, DecodeError> {
-        let src = &self.program().sources[source.0 as usize];
-        decode::decode(self.schema(), src.message, src.format, bytes)
+    fn decode(&self, loaded: &Loaded, source: SourceId, bytes: &[u8]) -> Result<Value, DecodeError> {
+        let src = &loaded.program().sources[source.0 as usize];
+        decode::decode(loaded.schema(), src.message, src.format, bytes)
     }
 
     /// Runs drops, scores and rules of `source` over a decoded event. Returns the index of the
     /// drop that discarded it, if any.
-    pub fn run(&mut self, source: SourceId, event: &Value, host_time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
-        self.evaluate_tree(source, event, host_time_ms, out)
-    }
-
-    fn evaluate_tree(
+    fn run(
         &mut self,
+        loaded: &Loaded,
         source: SourceId,
         event: &Value,
         host_time_ms: i64,
         out: &mut Vec<Output>,
     ) -> Option<usize> {
-        if let Some(frames) = &self.loaded.frames {
+        self.evaluate_tree(loaded, source, event, host_time_ms, out)
+    }
+
+    fn evaluate_tree(
+        &mut self,
+        loaded: &Loaded,
+        source: SourceId,
+        event: &Value,
+        host_time_ms: i64,
+        out: &mut Vec<Output>,
+    ) -> Option<usize> {
+        if let Some(frames) = &loaded.frames {
             let s = source.0 as usize;
             frames[s].layout.fill(event, &mut self.frames[s], &mut self.tree_columns);
         }
-        let time_ms = self.event_time(source, event, host_time_ms);
-        self.evaluate(source, Event::Tree(event), time_ms, out)
+        let time_ms = self.event_time(loaded, source, event, host_time_ms);
+        self.evaluate(loaded, source, Event::Tree(event), time_ms, out)
     }
 
-    fn evaluate(&mut self, source: SourceId, event: Event, time_ms: i64, out: &mut Vec<Output>) -> Option<usize> {
-        let loaded = Arc::clone(&self.loaded);
+    fn evaluate(
+        &mut self,
+        loaded: &Loaded,
+        source: SourceId,
+        event: Event,
+        time_ms: i64,
+        out: &mut Vec<Output>,
+    ) -> Option<usize> {
         let program = loaded.program();
         let units = loaded.units();
         let mine = &loaded.by_source[source.0 as usize];
         for &u in &mine.drops {
             let (u, unit) = (u as usize, &units[u as usize]);
-            match self.eval(&loaded, u, event, time_ms) {
+            match self.eval(loaded, u, event, time_ms) {
                 Ok(v) if v != 0 && unit.shadow => self.shadow.drops[drop_index(unit)] += 1,
                 Ok(v) if v != 0 => return Some(drop_index(unit)),
                 Ok(_) => {}
@@ -395,7 +496,7 @@ impl Executor {
         for &u in &mine.scores {
             let (u, unit) = (u as usize, &units[u as usize]);
             let UnitRef::Score(i) = unit.unit else { continue };
-            match self.eval(&loaded, u, event, time_ms) {
+            match self.eval(loaded, u, event, time_ms) {
                 Ok(v) => self.scores[i as usize] = Some(v),
                 Err(e) => out
                     .push(Output::Dirty { error: format!("score {}: {e}", unit.name), unit: Some(unit.name.clone()) }),
@@ -406,7 +507,7 @@ impl Executor {
             Some(index) => {
                 let probe = match event {
                     Event::Tree(v) => index.probe(source, v),
-                    Event::Frame(_) => self.frame_probe(index, source),
+                    Event::Frame(_) => self.frame_probe(loaded, index, source),
                 };
                 index.candidates(source, probe, &mut candidates);
             }
@@ -421,7 +522,7 @@ impl Executor {
             let unit = &units[u];
             // A failed unit's actions are gone (`eval` drops them), so `actions` is empty here.
             debug_assert!(self.actions.is_empty());
-            match self.eval(&loaded, u, event, time_ms) {
+            match self.eval(loaded, u, event, time_ms) {
                 Ok(_) if self.actions.is_empty() => {}
                 Ok(_) if unit.shadow => {
                     for a in self.actions.drain(..) {
@@ -443,8 +544,8 @@ impl Executor {
     }
 
     /// The indexed field's value, read from the frame of `source`.
-    fn frame_probe<'s>(&'s self, index: &RuleIndex, source: SourceId) -> Probe<'s> {
-        let (Some(frames), Some((_, leaf))) = (&self.loaded.frames, index.field(source)) else { return Probe::Other };
+    fn frame_probe<'s>(&'s self, loaded: &Loaded, index: &RuleIndex, source: SourceId) -> Probe<'s> {
+        let (Some(frames), Some((_, leaf))) = (&loaded.frames, index.field(source)) else { return Probe::Other };
         let s = source.0 as usize;
         let Some(at) = frames[s].index_slot else { return Probe::Other };
         let (_, word, len) = read_slot(&self.frames[s], at);
@@ -460,9 +561,9 @@ impl Executor {
     }
 
     /// Event time from the frame's slot for the source's time field, or the host's time.
-    fn frame_time(&self, source: SourceId, host_time_ms: i64) -> i64 {
+    fn frame_time(&self, loaded: &Loaded, source: SourceId, host_time_ms: i64) -> i64 {
         let s = source.0 as usize;
-        match (&self.loaded.frames, self.program().sources[s].time_field) {
+        match (&loaded.frames, loaded.program().sources[s].time_field) {
             (Some(frames), Some(_)) => frames[s].time_slot.map_or(0, |at| read_slot(&self.frames[s], at).1 as i64),
             _ => host_time_ms,
         }
@@ -524,18 +625,19 @@ impl Executor {
     /// The bytes an output sends to its sink: an emitted record encoded in the sink's format; a
     /// routed event as the original bytes when the source and sink formats match, decoded again
     /// and transcoded otherwise. `None` for dirty records.
-    pub fn payload<'b>(
+    fn payload<'b>(
         &self,
+        loaded: &Loaded,
         source: SourceId,
         input: &'b [u8],
         output: &Output,
     ) -> Option<std::borrow::Cow<'b, [u8]>> {
-        let program = self.program();
+        let program = loaded.program();
         let sink_format = |sink: SinkId| program.sinks[sink.0 as usize].format;
         match output {
             Output::Record { sink, record, .. } => {
                 let mut bytes = Vec::new();
-                encode::encode(self.schema(), sink_format(*sink), record, &mut bytes);
+                encode::encode(loaded.schema(), sink_format(*sink), record, &mut bytes);
                 Some(bytes.into())
             }
             Output::Forward { sink } if sink_format(*sink) == program.sources[source.0 as usize].format => {
@@ -543,9 +645,9 @@ impl Executor {
             }
             Output::Forward { sink } => {
                 // A routed event decoded before, so it decodes again.
-                let event = self.decode(source, input).ok()?;
+                let event = self.decode(loaded, source, input).ok()?;
                 let mut bytes = Vec::new();
-                encode::encode(self.schema(), sink_format(*sink), &event, &mut bytes);
+                encode::encode(loaded.schema(), sink_format(*sink), &event, &mut bytes);
                 Some(bytes.into())
             }
             Output::Dirty { .. } => None,
@@ -553,8 +655,8 @@ impl Executor {
     }
 
     /// Event time from the source's time field, or the host's time.
-    fn event_time(&self, source: SourceId, event: &Value, host_time_ms: i64) -> i64 {
-        let src = &self.program().sources[source.0 as usize];
+    fn event_time(&self, loaded: &Loaded, source: SourceId, event: &Value, host_time_ms: i64) -> i64 {
+        let src = &loaded.program().sources[source.0 as usize];
         match (src.time_field, event) {
             (Some(index), Value::Message(m)) => match m.fields.get(index as usize) {
                 Some(Value::Int(t)) => *t,
