@@ -6,19 +6,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use evr_compiler::frame::read_slot;
-use evr_compiler::interp::{self, Action, Env};
 use evr_compiler::ir::{Program, SinkId, SourceId, UnitRef};
-use evr_compiler::jit::abi::{Ctx, Scratch};
+use evr_compiler::jit::abi::Scratch;
 use evr_compiler::schema::Schema;
-use evr_compiler::types::Type;
-use evr_compiler::value::Value;
+use evr_compiler::value::{Action, Value};
 use evr_stdlib::RuntimeError;
 use evr_stdlib::velocity::Site;
 
 use crate::decode::plan::{FrameOut, Kept};
 use crate::decode::{self, DecodeError};
 use crate::encode;
+use crate::engine::{Code, EventView, FrameView, UnitState};
 use crate::index::{Probe, RuleIndex};
 use crate::live::Live;
 pub use crate::loaded::{Config, Engine, Loaded, SetupError};
@@ -544,82 +542,53 @@ impl Stream {
     }
 
     /// The indexed field's value, read from the frame of `source`.
-    fn frame_probe<'s>(&'s self, loaded: &Loaded, index: &RuleIndex, source: SourceId) -> Probe<'s> {
-        let (Some(frames), Some((_, leaf))) = (&loaded.frames, index.field(source)) else { return Probe::Other };
+    /// The frame of `source` as the executor asks about it, under the JIT.
+    fn frame_view<'s>(&'s self, loaded: &'s Loaded, source: SourceId) -> Option<FrameView<'s>> {
         let s = source.0 as usize;
-        let Some(at) = frames[s].index_slot else { return Probe::Other };
-        let (_, word, len) = read_slot(&self.frames[s], at);
-        match leaf {
-            // SAFETY: a string slot holds a pointer and length of UTF-8 text in the event's
-            // bytes or in `kept`, both alive while the event is processed.
-            Type::String => Probe::Str(unsafe { frame_str(word, len) }),
-            Type::Int => Probe::Int(word as i64),
-            Type::Enum(_) => Probe::Enum(word as i64 as i32),
-            Type::Bool => Probe::Bool(word != 0),
-            _ => Probe::Other,
-        }
+        let frames = loaded.frames.as_ref()?;
+        Some(FrameView { frames: &frames[s], frame: &self.frames[s] })
+    }
+
+    /// The indexed field's value, read from the frame of `source`.
+    fn frame_probe<'s>(&'s self, loaded: &'s Loaded, index: &RuleIndex, source: SourceId) -> Probe<'s> {
+        let (Some(view), Some((_, leaf))) = (self.frame_view(loaded, source), index.field(source)) else {
+            return Probe::Other;
+        };
+        view.probe(leaf)
     }
 
     /// Event time from the frame's slot for the source's time field, or the host's time.
     fn frame_time(&self, loaded: &Loaded, source: SourceId, host_time_ms: i64) -> i64 {
-        let s = source.0 as usize;
-        match (&loaded.frames, loaded.program().sources[s].time_field) {
-            (Some(frames), Some(_)) => frames[s].time_slot.map_or(0, |at| read_slot(&self.frames[s], at).1 as i64),
+        match (self.frame_view(loaded, source), loaded.program().sources[source.0 as usize].time_field) {
+            (Some(view), Some(_)) => view.time().unwrap_or(0),
             _ => host_time_ms,
         }
     }
 
-    /// Evaluates unit `u` of the unit table with the version's engine: a drop gives 0/1, a
-    /// score its total, a rule 0 (its actions go to `self.actions`, only when it succeeds).
+    /// Evaluates unit `u` of the unit table with its engine: a drop gives 0/1, a score its
+    /// total, a rule 0 (its actions go to `self.actions`, only when it succeeds).
     fn eval(&mut self, loaded: &Loaded, u: usize, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
         let unit = &loaded.units()[u];
-        let program = loaded.program();
-        let sites = &mut self.sites[u];
-        let scores: &[Option<i64>] = if matches!(unit.unit, UnitRef::Rule(_)) { &self.scores } else { &[] };
-        let Some(code) = &unit.code else {
-            let Event::Tree(event) = event else { return Err(RuntimeError::Internal) };
-            let mut env = Env::new(loaded.schema(), &loaded.prepared, event, scores, sites, time_ms);
-            return match unit.unit {
-                UnitRef::Drop(i) => {
-                    let d = &program.drops[i as usize];
-                    interp::eval_drop(&d.cond, &d.unit, &mut env).map(i64::from)
-                }
-                UnitRef::Score(i) => {
-                    let s = &program.scores[i as usize];
-                    interp::eval_score(&s.weights, &s.unit, &mut env)
-                }
-                UnitRef::Rule(i) => {
-                    interp::eval_rule(&program.rules[i as usize], &mut env, &mut self.actions).map(|()| 0)
-                }
-            };
-        };
         let s = unit.source.0 as usize;
-        if let (Some(frames), Event::Frame(bytes)) = (&loaded.frames, event) {
+        if let (Some(frames), Event::Frame(bytes), Code::Native(_)) = (&loaded.frames, event, &unit.code) {
             settle(&frames[s], &mut self.frames[s], &mut self.kept, loaded.schema(), &unit.wholes, bytes)?;
         }
-        let start = self.actions.len();
-        let mut ctx = Ctx {
-            schema: loaded.schema(),
-            constants: code.constants(),
+        let scores: &[Option<i64>] = if matches!(unit.unit, UnitRef::Rule(_)) { &self.scores } else { &[] };
+        let view = EventView {
+            frame: self.frames.get(s).map_or(&[][..], Vec::as_slice),
+            tree: match event {
+                Event::Tree(v) => Some(v),
+                Event::Frame(_) => None,
+            },
+        };
+        let state = UnitState {
+            sites: &mut self.sites[u],
             scores,
-            sites,
             time_ms,
             actions: &mut self.actions,
             scratch: &mut self.scratch,
-            event: match event {
-                Event::Tree(v) => v,
-                // No unit of this source reads the event whole (its layout says so).
-                Event::Frame(_) => &Value::Null,
-            },
         };
-        let mut result = 0i64;
-        let status = code.call(&self.frames[s], &mut ctx, &mut result);
-        self.scratch.clear();
-        if status == 0 {
-            return Ok(result);
-        }
-        self.actions.truncate(start);
-        Err(RuntimeError::from_code(status as u32).unwrap_or(RuntimeError::Internal))
+        unit.code.evaluate(loaded, unit.unit, view, state)
     }
 
     /// The bytes an output sends to its sink: an emitted record encoded in the sink's format; a
@@ -692,14 +661,4 @@ fn settle(
         FrameOut::new(frame, kept, &frames.plan).settle(w, v);
     }
     Ok(())
-}
-
-/// # Safety
-/// `word` and `len` must be a string slot's pointer and length, alive for `'a`.
-unsafe fn frame_str<'a>(word: u64, len: u64) -> &'a str {
-    if len == 0 {
-        return "";
-    }
-    // SAFETY: see the function's contract; decoders store only UTF-8 text in string slots.
-    unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(word as *const u8, len as usize)) }
 }

@@ -9,6 +9,7 @@
 
 pub mod decode;
 pub mod encode;
+mod engine;
 pub mod executor;
 pub mod file_host;
 pub mod follow;

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use evr_compiler::frame::FrameLayout;
 use evr_compiler::interp::Prepared;
 use evr_compiler::ir::{Expr, ExprKind, Program, SourceId, UnitRef, is_shadow};
-use evr_compiler::jit::{self, Missing, OptLevel, UnitCode};
+use evr_compiler::jit::{self, Missing, OptLevel};
 use evr_compiler::meaning::{self, ContentHash, Meaning};
 use evr_compiler::schema::Schema;
 use evr_stdlib::velocity::Kind;
 
 use crate::decode::plan::Plan;
+use crate::engine::Code;
 use crate::index::RuleIndex;
 
 /// Which evaluator runs the units.
@@ -97,8 +98,8 @@ pub struct LoadedUnit {
     pub hash: ContentHash,
     /// Its velocity call sites, by site number.
     pub sites: Vec<SiteSpec>,
-    /// Native code, under the JIT.
-    pub(crate) code: Option<UnitCode>,
+    /// How it is evaluated: interpreted, or native code under the JIT.
+    pub(crate) code: Code,
     /// The values read whole (by whole number) that the unit reads: under the JIT it runs only
     /// once they are decoded, and an event no such unit meets never decodes them.
     pub(crate) wholes: Vec<usize>,
@@ -219,7 +220,7 @@ impl Loaded {
             match previous.units.get(u.name.as_str()) {
                 None => report.added.push(u.name.clone()),
                 Some(before) if before.hash != u.hash => report.changed.push(u.name.clone()),
-                Some(before) => match (&before.code, &u.code) {
+                Some(before) => match (before.code.native(), u.code.native()) {
                     (Some(a), Some(b)) if !a.same_chunk(b) => report.recompiled.push(u.name.clone()),
                     _ => report.unchanged += 1,
                 },
@@ -266,7 +267,7 @@ impl Loaded {
                         Some(b) => b.sites.clone(),
                         None => site_specs(&program, &mut meaning, r),
                     },
-                    code: None,
+                    code: Code::Interpreted,
                     wholes: Vec::new(),
                 }
             })
@@ -283,8 +284,8 @@ impl Loaded {
                 for (i, u) in units.iter_mut().enumerate() {
                     let stays =
                         sources[u.source.0 as usize].layout && previous.is_some_and(|p| p.code_stays(&program, u));
-                    match kept[i].filter(|_| stays).and_then(|before| before.code.clone()) {
-                        Some(code) => u.code = Some(code),
+                    match kept[i].filter(|_| stays).and_then(|before| before.code.native().cloned()) {
+                        Some(code) => u.code = Code::Native(code),
                         None => compile.push(i),
                     }
                 }
@@ -294,7 +295,7 @@ impl Loaded {
                     Err(why) => SetupError::Other(why),
                 })?;
                 for (i, c) in compile.into_iter().zip(code) {
-                    units[i].code = Some(c);
+                    units[i].code = Code::Native(c);
                 }
                 let frames: Vec<SourceFrames> = layouts
                     .into_iter()
