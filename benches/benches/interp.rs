@@ -34,6 +34,20 @@ fn interp(c: &mut Criterion) {
             b.iter(|| evr_benches::process_and_encode(&mut exec, &events))
         });
     }
+    // The file host's own loop, as `evr run` and `evr bench` run it: events cut from the input,
+    // processed, every output written as a JSON line (here, thrown away).
+    group.bench_function("32_rules_file_host_jit", |b| {
+        let jit = Config { engine: Engine::Jit(OptLevel::Speed), ..Config::default() };
+        let loaded = Loaded::from_analysis(&a, jit).unwrap();
+        let input: Vec<u8> = events.iter().flat_map(|e| e.bytes().chain(std::iter::once(b'\n'))).collect();
+        let source = a.program.sources[0].name.clone();
+        let mut exec = Executor::new(loaded);
+        b.iter(|| {
+            let input = std::io::Cursor::new(input.clone());
+            let format = evr_runtime::file_host::InputFormat::JsonLines;
+            evr_runtime::file_host::run(&mut exec, &source, format, input, &mut std::io::sink(), &mut ()).unwrap()
+        })
+    });
     group.bench_function("baseline_serde_derive_plain_rust", |b| {
         let mut base = evr_benches::baseline::Baseline::new(RULES);
         let mut outputs = Vec::new();
