@@ -131,9 +131,25 @@ fn reload(paths: &[PathBuf], live: &Live, source: &str, parses: &mut Parses) -> 
         parses.keep(&analysis.files, analysis.modules);
         return Err(format!("the bundle does not check ({summary})"));
     }
-    if !analysis.program.sources.iter().any(|s| s.name == source) {
+    let why = match analysis.program.sources.iter().find(|s| s.name == source) {
+        None => Some(format!("the new version has no source `{source}`, which this run reads")),
+        Some(s)
+            if s.format
+                != live
+                    .current()
+                    .program()
+                    .sources
+                    .iter()
+                    .find(|o| o.name == source)
+                    .map_or(s.format, |o| o.format) =>
+        {
+            Some(format!("the new version changes how source `{source}` is framed, which this run reads as it began"))
+        }
+        Some(_) => None,
+    };
+    if let Some(why) = why {
         parses.keep(&analysis.files, analysis.modules);
-        return Err(format!("the new version has no source `{source}`, which this run reads"));
+        return Err(why);
     }
     let Analysis { files, program, schema, modules, .. } = analysis;
     parses.keep(&files, modules);

@@ -326,6 +326,13 @@ fn follow_tails_and_reloads() {
         rejected = next(&mut stderr);
     }
     assert!(rejected.contains("version 2 goes on"), "{rejected}");
+    // Nor can a version read the input another way than the run began with.
+    save(rules("-three").replace("Probe as json;\nsink", "Probe as protobuf;\nsink"));
+    let mut framed = String::new();
+    while !framed.contains("reload rejected") {
+        framed = next(&mut stderr);
+    }
+    assert!(framed.contains("how source `probes` is framed"), "{framed}");
     append("{\"id\":\"c\"}\n");
     assert_eq!(next(&mut stdout), "{\"sink\":\"out\",\"version\":2,\"value\":{\"id\":\"c-two\"}}\n");
     // Rotation: the file is replaced by a new one, read from its start.
@@ -354,6 +361,6 @@ fn follow_tails_and_reloads() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(rest.contains("evr: 5 events (stopped): 5 outputs (out 5)"), "{rest}");
-    assert!(rest.contains("reloads: 3 live, 1 rejected"), "{rest}");
+    assert!(rest.contains("reloads: 3 live, 2 rejected"), "{rest}");
     std::fs::remove_dir_all(&dir).ok();
 }
