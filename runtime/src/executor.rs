@@ -316,9 +316,7 @@ impl Stream {
                     self.evaluate(loaded, source, Event::Frame(bytes), time_ms, out)
                 })
             }
-            None => self
-                .decode(loaded, source, bytes)
-                .map(|event| self.evaluate_tree(loaded, source, &event, host_time_ms, out)),
+            None => self.decode(loaded, source, bytes).map(|event| self.run(loaded, source, &event, host_time_ms, out)),
         };
         let version = loaded.version();
         match dropped_by {
@@ -442,17 +440,6 @@ impl Stream {
     /// Runs drops, scores and rules of `source` over a decoded event. Returns the index of the
     /// drop that discarded it, if any.
     fn run(
-        &mut self,
-        loaded: &Loaded,
-        source: SourceId,
-        event: &Value,
-        host_time_ms: i64,
-        out: &mut Vec<Output>,
-    ) -> Option<usize> {
-        self.evaluate_tree(loaded, source, event, host_time_ms, out)
-    }
-
-    fn evaluate_tree(
         &mut self,
         loaded: &Loaded,
         source: SourceId,

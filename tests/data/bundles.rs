@@ -2,25 +2,13 @@
 //! engines; units' content hashes follow meaning only; damaged bundles are refused, never a
 //! panic.
 
-use std::path::PathBuf;
-
 use evr_compiler::evrb;
 use evr_compiler::files::Files;
 use evr_compiler::jit::OptLevel;
 use evr_runtime::executor::{Config, Engine};
 use proptest::prelude::*;
 
-use crate::{cases, here, rendered, run_analysis};
-
-fn run_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(here().join("run"))
-        .expect("tests/run exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
+use crate::{cases, here, rendered, run_analysis, run_case_dirs};
 
 fn loaded_back(a: &evr_compiler::Analysis) -> evr_compiler::Analysis {
     let bytes = evrb::build(a);
@@ -32,7 +20,7 @@ fn loaded_back(a: &evr_compiler::Analysis) -> evr_compiler::Analysis {
 
 #[test]
 fn built_bundles_run_as_their_sources() {
-    for dir in run_dirs() {
+    for dir in run_case_dirs() {
         let a = evr_compiler::analyze(evr_compiler::bundle::load(&dir).expect("loads"));
         let back = loaded_back(&a);
         let input = std::fs::read(dir.join("input.jsonl")).expect("input.jsonl");

@@ -27,6 +27,17 @@ pub fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
+/// Every `run/CASE/` directory, in order.
+pub fn run_case_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(here().join("run"))
+        .expect("tests/run exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 pub fn analyze_one(path: &Path) -> evr_compiler::Analysis {
     let text = std::fs::read_to_string(path).expect("case file is readable");
     let name = path.strip_prefix(here()).unwrap_or(path).display().to_string();

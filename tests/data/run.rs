@@ -7,16 +7,11 @@ use evr_runtime::executor::{Config, Engine, Loaded};
 use evr_runtime::rule_tests;
 use evr_tests::expect_file;
 
-use crate::{here, rendered, run_bundle, run_bundle_with};
+use crate::{here, rendered, run_bundle, run_bundle_with, run_case_dirs};
 
 #[test]
 fn run_cases() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(here().join("run"))
-        .expect("tests/run exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = run_case_dirs();
     assert!(dirs.len() >= 6, "the run cases are missing");
     let failures: Vec<String> = dirs
         .iter()
