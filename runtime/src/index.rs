@@ -46,7 +46,7 @@ impl Key {
 }
 
 /// The index of one source's rules.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct SourceIndex {
     /// The field the index looks at, as a path from the event root; `None` when no rule of the
     /// source can be indexed.
@@ -59,9 +59,11 @@ struct SourceIndex {
     by_value: FxHashMap<Key, Vec<u32>>,
     /// Rules that must be tried on every event, in declaration order.
     always: Vec<u32>,
+    /// How many rules pin each field: the indexed one is the most pinned.
+    pinned: HashMap<FieldPath, usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RuleIndex {
     sources: Vec<SourceIndex>,
 }
@@ -92,6 +94,78 @@ fn discriminant(cond: &Expr) -> Option<Pin> {
     }
 }
 
+/// The field that discriminates the most rules (ties: the smallest path, so the choice does
+/// not depend on the order rules are counted in).
+fn most_pinned<'a>(counts: impl Iterator<Item = (&'a FieldPath, usize)>) -> Option<FieldPath> {
+    counts.filter(|(_, n)| *n > 0).max_by_key(|(p, n)| (*n, std::cmp::Reverse(*p))).map(|(p, _)| p.clone())
+}
+
+impl SourceIndex {
+    /// Takes rule `i`, pinned as `pin`, off the index.
+    fn leave(&mut self, i: u32, pin: Option<Pin>) {
+        if let Some((path, _, _)) = &pin
+            && let Some(n) = self.pinned.get_mut(path)
+        {
+            *n -= 1;
+        }
+        let remove = |list: &mut Vec<u32>| {
+            if let Ok(at) = list.binary_search(&i) {
+                list.remove(at);
+            }
+        };
+        match pin {
+            Some((path, _, keys)) if self.path.as_ref() == Some(&path) => {
+                for k in keys {
+                    match &k {
+                        Key::Str(s) => {
+                            if let Some(list) = self.by_str.get_mut(&**s) {
+                                remove(list);
+                                if list.is_empty() {
+                                    self.by_str.remove(&**s);
+                                }
+                            }
+                        }
+                        k => {
+                            if let Some(list) = self.by_value.get_mut(k) {
+                                remove(list);
+                                if list.is_empty() {
+                                    self.by_value.remove(k);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => remove(&mut self.always),
+        }
+    }
+
+    /// Puts rule `i`, pinned as `pin`, on the index, in declaration order.
+    fn join(&mut self, i: u32, pin: Option<Pin>) {
+        if let Some((path, _, _)) = &pin {
+            *self.pinned.entry(path.clone()).or_default() += 1;
+        }
+        let insert = |list: &mut Vec<u32>| {
+            if let Err(at) = list.binary_search(&i) {
+                list.insert(at, i);
+            }
+        };
+        match pin {
+            Some((path, ty, keys)) if self.path.as_ref() == Some(&path) => {
+                self.leaf = Some(ty);
+                for k in keys {
+                    let list = match k {
+                        Key::Str(s) => self.by_str.entry(s).or_default(),
+                        k => self.by_value.entry(k).or_default(),
+                    };
+                    insert(list);
+                }
+            }
+            _ => insert(&mut self.always),
+        }
+    }
+}
+
 /// A chain of field reads from the event root whose value is never null.
 fn event_path(e: &Expr) -> Option<FieldPath> {
     if e.ty.is_optional() { None } else { evr_compiler::ir::event_path(e) }
@@ -115,8 +189,8 @@ impl RuleIndex {
                     *counts.entry(p).or_default() += 1;
                 }
             }
-            let best =
-                counts.into_iter().max_by_key(|(p, n)| (*n, std::cmp::Reverse((*p).clone()))).map(|(p, _)| p.clone());
+            let best = most_pinned(counts.iter().map(|(p, n)| (*p, *n)));
+            index.pinned = counts.into_iter().map(|(p, n)| (p.clone(), n)).collect();
             for (i, d) in rules {
                 match (&best, d) {
                     (Some(best), Some((path, ty, keys))) if *best == path => {
@@ -137,6 +211,33 @@ impl RuleIndex {
             index.path = best;
         }
         RuleIndex { sources }
+    }
+
+    /// The index of `new`, made from this index of `old` when the two have the same rules at
+    /// the same places but for those in `changed` (by rule number): each of those leaves the
+    /// lists it was on and joins those of its new condition. `None` when that cannot give what
+    /// [`new`](Self::new) gives — rules added or removed, a source changed, or another field
+    /// becoming the most pinned.
+    pub fn updated(&self, old: &Program, new: &Program, changed: &[u32]) -> Option<RuleIndex> {
+        if old.rules.len() != new.rules.len() || old.sources.len() != new.sources.len() {
+            return None;
+        }
+        let mut index = self.clone();
+        for &i in changed {
+            let (before, after) = (old.rules.get(i as usize)?, new.rules.get(i as usize)?);
+            if before.source != after.source {
+                return None;
+            }
+            let source = &mut index.sources[before.source.0 as usize];
+            let (was, is) = (before.cond.as_ref().and_then(discriminant), after.cond.as_ref().and_then(discriminant));
+            source.leave(i, was);
+            source.join(i, is);
+            let best = most_pinned(source.pinned.iter().map(|(p, n)| (p, *n)));
+            if best != source.path {
+                return None;
+            }
+        }
+        Some(index)
     }
 
     /// The field the index of `source` looks up, and its type, if it has one.

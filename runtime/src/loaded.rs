@@ -241,7 +241,7 @@ impl Loaded {
         version: u64,
         previous: Option<&Previous>,
     ) -> Result<Loaded, SetupError> {
-        let index = config.rule_index.then(|| RuleIndex::new(&program));
+        let index = config.rule_index.then(|| rule_index(&program, previous));
         let mut meaning = Meaning::new(&program, &schema);
         // Per unit: what it was in the previous version, when its meaning is the same.
         let mut kept: Vec<Option<&LoadedUnit>> = Vec::new();
@@ -400,6 +400,23 @@ impl Previous<'_> {
     fn code_stays(&self, program: &Program, u: &LoadedUnit) -> bool {
         self.same_schema && (self.ids_kept || ids_unmoved(&self.loaded.program, program, u.unit))
     }
+}
+
+/// The rule index of `program`: the previous version's, updated for the rules that are not its
+/// very rules, when it can be; built afresh otherwise.
+fn rule_index(program: &Program, previous: Option<&Previous>) -> RuleIndex {
+    let updated = previous.and_then(|p| {
+        let (old, index) = (&p.loaded.program, p.loaded.index.as_ref()?);
+        if old.rules.len() != program.rules.len() {
+            return None;
+        }
+        let changed: Vec<u32> = (0..program.rules.len() as u32)
+            .filter(|&i| !same_unit(old, UnitRef::Rule(i), program, UnitRef::Rule(i)))
+            .collect();
+        // Past a few changed rules, building afresh is as quick (and simpler to trust).
+        (changed.len() * 8 <= program.rules.len()).then(|| index.updated(old, program, &changed)).flatten()
+    });
+    updated.unwrap_or_else(|| RuleIndex::new(program))
 }
 
 /// Whether a unit of one version is the very unit (the same shared IR) of another.

@@ -46,3 +46,73 @@ rule r7 on s when color == Color.RED => route out;
     candidates(r#"{}"#, &mut out);
     assert_eq!(out, vec![2, 3, 4, 5, 6, 7]);
 }
+
+/// An index updated for a few changed rules finds the candidates a fresh index finds; when the
+/// change makes another field the most pinned, it declines and the index is built afresh.
+#[test]
+fn updated_indexes_agree_with_fresh_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let version = |r1: &str, r3: &str| {
+        let rules = format!(
+            r#"use "codec.proto";
+use codec.v1.{{All, Color}};
+source s: All as json;
+sink out: All as json;
+rule r0 on s when s == "a" => route out;
+rule r1 on s when {r1} => route out;
+rule r2 on s when s in ["b", "c"] => route out;
+rule r3 on s when {r3} => route out;
+rule r4 on s => route out;
+"#
+        );
+        let mut files = evr_compiler::files::Files::default();
+        files.add(dir.join("bundle.evr"), "bundle.evr", rules);
+        let a = evr_compiler::analyze(files);
+        assert!(!a.has_errors(), "{:?}", a.diagnostics);
+        a
+    };
+    let base = version(r#"s == "x""#, "i32 > 0");
+    let index = RuleIndex::new(&base.program);
+    let events = [r#"{"s":"a"}"#, r#"{"s":"x"}"#, r#"{"s":"b"}"#, r#"{"s":"y","i32":3}"#, r#"{}"#];
+    let ty = base.program.sources[0].message;
+    let candidates = |index: &RuleIndex, a: &evr_compiler::Analysis| -> Vec<Vec<u32>> {
+        events
+            .iter()
+            .map(|json| {
+                let e = decode::decode(&a.schema, ty, WireFormat::Json, json.as_bytes()).unwrap();
+                let mut out = Vec::new();
+                index.candidates(SourceId(0), index.probe(SourceId(0), &e), &mut out);
+                out
+            })
+            .collect()
+    };
+    for (r1, r3) in [
+        (r#"s == "y""#, "i32 > 0"),
+        (r#"s in ["a", "y"]"#, "i32 > 0"),
+        ("i32 > 1", "i32 > 0"),
+        (r#"s == "x""#, r#"s == "a""#),
+        ("i32 > 1", r#"s == "b" && i32 > 0"#),
+    ] {
+        let next = version(r1, r3);
+        let updated = index.updated(&base.program, &next.program, &[1, 3]).expect("the same field stays indexed");
+        let fresh = RuleIndex::new(&next.program);
+        assert_eq!(candidates(&updated, &next), candidates(&fresh, &next), "{r1} / {r3}");
+    }
+    // Three rules pinning `i32` outnumber the two left pinning `s`.
+    let flipped = version("i32 == 1", "i32 == 2");
+    let flipped = {
+        let mut p = flipped.program.clone();
+        let mut extra = (*p.rules[0]).clone();
+        extra.name = "r5".into();
+        p.rules.push(std::sync::Arc::new(extra));
+        p
+    };
+    assert!(index.updated(&base.program, &flipped, &[1, 3]).is_none(), "rules added: built afresh");
+    let two_i32 = version("i32 == 1", "i32 == 2 && s == \"q\"");
+    let r0_too = {
+        let mut p = two_i32.program.clone();
+        p.rules[0] = p.rules[1].clone();
+        p
+    };
+    assert!(index.updated(&base.program, &r0_too, &[0, 1, 3]).is_none(), "another field most pinned: built afresh");
+}
