@@ -40,21 +40,23 @@ impl Reloads {
 }
 
 /// Starts watching `dirs` (each with whether to watch it recursively) and SIGHUP; each trigger
-/// reloads the bundle at `paths` into `live`. `source` must stay in every version.
+/// reloads the bundle at `paths` into `live`. `source` must stay in every version. `read` is
+/// [`texts_hash`] of the analysis the run began with.
 pub fn start(
     paths: Vec<PathBuf>,
     dirs: Vec<(PathBuf, bool)>,
     live: Arc<Live>,
     source: String,
     mut parses: Parses,
+    read: u64,
 ) -> Reloads {
-    let (tx, rx) = channel::<Instant>();
+    let (tx, rx) = channel::<Trigger>();
     let watcher = watch(&dirs, tx.clone());
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
         let tx = tx.clone();
         std::thread::spawn(move || {
             for _ in signals.forever() {
-                if tx.send(Instant::now()).is_err() {
+                if tx.send(Trigger { at: Instant::now(), asked: true }).is_err() {
                     return;
                 }
             }
@@ -64,11 +66,15 @@ pub fn start(
         Reloads { accepted: Arc::new(AtomicU64::new(0)), rejected: Arc::new(AtomicU64::new(0)), _watcher: watcher };
     let (accepted, rejected) = (reloads.accepted.clone(), reloads.rejected.clone());
     std::thread::spawn(move || {
+        // What the last reload read: a file event that changes none of it (an editor touching
+        // a file, one save reported twice) makes no new version; SIGHUP always does.
+        let mut read = Some(read);
         while let Some(trigger) = next_trigger(&rx) {
-            match reload(&paths, &live, &source, &mut parses) {
-                Ok(line) => {
+            match reload(&paths, &live, &source, &mut parses, &mut read, trigger.asked) {
+                Ok(None) => {}
+                Ok(Some(line)) => {
                     accepted.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("evr: {line} ({:.1} ms after the change)", trigger.elapsed().as_secs_f64() * 1e3);
+                    eprintln!("evr: {line} ({:.1} ms after the change)", trigger.at.elapsed().as_secs_f64() * 1e3);
                 }
                 Err(why) => {
                     rejected.fetch_add(1, Ordering::Relaxed);
@@ -80,7 +86,7 @@ pub fn start(
     reloads
 }
 
-fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Instant>) -> Option<notify::RecommendedWatcher> {
+fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Trigger>) -> Option<notify::RecommendedWatcher> {
     let handler = move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if event.kind.is_access() {
@@ -88,7 +94,7 @@ fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Instant>) -> Option<notify::Recomm
         }
         let ours = event.paths.iter().any(|p| p.extension().is_some_and(|e| e == "evr" || e == "proto" || e == "evrb"));
         if ours {
-            let _ = tx.send(Instant::now());
+            let _ = tx.send(Trigger { at: Instant::now(), asked: false });
         }
     };
     let mut watcher = match notify::recommended_watcher(handler) {
@@ -107,24 +113,44 @@ fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Instant>) -> Option<notify::Recomm
     Some(watcher)
 }
 
-/// The first of the next burst of triggers; `None` once no trigger can come.
-fn next_trigger(rx: &Receiver<Instant>) -> Option<Instant> {
-    let first = rx.recv().ok()?;
+/// What set off a reload: when, and whether someone asked for it (SIGHUP) rather than a file
+/// event reported a change.
+#[derive(Clone, Copy)]
+struct Trigger {
+    at: Instant,
+    asked: bool,
+}
+
+/// The next burst of triggers as one: from its first, asked for when any of it was.
+fn next_trigger(rx: &Receiver<Trigger>) -> Option<Trigger> {
+    let mut first = rx.recv().ok()?;
     loop {
         match rx.recv_timeout(DEBOUNCE) {
-            Ok(_) => {}
-            Err(RecvTimeoutError::Timeout) => return Some(first),
-            Err(RecvTimeoutError::Disconnected) => return Some(first),
+            Ok(t) => first.asked |= t.asked,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return Some(first),
         }
     }
 }
 
 /// Checks and loads the bundle again; the line to log, or why it was rejected.
-fn reload(paths: &[PathBuf], live: &Live, source: &str, parses: &mut Parses) -> Result<String, String> {
+fn reload(
+    paths: &[PathBuf],
+    live: &Live,
+    source: &str,
+    parses: &mut Parses,
+    read: &mut Option<u64>,
+    asked: bool,
+) -> Result<Option<String>, String> {
     let analysis = match load::analyze_reusing(paths, parses) {
         Ok(a) => a,
         Err(load::Problem::Io(why) | load::Problem::Bundle(why)) => return Err(why),
     };
+    let texts = texts_hash(&analysis);
+    if !asked && *read == Some(texts) {
+        parses.keep(&analysis.files, analysis.modules);
+        return Ok(None);
+    }
+    *read = Some(texts);
     if analysis.has_errors() {
         report_diagnostics(&analysis);
         let summary = evr_compiler::diag::human::summary(&analysis.diagnostics).unwrap_or_default();
@@ -154,10 +180,21 @@ fn reload(paths: &[PathBuf], live: &Live, source: &str, parses: &mut Parses) -> 
     let Analysis { files, program, schema, modules, .. } = analysis;
     parses.keep(&files, modules);
     match live.reload(program, schema) {
-        Ok(report) => Ok(report.summary()),
+        Ok(report) => Ok(Some(report.summary())),
         Err(why) => {
             report_setup(&files, &why);
             Err("the new version does not compile".to_owned())
         }
     }
+}
+
+/// A hash of what an analysis read: the text of every rule file, and the schemas.
+pub fn texts_hash(analysis: &Analysis) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (_, f) in analysis.files.iter() {
+        (&f.name, &f.text).hash(&mut h);
+    }
+    evr_compiler::meaning::schema_hash(&analysis.schema).hash(&mut h);
+    h.finish()
 }

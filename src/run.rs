@@ -195,7 +195,7 @@ fn run_bundle(args: RunArgs) -> Status {
     let source = pick_source(&analysis.program, args.source)?;
     let format = input_format(&analysis.program.sources[source.0 as usize], args.format)?;
     let source_name = analysis.program.sources[source.0 as usize].name.clone();
-    let watched = args.follow.then(|| load::watched(&paths, &analysis));
+    let watched = args.follow.then(|| (load::watched(&paths, &analysis), reload::texts_hash(&analysis)));
     let (files, modules, loaded) = prepare(analysis, args.engine)?;
     parses.keep(&files, modules);
     let (reader, size): (Box<dyn io::Read + Send>, Option<u64>) = if args.input == Path::new("-") {
@@ -231,9 +231,9 @@ fn run_bundle(args: RunArgs) -> Status {
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let (mut exec, reloads) = match watched {
-        Some(dirs) => {
+        Some((dirs, read)) => {
             let live = Live::new(loaded);
-            let reloads = reload::start(paths.to_vec(), dirs, live.clone(), source_name.clone(), parses);
+            let reloads = reload::start(paths.to_vec(), dirs, live.clone(), source_name.clone(), parses, read);
             (Executor::following(live), Some(reloads))
         }
         None => (Executor::new(loaded), None),

@@ -347,6 +347,9 @@ fn follow_tails_and_reloads() {
     while !live.contains("version 3 live") {
         live = next(&mut stderr);
     }
+    // Saving the same text again makes no version; SIGHUP makes one whatever changed.
+    save(rules("-four"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     let mut hup = String::new();
     while !hup.contains("version 4 live") {
