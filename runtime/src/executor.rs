@@ -92,8 +92,8 @@ pub struct Executor {
 /// An executor's per-stream state.
 struct Stream {
     max_keys_per_site: usize,
-    /// Velocity state, per unit of the unit table, by site number.
-    sites: Vec<Vec<Site>>,
+    /// Velocity state of every site of every unit, unit after unit (`LoadedUnit::first_site`).
+    sites: Vec<Site>,
     scores: Vec<Option<i64>>,
     actions: Vec<Action>,
     candidates: Vec<u32>,
@@ -153,20 +153,14 @@ impl Executor {
     /// Makes `next` the version this executor runs. Velocity state moves by site identity:
     /// sites that `next` keeps keep their state, new sites start empty, the rest is freed.
     fn switch(&mut self, next: Arc<Loaded>) {
-        let mut state: HashMap<SiteId, Site> = HashMap::new();
-        for (u, sites) in self.loaded.units().iter().zip(std::mem::take(&mut self.stream.sites)) {
-            state.extend(u.sites.iter().map(|s| s.id).zip(sites));
-        }
+        let old_ids = self.loaded.units().iter().flat_map(|u| u.sites.iter().map(|s| s.id));
+        let mut state: HashMap<SiteId, Site> = old_ids.zip(std::mem::take(&mut self.stream.sites)).collect();
         let max_keys = self.stream.max_keys_per_site;
         self.stream.sites = next
             .units()
             .iter()
-            .map(|u| {
-                u.sites
-                    .iter()
-                    .map(|s| state.remove(&s.id).unwrap_or_else(|| Site::new(s.kind, s.window_ms, max_keys)))
-                    .collect()
-            })
+            .flat_map(|u| &u.sites)
+            .map(|s| state.remove(&s.id).unwrap_or_else(|| Site::new(s.kind, s.window_ms, max_keys)))
             .collect();
         let (old, new) = (self.loaded.program(), next.program());
         let by_name = |counts: &[u64], names: &dyn Fn(usize) -> Option<String>, new_names: Vec<String>| {
@@ -569,7 +563,7 @@ impl Stream {
             },
         };
         let state = UnitState {
-            sites: &mut self.sites[u],
+            sites: &mut self.sites[unit.first_site as usize..][..unit.sites.len()],
             scores,
             time_ms,
             actions: &mut self.actions,

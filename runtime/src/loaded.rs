@@ -98,6 +98,8 @@ pub struct LoadedUnit {
     pub hash: ContentHash,
     /// Its velocity call sites, by site number.
     pub sites: Vec<SiteSpec>,
+    /// Where its sites' state starts among all sites' (an executor keeps them in one vector).
+    pub(crate) first_site: u32,
     /// How it is evaluated: interpreted, or native code under the JIT.
     pub(crate) code: Code,
     /// The values read whole (by whole number) that the unit reads: under the JIT it runs only
@@ -269,9 +271,15 @@ impl Loaded {
                     },
                     code: Code::Interpreted,
                     wholes: Vec::new(),
+                    first_site: 0,
                 }
             })
             .collect();
+        let mut first_site = 0u32;
+        for u in &mut units {
+            u.first_site = first_site;
+            first_site += u.sites.len() as u32;
+        }
         let fresh: Vec<UnitRef> = units.iter().zip(&kept).filter(|(_, k)| k.is_none()).map(|(u, _)| u.unit).collect();
         let prepared = match previous {
             Some(p) => p.loaded.prepared.clone().extended(&program, &fresh)?,
