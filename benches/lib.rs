@@ -23,7 +23,7 @@ struct Sent(usize);
 impl evr_runtime::sink::Outputs for Sent {
     fn record(
         &mut self,
-        _: &evr_compiler::ir::Sink,
+        _: evr_runtime::sink::SinkRef<'_>,
         _: Option<evr_runtime::sink::Key<'_>>,
         bytes: &[u8],
         _: &evr_runtime::sink::Envelope,
@@ -34,7 +34,7 @@ impl evr_runtime::sink::Outputs for Sent {
 
     fn route(
         &mut self,
-        _: &evr_compiler::ir::Sink,
+        _: evr_runtime::sink::SinkRef<'_>,
         bytes: &[u8],
         _: &evr_runtime::sink::Envelope,
     ) -> std::io::Result<()> {

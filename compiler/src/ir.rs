@@ -607,39 +607,28 @@ impl Program {
 
     /// A unit. Panics on a reference that is not this program's (a caller's bug).
     pub fn unit(&self, r: UnitRef) -> UnitView<'_> {
+        fn view<'p>(
+            name: &'p str,
+            source: SourceId,
+            unit: &'p Unit,
+            annotations: &'p [Annotation],
+            span: Span,
+            body: UnitBody<'p>,
+        ) -> UnitView<'p> {
+            UnitView { name, source, unit, annotations, span, body }
+        }
         match r {
             UnitRef::Drop(i) => {
                 let d = &self.drops[i as usize];
-                UnitView {
-                    name: &d.name,
-                    source: d.source,
-                    unit: &d.unit,
-                    annotations: &d.annotations,
-                    span: d.span,
-                    body: UnitBody::Drop(&d.cond),
-                }
+                view(&d.name, d.source, &d.unit, &d.annotations, d.span, UnitBody::Drop(&d.cond))
             }
             UnitRef::Score(i) => {
                 let s = &self.scores[i as usize];
-                UnitView {
-                    name: &s.name,
-                    source: s.source,
-                    unit: &s.unit,
-                    annotations: &s.annotations,
-                    span: s.span,
-                    body: UnitBody::Score(&s.weights),
-                }
+                view(&s.name, s.source, &s.unit, &s.annotations, s.span, UnitBody::Score(&s.weights))
             }
             UnitRef::Rule(i) => {
                 let r = &self.rules[i as usize];
-                UnitView {
-                    name: &r.name,
-                    source: r.source,
-                    unit: &r.unit,
-                    annotations: &r.annotations,
-                    span: r.span,
-                    body: UnitBody::Rule(r),
-                }
+                view(&r.name, r.source, &r.unit, &r.annotations, r.span, UnitBody::Rule(r))
             }
         }
     }

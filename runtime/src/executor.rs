@@ -21,7 +21,7 @@ use crate::index::{Probe, RuleIndex};
 use crate::live::Live;
 pub use crate::loaded::{Config, Engine, Loaded, SetupError};
 use crate::loaded::{LoadedUnit, SiteId, SourceFrames};
-use crate::sink::{Envelope, Key, Outputs};
+use crate::sink::{Envelope, Key, Outputs, SinkRef};
 
 /// What one input event produced, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -354,7 +354,7 @@ impl Stream {
         for o in outputs {
             match o {
                 Output::Record { sink, key, record } => {
-                    let sink = &program.sinks[sink.0 as usize];
+                    let sink = SinkRef { id: *sink, sink: &program.sinks[sink.0 as usize] };
                     self.encoded.clear();
                     encode::encode(schema, to.format(sink), record, &mut self.encoded);
                     let text: String;
@@ -370,16 +370,14 @@ impl Stream {
                     to.record(sink, key, &self.encoded, event)?;
                 }
                 Output::Forward { sink } => {
-                    let sink = &program.sinks[sink.0 as usize];
+                    let sink = SinkRef { id: *sink, sink: &program.sinks[sink.0 as usize] };
                     let format = to.format(sink);
                     if format == source_format {
                         to.route(sink, bytes, event)?;
                     } else {
                         // The event decoded before, so it decodes again, to be transcoded.
                         self.encoded.clear();
-                        if let Ok(tree) =
-                            decode::decode(schema, program.sources[source.0 as usize].message, source_format, bytes)
-                        {
+                        if let Ok(tree) = self.decode(loaded, source, bytes) {
                             encode::encode(schema, format, &tree, &mut self.encoded);
                         }
                         to.route(sink, &self.encoded, event)?;

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use evr_compiler::ir::{Sink, SourceId, WireFormat};
+use evr_compiler::ir::{SinkId, SourceId, WireFormat};
 
 use crate::executor::Executor;
-use crate::sink::{Envelope, Key, Outputs};
+use crate::sink::{Envelope, Key, Outputs, SinkRef};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputFormat {
@@ -280,9 +280,9 @@ impl Counted {
         program.sources.iter().position(|s| s.name == source).map(|i| SourceId(i as u32))
     }
 
-    fn count(&self, stats: &mut Stats, sink: &str) {
+    fn count(&self, stats: &mut Stats, sink: SinkId) {
         stats.outputs += 1;
-        if let Some(&at) = self.slots.iter().find(|&&at| stats.per_sink[at].0 == sink) {
+        if let Some(&at) = self.slots.get(sink.0 as usize) {
             stats.per_sink[at].1 += 1;
         }
     }
@@ -305,17 +305,17 @@ struct JsonLines<'a, W: Write> {
 }
 
 impl<W: Write> Outputs for JsonLines<'_, W> {
-    fn format(&self, _: &Sink) -> WireFormat {
+    fn format(&self, _: SinkRef<'_>) -> WireFormat {
         WireFormat::Json
     }
 
-    fn record(&mut self, sink: &Sink, key: Option<Key<'_>>, bytes: &[u8], _: &Envelope) -> io::Result<()> {
-        self.counted.count(self.stats, &sink.name);
+    fn record(&mut self, sink: SinkRef<'_>, key: Option<Key<'_>>, bytes: &[u8], _: &Envelope) -> io::Result<()> {
+        self.counted.count(self.stats, sink.id);
         write_output(self.out, &sink.name, key, bytes, self.line)
     }
 
-    fn route(&mut self, sink: &Sink, bytes: &[u8], _: &Envelope) -> io::Result<()> {
-        self.counted.count(self.stats, &sink.name);
+    fn route(&mut self, sink: SinkRef<'_>, bytes: &[u8], _: &Envelope) -> io::Result<()> {
+        self.counted.count(self.stats, sink.id);
         // JSON in, JSON shown: the original bytes, unknown fields and all.
         write_output(self.out, &sink.name, None, bytes, self.line)
     }

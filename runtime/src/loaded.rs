@@ -190,7 +190,8 @@ impl Reloaded {
 impl Loaded {
     /// Prepares a checked program (one without errors) for running; under the JIT, compiles it.
     pub fn new(program: Program, schema: Schema, config: Config) -> Result<Loaded, SetupError> {
-        Loaded::build(program, schema, config, 1, None)
+        let schema_hash = meaning::schema_hash(&schema);
+        Loaded::build(program, schema, schema_hash, config, 1, None)
     }
 
     /// A loaded copy of an analysis's program (one without errors), for callers that keep the
@@ -208,7 +209,8 @@ impl Loaded {
     /// others are compiled. Fails, leaving this version as it was, when a unit does not compile.
     pub fn reload(&self, program: Program, schema: Schema) -> Result<(Loaded, Reloaded), SetupError> {
         let start = Instant::now();
-        let same_schema = meaning::schema_hash(&schema) == self.schema_hash;
+        let schema_hash = meaning::schema_hash(&schema);
+        let same_schema = schema_hash == self.schema_hash;
         let ids_kept = same_names(&self.program, &program);
         let previous = Previous {
             loaded: self,
@@ -216,7 +218,7 @@ impl Loaded {
             same_schema,
             ids_kept,
         };
-        let mut loaded = Loaded::build(program, schema, self.config, self.version + 1, Some(&previous))?;
+        let loaded = Loaded::build(program, schema, schema_hash, self.config, self.version + 1, Some(&previous))?;
         let mut report = Reloaded { version: loaded.version, ..Reloaded::default() };
         for u in &loaded.units {
             match previous.units.get(u.name.as_str()) {
@@ -231,7 +233,6 @@ impl Loaded {
         let now: std::collections::HashSet<&str> = loaded.units.iter().map(|u| u.name.as_str()).collect();
         report.removed = self.units.iter().filter(|u| !now.contains(u.name.as_str())).map(|u| u.name.clone()).collect();
         report.took = start.elapsed();
-        loaded.version = report.version;
         Ok((loaded, report))
     }
 
@@ -239,6 +240,7 @@ impl Loaded {
     fn build(
         program: Program,
         schema: Schema,
+        schema_hash: ContentHash,
         config: Config,
         version: u64,
         previous: Option<&Previous>,
@@ -347,7 +349,6 @@ impl Loaded {
                 UnitRef::Rule(_) => {}
             }
         }
-        let schema_hash = meaning::schema_hash(&schema);
         Ok(Loaded { program, schema, config, version, schema_hash, prepared, index, units, by_source, frames })
     }
 

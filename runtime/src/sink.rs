@@ -7,7 +7,7 @@
 
 use std::io;
 
-use evr_compiler::ir::{Sink, WireFormat};
+use evr_compiler::ir::{Sink, SinkId, WireFormat};
 
 /// What a host knows of an event besides its bytes (for Kafka: the record's key, headers and
 /// timestamp). `time_ms` is the event time when the source names no time field.
@@ -34,19 +34,35 @@ impl Key<'_> {
     }
 }
 
+/// A sink of the running version: its id (hosts keep per-sink tables by it; ids change only
+/// with a new version) and its declaration.
+#[derive(Clone, Copy, Debug)]
+pub struct SinkRef<'a> {
+    pub id: SinkId,
+    pub sink: &'a Sink,
+}
+
+impl std::ops::Deref for SinkRef<'_> {
+    type Target = Sink;
+
+    fn deref(&self) -> &Sink {
+        self.sink
+    }
+}
+
 /// What a host does with outputs. An error stops the event's outputs and is returned by
 /// [`Executor::process_into`](crate::executor::Executor::process_into).
 pub trait Outputs {
     /// The format records for `sink` are encoded in: by default the one the sink declares.
-    fn format(&self, sink: &Sink) -> WireFormat {
+    fn format(&self, sink: SinkRef<'_>) -> WireFormat {
         sink.format
     }
 
     /// A record built by `emit`, encoded in [`format`](Self::format).
-    fn record(&mut self, sink: &Sink, key: Option<Key<'_>>, bytes: &[u8], event: &Envelope) -> io::Result<()>;
+    fn record(&mut self, sink: SinkRef<'_>, key: Option<Key<'_>>, bytes: &[u8], event: &Envelope) -> io::Result<()>;
 
     /// The input event, sent on by `route`, in [`format`](Self::format).
-    fn route(&mut self, sink: &Sink, bytes: &[u8], event: &Envelope) -> io::Result<()>;
+    fn route(&mut self, sink: SinkRef<'_>, bytes: &[u8], event: &Envelope) -> io::Result<()>;
 
     /// An event that did not decode (`unit` is `None`), or a unit that failed on it.
     fn dirty(&mut self, reason: &str, unit: Option<&str>, input: &[u8], event: &Envelope) -> io::Result<()>;

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use evr_compiler::ir::{Sink, SourceId};
+use evr_compiler::ir::SourceId;
 use evr_compiler::jit::OptLevel;
 use evr_runtime::executor::{Config, Engine, Executor, Loaded};
-use evr_runtime::sink::{Envelope, Key, Outputs};
+use evr_runtime::sink::{Envelope, Key, Outputs, SinkRef};
 
 const RULES: &str = r#"
 use "app.proto";
@@ -35,7 +35,13 @@ struct Host<'i> {
 }
 
 impl Outputs for Host<'_> {
-    fn record(&mut self, sink: &Sink, key: Option<Key<'_>>, bytes: &[u8], event: &Envelope) -> std::io::Result<()> {
+    fn record(
+        &mut self,
+        sink: SinkRef<'_>,
+        key: Option<Key<'_>>,
+        bytes: &[u8],
+        event: &Envelope,
+    ) -> std::io::Result<()> {
         self.got.push(Got::Record {
             sink: sink.name.clone(),
             key: key.map(|k| k.as_bytes().to_vec()),
@@ -45,7 +51,7 @@ impl Outputs for Host<'_> {
         Ok(())
     }
 
-    fn route(&mut self, sink: &Sink, bytes: &[u8], event: &Envelope) -> std::io::Result<()> {
+    fn route(&mut self, sink: SinkRef<'_>, bytes: &[u8], event: &Envelope) -> std::io::Result<()> {
         let same_bytes = std::ptr::eq(bytes.as_ptr(), self.input.as_ptr()) && bytes.len() == self.input.len();
         self.got.push(Got::Route { sink: sink.name.clone(), same_bytes, time_ms: event.time_ms });
         Ok(())
