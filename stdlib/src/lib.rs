@@ -15,6 +15,7 @@ pub mod constant;
 mod error;
 pub mod hash;
 pub mod json;
+pub mod native;
 pub mod number;
 pub mod signature;
 mod sketch;

@@ -59,10 +59,8 @@ pub enum Ret {
 pub struct Overload {
     pub params: &'static [Param],
     pub ret: Ret,
-}
-
-impl Overload {
-    pub const fn new(params: &'static [Param], ret: Ret) -> Overload {
-        Overload { params, ret }
-    }
+    /// Whether the catalog implements it ([`Builtin::invoke`](crate::Builtin::invoke)); the
+    /// others (lengths of collections, lambdas, velocity state, conversions by type) are built
+    /// by each engine.
+    pub native: bool,
 }

@@ -1,5 +1,6 @@
 //! The docs hold: builtin examples evaluate to true under every engine; the README tour works.
 
+use evr_compiler::ir::{Expr, ExprKind};
 use evr_compiler::jit::OptLevel;
 use evr_runtime::executor::{Config, Engine, Loaded};
 use evr_runtime::rule_tests;
@@ -31,6 +32,28 @@ fn builtin_examples_hold() {
         &here().join("check/schemas/events.proto").display().to_string(),
     );
     std::fs::write(bundle.join("examples.evr"), rules).unwrap();
+    // Every overload the catalog implements is called by an example, so every body of the
+    // catalog runs under every engine.
+    let a = evr_compiler::analyze(evr_compiler::bundle::load(&bundle).unwrap());
+    assert!(a.diagnostics.is_empty(), "{}", rendered(&a));
+    let mut called = std::collections::BTreeSet::new();
+    fn calls(e: &Expr, called: &mut std::collections::BTreeSet<(Builtin, u16)>) {
+        if let ExprKind::Call { builtin, overload, .. } = &e.kind {
+            called.insert((*builtin, *overload));
+        }
+        e.for_each_child(|c| calls(c, called));
+    }
+    for r in &a.program.rules {
+        r.for_each_expr(&mut |e| calls(e, &mut called));
+    }
+    let unexercised: Vec<String> = Builtin::ALL
+        .iter()
+        .flat_map(|b| b.overloads().iter().enumerate().map(move |(i, o)| (*b, i as u16, o)))
+        .filter(|(b, i, o)| o.native && !called.contains(&(*b, *i)))
+        .map(|(b, i, o)| (b, i, o.params))
+        .map(|(b, _, params)| format!("`{}` {params:?}", b.name()))
+        .collect();
+    assert!(unexercised.is_empty(), "overloads no example calls: {unexercised:?}");
     let engines = [Engine::Interpreter, Engine::Jit(OptLevel::None), Engine::Jit(OptLevel::Speed)];
     let outs: Vec<Result<String, String>> = engines
         .iter()

@@ -1,22 +1,17 @@
-//! Builtin calls in the interpreter: arguments become plain Rust values, the stdlib function
+//! Builtin calls in the interpreter: arguments become plain Rust values, the catalog's body
 //! does the work, its result becomes a value again.
 
 use std::sync::Arc;
 
-use evr_stdlib::{Builtin, RuntimeError, hash, json, number, text, time, web};
+use evr_stdlib::constant::{Cidr, JsonStep};
+use evr_stdlib::native::{Args, Results};
+use evr_stdlib::{Builtin, RuntimeError, hash, number};
 
+use super::prepared::Prepared;
 use super::{Env, Result, eval};
 use crate::ir::{Expr, ExprKind, Literal};
 use crate::types::Type;
 use crate::value::Value;
-
-fn opt_str(s: Option<impl AsRef<str>>) -> Value {
-    s.map_or(Value::Null, |s| Value::str(s.as_ref()))
-}
-
-fn opt_int(i: Option<i64>) -> Value {
-    i.map_or(Value::Null, Value::Int)
-}
 
 /// The text of a constant string argument (patterns, paths, CIDR blocks).
 fn constant(e: &Expr) -> Result<&str> {
@@ -61,103 +56,120 @@ pub fn to_text(v: &Value, ty: &Type, schema: &crate::schema::Schema) -> Result<S
     })
 }
 
-/// Calls a builtin; the overload follows from the argument values themselves.
-pub fn call(b: Builtin, args: &[Expr], site: Option<u32>, env: &mut Env) -> Result<Value> {
+/// The arguments of a call as the catalog's bodies take them.
+struct ValueArgs<'a> {
+    values: &'a [Value],
+    exprs: &'a [Expr],
+    prepared: &'a Prepared,
+    next: usize,
+}
+
+impl<'a> ValueArgs<'a> {
+    fn value(&mut self) -> Result<&'a Value> {
+        let v = self.values.get(self.next).ok_or(RuntimeError::Internal)?;
+        self.next += 1;
+        Ok(v)
+    }
+
+    /// The text of a constant argument, which the prepared constants are keyed by.
+    fn constant(&mut self) -> Result<&'a str> {
+        let e = self.exprs.get(self.next).ok_or(RuntimeError::Internal)?;
+        self.next += 1;
+        constant(e)
+    }
+}
+
+impl<'a> Args<'a> for ValueArgs<'a> {
+    fn str(&mut self) -> Result<&'a str> {
+        match self.value()? {
+            Value::Str(s) => Ok(s),
+            _ => Err(RuntimeError::Internal),
+        }
+    }
+
+    fn int(&mut self) -> Result<i64> {
+        match self.value()? {
+            Value::Int(v) => Ok(*v),
+            _ => Err(RuntimeError::Internal),
+        }
+    }
+
+    fn float(&mut self) -> Result<f64> {
+        match self.value()? {
+            Value::Float(v) => Ok(*v),
+            _ => Err(RuntimeError::Internal),
+        }
+    }
+
+    fn hashed(&mut self) -> Result<i64> {
+        hash_value(self.value()?)
+    }
+
+    fn pattern(&mut self) -> Result<&'a regex::Regex> {
+        let text = self.constant()?;
+        self.prepared.regex(text).ok_or(RuntimeError::Internal)
+    }
+
+    fn cidr(&mut self) -> Result<&'a Cidr> {
+        let text = self.constant()?;
+        self.prepared.cidr(text).ok_or(RuntimeError::Internal)
+    }
+
+    fn path(&mut self) -> Result<&'a [JsonStep]> {
+        let text = self.constant()?;
+        self.prepared.json_path(text).ok_or(RuntimeError::Internal)
+    }
+}
+
+/// A body's result, as a value.
+struct ValueOut(Value);
+
+impl<'a> Results<'a> for ValueOut {
+    fn null(&mut self) {
+        self.0 = Value::Null;
+    }
+    fn bool(&mut self, v: bool) {
+        self.0 = Value::Bool(v);
+    }
+    fn int(&mut self, v: i64) {
+        self.0 = Value::Int(v);
+    }
+    fn float(&mut self, v: f64) {
+        self.0 = Value::Float(v);
+    }
+    fn string(&mut self, v: String) {
+        self.0 = Value::str(&v);
+    }
+    fn part(&mut self, v: &'a str) {
+        self.0 = Value::str(v);
+    }
+    fn strings(&mut self, v: Vec<&'a str>) {
+        self.0 = Value::List(Arc::new(v.into_iter().map(Value::str).collect()));
+    }
+}
+
+/// Calls overload `overload` of a builtin: the catalog's body, or what the interpreter builds
+/// itself for the overloads the catalog leaves to the engines.
+pub fn call(b: Builtin, overload: u16, args: &[Expr], site: Option<u32>, env: &mut Env) -> Result<Value> {
     let mut values = Vec::with_capacity(args.len());
     for a in args {
         values.push(eval(a, env)?);
     }
-    let s = |i: usize| match &values[i] {
-        Value::Str(s) => Ok(s.clone()),
-        _ => Err(RuntimeError::Internal),
-    };
-    let i = |n: usize| match values[n] {
-        Value::Int(v) => Ok(v),
-        _ => Err(RuntimeError::Internal),
-    };
-    let f = |n: usize| match values[n] {
-        Value::Float(v) => Ok(v),
-        _ => Err(RuntimeError::Internal),
-    };
-    let prepared = env.prepared;
+    let native = b.overloads().get(overload as usize).is_some_and(|o| o.native);
+    if native {
+        let mut out = ValueOut(Value::Null);
+        let mut given = ValueArgs { values: &values, exprs: args, prepared: env.prepared, next: 0 };
+        b.invoke(overload, &mut given, &mut out)?;
+        return Ok(out.0);
+    }
     Ok(match b {
         Builtin::Len => match &values[0] {
-            Value::Str(s) => Value::Int(text::len(s)),
             Value::List(l) => Value::Int(l.len() as i64),
             Value::Map(m) => Value::Int(m.len() as i64),
             Value::Bytes(b) => Value::Int(b.len() as i64),
             _ => return Err(RuntimeError::Internal),
         },
-        Builtin::Lower => Value::str(&s(0)?.to_lowercase()),
-        Builtin::Upper => Value::str(&s(0)?.to_uppercase()),
-        Builtin::Trim => Value::str(s(0)?.trim()),
-        Builtin::StartsWith => Value::Bool(s(0)?.starts_with(&*s(1)?)),
-        Builtin::EndsWith => Value::Bool(s(0)?.ends_with(&*s(1)?)),
-        Builtin::Contains => Value::Bool(s(0)?.contains(&*s(1)?)),
-        Builtin::Replace => Value::str(&text::replace(&s(0)?, &s(1)?, &s(2)?)),
-        Builtin::Substr => Value::str(text::substr(&s(0)?, i(1)?, i(2)?)),
-        Builtin::Split => {
-            let whole = s(0)?;
-            Value::List(Arc::new(text::split(&whole, &s(1)?).into_iter().map(Value::str).collect()))
-        }
-        Builtin::Matches => {
-            let re = prepared.regex(constant(&args[1])?).ok_or(RuntimeError::Internal)?;
-            Value::Bool(re.is_match(&s(0)?))
-        }
-        Builtin::Extract => {
-            let re = prepared.regex(constant(&args[1])?).ok_or(RuntimeError::Internal)?;
-            opt_str(text::extract(re, &s(0)?, i(2)?))
-        }
         Builtin::ToString => Value::str(&to_text(&values[0], &args[0].ty, env.schema)?),
-        Builtin::Abs => match values[0] {
-            Value::Int(v) => Value::Int(number::abs(v)?),
-            Value::Float(v) => Value::Float(v.abs()),
-            _ => return Err(RuntimeError::Internal),
-        },
-        Builtin::Min | Builtin::Max => {
-            let min = b == Builtin::Min;
-            match (&values[0], &values[1]) {
-                (Value::Int(x), Value::Int(y)) => Value::Int(if min { *x.min(y) } else { *x.max(y) }),
-                (Value::Float(x), Value::Float(y)) => {
-                    Value::Float(if min { number::min_float(*x, *y) } else { number::max_float(*x, *y) })
-                }
-                _ => return Err(RuntimeError::Internal),
-            }
-        }
-        Builtin::Floor => Value::Int(number::floor(f(0)?)?),
-        Builtin::Ceil => Value::Int(number::ceil(f(0)?)?),
-        Builtin::Round => Value::Int(number::round(f(0)?)?),
-        Builtin::ToInt => match &values[0] {
-            Value::Str(s) => opt_int(number::parse_int(s)),
-            Value::Int(v) => Value::Int(*v),
-            Value::Float(v) => opt_int(number::float_to_int(*v)),
-            _ => return Err(RuntimeError::Internal),
-        },
-        Builtin::ToFloat => match &values[0] {
-            Value::Str(s) => number::parse_float(s).map_or(Value::Null, Value::Float),
-            Value::Float(v) => Value::Float(*v),
-            _ => return Err(RuntimeError::Internal),
-        },
-        Builtin::Hash64 => Value::Int(hash_value(&values[0])?),
-        Builtin::Bucket => Value::Int(hash::bucket(hash_value(&values[0])?, i(1)?)?),
-        Builtin::HourOfDay => Value::Int(time::hour_of_day(i(0)?)),
-        Builtin::DayOfWeek => Value::Int(time::day_of_week(i(0)?)),
-        Builtin::NowMs => Value::Int(time::now_ms()),
-        Builtin::IpIn => {
-            let cidr = prepared.cidr(constant(&args[1])?).ok_or(RuntimeError::Internal)?;
-            Value::Bool(web::ip_in(&s(0)?, cidr))
-        }
-        Builtin::UrlHost => opt_str(web::url_host(&s(0)?)),
-        Builtin::UrlParam => opt_str(web::url_param(&s(0)?, &s(1)?)),
-        Builtin::IsBot => Value::Bool(web::is_bot(&s(0)?)),
-        Builtin::JsonString => {
-            let path = prepared.json_path(constant(&args[1])?).ok_or(RuntimeError::Internal)?;
-            opt_str(json::json_string(&s(0)?, path))
-        }
-        Builtin::JsonInt => {
-            let path = prepared.json_path(constant(&args[1])?).ok_or(RuntimeError::Internal)?;
-            opt_int(json::json_int(&s(0)?, path))
-        }
         Builtin::ContainsKey => match &values[0] {
             Value::Map(m) => Value::Bool(m.iter().any(|(k, _)| *k == values[1])),
             _ => return Err(RuntimeError::Internal),
@@ -166,14 +178,15 @@ pub fn call(b: Builtin, args: &[Expr], site: Option<u32>, env: &mut Env) -> Resu
             let site = site.and_then(|s| env.sites.get_mut(s as usize)).ok_or(RuntimeError::Internal)?;
             let key = hash_value(&values[0])? as u64;
             let t = env.time_ms;
-            match b {
-                Builtin::WindowCount => Value::Int(site.count(key, t)),
-                Builtin::WindowSum => Value::Float(site.sum(key, f(1)?, t)),
-                Builtin::WindowDistinct => Value::Int(site.distinct(key, hash_value(&values[1])? as u64, t)),
-                _ => Value::Bool(site.seen(key, t)),
+            match (b, &values[1]) {
+                (Builtin::WindowCount, _) => Value::Int(site.count(key, t)),
+                (Builtin::WindowSum, Value::Float(amount)) => Value::Float(site.sum(key, *amount, t)),
+                (Builtin::WindowDistinct, v) => Value::Int(site.distinct(key, hash_value(v)? as u64, t)),
+                (Builtin::Seen, _) => Value::Bool(site.seen(key, t)),
+                _ => return Err(RuntimeError::Internal),
             }
         }
         // `has`, `any`, `all` and `count_if` have IR nodes of their own.
-        Builtin::Has | Builtin::Any | Builtin::All | Builtin::CountIf => return Err(RuntimeError::Internal),
+        _ => return Err(RuntimeError::Internal),
     })
 }

@@ -198,7 +198,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<Value> {
             env.locals[local.0 as usize] = v;
             eval(body, env)?
         }
-        ExprKind::Call { builtin, args, site, .. } => builtins::call(*builtin, args, *site, env)?,
+        ExprKind::Call { builtin, overload, args, site } => builtins::call(*builtin, *overload, args, *site, env)?,
         ExprKind::Has(x) if let Some((base, index)) = crate::ir::presence_field(x, env.schema) => {
             match eval(base, env)? {
                 Value::Message(m) => {

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use evr_stdlib::velocity::Site;
-use evr_stdlib::{RuntimeError, hash, number, text, time, web};
+use evr_stdlib::{RuntimeError, hash, number};
 
 use crate::ir::SinkId;
 use crate::schema::{MessageId, Schema};
+pub(crate) mod builtins;
 mod numbers;
 mod reads;
 mod records;
@@ -216,34 +217,15 @@ macro_rules! helpers {
 
 helpers! {
     StrCmp => strings::str_cmp(I64, I64, I64, I64) -> I32;
-    StrLen => strings::str_len(I64, I64) -> I64;
-    StrStarts => strings::str_starts(I64, I64, I64, I64) -> I8;
-    StrEnds => strings::str_ends(I64, I64, I64, I64) -> I8;
-    StrContains => strings::str_contains(I64, I64, I64, I64) -> I8;
-    StrLower => strings::str_lower(I64, I64, I64, I64);
-    StrUpper => strings::str_upper(I64, I64, I64, I64);
-    StrTrim => strings::str_trim(I64, I64, I64);
+    Builtin => builtins::builtin(I64, I64, I64, I64, I64) -> I32;
     StrConcat => strings::str_concat(I64, I64, I64, I64, I64, I64);
     IntToString => strings::int_to_string(I64, I64, I64);
     FloatToString => strings::float_to_string(I64, F64, I64);
-    ParseInt => strings::parse_int(I64, I64, I64) -> I8;
-    ParseFloat => strings::parse_float(I64, I64, I64) -> I8;
-    FloatToInt => numbers::float_to_int(I32, F64, I64) -> I32;
-    FloatTrunc => numbers::float_trunc(F64, I64) -> I8;
     FloatRem => numbers::float_rem(F64, F64) -> F64;
-    FloatMin => numbers::float_min(F64, F64) -> F64;
-    FloatMax => numbers::float_max(F64, F64) -> F64;
-    Matches => strings::matches(I64, I64, I64, I64) -> I8;
-    IpIn => strings::ip_in(I64, I64, I64, I64) -> I8;
-    IsBot => strings::is_bot(I64, I64) -> I8;
     HashStr => numbers::hash_str(I64, I64) -> I64;
     HashInt => numbers::hash_int(I64) -> I64;
     HashFloat => numbers::hash_float(F64) -> I64;
     HashBool => numbers::hash_bool(I8) -> I64;
-    Bucket => numbers::bucket(I64, I64, I64) -> I32;
-    HourOfDay => numbers::hour_of_day(I64) -> I64;
-    DayOfWeek => numbers::day_of_week(I64) -> I64;
-    NowMs => numbers::now_ms() -> I64;
     Velocity => velocity::velocity(I64, I64, I64, I64) -> I64;
     VelocitySum => velocity::velocity_sum(I64, I64, I64, F64) -> F64;
     VelocityDistinct => velocity::velocity_distinct(I64, I64, I64, I64) -> I64;
@@ -272,14 +254,6 @@ helpers! {
     ListEnd => records::list_end(I64, I64) -> I32;
     EnumName => strings::enum_name(I64, I64, I64, I64);
     DurationToString => strings::duration_to_string(I64, I64, I64);
-    Substr => strings::substr(I64, I64, I64, I64, I64);
-    Replace => strings::replace(I64, I64, I64, I64, I64, I64, I64, I64);
-    Extract => strings::extract(I64, I64, I64, I64, I64, I64) -> I8;
-    Split => strings::split(I64, I64, I64, I64, I64, I64);
-    UrlHost => strings::url_host(I64, I64, I64, I64) -> I8;
-    UrlParam => strings::url_param(I64, I64, I64, I64, I64, I64) -> I8;
-    JsonString => strings::json_string(I64, I64, I64, I64, I64) -> I8;
-    JsonInt => strings::json_int(I64, I64, I64, I64, I64) -> I8;
     SetBytes => records::set_bytes(I64, I64, I64, I64) -> I32;
     MapEnd => records::map_end(I64, I64) -> I32;
     ListContains => reads::list_contains(I64, I64, I64, I64, I64) -> I8;

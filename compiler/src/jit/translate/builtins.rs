@@ -1,54 +1,42 @@
-//! Builtin calls: each becomes inline code or a call to its C ABI helper.
+//! Builtin calls. An overload the catalog implements is one call to the `builtin` helper, which
+//! runs the catalog's body (see `abi::builtins`); a few pure arithmetic overloads are inlined
+//! instead. The overloads the catalog leaves to the engines are built here.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{InstBuilder, Value, types};
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use evr_grammar::ast::Span;
+use evr_stdlib::signature::{Param, Ret};
 use evr_stdlib::{Builtin, RuntimeError};
 
 use super::{JVal, R, Translator, unsupported};
 use crate::ir::{Expr, ExprKind, Literal};
-use crate::jit::abi::Constant;
-use crate::jit::abi::Helper;
+use crate::jit::abi::builtins::PRESENT;
+use crate::jit::abi::{Constant, Helper};
 use crate::types::Type;
 
 impl Translator<'_, '_> {
-    pub(super) fn builtin(&mut self, b: Builtin, args: &[Expr], site: Option<u32>, span: Span) -> R<JVal> {
-        // Constant arguments are compiled once into the module's constant table.
-        let constant = |this: &mut Self, e: &Expr, make: &dyn Fn(&str) -> Option<Constant>| -> R<Value> {
-            let ExprKind::Lit(Literal::String(text)) = &e.kind else {
-                return unsupported("a non-constant argument", e.span);
-            };
-            let Some(c) = make(text) else { return unsupported("an invalid constant", e.span) };
-            let index = {
-                // A poisoned lock only means another translation panicked; the table is intact.
-                let mut table = this.env.constants.lock().unwrap_or_else(|p| p.into_inner());
-                table.push(c);
-                table.len() as i64 - 1
-            };
-            Ok(this.b.ins().iconst(types::I64, index))
-        };
-        // The pattern of `matches` and the block of `ip_in` are constants, not values.
-        let evaluated: Vec<&Expr> = match b {
-            Builtin::Matches | Builtin::IpIn | Builtin::JsonString | Builtin::JsonInt => args[..1].iter().collect(),
-            Builtin::Extract => vec![&args[0], &args[2]],
-            _ => args.iter().collect(),
-        };
+    pub(super) fn builtin(
+        &mut self,
+        b: Builtin,
+        overload: u16,
+        args: &[Expr],
+        site: Option<u32>,
+        span: Span,
+    ) -> R<JVal> {
+        let Some(ov) = b.overloads().get(overload as usize) else { return unsupported("this overload", span) };
+        if let Some(v) = self.inline_builtin(b, args, span)? {
+            return Ok(v);
+        }
+        if ov.native {
+            return self.native_builtin(b, overload, args, span);
+        }
         let mut vals = Vec::with_capacity(args.len());
-        for a in evaluated {
+        for a in args {
             vals.push(self.expr(a)?);
         }
-        let str_arg = |v: &JVal| match v {
-            JVal::S(p, l) => Some((*p, *l)),
-            _ => None,
-        };
-        let pair = |vals: &[JVal]| -> Option<(Value, Value, Value, Value)> {
-            let (a, b) = (str_arg(&vals[0])?, str_arg(&vals[1])?);
-            Some((a.0, a.1, b.0, b.1))
-        };
         let ctx = self.ctx;
         Ok(match b {
             Builtin::Len => match vals[0] {
-                JVal::S(p, l) if args[0].ty == Type::String => JVal::I(self.call1(Helper::StrLen, &[p, l])),
                 JVal::S(_, l) => JVal::I(l),
                 JVal::Coll(_, len) => JVal::I(len),
                 _ => return unsupported("`len` of this value", span),
@@ -62,75 +50,6 @@ impl Translator<'_, '_> {
                 let kind = self.b.ins().iconst(types::I64, kind);
                 let out = self.words();
                 JVal::B(self.call1(Helper::MapGet, &[map, kind, k0, k1, out]))
-            }
-            Builtin::Substr => {
-                let (Some((p, l)), JVal::I(start), JVal::I(n)) = (str_arg(&vals[0]), &vals[1], &vals[2]) else {
-                    return unsupported("these arguments", span);
-                };
-                let (start, n) = (*start, *n);
-                self.string_result(Helper::Substr, &[p, l, start, n])
-            }
-            Builtin::Replace => {
-                let (Some((p, l)), Some((fp, fl)), Some((tp, tl))) =
-                    (str_arg(&vals[0]), str_arg(&vals[1]), str_arg(&vals[2]))
-                else {
-                    return unsupported("these arguments", span);
-                };
-                self.string_result(Helper::Replace, &[ctx, p, l, fp, fl, tp, tl])
-            }
-            Builtin::Split => {
-                let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
-                let out = self.words();
-                self.call(Helper::Split, &[ctx, a, al, x, xl, out]);
-                let ptr = self.load(types::I64, out, 0);
-                JVal::Coll(ptr, self.load(types::I64, out, 8))
-            }
-            Builtin::Extract => {
-                let (Some((p, l)), JVal::I(group)) = (str_arg(&vals[0]), &vals[1]) else {
-                    return unsupported("these arguments", span);
-                };
-                let group = *group;
-                let id = constant(self, &args[1], &|t| {
-                    evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
-                })?;
-                self.optional_result(Helper::Extract, &[ctx, id, p, l, group], &Type::String, span)?
-            }
-            Builtin::UrlHost => {
-                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                self.optional_result(Helper::UrlHost, &[ctx, p, l], &Type::String, span)?
-            }
-            Builtin::UrlParam => {
-                let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
-                self.optional_result(Helper::UrlParam, &[ctx, a, al, x, xl], &Type::String, span)?
-            }
-            Builtin::JsonString | Builtin::JsonInt => {
-                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                let id = constant(self, &args[1], &|t| {
-                    evr_stdlib::constant::parse_json_path(t).ok().map(Constant::JsonPath)
-                })?;
-                if b == Builtin::JsonString {
-                    self.optional_result(Helper::JsonString, &[ctx, id, p, l], &Type::String, span)?
-                } else {
-                    self.optional_result(Helper::JsonInt, &[ctx, id, p, l], &Type::Int, span)?
-                }
-            }
-            Builtin::Lower | Builtin::Upper => {
-                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                let name = if b == Builtin::Lower { Helper::StrLower } else { Helper::StrUpper };
-                self.string_result(name, &[ctx, p, l])
-            }
-            Builtin::Trim => {
-                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                self.string_result(Helper::StrTrim, &[p, l])
-            }
-            Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains => {
-                let Some((a, al, x, xl)) = pair(&vals) else { return unsupported("these arguments", span) };
-                let name = match b {
-                    Builtin::StartsWith => Helper::StrStarts,
-                    Builtin::EndsWith => Helper::StrEnds,
-                    _ => Helper::StrContains,
-                };
-                JVal::B(self.call1(name, &[a, al, x, xl]))
             }
             Builtin::ToString => match (&vals[0], &args[0].ty) {
                 (JVal::S(p, l), Type::String) => JVal::S(*p, *l),
@@ -154,80 +73,6 @@ impl Translator<'_, '_> {
                 }
                 _ => return unsupported("`to_string` of this value", span),
             },
-            Builtin::Abs => match vals[0] {
-                JVal::I(x) => {
-                    let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                    self.fail_if(min, RuntimeError::Overflow);
-                    let neg = self.b.ins().ineg(x);
-                    let is_neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
-                    JVal::I(self.b.ins().select(is_neg, neg, x))
-                }
-                JVal::F(x) => JVal::F(self.b.ins().fabs(x)),
-                _ => return unsupported("this argument", span),
-            },
-            Builtin::Min | Builtin::Max => match (&vals[0], &vals[1]) {
-                (JVal::I(x), JVal::I(y)) => {
-                    let cc = if b == Builtin::Min { IntCC::SignedLessThan } else { IntCC::SignedGreaterThan };
-                    let pick = self.b.ins().icmp(cc, *x, *y);
-                    JVal::I(self.b.ins().select(pick, *x, *y))
-                }
-                (JVal::F(x), JVal::F(y)) => {
-                    let name = if b == Builtin::Min { Helper::FloatMin } else { Helper::FloatMax };
-                    JVal::F(self.call1(name, &[*x, *y]))
-                }
-                _ => return unsupported("these arguments", span),
-            },
-            Builtin::Round | Builtin::Floor | Builtin::Ceil => {
-                let JVal::F(x) = vals[0] else { return unsupported("this argument", span) };
-                let which = self.b.ins().iconst(
-                    types::I32,
-                    match b {
-                        Builtin::Round => 0,
-                        Builtin::Floor => 1,
-                        _ => 2,
-                    },
-                );
-                JVal::I(self.checked_int(Helper::FloatToInt, &[which, x]))
-            }
-            Builtin::ToInt => match vals[0].clone() {
-                JVal::S(p, l) => self.optional_result(Helper::ParseInt, &[p, l], &Type::Int, span)?,
-                v @ JVal::I(_) => self.present(v),
-                JVal::F(v) => self.optional_result(Helper::FloatTrunc, &[v], &Type::Int, span)?,
-                _ => return unsupported("this argument", span),
-            },
-            Builtin::ToFloat => match vals[0].clone() {
-                JVal::S(p, l) => self.optional_result(Helper::ParseFloat, &[p, l], &Type::Float, span)?,
-                v @ JVal::F(_) => self.present(v),
-                _ => return unsupported("this argument", span),
-            },
-            Builtin::Hash64 => JVal::I(self.hash(&vals[0], &args[0].ty, span)?),
-            Builtin::Bucket => {
-                let h = self.hash(&vals[0], &args[0].ty, span)?;
-                let JVal::I(n) = vals[1] else { return unsupported("this argument", span) };
-                JVal::I(self.checked_int(Helper::Bucket, &[h, n]))
-            }
-            Builtin::HourOfDay | Builtin::DayOfWeek => {
-                let JVal::I(ms) = vals[0] else { return unsupported("this argument", span) };
-                let name = if b == Builtin::HourOfDay { Helper::HourOfDay } else { Helper::DayOfWeek };
-                JVal::I(self.call1(name, &[ms]))
-            }
-            Builtin::NowMs => JVal::I(self.call1(Helper::NowMs, &[])),
-            Builtin::IsBot => {
-                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                JVal::B(self.call1(Helper::IsBot, &[p, l]))
-            }
-            Builtin::Matches => {
-                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                let id = constant(self, &args[1], &|t| {
-                    evr_stdlib::constant::compile_pattern(t).ok().map(Constant::Pattern)
-                })?;
-                JVal::B(self.call1(Helper::Matches, &[ctx, id, p, l]))
-            }
-            Builtin::IpIn => {
-                let Some((p, l)) = str_arg(&vals[0]) else { return unsupported("this argument", span) };
-                let id = constant(self, &args[1], &|t| evr_stdlib::constant::parse_cidr(t).ok().map(Constant::Cidr))?;
-                JVal::B(self.call1(Helper::IpIn, &[ctx, id, p, l]))
-            }
             Builtin::WindowCount | Builtin::Seen | Builtin::WindowSum | Builtin::WindowDistinct => {
                 let Some(site) = site else { return unsupported("a velocity call without a site", span) };
                 let key = self.hash(&vals[0], &args[0].ty, span)?;
@@ -250,6 +95,101 @@ impl Translator<'_, '_> {
             }
             other => return unsupported(format!("the builtin `{}`", other.name()), span),
         })
+    }
+
+    /// Integer `abs`, `min` and `max` as inline code: a call would cost more than they do.
+    fn inline_builtin(&mut self, b: Builtin, args: &[Expr], span: Span) -> R<Option<JVal>> {
+        let ints = args.iter().all(|a| a.ty == Type::Int);
+        if !ints || !matches!(b, Builtin::Abs | Builtin::Min | Builtin::Max) {
+            return Ok(None);
+        }
+        let mut vals = Vec::with_capacity(args.len());
+        for a in args {
+            match self.expr(a)? {
+                JVal::I(v) => vals.push(v),
+                _ => return unsupported("this argument", span),
+            }
+        }
+        Ok(Some(JVal::I(match (b, vals.as_slice()) {
+            (Builtin::Abs, &[x]) => {
+                let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                self.fail_if(min, RuntimeError::Overflow);
+                let neg = self.b.ins().ineg(x);
+                let is_neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+                self.b.ins().select(is_neg, neg, x)
+            }
+            (_, &[x, y]) => {
+                let cc = if b == Builtin::Min { IntCC::SignedLessThan } else { IntCC::SignedGreaterThan };
+                let pick = self.b.ins().icmp(cc, x, y);
+                self.b.ins().select(pick, x, y)
+            }
+            _ => return unsupported("these arguments", span),
+        })))
+    }
+
+    /// An overload the catalog implements: its arguments as words, one call, the result read
+    /// back by the overload's result type.
+    fn native_builtin(&mut self, b: Builtin, overload: u16, args: &[Expr], span: Span) -> R<JVal> {
+        let ov = b.overloads()[overload as usize];
+        let mut words = Vec::with_capacity(args.len() + 1);
+        for (p, e) in ov.params.iter().zip(args) {
+            match p {
+                Param::Pattern | Param::Cidr | Param::JsonPath => words.push(self.constant(*p, e)?),
+                Param::Scalar => {
+                    let v = self.expr(e)?;
+                    words.push(self.hash(&v, &e.ty, span)?);
+                }
+                _ => match self.expr(e)? {
+                    JVal::S(p, l) => words.extend([p, l]),
+                    JVal::I(x) => words.push(x),
+                    JVal::F(x) => words.push(self.b.ins().bitcast(types::I64, MemFlagsData::new(), x)),
+                    JVal::B(x) => words.push(self.b.ins().uextend(types::I64, x)),
+                    _ => return unsupported("this argument", span),
+                },
+            }
+        }
+        let given = self.slot(words.len().max(1) as u32);
+        for (i, w) in words.into_iter().enumerate() {
+            self.b.ins().store(MemFlagsData::trusted(), w, given, 8 * i as i32);
+        }
+        let out = self.slot(2);
+        let id = self.b.ins().iconst(types::I64, b as i64);
+        let overload = self.b.ins().iconst(types::I64, i64::from(overload));
+        let ctx = self.ctx;
+        let status = self.call1(Helper::Builtin, &[ctx, id, overload, given, out]);
+        // Errors are positive codes; present and null are not.
+        let failed = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, status, 0);
+        let cont = self.b.create_block();
+        self.b.ins().brif(failed, self.fail, &[status.into()], cont, &[]);
+        self.b.switch_to_block(cont);
+        let (ty, optional) = match ov.ret {
+            Ret::Is(t) => (Type::from_stdlib(t), false),
+            Ret::Opt(t) => (Type::from_stdlib(t), true),
+            Ret::ListOf(t) => (Type::List(Box::new(Type::from_stdlib(t))), false),
+        };
+        let present = self.b.ins().icmp_imm_s(IntCC::Equal, status, i64::from(PRESENT));
+        let value = self.read_words(&ty, out, present, span)?;
+        Ok(if optional { JVal::Opt(present, Box::new(value)) } else { value })
+    }
+
+    /// A constant argument, compiled once into the unit's constant table: its index.
+    fn constant(&mut self, p: Param, e: &Expr) -> R<Value> {
+        let ExprKind::Lit(Literal::String(text)) = &e.kind else {
+            return unsupported("a non-constant argument", e.span);
+        };
+        let made = match p {
+            Param::Pattern => evr_stdlib::constant::compile_pattern(text).ok().map(Constant::Pattern),
+            Param::Cidr => evr_stdlib::constant::parse_cidr(text).ok().map(Constant::Cidr),
+            _ => evr_stdlib::constant::parse_json_path(text).ok().map(Constant::JsonPath),
+        };
+        let Some(c) = made else { return unsupported("an invalid constant", e.span) };
+        let index = {
+            // A poisoned lock only means another translation panicked; the table is intact.
+            let mut table = self.env.constants.lock().unwrap_or_else(|p| p.into_inner());
+            table.push(c);
+            table.len() as i64 - 1
+        };
+        Ok(self.b.ins().iconst(types::I64, index))
     }
 
     /// The stable hash of a scalar, as `hash64` and velocity keys use it.

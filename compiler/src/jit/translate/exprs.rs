@@ -190,7 +190,7 @@ impl Translator<'_, '_> {
                 let hit = self.b.ins().band(found, present);
                 self.negated(hit, *negated)
             }
-            ExprKind::Call { builtin, args, site, .. } => self.builtin(*builtin, args, *site, span)?,
+            ExprKind::Call { builtin, overload, args, site } => self.builtin(*builtin, *overload, args, *site, span)?,
             ExprKind::Event => {
                 let one = self.b.ins().iconst(types::I8, 1);
                 let ptr = self.call1(Helper::Event, &[self.ctx]);

@@ -265,16 +265,6 @@ impl<'a, 'm> Translator<'a, 'm> {
         JVal::S(p, l)
     }
 
-    /// Calls a helper that answers "present or null" and writes the value through a last
-    /// pointer argument: a `ty?`.
-    fn optional_result(&mut self, helper: Helper, args: &[Value], ty: &Type, span: Span) -> R<JVal> {
-        let out = self.words();
-        let mut all = args.to_vec();
-        all.push(out);
-        let present = self.call1(helper, &all);
-        self.read_words(&ty.clone().optional(), out, present, span)
-    }
-
     /// Calls a helper that returns a status and writes an int through a last pointer argument.
     fn checked_int(&mut self, helper: Helper, args: &[Value]) -> Value {
         let out = self.slot(1);
