@@ -2,12 +2,13 @@
 //! LSP and `evr explain`) and its one implementation, called by the interpreter and by native
 //! code alike.
 //!
-//! Architecture Invariant: one definition per builtin. The checker reads [`Builtin`]'s
-//! overloads; both evaluators call the functions of the modules below, which work on plain Rust
-//! values (`&str`, `i64`, `f64`) so that JIT code can reach them through a C ABI. Constant
-//! arguments (patterns, JSON paths, CIDR blocks) are parsed by [`constant`] both when checking
-//! and when loading, so both agree on what is valid. Builtins never panic and never unwind:
-//! failures are [`RuntimeError`] values or null results.
+//! Architecture Invariant: one declaration per builtin. The checker reads [`Builtin`]'s
+//! overloads; both evaluators run the bodies declared with them through [`Builtin::invoke`]
+//! (the interpreter over values, native code through one C ABI helper over words), so a
+//! builtin's behaviour is written once. Bodies work on plain Rust values (`&str`, `i64`,
+//! `f64`). Constant arguments (patterns, JSON paths, CIDR blocks) are parsed by [`constant`]
+//! both when checking and when loading, so both agree on what is valid. Builtins never panic
+//! and never unwind: failures are [`RuntimeError`] values or null results.
 //! API Boundary: knows nothing of parsing, IR or hosts.
 
 mod catalog;
