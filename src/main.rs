@@ -41,8 +41,8 @@ enum Command {
         /// The bundle: a .evr file or a directory.
         bundle: PathBuf,
         /// The events; `-` reads standard input.
-        #[arg(long)]
-        input: PathBuf,
+        #[arg(long, required_unless_present = "brokers", conflicts_with = "brokers")]
+        input: Option<PathBuf>,
         /// The source the events belong to (needed when the bundle has several).
         #[arg(long)]
         source: Option<String>,
@@ -59,6 +59,8 @@ enum Command {
         /// on SIGHUP. Each output line then tells the version that made it.
         #[arg(long)]
         follow: bool,
+        #[command(flatten)]
+        kafka: KafkaArgs,
     },
     /// Build a bundle file (.evrb) from sources: the rules, the compiled schemas they use and
     /// each unit's content hash. `run`, `test`, `bench` and `check` take it as they take sources.
@@ -132,14 +134,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
-        Command::Run { bundle, input, source, input_format, engine, follow } => run::run(run::RunArgs {
-            bundle: &bundle,
-            input: &input,
-            source: source.as_deref(),
-            format: input_format,
-            engine,
-            follow,
-        }),
+        Command::Run { bundle, input, source, input_format, engine, follow, kafka } => match (input, kafka.brokers) {
+            (Some(input), _) => run::run(run::RunArgs {
+                bundle: &bundle,
+                input: &input,
+                source: source.as_deref(),
+                format: input_format,
+                engine,
+                follow,
+            }),
+            (None, Some(brokers)) => {
+                let mut settings = evr_kafka::Settings::new(brokers, kafka.group);
+                settings.source_topics = kafka.topic.into_iter().collect();
+                settings.sink_topics = kafka.sink_topic.into_iter().collect();
+                settings.dirty_topic = kafka.dirty_topic;
+                if let Some(w) = kafka.workers {
+                    settings.workers = w;
+                }
+                settings.kafka = kafka.kafka;
+                run::run_kafka(&bundle, engine, settings)
+            }
+            (None, None) => ExitCode::from(USAGE),
+        },
         Command::Build { paths, output } => build::build(&paths, &output),
         Command::Inspect { bundle } => build::inspect(&bundle),
         Command::Test { paths, junit, engine } => run::test(&paths, junit.as_deref(), engine),
@@ -148,6 +164,33 @@ fn main() -> ExitCode {
         }
         Command::Explain { code } => explain(&code),
     }
+}
+
+/// `evr run BUNDLE --brokers ...`: the bundle over Kafka topics instead of a file.
+#[derive(clap::Args)]
+struct KafkaArgs {
+    /// Run over Kafka: the brokers to bootstrap from (`host:port[,host:port]`). The bundle is
+    /// reloaded whenever one of its files changes, or on SIGHUP.
+    #[arg(long, help_heading = "Kafka")]
+    brokers: Option<String>,
+    /// The consumer group: instances in one group share the partitions.
+    #[arg(long, requires = "brokers", default_value = "evr", help_heading = "Kafka")]
+    group: String,
+    /// The topic a source reads (default: the source's name). Repeatable.
+    #[arg(long, value_name = "SOURCE=TOPIC", value_parser = evr_kafka::pair, help_heading = "Kafka")]
+    topic: Vec<(String, String)>,
+    /// The topic a sink writes (default: the sink's name). Repeatable.
+    #[arg(long, value_name = "SINK=TOPIC", value_parser = evr_kafka::pair, help_heading = "Kafka")]
+    sink_topic: Vec<(String, String)>,
+    /// Where dirty records go; `{source}` is the source's name.
+    #[arg(long, default_value = "{source}.dirty", help_heading = "Kafka")]
+    dirty_topic: String,
+    /// Worker threads that evaluate (default: the cores).
+    #[arg(long, help_heading = "Kafka")]
+    workers: Option<usize>,
+    /// A librdkafka property, passed through (`--kafka security.protocol=ssl`). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = evr_kafka::pair, help_heading = "Kafka")]
+    kafka: Vec<(String, String)>,
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR`.

@@ -40,13 +40,14 @@ impl Reloads {
 }
 
 /// Starts watching `dirs` (each with whether to watch it recursively) and SIGHUP; each trigger
-/// reloads the bundle at `paths` into `live`. `source` must stay in every version. `read` is
+/// reloads the bundle at `paths` into `live`. The `sources` a run reads must stay in every
+/// version, framed as they were. `read` is
 /// [`texts_hash`] of the analysis the run began with.
 pub fn start(
     paths: Vec<PathBuf>,
     dirs: Vec<(PathBuf, bool)>,
     live: Arc<Live>,
-    source: String,
+    sources: Vec<String>,
     mut parses: Parses,
     read: u64,
 ) -> Reloads {
@@ -70,7 +71,7 @@ pub fn start(
         // a file, one save reported twice) makes no new version; SIGHUP always does.
         let mut read = Some(read);
         while let Some(trigger) = next_trigger(&rx) {
-            match reload(&paths, &live, &source, &mut parses, &mut read, trigger.asked) {
+            match reload(&paths, &live, &sources, &mut parses, &mut read, trigger.asked) {
                 Ok(None) => {}
                 Ok(Some(line)) => {
                     accepted.fetch_add(1, Ordering::Relaxed);
@@ -136,7 +137,7 @@ fn next_trigger(rx: &Receiver<Trigger>) -> Option<Trigger> {
 fn reload(
     paths: &[PathBuf],
     live: &Live,
-    source: &str,
+    sources: &[String],
     parses: &mut Parses,
     read: &mut Option<u64>,
     asked: bool,
@@ -157,22 +158,16 @@ fn reload(
         parses.keep(&analysis.files, analysis.modules);
         return Err(format!("the bundle does not check ({summary})"));
     }
-    let why = match analysis.program.sources.iter().find(|s| s.name == source) {
+    let running = live.current();
+    let why = sources.iter().find_map(|source| match analysis.program.sources.iter().find(|s| s.name == *source) {
         None => Some(format!("the new version has no source `{source}`, which this run reads")),
         Some(s)
-            if s.format
-                != live
-                    .current()
-                    .program()
-                    .sources
-                    .iter()
-                    .find(|o| o.name == source)
-                    .map_or(s.format, |o| o.format) =>
+            if running.program().sources.iter().find(|o| o.name == *source).is_some_and(|o| o.format != s.format) =>
         {
             Some(format!("the new version changes how source `{source}` is framed, which this run reads as it began"))
         }
         Some(_) => None,
-    };
+    });
     if let Some(why) = why {
         parses.keep(&analysis.files, analysis.modules);
         return Err(why);

@@ -233,7 +233,7 @@ fn run_bundle(args: RunArgs) -> Status {
     let (mut exec, reloads) = match watched {
         Some((dirs, read)) => {
             let live = Live::new(loaded);
-            let reloads = reload::start(paths.to_vec(), dirs, live.clone(), source_name.clone(), parses, read);
+            let reloads = reload::start(paths.to_vec(), dirs, live.clone(), vec![source_name.clone()], parses, read);
             (Executor::following(live), Some(reloads))
         }
         None => (Executor::new(loaded), None),
@@ -259,6 +259,57 @@ fn run_bundle(args: RunArgs) -> Status {
         Err(e) => {
             eprintln!("evr: {e}");
             Err(ExitCode::from(USAGE))
+        }
+    }
+}
+
+/// `evr run BUNDLE --brokers ...`: the bundle over Kafka, reloading whenever its files change
+/// or on SIGHUP, until SIGINT or SIGTERM (then drained and committed: exit 0).
+pub fn run_kafka(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings) -> ExitCode {
+    status(kafka_bundle(bundle, engine, settings))
+}
+
+fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings) -> Status {
+    let paths = [bundle.to_path_buf()];
+    let mut parses = Parses::default();
+    let analysis = load_reusing(&paths, &mut parses)?;
+    let sources: Vec<String> = analysis.program.sources.iter().map(|s| s.name.clone()).collect();
+    let (dirs, read) = (load::watched(&paths, &analysis), reload::texts_hash(&analysis));
+    let (files, modules, loaded) = prepare(analysis, engine)?;
+    parses.keep(&files, modules);
+    let live = Live::new(loaded);
+    let reloads = reload::start(paths.to_vec(), dirs, live.clone(), sources, parses, read);
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
+        let _ = signal_hook::flag::register(signal, stop.clone());
+    }
+    let topics: Vec<String> = live.current().program().sources.iter().map(|s| settings.source_topic(&s.name)).collect();
+    eprintln!(
+        "evr: version {} live; consuming {} as group {} from {}",
+        live.current().version(),
+        topics.join(", "),
+        settings.group,
+        settings.brokers
+    );
+    match evr_kafka::run(live, settings, stop) {
+        Ok(c) => {
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            eprintln!(
+                "evr: {} events: {} outputs, {} dropped, {} dirty; {} deliveries sent again; reloads: {} live, {} rejected",
+                n(&c.events),
+                n(&c.outputs),
+                n(&c.dropped),
+                n(&c.dirty),
+                n(&c.resent),
+                reloads.accepted(),
+                reloads.rejected()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            eprintln!("evr: {why}");
+            Err(ExitCode::from(1))
         }
     }
 }

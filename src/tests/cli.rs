@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
+mod kafka;
+
 fn evr(args: &[&str]) -> (i32, String, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_evr"))

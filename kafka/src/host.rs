@@ -1,0 +1,499 @@
+//! The Kafka host: one consumer in a consumer group, one executor per assigned partition on a
+//! fixed pool of workers, one idempotent producer, and offsets committed at least once.
+//!
+//! The consumer thread polls, hands each message to the worker that owns its partition
+//! (partition order is kept: one worker per partition, a bounded queue each, so a slow sink
+//! slows consumption instead of growing memory) and commits what [`Offsets`] says may be
+//! committed. A worker evaluates the message with its partition's executor, which follows
+//! reloads between messages, and sends the outputs. The producer's delivery callback
+//! acknowledges them; a failed delivery is sent again after a back-off, never dropped.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use evr_compiler::ir::{SinkId, SourceId};
+use evr_runtime::executor::Executor;
+use evr_runtime::live::Live;
+use evr_runtime::sink::{Envelope, Key, Outputs, SinkRef};
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::offsets::{Offsets, Token, Tp};
+use crate::settings::Settings;
+
+/// The header every output carries: the bundle version that made it.
+pub const VERSION_HEADER: &str = "evr-version";
+
+/// Messages queued per worker before the consumer waits.
+const QUEUE: usize = 512;
+/// How long a revocation or a stop waits for outputs in flight.
+const DRAIN: Duration = Duration::from_secs(30);
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+
+/// What a run did, for its summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub events: AtomicU64,
+    pub outputs: AtomicU64,
+    pub dirty: AtomicU64,
+    pub dropped: AtomicU64,
+    /// Deliveries that failed and were sent again.
+    pub resent: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+/// What workers, callbacks and the consumer share.
+struct Shared {
+    offsets: Offsets,
+    counters: Arc<Counters>,
+    /// Subscribed topics by index, with the source each one feeds.
+    topics: Vec<String>,
+    sources: Vec<String>,
+    settings: Settings,
+    stop: Arc<AtomicBool>,
+    /// The generation of each assigned partition.
+    generations: Mutex<HashMap<Tp, u64>>,
+    next_generation: AtomicU64,
+}
+
+impl Shared {
+    fn tps(&self, list: &TopicPartitionList) -> Vec<Tp> {
+        list.elements()
+            .iter()
+            .filter_map(|e| {
+                let topic = self.topics.iter().position(|t| t == e.topic())?;
+                Some(Tp { topic: topic as u32, partition: e.partition() })
+            })
+            .collect()
+    }
+
+    fn generation(&self, tp: Tp) -> Option<u64> {
+        self.generations.lock().unwrap_or_else(|p| p.into_inner()).get(&tp).copied()
+    }
+
+    fn log(&self, what: &str) {
+        eprintln!("evr: kafka: {what}");
+    }
+}
+
+/// A delivery that failed, to send again.
+struct Resend {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Option<OwnedHeaders>,
+    token: Token,
+    attempt: u32,
+}
+
+struct Delivery {
+    shared: Arc<Shared>,
+    resend: Mutex<Sender<Resend>>,
+}
+
+impl ClientContext for Delivery {}
+
+impl ProducerContext for Delivery {
+    type DeliveryOpaque = Box<(Token, u32)>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Box<(Token, u32)>) {
+        let (token, attempt) = *opaque;
+        match result {
+            Ok(_) => self.shared.offsets.acknowledge(token),
+            Err((e, m)) => {
+                if attempt == 0 || attempt.is_power_of_two() {
+                    self.shared.log(&format!("delivery to {} failed ({e}); sending it again", m.topic()));
+                }
+                let again = Resend {
+                    topic: m.topic().to_owned(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    headers: m.headers().map(|h| h.detach()),
+                    token,
+                    attempt: attempt + 1,
+                };
+                let _ = self.resend.lock().unwrap_or_else(|p| p.into_inner()).send(again);
+            }
+        }
+    }
+}
+
+type Produce = ThreadedProducer<Delivery>;
+
+struct Group {
+    shared: Arc<Shared>,
+    producer: Arc<Produce>,
+}
+
+impl ClientContext for Group {}
+
+impl ConsumerContext for Group {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else { return };
+        let tps = self.shared.tps(list);
+        // Outputs of the revoked partitions are delivered and their offsets committed before
+        // they go; messages still queued for them are skipped (their generation ends here).
+        {
+            let mut generations = self.shared.generations.lock().unwrap_or_else(|p| p.into_inner());
+            for tp in &tps {
+                generations.remove(tp);
+            }
+        }
+        let _ = self.producer.flush(DRAIN);
+        if !self.shared.offsets.drain(&tps, DRAIN) {
+            self.shared.log("revoked partitions still had outputs in flight; they will be read again");
+        }
+        commit(consumer, &self.shared, Some(&tps), CommitMode::Sync);
+        for tp in &tps {
+            self.shared.offsets.revoke(*tp);
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let tps = self.shared.tps(list);
+                let mut generations = self.shared.generations.lock().unwrap_or_else(|p| p.into_inner());
+                for tp in tps {
+                    let g = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
+                    generations.insert(tp, g);
+                    self.shared.offsets.assign(tp, g);
+                }
+            }
+            Rebalance::Error(e) => self.shared.log(&format!("rebalance failed: {e}")),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+fn commit<C: ConsumerContext>(consumer: &BaseConsumer<C>, shared: &Shared, only: Option<&[Tp]>, mode: CommitMode) {
+    let ready = shared.offsets.to_commit(only);
+    if ready.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for (tp, next) in &ready {
+        let _ = list.add_partition_offset(&shared.topics[tp.topic as usize], tp.partition, Offset::Offset(*next));
+    }
+    match consumer.commit(&list, mode) {
+        Ok(()) => {
+            shared.counters.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => shared.log(&format!("commit failed ({e}); it is tried again with the next one")),
+    }
+}
+
+/// One message, owned, on its way to a worker.
+struct Job {
+    token: Token,
+    key: Option<Vec<u8>>,
+    headers: Vec<(String, Vec<u8>)>,
+    time_ms: i64,
+    payload: Vec<u8>,
+}
+
+impl Job {
+    fn of(m: &BorrowedMessage<'_>, token: Token) -> Job {
+        let headers = m
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+            .unwrap_or_default();
+        Job {
+            token,
+            key: m.key().map(<[u8]>::to_vec),
+            headers,
+            time_ms: m.timestamp().to_millis().unwrap_or_else(evr_stdlib_now),
+            payload: m.payload().unwrap_or_default().to_vec(),
+        }
+    }
+}
+
+fn evr_stdlib_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs `live` over the source topics until `stop` is raised, then drains and commits.
+pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>) -> Result<Arc<Counters>, String> {
+    let sources: Vec<String> = live.current().program().sources.iter().map(|s| s.name.clone()).collect();
+    if sources.is_empty() {
+        return Err("the bundle declares no source".to_owned());
+    }
+    let topics: Vec<String> = sources.iter().map(|s| settings.source_topic(s)).collect();
+    let counters = Arc::new(Counters::default());
+    let shared = Arc::new(Shared {
+        offsets: Offsets::default(),
+        counters: counters.clone(),
+        topics: topics.clone(),
+        sources,
+        settings: settings.clone(),
+        stop: stop.clone(),
+        generations: Mutex::new(HashMap::new()),
+        next_generation: AtomicU64::new(1),
+    });
+    let (resend_tx, resend_rx) = channel::<Resend>();
+    let producer: Arc<Produce> = Arc::new(
+        config(
+            &settings,
+            &[
+                ("enable.idempotence", "true"),
+                // Never give up on a delivery: a broker that is away is waited for.
+                ("message.timeout.ms", "0"),
+                ("linger.ms", "5"),
+            ],
+        )
+        .create_with_context(Delivery { shared: shared.clone(), resend: Mutex::new(resend_tx) })
+        .map_err(|e| format!("cannot make the producer: {e}"))?,
+    );
+    let consumer: BaseConsumer<Group> = config(
+        &settings,
+        &[
+            ("group.id", settings.group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+        ],
+    )
+    .create_with_context(Group { shared: shared.clone(), producer: producer.clone() })
+    .map_err(|e| format!("cannot make the consumer: {e}"))?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).map_err(|e| format!("cannot subscribe to {}: {e}", topics.join(", ")))?;
+
+    let resender = {
+        let (producer, shared) = (producer.clone(), shared.clone());
+        std::thread::spawn(move || resend(&resend_rx, &producer, &shared))
+    };
+    let mut queues: Vec<SyncSender<Job>> = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..settings.workers.max(1) {
+        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let (live, producer, shared) = (live.clone(), producer.clone(), shared.clone());
+        queues.push(tx);
+        workers.push(std::thread::spawn(move || work(&rx, &live, &producer, &shared)));
+    }
+
+    let mut last_commit = Instant::now();
+    let mut errors = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let Some(topic) = shared.topics.iter().position(|t| t == m.topic()) else { continue };
+                let tp = Tp { topic: topic as u32, partition: m.partition() };
+                let Some(generation) = shared.generation(tp) else { continue };
+                let job = Job::of(&m, Token { tp, generation, offset: m.offset() });
+                drop(m);
+                counters.events.fetch_add(1, Ordering::Relaxed);
+                let worker = (tp.topic as usize * 7919 + tp.partition as usize) % queues.len();
+                if queues[worker].send(job).is_err() {
+                    break;
+                }
+            }
+            Some(Err(e)) => {
+                errors += 1;
+                if errors.is_power_of_two() {
+                    shared.log(&format!("consuming: {e} (librdkafka retries; seen {errors} times)"));
+                }
+            }
+            None => {}
+        }
+        if last_commit.elapsed() >= COMMIT_EVERY {
+            commit(&consumer, &shared, None, CommitMode::Async);
+            last_commit = Instant::now();
+        }
+    }
+    // Stop: what was read is evaluated, its outputs delivered, its offsets committed.
+    drop(queues);
+    for w in workers {
+        let _ = w.join();
+    }
+    let _ = producer.flush(DRAIN);
+    let deadline = Instant::now() + DRAIN;
+    while shared.offsets.in_flight() > 0 && Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(10));
+        let _ = producer.flush(Duration::from_millis(100));
+    }
+    commit(&consumer, &shared, None, CommitMode::Sync);
+    consumer.unsubscribe();
+    drop(consumer);
+    drop(resender);
+    Ok(counters)
+}
+
+fn config(settings: &Settings, own: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.brokers);
+    for (k, v) in own {
+        c.set(*k, *v);
+    }
+    for (k, v) in &settings.kafka {
+        c.set(k, v);
+    }
+    c
+}
+
+fn resend(rx: &Receiver<Resend>, producer: &Produce, shared: &Shared) {
+    while let Ok(r) = rx.recv() {
+        // Back off: 50 ms, doubling, at most 5 s.
+        let wait = Duration::from_millis(50u64 << r.attempt.min(7)).min(Duration::from_secs(5));
+        std::thread::sleep(wait);
+        shared.counters.resent.fetch_add(1, Ordering::Relaxed);
+        let mut record =
+            BaseRecord::<[u8], [u8], _>::with_opaque_to(&r.topic, Box::new((r.token, r.attempt))).payload(&r.payload);
+        if let Some(k) = &r.key {
+            record = record.key(k);
+        }
+        if let Some(h) = r.headers {
+            record = record.headers(h);
+        }
+        send(producer, record, &shared.stop);
+    }
+}
+
+/// Sends a record, waiting while the producer's queue is full; false when a stop ends the wait.
+fn send(producer: &Produce, mut record: BaseRecord<'_, [u8], [u8], Box<(Token, u32)>>, stop: &AtomicBool) -> bool {
+    let mut waited = 0u32;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return true,
+            Err((e, r)) => {
+                record = r;
+                if stop.load(Ordering::Relaxed) && waited > 1000 {
+                    return false;
+                }
+                if !matches!(e, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) && waited.is_power_of_two()
+                {
+                    eprintln!("evr: kafka: cannot send to {} ({e}); trying again", record.topic);
+                }
+                waited += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Shared) {
+    // One executor per partition (its velocity state), made afresh for a new generation.
+    let mut executors: HashMap<Tp, (u64, Executor)> = HashMap::new();
+    while let Ok(job) = rx.recv() {
+        let token = job.token;
+        if !shared.offsets.begin(token) {
+            continue;
+        }
+        let slot = executors.entry(token.tp).or_insert_with(|| (token.generation, Executor::following(live.clone())));
+        if slot.0 != token.generation {
+            *slot = (token.generation, Executor::following(live.clone()));
+        }
+        let exec = &mut slot.1;
+        exec.refresh();
+        let source = &shared.sources[token.tp.topic as usize];
+        let headers: Vec<(&str, &[u8])> = job.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let envelope = Envelope { key: job.key.as_deref(), headers: &headers, time_ms: job.time_ms };
+        let version = exec.loaded().version().to_string();
+        let mut out = ToTopics { producer, shared, token, version: &version, source, sent: 0, sink_topics: Vec::new() };
+        out.sink_topics = exec.program().sinks.iter().map(|s| shared.settings.sink_topic(&s.name)).collect();
+        let id = exec.program().sources.iter().position(|s| s.name == *source);
+        let result = match id {
+            Some(id) => exec.process_into(SourceId(id as u32), &job.payload, &envelope, &mut out).map(|p| {
+                if p.dropped_by.is_some() {
+                    shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
+            None => {
+                let why = format!("version {version} has no source `{source}`");
+                out.dirty(&why, None, &job.payload, &envelope)
+            }
+        };
+        match result {
+            Ok(()) => shared.offsets.finish(token, out.sent),
+            // Only a stop ends a send unfinished: the message is not committed, so it is read
+            // again by whoever reads the partition next.
+            Err(e) => {
+                shared.log(&format!("message {} of {}: {e}", token.offset, shared.topics[token.tp.topic as usize]))
+            }
+        }
+    }
+}
+
+/// Outputs of one message, sent to their topics.
+struct ToTopics<'a> {
+    producer: &'a Produce,
+    shared: &'a Shared,
+    token: Token,
+    version: &'a str,
+    source: &'a str,
+    sent: u64,
+    /// Topic by sink id of the version evaluating the message.
+    sink_topics: Vec<String>,
+}
+
+impl ToTopics<'_> {
+    fn send(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) -> io::Result<()> {
+        let mut record = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, Box::new((self.token, 0)))
+            .payload(payload)
+            .headers(headers);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if !send(self.producer, record, &self.shared.stop) {
+            return Err(io::Error::other("stopped before the output was sent"));
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    fn headers(&self, event: &Envelope) -> OwnedHeaders {
+        let mut h = OwnedHeaders::new_with_capacity(event.headers.len() + 1);
+        for (key, value) in event.headers {
+            h = h.insert(Header { key, value: Some(*value) });
+        }
+        h.insert(Header { key: VERSION_HEADER, value: Some(self.version) })
+    }
+
+    fn sink_topic(&self, sink: SinkId) -> io::Result<String> {
+        self.sink_topics.get(sink.0 as usize).cloned().ok_or_else(|| io::Error::other("an output of an unknown sink"))
+    }
+}
+
+impl Outputs for ToTopics<'_> {
+    fn record(&mut self, sink: SinkRef<'_>, key: Option<Key<'_>>, bytes: &[u8], event: &Envelope) -> io::Result<()> {
+        let topic = self.sink_topic(sink.id)?;
+        let headers = self.headers(event);
+        let key = key.as_ref().map(Key::as_bytes).or(event.key);
+        self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
+        self.send(&topic, key, bytes, headers)
+    }
+
+    fn route(&mut self, sink: SinkRef<'_>, bytes: &[u8], event: &Envelope) -> io::Result<()> {
+        let topic = self.sink_topic(sink.id)?;
+        let headers = self.headers(event);
+        self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
+        self.send(&topic, event.key, bytes, headers)
+    }
+
+    /// The original bytes, unchanged, with why in headers: `evr-error`, `evr-rule` (when a
+    /// unit failed), `evr-topic`, `evr-partition` and `evr-offset`.
+    fn dirty(&mut self, reason: &str, unit: Option<&str>, input: &[u8], event: &Envelope) -> io::Result<()> {
+        let topic = self.shared.settings.dirty_topic(self.source);
+        let (partition, offset) = (self.token.tp.partition.to_string(), self.token.offset.to_string());
+        let source_topic = &self.shared.topics[self.token.tp.topic as usize];
+        let mut headers = self.headers(event).insert(Header { key: "evr-error", value: Some(reason) });
+        if let Some(u) = unit {
+            headers = headers.insert(Header { key: "evr-rule", value: Some(u) });
+        }
+        let headers = headers
+            .insert(Header { key: "evr-topic", value: Some(source_topic.as_str()) })
+            .insert(Header { key: "evr-partition", value: Some(partition.as_str()) })
+            .insert(Header { key: "evr-offset", value: Some(offset.as_str()) });
+        self.shared.counters.dirty.fetch_add(1, Ordering::Relaxed);
+        self.send(&topic, event.key, input, headers)
+    }
+}

@@ -1,0 +1,455 @@
+//! `evr run --brokers` against a real Kafka-protocol broker on 127.0.0.1, named by
+//! `EVR_TEST_BROKER` (`scripts/test` installs and starts one). Without it these tests fail.
+//!
+//! Every test uses topics and a group of its own, so they run side by side on one broker.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+const PARTITIONS: i32 = 4;
+
+fn broker() -> String {
+    std::env::var("EVR_TEST_BROKER").unwrap_or_else(|_| {
+        panic!("EVR_TEST_BROKER must name the Kafka-protocol broker these tests run against; `scripts/test` starts one")
+    })
+}
+
+/// Topics of one test: `events` (the source) with `PARTITIONS` partitions, the sinks, dirty.
+struct Topics {
+    prefix: String,
+}
+
+impl Topics {
+    fn new(test: &str) -> Topics {
+        let prefix = format!("t{}_{test}", std::process::id());
+        let t = Topics { prefix };
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", broker()).create().expect("an admin client");
+        let names = [t.name("events"), t.name("views"), t.name("sales"), t.name("events.dirty")];
+        let new: Vec<NewTopic> =
+            names.iter().map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1))).collect();
+        let made = futures_executor::block_on(admin.create_topics(&new, &AdminOptions::new()))
+            .unwrap_or_else(|e| panic!("cannot create topics on {} ({e}): is the broker running?", broker()));
+        for r in made {
+            r.unwrap_or_else(|(topic, e)| panic!("cannot create {topic}: {e}"));
+        }
+        t
+    }
+
+    fn name(&self, what: &str) -> String {
+        format!("{}_{what}", self.prefix)
+    }
+
+    /// The flags that map the bundle's streams onto these topics.
+    fn flags(&self, group: &str) -> Vec<String> {
+        vec![
+            "--brokers".into(),
+            broker(),
+            "--group".into(),
+            format!("{}_{group}", self.prefix),
+            "--topic".into(),
+            format!("events={}", self.name("events")),
+            "--sink-topic".into(),
+            format!("views={}", self.name("views")),
+            "--sink-topic".into(),
+            format!("sales={}", self.name("sales")),
+            "--dirty-topic".into(),
+            format!("{}_{{source}}.dirty", self.prefix),
+        ]
+    }
+
+    fn produce(&self, events: &[String]) {
+        let p: ThreadedProducer<DefaultProducerContext> =
+            ClientConfig::new().set("bootstrap.servers", broker()).create().expect("a producer");
+        let topic = self.name("events");
+        for (i, e) in events.iter().enumerate() {
+            let key = format!("k{i}");
+            let headers = OwnedHeaders::new().insert(Header { key: "origin", value: Some("test") });
+            let mut record = BaseRecord::to(&topic).payload(e.as_bytes()).key(key.as_bytes()).headers(headers);
+            loop {
+                match p.send(record) {
+                    Ok(()) => break,
+                    Err((_, r)) => {
+                        record = r;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+        p.flush(Duration::from_secs(30)).expect("events are produced");
+    }
+}
+
+/// A record read back from a topic.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Got {
+    topic: String,
+    key: Option<String>,
+    value: String,
+    headers: BTreeMap<String, String>,
+}
+
+/// Reads `topics` from the start until `done` says enough arrived or `within` passes, then a
+/// little longer (so that extra records would show).
+fn read(topics: &[String], within: Duration, done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", format!("reader_{}_{}", std::process::id(), topics[0]))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a consumer");
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    c.subscribe(&names).expect("subscribes");
+    let mut got = Vec::new();
+    let start = Instant::now();
+    let mut enough: Option<Instant> = None;
+    while start.elapsed() < within && enough.is_none_or(|t| t.elapsed() < Duration::from_millis(1500)) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+            let headers = m
+                .headers()
+                .map(|h| h.iter().map(|h| (h.key.to_owned(), text(h.value).unwrap_or_default())).collect())
+                .unwrap_or_default();
+            got.push(Got {
+                topic: m.topic().to_owned(),
+                key: text(m.key()),
+                value: text(m.payload()).unwrap_or_default(),
+                headers,
+            });
+        }
+        if enough.is_none() && done(&got) {
+            enough = Some(Instant::now());
+        }
+    }
+    got
+}
+
+fn bundle() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/shop")
+}
+
+/// Events for the shop bundle: views, sales (each with a unique `ts`), failing ones and bad
+/// JSON, in a fixed mix.
+fn events(n: usize, from: usize) -> Vec<String> {
+    (from..from + n)
+        .map(|i| match i % 5 {
+            0 | 1 => format!("{{\"name\":\"view\",\"ts\":{i}}}"),
+            2 => format!("{{\"name\":\"buy\",\"ts\":{i},\"revenue\":{}.5}}", i % 7),
+            3 => format!("{{\"name\":\"boom\",\"ts\":{i}}}"),
+            _ => format!("{{not json {i}"),
+        })
+        .collect()
+}
+
+/// The outputs the file host gives for `events`: (sink, key, value) and (error, rule, event).
+fn file_host(events: &[String], dir: &Path) -> (Vec<Output>, Vec<Output>) {
+    let input = dir.join("events.jsonl");
+    std::fs::write(&input, events.join("\n") + "\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(["run".as_ref(), bundle().as_os_str(), "--input".as_ref(), input.as_os_str()])
+        .output()
+        .expect("evr runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (mut outputs, mut dirty): (Vec<Output>, Vec<Output>) = (Vec::new(), Vec::new());
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        match v["sink"].as_str().unwrap() {
+            "dirty" => {
+                let n = v["line"].as_u64().unwrap() as usize;
+                dirty.push((text("error").unwrap(), text("rule"), events[n - 1].clone()));
+            }
+            sink => outputs.push((sink.to_owned(), text("key"), v["value"].to_string())),
+        }
+    }
+    outputs.sort();
+    dirty.sort();
+    (outputs, dirty)
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("evr-kafka-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `evr run --brokers`, its stderr lines on a channel.
+struct Host {
+    child: Child,
+    stderr: Receiver<String>,
+}
+
+impl Host {
+    fn start(bundle: &Path, flags: &[String]) -> Host {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
+            .arg("run")
+            .arg(bundle)
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("evr runs");
+        let (tx, rx) = channel();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Host { child, stderr: rx }
+    }
+
+    fn signal(&self, signal: &str) {
+        let ok = Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, then the exit status and what it printed.
+    fn stop(mut self) -> (Option<i32>, String) {
+        self.signal("-TERM");
+        let status = self.child.wait().expect("evr ends");
+        let lines: Vec<String> = self.stderr.iter().collect();
+        (status.code(), lines.join("\n"))
+    }
+
+    /// Waits for a stderr line containing `text`; the line.
+    fn wait_for(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("no line with `{text}` within {within:?}");
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Output = (String, Option<String>, String);
+
+/// Sink outputs as the file host shows them: routed events keep the input key on Kafka (the
+/// file host has none to show), so it is left out for them; sorted.
+fn comparable(outputs: Vec<Output>) -> Vec<Output> {
+    let mut out: Vec<Output> =
+        outputs.into_iter().map(|(s, k, v)| if s == "views" { (s, None, v) } else { (s, k, v) }).collect();
+    out.sort();
+    out
+}
+
+/// Asserts two sorted lists are equal, naming what is missing and what is extra.
+fn assert_same<T: Ord + std::fmt::Debug>(got: &[T], expected: &[T], what: &str) {
+    let missing: Vec<&T> = expected.iter().filter(|e| got.binary_search(e).is_err()).collect();
+    let extra: Vec<&T> = got.iter().filter(|g| expected.binary_search(g).is_err()).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && got.len() == expected.len(),
+        "{what}: {} expected, {} got; {} missing (first: {:?}), {} extra (first: {:?})",
+        expected.len(),
+        got.len(),
+        missing.len(),
+        missing.iter().take(3).collect::<Vec<_>>(),
+        extra.len(),
+        extra.iter().take(3).collect::<Vec<_>>()
+    );
+}
+
+fn sink_outputs(got: &[Got], t: &Topics) -> Vec<Output> {
+    let mut out: Vec<_> = got
+        .iter()
+        .filter(|g| g.topic == t.name("views") || g.topic == t.name("sales"))
+        .map(|g| {
+            let sink = g.topic.rsplit('_').next().unwrap().to_owned();
+            let value: serde_json::Value = serde_json::from_str(&g.value).expect("a JSON record");
+            (sink, g.key.clone(), value.to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every sink topic holds exactly what the file host outputs for the same events (content,
+/// keys), the dirty topic the dirty records (reason, rule, original bytes); outputs carry the
+/// input's headers and the version; SIGTERM drains and exits 0.
+#[test]
+fn kafka_topics_hold_the_file_hosts_outputs() {
+    let t = Topics::new("same");
+    let events = events(500, 0);
+    let (expected, expected_dirty) = file_host(&events, &temp("same"));
+    t.produce(&events);
+    let host = Host::start(&bundle(), &t.flags("g"));
+    let topics = [t.name("views"), t.name("sales"), t.name("events.dirty")];
+    let want = expected.len() + expected_dirty.len();
+    let got = read(&topics, Duration::from_secs(90), |g| g.len() >= want);
+    let (code, err) = host.stop();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("evr: 500 events"), "{err}");
+    // Routed events keep the input key; emitted ones carry the key they were given.
+    let by_input_key =
+        |sink: &str, key: &Option<String>| sink == "sales" || key.as_deref().is_some_and(|k| k.starts_with('k'));
+    let outputs = sink_outputs(&got, &t);
+    assert!(outputs.iter().all(|(s, k, _)| by_input_key(s, k)), "{outputs:?}");
+    assert_same(&comparable(outputs), &expected, "sink topics");
+    let mut dirty: Vec<_> = got
+        .iter()
+        .filter(|g| g.topic == t.name("events.dirty"))
+        .map(|g| (g.headers["evr-error"].clone(), g.headers.get("evr-rule").cloned(), g.value.clone()))
+        .collect();
+    dirty.sort();
+    assert_same(&dirty, &expected_dirty, "the dirty topic");
+    for g in &got {
+        assert_eq!(g.headers.get("origin").map(String::as_str), Some("test"), "{g:?}");
+        assert_eq!(g.headers.get("evr-version").map(String::as_str), Some("1"), "{g:?}");
+    }
+}
+
+/// `kill -9` mid-stream, then a restart in the same group: every output is there (some twice:
+/// at least once).
+#[test]
+fn kafka_nothing_is_lost_when_killed() {
+    let t = Topics::new("kill");
+    let events = events(3000, 0);
+    let (expected, _) = file_host(&events, &temp("kill"));
+    t.produce(&events);
+    let topics = [t.name("views"), t.name("sales")];
+    let mut host = Host::start(&bundle(), &t.flags("g"));
+    let early = read(&topics, Duration::from_secs(60), |g| g.len() >= 200);
+    assert!(early.len() >= 200, "outputs began to arrive: {}", early.len());
+    host.child.kill().expect("kill -9");
+    let _ = host.child.wait();
+    let host = Host::start(&bundle(), &t.flags("g"));
+    let distinct = |g: &[Got]| {
+        let mut o = sink_outputs(g, &t);
+        o.dedup();
+        o.len()
+    };
+    let got = read(&topics, Duration::from_secs(120), |g| distinct(g) >= expected.len());
+    let (code, err) = host.stop();
+    assert_eq!(code, Some(0), "{err}");
+    let mut outputs = comparable(sink_outputs(&got, &t));
+    let all = outputs.len();
+    outputs.dedup();
+    assert_same(&outputs, &expected, "outputs after kill -9 and a restart");
+    eprintln!("kill -9 then restart: {} outputs, {} of them again", all, all - outputs.len());
+}
+
+/// Two instances in one group share the partitions; one joins mid-stream and one leaves
+/// mid-stream, and together they lose nothing.
+#[test]
+fn kafka_two_instances_share_a_group() {
+    let t = Topics::new("pair");
+    let waves = [events(800, 0), events(800, 800), events(800, 1600)];
+    let all: Vec<String> = waves.concat();
+    let (expected, _) = file_host(&all, &temp("pair"));
+    let topics = [t.name("views"), t.name("sales")];
+    let first = Host::start(&bundle(), &t.flags("g"));
+    t.produce(&waves[0]);
+    let second = Host::start(&bundle(), &t.flags("g"));
+    t.produce(&waves[1]);
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, err) = first.stop();
+    assert_eq!(code, Some(0), "{err}");
+    t.produce(&waves[2]);
+    let distinct = |g: &[Got]| {
+        let mut o = sink_outputs(g, &t);
+        o.dedup();
+        o.len()
+    };
+    let got = read(&topics, Duration::from_secs(120), |g| distinct(g) >= expected.len());
+    let (code, err) = second.stop();
+    assert_eq!(code, Some(0), "{err}");
+    let mut outputs = comparable(sink_outputs(&got, &t));
+    outputs.dedup();
+    assert_same(&outputs, &expected, "outputs of two instances");
+}
+
+/// 20 reloads while events stream, by file change and by SIGHUP: nothing is lost, and the
+/// version header of every output names a version whose rules made it (one rule text per
+/// version, versions in the order of the texts).
+#[test]
+fn kafka_reloads_while_consuming() {
+    let t = Topics::new("reload");
+    let dir = temp("reload");
+    let rules = std::fs::read_to_string(bundle().join("shop.evr")).unwrap();
+    let schema = bundle().join("../../check/schemas/events.proto").canonicalize().unwrap();
+    let rules = rules.replace("../../check/schemas/events.proto", schema.to_str().unwrap());
+    std::fs::write(dir.join("shop.evr"), &rules).unwrap();
+    let host = Host::start(&dir, &t.flags("g"));
+    // Changes count from when the bundle is watched.
+    host.wait_for("consuming", Duration::from_secs(30));
+    let total = 2000;
+    let producer = {
+        let prefix = t.prefix.clone();
+        std::thread::spawn(move || {
+            let t = Topics { prefix };
+            for wave in 0..20 {
+                t.produce(&events(total / 20, wave * total / 20));
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        })
+    };
+    for k in 1..=20 {
+        if k % 2 == 1 {
+            std::fs::write(dir.join("shop.evr"), rules.replace("\"v0\"", &format!("\"v{k}\""))).unwrap();
+        } else {
+            host.signal("-HUP");
+        }
+        host.wait_for(&format!("version {} live", k + 1), Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    producer.join().unwrap();
+    let expected_sales = events(total, 0).iter().filter(|e| e.contains("\"buy\"")).count();
+    let expected_views = events(total, 0).iter().filter(|e| e.contains("\"view\"")).count();
+    let topics = [t.name("views"), t.name("sales")];
+    let got = read(&topics, Duration::from_secs(120), |g| g.len() >= expected_sales + expected_views);
+    let (code, err) = host.stop();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("reloads: 20 live, 0 rejected"), "{err}");
+    let mut sales: Vec<(u64, u64, String)> = Vec::new();
+    let mut seen_ts = std::collections::BTreeSet::new();
+    for g in &got {
+        let version: u64 = g.headers["evr-version"].parse().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&g.value).unwrap();
+        let ts: u64 = v["ts"].as_u64().or_else(|| v["ts"].as_str().and_then(|s| s.parse().ok())).unwrap();
+        seen_ts.insert((g.topic.clone(), ts));
+        if g.topic == t.name("sales") {
+            sales.push((version, ts, v["name"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(seen_ts.len(), expected_sales + expected_views, "every event's output arrived");
+    // One text per version, and texts in version order: v0 for version 1, then file changes.
+    let mut text_of: BTreeMap<u64, String> = BTreeMap::new();
+    for (version, _, tag) in &sales {
+        let known = text_of.entry(*version).or_insert_with(|| tag.clone());
+        assert_eq!(known, tag, "version {version} made outputs of two rule texts");
+    }
+    let tags: Vec<u64> = text_of.values().map(|t| t[1..].parse().unwrap()).collect();
+    assert!(tags.windows(2).all(|w| w[0] <= w[1]), "{text_of:?}");
+    for (version, tag) in &text_of {
+        // Versions 2k and 2k+1 (a file change, then SIGHUP) run the text of change 2k-1.
+        let change: u64 = tag[1..].parse().unwrap();
+        let expected = if *version == 1 { 0 } else { (*version - 2) / 2 * 2 + 1 };
+        assert_eq!(change, expected, "version {version}");
+    }
+}
