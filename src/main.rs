@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod admin;
 mod build;
 mod load;
 mod reload;
@@ -60,7 +61,7 @@ enum Command {
         #[arg(long)]
         follow: bool,
         #[command(flatten)]
-        kafka: KafkaArgs,
+        kafka: Box<KafkaArgs>,
     },
     /// Build a bundle file (.evrb) from sources: the rules, the compiled schemas they use and
     /// each unit's content hash. `run`, `test`, `bench` and `check` take it as they take sources.
@@ -134,28 +135,51 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
-        Command::Run { bundle, input, source, input_format, engine, follow, kafka } => match (input, kafka.brokers) {
-            (Some(input), _) => run::run(run::RunArgs {
-                bundle: &bundle,
-                input: &input,
-                source: source.as_deref(),
-                format: input_format,
-                engine,
-                follow,
-            }),
-            (None, Some(brokers)) => {
-                let mut settings = evr_kafka::Settings::new(brokers, kafka.group);
-                settings.source_topics = kafka.topic.into_iter().collect();
-                settings.sink_topics = kafka.sink_topic.into_iter().collect();
-                settings.dirty_topic = kafka.dirty_topic;
-                if let Some(w) = kafka.workers {
-                    settings.workers = w;
+        Command::Run { bundle, input, source, input_format, engine, follow, kafka } => {
+            match (input, kafka.brokers.clone()) {
+                (Some(input), _) => run::run(run::RunArgs {
+                    bundle: &bundle,
+                    input: &input,
+                    source: source.as_deref(),
+                    format: input_format,
+                    engine,
+                    follow,
+                }),
+                (None, Some(brokers)) => {
+                    let kafka = *kafka;
+                    let mut settings = evr_kafka::Settings::new(brokers, kafka.group);
+                    settings.source_topics = kafka.topic.into_iter().collect();
+                    settings.sink_topics = kafka.sink_topic.into_iter().collect();
+                    settings.dirty_topic = kafka.dirty_topic;
+                    if let Some(w) = kafka.workers {
+                        settings.workers = w;
+                    }
+                    settings.kafka = kafka.kafka;
+                    let token = match kafka.admin_token_file {
+                        Some(file) => match std::fs::read_to_string(&file) {
+                            Ok(t) => Some(t.trim().to_owned()),
+                            Err(e) => {
+                                eprintln!(
+                                    "evr: cannot read {}: {}",
+                                    file.display(),
+                                    evr_compiler::files::io_reason(&e)
+                                );
+                                return ExitCode::from(USAGE);
+                            }
+                        },
+                        None => std::env::var("EVR_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+                    };
+                    let http = run::Endpoints {
+                        admin: kafka.admin,
+                        metrics: kafka.metrics,
+                        token,
+                        remote: kafka.admin_remote,
+                    };
+                    run::run_kafka(&bundle, engine, settings, http)
                 }
-                settings.kafka = kafka.kafka;
-                run::run_kafka(&bundle, engine, settings)
+                (None, None) => ExitCode::from(USAGE),
             }
-            (None, None) => ExitCode::from(USAGE),
-        },
+        }
         Command::Build { paths, output } => build::build(&paths, &output),
         Command::Inspect { bundle } => build::inspect(&bundle),
         Command::Test { paths, junit, engine } => run::test(&paths, junit.as_deref(), engine),
@@ -191,6 +215,18 @@ struct KafkaArgs {
     /// A librdkafka property, passed through (`--kafka security.protocol=ssl`). Repeatable.
     #[arg(long, value_name = "KEY=VALUE", value_parser = evr_kafka::pair, help_heading = "Kafka")]
     kafka: Vec<(String, String)>,
+    /// Serve `POST /reload` (bearer token required) and `GET /metrics` on this address.
+    #[arg(long, value_name = "ADDR", help_heading = "Kafka")]
+    admin: Option<String>,
+    /// The file holding the admin token (default: the EVR_ADMIN_TOKEN variable).
+    #[arg(long, value_name = "FILE", help_heading = "Kafka")]
+    admin_token_file: Option<PathBuf>,
+    /// Allow the admin and metrics endpoints on an address other machines can reach.
+    #[arg(long, help_heading = "Kafka")]
+    admin_remote: bool,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address.
+    #[arg(long, value_name = "ADDR", help_heading = "Kafka")]
+    metrics: Option<String>,
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR`.

@@ -5,9 +5,9 @@
 //! running version goes on — and counted.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use evr_compiler::{Analysis, Parses};
@@ -25,6 +25,7 @@ const DEBOUNCE: Duration = Duration::from_millis(10);
 pub struct Reloads {
     accepted: Arc<AtomicU64>,
     rejected: Arc<AtomicU64>,
+    ask: Mutex<Sender<Trigger>>,
     /// Kept alive: dropping it stops the watching.
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -36,6 +37,16 @@ impl Reloads {
 
     pub fn rejected(&self) -> u64 {
         self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Reloads now, as SIGHUP does, and waits for how it went.
+    pub fn reload_now(&self) -> Outcome {
+        let (tx, rx) = channel();
+        let mut trigger = Trigger::new(true);
+        trigger.replies.push(tx);
+        let sent = self.ask.lock().unwrap_or_else(|p| p.into_inner()).send(trigger);
+        sent.map_err(|_| "reloading has stopped".to_owned())?;
+        rx.recv().map_err(|_| "reloading has stopped".to_owned())?
     }
 }
 
@@ -57,21 +68,26 @@ pub fn start(
         let tx = tx.clone();
         std::thread::spawn(move || {
             for _ in signals.forever() {
-                if tx.send(Trigger { at: Instant::now(), asked: true }).is_err() {
+                if tx.send(Trigger::new(true)).is_err() {
                     return;
                 }
             }
         });
     }
-    let reloads =
-        Reloads { accepted: Arc::new(AtomicU64::new(0)), rejected: Arc::new(AtomicU64::new(0)), _watcher: watcher };
+    let reloads = Reloads {
+        accepted: Arc::new(AtomicU64::new(0)),
+        rejected: Arc::new(AtomicU64::new(0)),
+        ask: Mutex::new(tx),
+        _watcher: watcher,
+    };
     let (accepted, rejected) = (reloads.accepted.clone(), reloads.rejected.clone());
     std::thread::spawn(move || {
         // What the last reload read: a file event that changes none of it (an editor touching
         // a file, one save reported twice) makes no new version; SIGHUP always does.
         let mut read = Some(read);
         while let Some(trigger) = next_trigger(&rx) {
-            match reload(&paths, &live, &sources, &mut parses, &mut read, trigger.asked) {
+            let outcome = reload(&paths, &live, &sources, &mut parses, &mut read, trigger.asked);
+            match &outcome {
                 Ok(None) => {}
                 Ok(Some(line)) => {
                     accepted.fetch_add(1, Ordering::Relaxed);
@@ -81,6 +97,9 @@ pub fn start(
                     rejected.fetch_add(1, Ordering::Relaxed);
                     eprintln!("evr: reload rejected: {why}; version {} goes on", live.current().version());
                 }
+            }
+            for reply in trigger.replies {
+                let _ = reply.send(outcome.clone());
             }
         }
     });
@@ -95,7 +114,7 @@ fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Trigger>) -> Option<notify::Recomm
         }
         let ours = event.paths.iter().any(|p| p.extension().is_some_and(|e| e == "evr" || e == "proto" || e == "evrb"));
         if ours {
-            let _ = tx.send(Trigger { at: Instant::now(), asked: false });
+            let _ = tx.send(Trigger::new(false));
         }
     };
     let mut watcher = match notify::recommended_watcher(handler) {
@@ -114,20 +133,33 @@ fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Trigger>) -> Option<notify::Recomm
     Some(watcher)
 }
 
-/// What set off a reload: when, and whether someone asked for it (SIGHUP) rather than a file
-/// event reported a change.
-#[derive(Clone, Copy)]
+/// What set off a reload: when, whether someone asked for it (SIGHUP, the admin endpoint)
+/// rather than a file event reported a change, and who waits to hear how it went.
 struct Trigger {
     at: Instant,
     asked: bool,
+    replies: Vec<Sender<Outcome>>,
 }
+
+impl Trigger {
+    fn new(asked: bool) -> Trigger {
+        Trigger { at: Instant::now(), asked, replies: Vec::new() }
+    }
+}
+
+/// How a reload went: the line logged for a new version (`None` when nothing changed), or why
+/// it was rejected.
+pub type Outcome = Result<Option<String>, String>;
 
 /// The next burst of triggers as one: from its first, asked for when any of it was.
 fn next_trigger(rx: &Receiver<Trigger>) -> Option<Trigger> {
     let mut first = rx.recv().ok()?;
     loop {
         match rx.recv_timeout(DEBOUNCE) {
-            Ok(t) => first.asked |= t.asked,
+            Ok(t) => {
+                first.asked |= t.asked;
+                first.replies.extend(t.replies);
+            }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return Some(first),
         }
     }

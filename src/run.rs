@@ -265,11 +265,22 @@ fn run_bundle(args: RunArgs) -> Status {
 
 /// `evr run BUNDLE --brokers ...`: the bundle over Kafka, reloading whenever its files change
 /// or on SIGHUP, until SIGINT or SIGTERM (then drained and committed: exit 0).
-pub fn run_kafka(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings) -> ExitCode {
-    status(kafka_bundle(bundle, engine, settings))
+pub fn run_kafka(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings, http: Endpoints) -> ExitCode {
+    status(kafka_bundle(bundle, engine, settings, http))
 }
 
-fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings) -> Status {
+/// Where the Kafka host's HTTP endpoints listen.
+pub struct Endpoints {
+    /// `POST /reload` and `GET /metrics`.
+    pub admin: Option<String>,
+    /// `GET /metrics` alone.
+    pub metrics: Option<String>,
+    pub token: Option<String>,
+    /// Whether a non-loopback address is allowed.
+    pub remote: bool,
+}
+
+fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings, http: Endpoints) -> Status {
     let paths = [bundle.to_path_buf()];
     let mut parses = Parses::default();
     let analysis = load_reusing(&paths, &mut parses)?;
@@ -278,7 +289,26 @@ fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings)
     let (files, modules, loaded) = prepare(analysis, engine)?;
     parses.keep(&files, modules);
     let live = Live::new(loaded);
-    let reloads = reload::start(paths.to_vec(), dirs, live.clone(), sources, parses, read);
+    let reloads = Arc::new(reload::start(paths.to_vec(), dirs, live.clone(), sources, parses, read));
+    let counters = Arc::new(evr_kafka::Counters::default());
+    let state = Arc::new(crate::admin::State {
+        counters: counters.clone(),
+        live: live.clone(),
+        reloads: reloads.clone(),
+        token: http.token,
+    });
+    for (addr, reload) in [(&http.admin, true), (&http.metrics, false)] {
+        let Some(addr) = addr else { continue };
+        match crate::admin::serve(addr, http.remote, reload, state.clone()) {
+            Ok(at) => {
+                eprintln!("evr: serving {} on http://{at}", if reload { "/reload and /metrics" } else { "/metrics" })
+            }
+            Err(why) => {
+                eprintln!("evr: {why}");
+                return Err(ExitCode::from(USAGE));
+            }
+        }
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
@@ -292,8 +322,9 @@ fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings)
         settings.group,
         settings.brokers
     );
-    match evr_kafka::run(live, settings, stop) {
-        Ok(c) => {
+    match evr_kafka::run(live, settings, stop, counters.clone()) {
+        Ok(()) => {
+            let c = &counters;
             let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             eprintln!(
                 "evr: {} events: {} outputs, {} dropped, {} dirty; {} deliveries sent again; reloads: {} live, {} rejected",

@@ -50,6 +50,16 @@ pub struct Counters {
     /// Deliveries that failed and were sent again.
     pub resent: AtomicU64,
     pub commits: AtomicU64,
+    /// The last offset committed by topic and partition (an asynchronous commit counts when
+    /// it is handed to librdkafka).
+    committed: Mutex<std::collections::BTreeMap<(String, i32), i64>>,
+}
+
+impl Counters {
+    pub fn committed(&self) -> Vec<((String, i32), i64)> {
+        let map = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
 }
 
 /// What workers, callbacks and the consumer share.
@@ -188,6 +198,10 @@ fn commit<C: ConsumerContext>(consumer: &BaseConsumer<C>, shared: &Shared, only:
     match consumer.commit(&list, mode) {
         Ok(()) => {
             shared.counters.commits.fetch_add(1, Ordering::Relaxed);
+            let mut committed = shared.counters.committed.lock().unwrap_or_else(|p| p.into_inner());
+            for (tp, next) in ready {
+                committed.insert((shared.topics[tp.topic as usize].clone(), tp.partition), next);
+            }
         }
         Err(e) => shared.log(&format!("commit failed ({e}); it is tried again with the next one")),
     }
@@ -223,13 +237,13 @@ fn evr_stdlib_now() -> i64 {
 }
 
 /// Runs `live` over the source topics until `stop` is raised, then drains and commits.
-pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>) -> Result<Arc<Counters>, String> {
+/// `counters` are updated as it goes (for metrics) and hold the totals at the end.
+pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters: Arc<Counters>) -> Result<(), String> {
     let sources: Vec<String> = live.current().program().sources.iter().map(|s| s.name.clone()).collect();
     if sources.is_empty() {
         return Err("the bundle declares no source".to_owned());
     }
     let topics: Vec<String> = sources.iter().map(|s| settings.source_topic(s)).collect();
-    let counters = Arc::new(Counters::default());
     let shared = Arc::new(Shared {
         offsets: Offsets::default(),
         counters: counters.clone(),
@@ -325,7 +339,7 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>) -> Result
     consumer.unsubscribe();
     drop(consumer);
     drop(resender);
-    Ok(counters)
+    Ok(())
 }
 
 fn config(settings: &Settings, own: &[(&str, &str)]) -> ClientConfig {

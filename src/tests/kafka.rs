@@ -136,6 +136,34 @@ fn read(topics: &[String], within: Duration, done: impl Fn(&[Got]) -> bool) -> V
     got
 }
 
+/// One HTTP/1.1 request: (status, body).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("the endpoint listens");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// The endpoints listen on loopback unless told otherwise.
+#[test]
+fn kafka_admin_endpoint_stays_on_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .arg("run")
+        .arg(bundle())
+        .args(["--brokers", "127.0.0.1:1", "--admin", "0.0.0.0:0"])
+        .output()
+        .expect("evr runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0.0.0.0:0 is not a loopback address"), "{err}");
+}
+
 fn bundle() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/shop")
 }
@@ -194,10 +222,15 @@ struct Host {
 
 impl Host {
     fn start(bundle: &Path, flags: &[String]) -> Host {
+        Host::start_with(bundle, flags, &[])
+    }
+
+    fn start_with(bundle: &Path, flags: &[String], env: &[(&str, &str)]) -> Host {
         let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
             .arg("run")
             .arg(bundle)
             .args(flags)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -384,9 +417,9 @@ fn kafka_two_instances_share_a_group() {
     assert_same(&outputs, &expected, "outputs of two instances");
 }
 
-/// 20 reloads while events stream, by file change and by SIGHUP: nothing is lost, and the
-/// version header of every output names a version whose rules made it (one rule text per
-/// version, versions in the order of the texts).
+/// 20 reloads while events stream, by file change, SIGHUP and `POST /reload` (which wants the
+/// token): nothing is lost, and the version header of every output names the version whose
+/// rules made it; the metrics endpoint counts the reloads.
 #[test]
 fn kafka_reloads_while_consuming() {
     let t = Topics::new("reload");
@@ -395,9 +428,15 @@ fn kafka_reloads_while_consuming() {
     let schema = bundle().join("../../check/schemas/events.proto").canonicalize().unwrap();
     let rules = rules.replace("../../check/schemas/events.proto", schema.to_str().unwrap());
     std::fs::write(dir.join("shop.evr"), &rules).unwrap();
-    let host = Host::start(&dir, &t.flags("g"));
+    let mut flags = t.flags("g");
+    flags.extend(["--admin".into(), "127.0.0.1:0".into()]);
+    let host = Host::start_with(&dir, &flags, &[("EVR_ADMIN_TOKEN", "s3cret")]);
+    let admin = host.wait_for("serving /reload", Duration::from_secs(30)).rsplit("http://").next().unwrap().to_owned();
     // Changes count from when the bundle is watched.
     host.wait_for("consuming", Duration::from_secs(30));
+    assert_eq!(http(&admin, "POST", "/reload", None).0, 401, "no token");
+    assert_eq!(http(&admin, "POST", "/reload", Some("guess")).0, 401, "a wrong token");
+    assert_eq!(http(&admin, "GET", "/nothing", None).0, 404);
     let total = 2000;
     let producer = {
         let prefix = t.prefix.clone();
@@ -409,12 +448,21 @@ fn kafka_reloads_while_consuming() {
             }
         })
     };
-    for k in 1..=20 {
-        if k % 2 == 1 {
-            std::fs::write(dir.join("shop.evr"), rules.replace("\"v0\"", &format!("\"v{k}\""))).unwrap();
-        } else {
-            host.signal("-HUP");
+    // Reload k is a file change, SIGHUP or POST /reload in turn; `text_for[v]` is the rule text
+    // (the change it came with) version v must run.
+    let mut text_for = vec![0u64, 0];
+    for k in 1..=20u64 {
+        match k % 3 {
+            1 => std::fs::write(dir.join("shop.evr"), rules.replace("\"v0\"", &format!("\"v{k}\""))).unwrap(),
+            2 => host.signal("-HUP"),
+            _ => {
+                let (status, body) = http(&admin, "POST", "/reload", Some("s3cret"));
+                assert_eq!(status, 200, "{body}");
+                assert!(body.contains(&format!("version {} live", k + 1)), "{body}");
+            }
         }
+        let last = *text_for.last().unwrap();
+        text_for.push(if k % 3 == 1 { k } else { last });
         host.wait_for(&format!("version {} live", k + 1), Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -423,6 +471,9 @@ fn kafka_reloads_while_consuming() {
     let expected_views = events(total, 0).iter().filter(|e| e.contains("\"view\"")).count();
     let topics = [t.name("views"), t.name("sales")];
     let got = read(&topics, Duration::from_secs(120), |g| g.len() >= expected_sales + expected_views);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, metrics) = http(&admin, "GET", "/metrics", None);
+    assert_eq!(status, 200);
     let (code, err) = host.stop();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("reloads: 20 live, 0 rejected"), "{err}");
@@ -438,18 +489,16 @@ fn kafka_reloads_while_consuming() {
         }
     }
     assert_eq!(seen_ts.len(), expected_sales + expected_views, "every event's output arrived");
-    // One text per version, and texts in version order: v0 for version 1, then file changes.
+    // One text per version: the one that version was made from.
     let mut text_of: BTreeMap<u64, String> = BTreeMap::new();
     for (version, _, tag) in &sales {
         let known = text_of.entry(*version).or_insert_with(|| tag.clone());
         assert_eq!(known, tag, "version {version} made outputs of two rule texts");
     }
-    let tags: Vec<u64> = text_of.values().map(|t| t[1..].parse().unwrap()).collect();
-    assert!(tags.windows(2).all(|w| w[0] <= w[1]), "{text_of:?}");
-    for (version, tag) in &text_of {
-        // Versions 2k and 2k+1 (a file change, then SIGHUP) run the text of change 2k-1.
-        let change: u64 = tag[1..].parse().unwrap();
-        let expected = if *version == 1 { 0 } else { (*version - 2) / 2 * 2 + 1 };
-        assert_eq!(change, expected, "version {version}");
+    for (version, text) in &text_of {
+        assert_eq!(text[1..].parse::<u64>().unwrap(), text_for[*version as usize], "version {version}");
     }
+    assert!(metrics.contains("evr_reloads_total{result=\"live\"} 20"), "{metrics}");
+    assert!(metrics.contains("evr_bundle_version 21"), "{metrics}");
+    assert!(metrics.contains("evr_committed_offset{topic="), "{metrics}");
 }

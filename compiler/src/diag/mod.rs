@@ -139,7 +139,9 @@ impl Diagnostic {
     }
 }
 
-/// "did you mean `x`?" from the candidates closest to `wanted`, if any is close enough.
+/// "did you mean `x`?" from the candidates closest to `wanted`, if any is close enough. Ties go
+/// to the name first in byte order, so the hint does not depend on the order the candidates
+/// come in (names often come from hash maps).
 pub fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let wanted_lower = wanted.to_lowercase();
     let mut best: Option<(f64, &str)> = None;
@@ -149,9 +151,22 @@ pub fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a s
         }
         let score = strsim::jaro_winkler(&wanted_lower, &c.to_lowercase());
         let close = score >= 0.8 || strsim::damerau_levenshtein(wanted, c) <= wanted.len().max(3) / 3;
-        if close && best.is_none_or(|(s, _)| score > s) {
+        if close && best.is_none_or(|(s, b)| score > s || (score == s && c < b)) {
             best = Some((score, c));
         }
     }
     best.map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn did_you_mean_breaks_ties_by_name() {
+        let names = ["shop.v1.Item", "shop.v1.Flag", "shop.v1.Order"];
+        let mut reversed = names;
+        reversed.reverse();
+        let a = super::did_you_mean("shop.v", names);
+        assert_eq!(a, super::did_you_mean("shop.v", reversed));
+        assert_eq!(a.as_deref(), Some("did you mean `shop.v1.Flag`?"));
+    }
 }
