@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod admin;
 mod build;
+mod kafka_config;
 mod load;
 mod reload;
 mod run;
@@ -42,7 +43,7 @@ enum Command {
         /// The bundle: a .evr file or a directory.
         bundle: PathBuf,
         /// The events; `-` reads standard input.
-        #[arg(long, required_unless_present = "brokers", conflicts_with = "brokers")]
+        #[arg(long, required_unless_present_any = ["brokers", "config"], conflicts_with_all = ["brokers", "config"])]
         input: Option<PathBuf>,
         /// The source the events belong to (needed when the bundle has several).
         #[arg(long)]
@@ -61,7 +62,7 @@ enum Command {
         #[arg(long)]
         follow: bool,
         #[command(flatten)]
-        kafka: Box<KafkaArgs>,
+        kafka: Box<kafka_config::KafkaArgs>,
     },
     /// Build a bundle file (.evrb) from sources: the rules, the compiled schemas they use and
     /// each unit's content hash. `run`, `test`, `bench` and `check` take it as they take sources.
@@ -135,51 +136,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
-        Command::Run { bundle, input, source, input_format, engine, follow, kafka } => {
-            match (input, kafka.brokers.clone()) {
-                (Some(input), _) => run::run(run::RunArgs {
-                    bundle: &bundle,
-                    input: &input,
-                    source: source.as_deref(),
-                    format: input_format,
-                    engine,
-                    follow,
-                }),
-                (None, Some(brokers)) => {
-                    let kafka = *kafka;
-                    let mut settings = evr_kafka::Settings::new(brokers, kafka.group);
-                    settings.source_topics = kafka.topic.into_iter().collect();
-                    settings.sink_topics = kafka.sink_topic.into_iter().collect();
-                    settings.dirty_topic = kafka.dirty_topic;
-                    if let Some(w) = kafka.workers {
-                        settings.workers = w;
-                    }
-                    settings.kafka = kafka.kafka;
-                    let token = match kafka.admin_token_file {
-                        Some(file) => match std::fs::read_to_string(&file) {
-                            Ok(t) => Some(t.trim().to_owned()),
-                            Err(e) => {
-                                eprintln!(
-                                    "evr: cannot read {}: {}",
-                                    file.display(),
-                                    evr_compiler::files::io_reason(&e)
-                                );
-                                return ExitCode::from(USAGE);
-                            }
-                        },
-                        None => std::env::var("EVR_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
-                    };
-                    let http = run::Endpoints {
-                        admin: kafka.admin,
-                        metrics: kafka.metrics,
-                        token,
-                        remote: kafka.admin_remote,
-                    };
-                    run::run_kafka(&bundle, engine, settings, http)
+        Command::Run { bundle, input, source, input_format, engine, follow, kafka } => match input {
+            Some(input) => run::run(run::RunArgs {
+                bundle: &bundle,
+                input: &input,
+                source: source.as_deref(),
+                format: input_format,
+                engine,
+                follow,
+            }),
+            None => match kafka_config::settings(*kafka) {
+                Ok((settings, http)) => run::run_kafka(&bundle, engine, settings, http),
+                Err(why) => {
+                    eprintln!("evr: {why}");
+                    ExitCode::from(USAGE)
                 }
-                (None, None) => ExitCode::from(USAGE),
-            }
-        }
+            },
+        },
         Command::Build { paths, output } => build::build(&paths, &output),
         Command::Inspect { bundle } => build::inspect(&bundle),
         Command::Test { paths, junit, engine } => run::test(&paths, junit.as_deref(), engine),
@@ -188,45 +161,6 @@ fn main() -> ExitCode {
         }
         Command::Explain { code } => explain(&code),
     }
-}
-
-/// `evr run BUNDLE --brokers ...`: the bundle over Kafka topics instead of a file.
-#[derive(clap::Args)]
-struct KafkaArgs {
-    /// Run over Kafka: the brokers to bootstrap from (`host:port[,host:port]`). The bundle is
-    /// reloaded whenever one of its files changes, or on SIGHUP.
-    #[arg(long, help_heading = "Kafka")]
-    brokers: Option<String>,
-    /// The consumer group: instances in one group share the partitions.
-    #[arg(long, requires = "brokers", default_value = "evr", help_heading = "Kafka")]
-    group: String,
-    /// The topic a source reads (default: the source's name). Repeatable.
-    #[arg(long, value_name = "SOURCE=TOPIC", value_parser = evr_kafka::pair, help_heading = "Kafka")]
-    topic: Vec<(String, String)>,
-    /// The topic a sink writes (default: the sink's name). Repeatable.
-    #[arg(long, value_name = "SINK=TOPIC", value_parser = evr_kafka::pair, help_heading = "Kafka")]
-    sink_topic: Vec<(String, String)>,
-    /// Where dirty records go; `{source}` is the source's name.
-    #[arg(long, default_value = "{source}.dirty", help_heading = "Kafka")]
-    dirty_topic: String,
-    /// Worker threads that evaluate (default: the cores).
-    #[arg(long, help_heading = "Kafka")]
-    workers: Option<usize>,
-    /// A librdkafka property, passed through (`--kafka security.protocol=ssl`). Repeatable.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = evr_kafka::pair, help_heading = "Kafka")]
-    kafka: Vec<(String, String)>,
-    /// Serve `POST /reload` (bearer token required) and `GET /metrics` on this address.
-    #[arg(long, value_name = "ADDR", help_heading = "Kafka")]
-    admin: Option<String>,
-    /// The file holding the admin token (default: the EVR_ADMIN_TOKEN variable).
-    #[arg(long, value_name = "FILE", help_heading = "Kafka")]
-    admin_token_file: Option<PathBuf>,
-    /// Allow the admin and metrics endpoints on an address other machines can reach.
-    #[arg(long, help_heading = "Kafka")]
-    admin_remote: bool,
-    /// Serve Prometheus metrics (`GET /metrics`) on this address.
-    #[arg(long, value_name = "ADDR", help_heading = "Kafka")]
-    metrics: Option<String>,
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR`.

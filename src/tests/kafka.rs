@@ -164,6 +164,27 @@ fn kafka_admin_endpoint_stays_on_loopback() {
     assert!(err.contains("0.0.0.0:0 is not a loopback address"), "{err}");
 }
 
+/// `--config` holds what the flags set; its unknown keys are refused naming key and line,
+/// and its settings take effect (here: an admin address off loopback, refused).
+#[test]
+fn kafka_config_file_is_read_and_checked() {
+    let dir = temp("config");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "brokers = \"127.0.0.1:1\"\nbrokerz = \"x\"\n").unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_evr")).arg("run").arg(bundle()).arg("--config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("unknown field `brokerz`") && err.contains("line 2"), "{err}");
+    let good = dir.join("good.toml");
+    std::fs::write(&good, "brokers = \"127.0.0.1:1\"\nadmin = \"0.0.0.0:0\"\n[topics]\nevents = \"e\"\n[kafka]\n\"client.id\" = \"evr-test\"\n").unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_evr")).arg("run").arg(bundle()).arg("--config").arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0.0.0.0:0 is not a loopback address"), "{err}");
+}
+
 fn bundle() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/shop")
 }
