@@ -226,14 +226,10 @@ impl Job {
             token,
             key: m.key().map(<[u8]>::to_vec),
             headers,
-            time_ms: m.timestamp().to_millis().unwrap_or_else(evr_stdlib_now),
+            time_ms: m.timestamp().to_millis().unwrap_or_else(evr_stdlib::time::now_ms),
             payload: m.payload().unwrap_or_default().to_vec(),
         }
     }
-}
-
-fn evr_stdlib_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs `live` over the source topics until `stop` is raised, then drains and commits.
@@ -397,6 +393,8 @@ fn send(producer: &Produce, mut record: BaseRecord<'_, [u8], [u8], Box<(Token, u
 fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Shared) {
     // One executor per partition (its velocity state), made afresh for a new generation.
     let mut executors: HashMap<Tp, (u64, Executor)> = HashMap::new();
+    // The topic of each sink, by sink id, of the last version seen: worked out once a version.
+    let mut sink_topics: (u64, Vec<String>) = (0, Vec::new());
     while let Ok(job) = rx.recv() {
         let token = job.token;
         if !shared.offsets.begin(token) {
@@ -412,8 +410,12 @@ fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Share
         let headers: Vec<(&str, &[u8])> = job.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
         let envelope = Envelope { key: job.key.as_deref(), headers: &headers, time_ms: job.time_ms };
         let version = exec.loaded().version().to_string();
-        let mut out = ToTopics { producer, shared, token, version: &version, source, sent: 0, sink_topics: Vec::new() };
-        out.sink_topics = exec.program().sinks.iter().map(|s| shared.settings.sink_topic(&s.name)).collect();
+        if sink_topics.0 != exec.loaded().version() {
+            let topics = exec.program().sinks.iter().map(|s| shared.settings.sink_topic(&s.name)).collect();
+            sink_topics = (exec.loaded().version(), topics);
+        }
+        let mut out =
+            ToTopics { producer, shared, token, version: &version, source, sent: 0, sink_topics: &sink_topics.1 };
         let id = exec.program().sources.iter().position(|s| s.name == *source);
         let result = match id {
             Some(id) => exec.process_into(SourceId(id as u32), &job.payload, &envelope, &mut out).map(|p| {
@@ -446,10 +448,10 @@ struct ToTopics<'a> {
     source: &'a str,
     sent: u64,
     /// Topic by sink id of the version evaluating the message.
-    sink_topics: Vec<String>,
+    sink_topics: &'a [String],
 }
 
-impl ToTopics<'_> {
+impl<'a> ToTopics<'a> {
     fn send(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) -> io::Result<()> {
         let mut record = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, Box::new((self.token, 0)))
             .payload(payload)
@@ -472,8 +474,11 @@ impl ToTopics<'_> {
         h.insert(Header { key: VERSION_HEADER, value: Some(self.version) })
     }
 
-    fn sink_topic(&self, sink: SinkId) -> io::Result<String> {
-        self.sink_topics.get(sink.0 as usize).cloned().ok_or_else(|| io::Error::other("an output of an unknown sink"))
+    fn sink_topic(&self, sink: SinkId) -> io::Result<&'a str> {
+        self.sink_topics
+            .get(sink.0 as usize)
+            .map(String::as_str)
+            .ok_or_else(|| io::Error::other("an output of an unknown sink"))
     }
 }
 
@@ -483,14 +488,14 @@ impl Outputs for ToTopics<'_> {
         let headers = self.headers(event);
         let key = key.as_ref().map(Key::as_bytes).or(event.key);
         self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
-        self.send(&topic, key, bytes, headers)
+        self.send(topic, key, bytes, headers)
     }
 
     fn route(&mut self, sink: SinkRef<'_>, bytes: &[u8], event: &Envelope) -> io::Result<()> {
         let topic = self.sink_topic(sink.id)?;
         let headers = self.headers(event);
         self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
-        self.send(&topic, event.key, bytes, headers)
+        self.send(topic, event.key, bytes, headers)
     }
 
     /// The original bytes, unchanged, with why in headers: `evr-error`, `evr-rule` (when a

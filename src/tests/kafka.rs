@@ -329,6 +329,13 @@ fn assert_same<T: Ord + std::fmt::Debug>(got: &[T], expected: &[T], what: &str) 
     );
 }
 
+/// The sink outputs, each once (at least once delivers some twice), as the file host shows them.
+fn distinct(got: &[Got], t: &Topics) -> Vec<Output> {
+    let mut out = comparable(sink_outputs(got, t));
+    out.dedup();
+    out
+}
+
 fn sink_outputs(got: &[Got], t: &Topics) -> Vec<Output> {
     let mut out: Vec<_> = got
         .iter()
@@ -393,17 +400,11 @@ fn kafka_nothing_is_lost_when_killed() {
     host.child.kill().expect("kill -9");
     let _ = host.child.wait();
     let host = Host::start(&bundle(), &t.flags("g"));
-    let distinct = |g: &[Got]| {
-        let mut o = sink_outputs(g, &t);
-        o.dedup();
-        o.len()
-    };
-    let got = read(&topics, Duration::from_secs(120), |g| distinct(g) >= expected.len());
+    let got = read(&topics, Duration::from_secs(120), |g| distinct(g, &t).len() >= expected.len());
     let (code, err) = host.stop();
     assert_eq!(code, Some(0), "{err}");
-    let mut outputs = comparable(sink_outputs(&got, &t));
-    let all = outputs.len();
-    outputs.dedup();
+    let all = sink_outputs(&got, &t).len();
+    let outputs = distinct(&got, &t);
     assert_same(&outputs, &expected, "outputs after kill -9 and a restart");
     eprintln!("kill -9 then restart: {} outputs, {} of them again", all, all - outputs.len());
 }
@@ -425,17 +426,10 @@ fn kafka_two_instances_share_a_group() {
     let (code, err) = first.stop();
     assert_eq!(code, Some(0), "{err}");
     t.produce(&waves[2]);
-    let distinct = |g: &[Got]| {
-        let mut o = sink_outputs(g, &t);
-        o.dedup();
-        o.len()
-    };
-    let got = read(&topics, Duration::from_secs(120), |g| distinct(g) >= expected.len());
+    let got = read(&topics, Duration::from_secs(120), |g| distinct(g, &t).len() >= expected.len());
     let (code, err) = second.stop();
     assert_eq!(code, Some(0), "{err}");
-    let mut outputs = comparable(sink_outputs(&got, &t));
-    outputs.dedup();
-    assert_same(&outputs, &expected, "outputs of two instances");
+    assert_same(&distinct(&got, &t), &expected, "outputs of two instances");
 }
 
 /// 20 reloads while events stream, by file change, SIGHUP and `POST /reload` (which wants the
