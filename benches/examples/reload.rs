@@ -1,5 +1,6 @@
 //! Per-rule reload under load, and executors at scale:
-//! `cargo run --release -p evr-benches --example reload -- 10 10000`.
+//! `cargo run --release -p evr-benches --example reload -- 10 10000` (`10000/100`: only the
+//! bundle in files of 100; `--reloads-only`: no executor and loading figures).
 //!
 //! For each bundle size, one thread streams events through an executor that follows reloads
 //! while this one changes one rule 100 times. A reload is timed from its trigger (the moment
@@ -186,13 +187,34 @@ fn load_10k() {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    for n in if sizes.is_empty() { vec![10, 10_000] } else { sizes } {
-        reloads(n, usize::MAX);
-        if n > 100 {
-            reloads(n, 100);
+    // `N` measures N rules in one file and, past 100 rules, in files of 100; `N/K` only files
+    // of K; `--reloads-only` skips the executor and loading figures.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut runs = Vec::new();
+    for a in args.iter().filter(|a| !a.starts_with("--")) {
+        match a.split_once('/') {
+            Some((n, k)) => runs.extend(n.parse().ok().zip(k.parse().ok())),
+            None => {
+                let Ok(n) = a.parse::<usize>() else { continue };
+                runs.push((n, usize::MAX));
+                if n > 100 {
+                    runs.push((n, 100));
+                }
+            }
         }
     }
-    executors();
-    load_10k();
+    if runs.is_empty() {
+        runs = vec![(10, usize::MAX), (10_000, usize::MAX), (10_000, 100)];
+    }
+    let all = !args.iter().any(|a| a == "--reloads-only");
+    // First, while the heap is fresh: what executors hold is read off the resident size.
+    if all {
+        executors();
+    }
+    for (n, per_file) in runs {
+        reloads(n, per_file);
+    }
+    if all {
+        load_10k();
+    }
 }

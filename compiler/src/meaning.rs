@@ -30,6 +30,10 @@ pub fn expr_hash(program: &Program, schema: &Schema, e: &Expr) -> ContentHash {
 /// Hashes a whole schema's meaning for the code compiled against it: message and field layout,
 /// enums and their numbers (field indexes and ids are baked into native code).
 pub fn schema_hash(schema: &Schema) -> ContentHash {
+    *schema.hash.get_or_init(|| fresh_schema_hash(schema))
+}
+
+fn fresh_schema_hash(schema: &Schema) -> ContentHash {
     let mut h = Xxh3::new();
     for (_, msg) in schema.messages() {
         msg.full_name.hash(&mut h);

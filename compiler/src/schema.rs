@@ -193,6 +193,8 @@ pub struct Schema {
     /// A schema in use did not compile (reported): a type not found may be one of its, so
     /// unknown types are not reported on top.
     pub incomplete: bool,
+    /// Its content hash ([`crate::meaning::schema_hash`]), worked out once: every reload asks.
+    pub(crate) hash: std::sync::OnceLock<u64>,
 }
 
 impl Schema {

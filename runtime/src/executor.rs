@@ -159,7 +159,7 @@ impl Executor {
         self.stream.sites = next
             .units()
             .iter()
-            .flat_map(|u| &u.sites)
+            .flat_map(|u| u.sites.iter())
             .map(|s| state.remove(&s.id).unwrap_or_else(|| Site::new(s.kind, s.window_ms, max_keys)))
             .collect();
         let (old, new) = (self.loaded.program(), next.program());
@@ -465,7 +465,7 @@ impl Stream {
                 Ok(v) if v != 0 => return Some(drop_index(unit)),
                 Ok(_) => {}
                 Err(e) => {
-                    out.push(Output::Dirty { error: format!("drop {}: {e}", unit.name), unit: Some(unit.name.clone()) })
+                    out.push(Output::Dirty { error: format!("drop {}: {e}", unit.name), unit: Some(unit.name.to_string()) })
                 }
             }
         }
@@ -476,7 +476,7 @@ impl Stream {
             match self.eval(loaded, u, event, time_ms) {
                 Ok(v) => self.scores[i as usize] = Some(v),
                 Err(e) => out
-                    .push(Output::Dirty { error: format!("score {}: {e}", unit.name), unit: Some(unit.name.clone()) }),
+                    .push(Output::Dirty { error: format!("score {}: {e}", unit.name), unit: Some(unit.name.to_string()) }),
             }
         }
         let mut candidates = std::mem::take(&mut self.candidates);
@@ -512,7 +512,7 @@ impl Stream {
                     Action::Route { sink } => Output::Forward { sink },
                 })),
                 Err(e) => {
-                    out.push(Output::Dirty { error: format!("rule {}: {e}", unit.name), unit: Some(unit.name.clone()) })
+                    out.push(Output::Dirty { error: format!("rule {}: {e}", unit.name), unit: Some(unit.name.to_string()) })
                 }
             }
         }

@@ -4,8 +4,10 @@
 //! version of the bundle is made from the running one ([`Loaded::reload`]): units whose meaning
 //! did not change keep their native code, only added and changed units are compiled.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::hash::Hasher;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evr_compiler::frame::FrameLayout;
@@ -91,20 +93,20 @@ pub struct SiteSpec {
 /// One drop, score or rule, as executors run it.
 pub struct LoadedUnit {
     pub unit: UnitRef,
-    pub name: String,
+    pub name: Arc<str>,
     pub source: SourceId,
     pub shadow: bool,
     /// The content hash of what the unit means.
     pub hash: ContentHash,
-    /// Its velocity call sites, by site number.
-    pub sites: Vec<SiteSpec>,
+    /// Its velocity call sites, by site number (shared with the versions that keep the unit).
+    pub sites: Arc<[SiteSpec]>,
     /// Where its sites' state starts among all sites' (an executor keeps them in one vector).
     pub(crate) first_site: u32,
     /// How it is evaluated: interpreted, or native code under the JIT.
     pub(crate) code: Code,
     /// The values read whole (by whole number) that the unit reads: under the JIT it runs only
     /// once they are decoded, and an event no such unit meets never decodes them.
-    pub(crate) wholes: Vec<usize>,
+    pub(crate) wholes: Arc<[usize]>,
 }
 
 /// How events of one source are read into frames, under the JIT.
@@ -212,26 +214,27 @@ impl Loaded {
         let schema_hash = meaning::schema_hash(&schema);
         let same_schema = schema_hash == self.schema_hash;
         let ids_kept = same_names(&self.program, &program);
-        let previous = Previous {
-            loaded: self,
-            units: self.units.iter().map(|u| (u.name.as_str(), u)).collect(),
-            same_schema,
-            ids_kept,
-        };
+        let previous = Previous { loaded: self, by_name: OnceCell::new(), same_schema, ids_kept };
         let loaded = Loaded::build(program, schema, schema_hash, self.config, self.version + 1, Some(&previous))?;
         let mut report = Reloaded { version: loaded.version, ..Reloaded::default() };
-        for u in &loaded.units {
-            match previous.units.get(u.name.as_str()) {
-                None => report.added.push(u.name.clone()),
-                Some(before) if before.hash != u.hash => report.changed.push(u.name.clone()),
+        let mut found = 0;
+        for (i, u) in loaded.units.iter().enumerate() {
+            let name = || u.name.to_string();
+            match previous.unit_named(i, &u.name) {
+                None => report.added.push(name()),
+                Some(before) if before.hash != u.hash => report.changed.push(name()),
                 Some(before) => match (before.code.native(), u.code.native()) {
-                    (Some(a), Some(b)) if !a.same_chunk(b) => report.recompiled.push(u.name.clone()),
+                    (Some(a), Some(b)) if !a.same_chunk(b) => report.recompiled.push(name()),
                     _ => report.unchanged += 1,
                 },
             }
+            found += usize::from(previous.unit_named(i, &u.name).is_some());
         }
-        let now: std::collections::HashSet<&str> = loaded.units.iter().map(|u| u.name.as_str()).collect();
-        report.removed = self.units.iter().filter(|u| !now.contains(u.name.as_str())).map(|u| u.name.clone()).collect();
+        // Names are unique, so when every old unit was found again none was removed.
+        if found < self.units.len() {
+            let now: rustc_hash::FxHashSet<&str> = loaded.units.iter().map(|u| &*u.name).collect();
+            report.removed = self.units.iter().filter(|u| !now.contains(&*u.name)).map(|u| u.name.to_string()).collect();
+        }
         report.took = start.elapsed();
         Ok((loaded, report))
     }
@@ -251,9 +254,10 @@ impl Loaded {
         let mut kept: Vec<Option<&LoadedUnit>> = Vec::new();
         let mut units: Vec<LoadedUnit> = program
             .units()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let u = program.unit(r);
-                let named = previous.and_then(|p| Some((p, *p.units.get(u.name)?)));
+                let named = previous.and_then(|p| Some((p, p.unit_named(i, u.name)?)));
                 // The very unit of the previous version (an unchanged file's) needs no hashing.
                 let hash = match named {
                     Some((p, b)) if same_unit(&p.loaded.program, b.unit, &program, r) => b.hash,
@@ -263,16 +267,19 @@ impl Loaded {
                 kept.push(before);
                 LoadedUnit {
                     unit: r,
-                    name: u.name.to_owned(),
+                    name: match before {
+                        Some(b) => b.name.clone(),
+                        None => u.name.into(),
+                    },
                     source: u.source,
                     shadow: is_shadow(u.annotations),
                     hash,
                     sites: match before {
                         Some(b) => b.sites.clone(),
-                        None => site_specs(&program, &mut meaning, r),
+                        None => site_specs(&program, &mut meaning, r).into(),
                     },
                     code: Code::Interpreted,
-                    wholes: Vec::new(),
+                    wholes: Arc::from([]),
                     first_site: 0,
                 }
             })
@@ -334,7 +341,8 @@ impl Loaded {
                         .slots_read(|each| view.for_each_expr(&mut |e| each(e)))
                         .into_iter()
                         .filter_map(|at| f.plan.whole_at(at))
-                        .collect();
+                        .collect::<Vec<_>>()
+                        .into();
                 }
                 Some(frames)
             }
@@ -388,7 +396,9 @@ impl Loaded {
 /// The running version, as a reload builds the next one from it.
 struct Previous<'a> {
     loaded: &'a Loaded,
-    units: HashMap<&'a str, &'a LoadedUnit>,
+    /// Its units by name, made only when a unit is not found at its own place (units were
+    /// added or removed before it): most reloads never need it.
+    by_name: OnceCell<rustc_hash::FxHashMap<&'a str, &'a LoadedUnit>>,
     same_schema: bool,
     /// Every source, sink and score has the id it had (the common case: rules changed).
     ids_kept: bool,
@@ -403,7 +413,16 @@ struct SourceKept {
     grown: bool,
 }
 
-impl Previous<'_> {
+impl<'a> Previous<'a> {
+    /// The previous version's unit named `name`, looked for first at place `at` of its table.
+    fn unit_named(&self, at: usize, name: &str) -> Option<&'a LoadedUnit> {
+        let units = &self.loaded.units;
+        match units.get(at) {
+            Some(u) if &*u.name == name => Some(u),
+            _ => self.by_name.get_or_init(|| units.iter().map(|u| (&*u.name, u)).collect()).get(name).copied(),
+        }
+    }
+
     /// Whether a unit whose meaning did not change can keep its native code: nothing the code
     /// holds as a number or an offset moved.
     fn code_stays(&self, program: &Program, u: &LoadedUnit) -> bool {

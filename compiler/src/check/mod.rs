@@ -33,7 +33,9 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
 pub struct Units {
     /// What the units were checked against.
     context: u64,
-    by_place: HashMap<(ast::FileId, u32, u32), (Checked, Vec<Diagnostic>)>,
+    /// Per file, what each of its drops, scores and rules gave, in order: an unchanged file is
+    /// taken whole, with no lookup per unit.
+    by_file: HashMap<ast::FileId, Vec<(Checked, Vec<Diagnostic>)>>,
 }
 
 #[derive(Clone)]
@@ -88,116 +90,125 @@ pub fn check_reusing(
     }
 
     let context = context(&items, schema);
-    let before = std::mem::take(&mut units.by_place);
+    let mut before = std::mem::take(&mut units.by_file);
     let reuse = units.context == context;
     units.context = context;
     let mut program = Program::default();
     let mut test_names: HashMap<&str, Span> = HashMap::new();
-    for item in &items {
-        let place = (item.span.file, item.span.start, item.span.end);
-        let is_unit = matches!(item.kind, ItemKind::Drop { .. } | ItemKind::Score { .. } | ItemKind::Rule { .. });
-        if is_unit
-            && reuse
-            && unchanged.contains(&item.span.file)
-            && let Some((checked, unit_diags)) = before.get(&place)
-        {
-            match checked {
-                Checked::Drop(d) => program.drops.push(d.clone()),
-                Checked::Score(s) => program.scores.push(s.clone()),
-                Checked::Rule(r) => program.rules.push(r.clone()),
-                Checked::Nothing => {}
+    let is_unit =
+        |item: &ast::Item| matches!(item.kind, ItemKind::Drop { .. } | ItemKind::Score { .. } | ItemKind::Rule { .. });
+    for module in modules {
+        let mut reused = before
+            .remove(&module.file)
+            .filter(|kept| {
+                reuse
+                    && unchanged.contains(&module.file)
+                    && kept.len() == module.items.iter().filter(|i| is_unit(i)).count()
+            })
+            .map(Vec::into_iter);
+        let mut checked_here = Vec::new();
+        for item in &module.items {
+            let is_unit = is_unit(item);
+            if is_unit && let Some((checked, unit_diags)) = reused.as_mut().and_then(Iterator::next) {
+                match &checked {
+                    Checked::Drop(d) => program.drops.push(d.clone()),
+                    Checked::Score(s) => program.scores.push(s.clone()),
+                    Checked::Rule(r) => program.rules.push(r.clone()),
+                    Checked::Nothing => {}
+                }
+                diags.extend(unit_diags.iter().cloned());
+                checked_here.push((checked, unit_diags));
+                continue;
             }
-            diags.extend(unit_diags.iter().cloned());
-            units.by_place.insert(place, (checked.clone(), unit_diags.clone()));
-            continue;
+            let (first_diag, counts) = (diags.len(), (program.drops.len(), program.scores.len(), program.rules.len()));
+            let annotations = annotations(item, &mut diags);
+            let doc = item.doc.clone();
+            match &item.kind {
+                ItemKind::Drop { name, source, cond } => {
+                    let mut cx = Cx::new(&env, &mut diags, "a drop");
+                    let source = cx.enter_source(source);
+                    let cond = cx.condition(cond, "the condition of a drop");
+                    if let Some(source) = source {
+                        program.drops.push(Arc::new(ir::Drop {
+                            name: name.text.clone(),
+                            source,
+                            cond,
+                            unit: cx.unit,
+                            annotations,
+                            doc,
+                            span: item.span,
+                        }));
+                    }
+                }
+                ItemKind::Score { name, source, weights } => {
+                    let mut cx = Cx::new(&env, &mut diags, "a score");
+                    let source = cx.enter_source(source);
+                    let weights = weights
+                        .iter()
+                        .map(|w| (cx.weight(&w.weight), cx.condition(&w.cond, "the condition of a weight")))
+                        .collect();
+                    if let Some(source) = source {
+                        program.scores.push(Arc::new(ir::Score {
+                            name: name.text.clone(),
+                            source,
+                            weights,
+                            unit: cx.unit,
+                            annotations,
+                            doc,
+                            span: item.span,
+                        }));
+                    }
+                }
+                ItemKind::Rule { name, source, cond, body } => {
+                    let mut cx = Cx::new(&env, &mut diags, "a rule");
+                    cx.scores_visible = true;
+                    let source = cx.enter_source(source);
+                    let cond = cond.as_ref().map(|c| cx.condition(c, "the condition of a rule"));
+                    if let Some(c) = &cond {
+                        cx.assume(c);
+                    }
+                    let body = cx.block(body);
+                    if let Some(source) = source {
+                        program.rules.push(Arc::new(ir::Rule {
+                            name: name.text.clone(),
+                            source,
+                            cond,
+                            body,
+                            unit: cx.unit,
+                            annotations,
+                            doc,
+                            span: item.span,
+                        }));
+                    }
+                }
+                ItemKind::Test { name, name_span, body } => {
+                    if let Some(first) = test_names.insert(name, *name_span) {
+                        diags.push(
+                            Diagnostic::new(Code::E0010, *name_span, format!("a test named {name:?} already exists"))
+                                .label("second test with this name")
+                                .secondary(first, "first defined here"),
+                        );
+                    }
+                    let mut cx = Cx::new(&env, &mut diags, "a test");
+                    let steps = cx.test_steps(body);
+                    program.tests.push(ir::Test { name: name.clone(), steps, unit: cx.unit, span: item.span });
+                }
+                _ => {}
+            }
+            if is_unit {
+                let checked = if program.drops.len() > counts.0 {
+                    program.drops.last().cloned().map(Checked::Drop)
+                } else if program.scores.len() > counts.1 {
+                    program.scores.last().cloned().map(Checked::Score)
+                } else if program.rules.len() > counts.2 {
+                    program.rules.last().cloned().map(Checked::Rule)
+                } else {
+                    None
+                };
+                checked_here.push((checked.unwrap_or(Checked::Nothing), diags[first_diag..].to_vec()));
+            }
         }
-        let (first_diag, counts) = (diags.len(), (program.drops.len(), program.scores.len(), program.rules.len()));
-        let annotations = annotations(item, &mut diags);
-        let doc = item.doc.clone();
-        match &item.kind {
-            ItemKind::Drop { name, source, cond } => {
-                let mut cx = Cx::new(&env, &mut diags, "a drop");
-                let source = cx.enter_source(source);
-                let cond = cx.condition(cond, "the condition of a drop");
-                if let Some(source) = source {
-                    program.drops.push(Arc::new(ir::Drop {
-                        name: name.text.clone(),
-                        source,
-                        cond,
-                        unit: cx.unit,
-                        annotations,
-                        doc,
-                        span: item.span,
-                    }));
-                }
-            }
-            ItemKind::Score { name, source, weights } => {
-                let mut cx = Cx::new(&env, &mut diags, "a score");
-                let source = cx.enter_source(source);
-                let weights = weights
-                    .iter()
-                    .map(|w| (cx.weight(&w.weight), cx.condition(&w.cond, "the condition of a weight")))
-                    .collect();
-                if let Some(source) = source {
-                    program.scores.push(Arc::new(ir::Score {
-                        name: name.text.clone(),
-                        source,
-                        weights,
-                        unit: cx.unit,
-                        annotations,
-                        doc,
-                        span: item.span,
-                    }));
-                }
-            }
-            ItemKind::Rule { name, source, cond, body } => {
-                let mut cx = Cx::new(&env, &mut diags, "a rule");
-                cx.scores_visible = true;
-                let source = cx.enter_source(source);
-                let cond = cond.as_ref().map(|c| cx.condition(c, "the condition of a rule"));
-                if let Some(c) = &cond {
-                    cx.assume(c);
-                }
-                let body = cx.block(body);
-                if let Some(source) = source {
-                    program.rules.push(Arc::new(ir::Rule {
-                        name: name.text.clone(),
-                        source,
-                        cond,
-                        body,
-                        unit: cx.unit,
-                        annotations,
-                        doc,
-                        span: item.span,
-                    }));
-                }
-            }
-            ItemKind::Test { name, name_span, body } => {
-                if let Some(first) = test_names.insert(name, *name_span) {
-                    diags.push(
-                        Diagnostic::new(Code::E0010, *name_span, format!("a test named {name:?} already exists"))
-                            .label("second test with this name")
-                            .secondary(first, "first defined here"),
-                    );
-                }
-                let mut cx = Cx::new(&env, &mut diags, "a test");
-                let steps = cx.test_steps(body);
-                program.tests.push(ir::Test { name: name.clone(), steps, unit: cx.unit, span: item.span });
-            }
-            _ => {}
-        }
-        if is_unit {
-            let checked = if program.drops.len() > counts.0 {
-                program.drops.last().cloned().map(Checked::Drop)
-            } else if program.scores.len() > counts.1 {
-                program.scores.last().cloned().map(Checked::Score)
-            } else if program.rules.len() > counts.2 {
-                program.rules.last().cloned().map(Checked::Rule)
-            } else {
-                None
-            };
-            units.by_place.insert(place, (checked.unwrap_or(Checked::Nothing), diags[first_diag..].to_vec()));
-        }
+        units.by_file.insert(module.file, checked_here);
     }
     program.sources = std::mem::take(&mut env.program.sources);
     program.sinks = std::mem::take(&mut env.program.sinks);
@@ -263,7 +274,8 @@ fn prefix_span(item: &ast::Item, u: &ast::UseName) -> Span {
 
 /// Rules, scores, drops, sinks, sources, consts and fns share one namespace.
 fn check_unique_names(items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<&str, (&'static str, Span)> = HashMap::new();
+    let mut seen: rustc_hash::FxHashMap<&str, (&'static str, Span)> = Default::default();
+    seen.reserve(items.len());
     for item in items {
         let Some(name) = item.kind.name() else { continue };
         let kind = item_kind_word(&item.kind);
