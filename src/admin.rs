@@ -72,34 +72,108 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn metrics(state: &State) -> String {
     let c = &state.counters;
-    let mut out = String::new();
-    let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
-    };
+    let mut m = Metrics::default();
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    counter("evr_events_total", "Messages consumed.", n(&c.events));
-    counter("evr_outputs_total", "Outputs sent to sink topics.", n(&c.outputs));
-    counter("evr_dirty_total", "Dirty records sent to dirty topics.", n(&c.dirty));
-    counter("evr_dropped_total", "Events discarded by a drop.", n(&c.dropped));
-    counter("evr_deliveries_resent_total", "Deliveries that failed and were sent again.", n(&c.resent));
-    counter("evr_commits_total", "Offset commits.", n(&c.commits));
-    let _ = writeln!(
-        out,
-        "# HELP evr_bundle_version The live bundle version.\n# TYPE evr_bundle_version gauge\nevr_bundle_version {}",
-        state.live.current().version()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP evr_reloads_total Reloads by outcome.\n# TYPE evr_reloads_total counter\nevr_reloads_total{{result=\"live\"}} {}\nevr_reloads_total{{result=\"rejected\"}} {}",
-        state.reloads.accepted(),
-        state.reloads.rejected()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP evr_committed_offset The last committed offset of each partition.\n# TYPE evr_committed_offset gauge"
-    );
+    m.one("evr_events_total", "counter", "Messages consumed.", n(&c.events));
+    m.one("evr_outputs_total", "counter", "Outputs sent to sink topics.", n(&c.outputs));
+    m.one("evr_dirty_total", "counter", "Dirty records sent to dirty topics.", n(&c.dirty));
+    m.one("evr_dropped_total", "counter", "Events discarded by a drop.", n(&c.dropped));
+    m.one("evr_deliveries_resent_total", "counter", "Deliveries that failed and were sent again.", n(&c.resent));
+    m.one("evr_commits_total", "counter", "Offset commits.", n(&c.commits));
+    m.one("evr_bundle_version", "gauge", "The live bundle version.", state.live.current().version());
+    m.head("evr_reloads_total", "counter", "Reloads by outcome.");
+    m.line("evr_reloads_total", &[("result", "live")], state.reloads.accepted());
+    m.line("evr_reloads_total", &[("result", "rejected")], state.reloads.rejected());
+    let (all, last) = state.reloads.took();
+    m.head("evr_reload_seconds", "summary", "From a reload's trigger until its version was live.");
+    m.line("evr_reload_seconds_sum", &[], all.as_secs_f64());
+    m.line("evr_reload_seconds_count", &[], state.reloads.accepted());
+    m.one("evr_reload_last_seconds", "gauge", "How long the last reload took.", last.as_secs_f64());
+    m.head("evr_committed_offset", "gauge", "The last committed offset of each partition.");
     for ((topic, partition), offset) in c.committed() {
-        let _ = writeln!(out, "evr_committed_offset{{topic={topic:?},partition=\"{partition}\"}} {offset}");
+        m.line("evr_committed_offset", &[("topic", &topic), ("partition", &partition.to_string())], offset);
     }
-    out
+    m.head("evr_partition_lag", "gauge", "Messages behind the end of each partition, by librdkafka's statistics.");
+    for ((topic, partition), lag) in c.lag() {
+        m.line("evr_partition_lag", &[("topic", &topic), ("partition", &partition.to_string())], lag);
+    }
+    let tally = c.tally();
+    m.head("evr_sink_outputs_total", "counter", "Outputs sent, by sink.");
+    for (sink, count) in &tally.sink_outputs {
+        m.line("evr_sink_outputs_total", &[("sink", sink)], count);
+    }
+    m.head("evr_shadow_outputs_total", "counter", "Outputs @shadow rules would have sent, by sink.");
+    for (sink, count) in &tally.shadow_outputs {
+        m.line("evr_shadow_outputs_total", &[("sink", sink)], count);
+    }
+    m.head("evr_dirty_by_reason_total", "counter", "Dirty records by reason.");
+    for (reason, count) in &tally.dirty {
+        m.line("evr_dirty_by_reason_total", &[("reason", reason)], count);
+    }
+    units(&mut m, &tally.units);
+    m.out
+}
+
+/// Per unit: evaluations, hits, errors by code, and the evaluation-time histogram (of the
+/// one event in `TIMED_EVERY` whose units are timed).
+fn units(m: &mut Metrics, totals: &evr_runtime::stats::UnitTotals) {
+    use evr_runtime::stats::TIME_BUCKETS_NS;
+    m.head("evr_unit_evaluations_total", "counter", "Evaluations of each drop, score and rule.");
+    for (unit, s) in &totals.by_unit {
+        m.line("evr_unit_evaluations_total", &[("unit", unit)], s.evaluations);
+    }
+    m.head("evr_unit_hits_total", "counter", "Drops that held, scores other than 0, rules that asked for outputs.");
+    for (unit, s) in &totals.by_unit {
+        m.line("evr_unit_hits_total", &[("unit", unit)], s.hits);
+    }
+    m.head("evr_unit_errors_total", "counter", "Runtime errors of each unit, by code.");
+    for (unit, s) in &totals.by_unit {
+        for (e, count) in s.errors() {
+            m.line("evr_unit_errors_total", &[("unit", unit), ("code", e.name())], count);
+        }
+    }
+    let help = format!("Evaluation time of each unit, measured on one event in {}.", evr_runtime::stats::TIMED_EVERY);
+    m.head("evr_unit_eval_seconds", "histogram", &help);
+    for (unit, s) in &totals.by_unit {
+        let mut below = 0;
+        for (bound, count) in TIME_BUCKETS_NS.iter().zip(&s.times) {
+            below += count;
+            let le = format!("{}", *bound as f64 / 1e9);
+            m.line("evr_unit_eval_seconds_bucket", &[("unit", unit), ("le", &le)], below);
+        }
+        m.line("evr_unit_eval_seconds_bucket", &[("unit", unit), ("le", "+Inf")], s.timed());
+        m.line("evr_unit_eval_seconds_sum", &[("unit", unit)], s.time_sum_ns as f64 / 1e9);
+        m.line("evr_unit_eval_seconds_count", &[("unit", unit)], s.timed());
+    }
+}
+
+/// Prometheus text exposition, written as it goes.
+#[derive(Default)]
+struct Metrics {
+    out: String,
+}
+
+impl Metrics {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn line(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+            let _ = write!(self.out, "{{{}}}", labels.join(","));
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    fn one(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.head(name, kind, help);
+        self.line(name, &[], value);
+    }
+}
+
+/// A label value as the exposition format wants it: backslash, quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

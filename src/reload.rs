@@ -25,6 +25,8 @@ const DEBOUNCE: Duration = Duration::from_millis(10);
 pub struct Reloads {
     accepted: Arc<AtomicU64>,
     rejected: Arc<AtomicU64>,
+    /// From trigger to live, of every accepted reload and of the last one, in microseconds.
+    took_us: Arc<(AtomicU64, AtomicU64)>,
     ask: Mutex<Sender<Trigger>>,
     /// Kept alive: dropping it stops the watching.
     _watcher: Option<notify::RecommendedWatcher>,
@@ -37,6 +39,13 @@ impl Reloads {
 
     pub fn rejected(&self) -> u64 {
         self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// How long accepted reloads took from their trigger until their version was live: all
+    /// of them together, and the last one.
+    pub fn took(&self) -> (Duration, Duration) {
+        let (all, last) = &*self.took_us;
+        (Duration::from_micros(all.load(Ordering::Relaxed)), Duration::from_micros(last.load(Ordering::Relaxed)))
     }
 
     /// Reloads now, as SIGHUP does, and waits for how it went.
@@ -77,10 +86,11 @@ pub fn start(
     let reloads = Reloads {
         accepted: Arc::new(AtomicU64::new(0)),
         rejected: Arc::new(AtomicU64::new(0)),
+        took_us: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
         ask: Mutex::new(tx),
         _watcher: watcher,
     };
-    let (accepted, rejected) = (reloads.accepted.clone(), reloads.rejected.clone());
+    let (accepted, rejected, took_us) = (reloads.accepted.clone(), reloads.rejected.clone(), reloads.took_us.clone());
     std::thread::spawn(move || {
         // What the last reload read: a file event that changes none of it (an editor touching
         // a file, one save reported twice) makes no new version; SIGHUP always does.
@@ -90,8 +100,11 @@ pub fn start(
             match &outcome {
                 Ok(None) => {}
                 Ok(Some(line)) => {
+                    let took = trigger.at.elapsed();
+                    took_us.0.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                    took_us.1.store(took.as_micros() as u64, Ordering::Relaxed);
                     accepted.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("evr: {line} ({:.1} ms after the change)", trigger.at.elapsed().as_secs_f64() * 1e3);
+                    eprintln!("evr: {line} ({:.1} ms after the change)", took.as_secs_f64() * 1e3);
                 }
                 Err(why) => {
                     rejected.fetch_add(1, Ordering::Relaxed);

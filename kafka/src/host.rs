@@ -8,17 +8,18 @@
 //! reloads between messages, and sends the outputs. The producer's delivery callback
 //! acknowledges them; a failed delivery is sent again after a back-off, never dropped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use evr_compiler::ir::{SinkId, SourceId};
+use evr_compiler::ir::SourceId;
 use evr_runtime::executor::Executor;
 use evr_runtime::live::Live;
 use evr_runtime::sink::{Envelope, Key, Outputs, SinkRef};
+use evr_runtime::stats::{UnitCounts, UnitTotals};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -39,6 +40,8 @@ const QUEUE: usize = 512;
 /// How long a revocation or a stop waits for outputs in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
+/// How often a worker adds what it counted to the run's [`Tally`].
+pub const TALLY_EVERY: Duration = Duration::from_millis(500);
 
 /// What a run did, for its summary.
 #[derive(Debug, Default)]
@@ -52,13 +55,56 @@ pub struct Counters {
     pub commits: AtomicU64,
     /// The last offset committed by topic and partition (an asynchronous commit counts when
     /// it is handed to librdkafka).
-    committed: Mutex<std::collections::BTreeMap<(String, i32), i64>>,
+    committed: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Messages behind the end of each partition, as librdkafka's statistics last said.
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// What workers counted, added up every [`TALLY_EVERY`].
+    tally: Mutex<Tally>,
+}
+
+/// What the workers counted by name: per unit, per sink, per dirty reason.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub units: UnitTotals,
+    /// Outputs sent, by sink name.
+    pub sink_outputs: BTreeMap<String, u64>,
+    /// Outputs `@shadow` rules would have sent, by sink name.
+    pub shadow_outputs: BTreeMap<String, u64>,
+    /// Dirty records by reason: `undecodable` (the event did not decode), `unit_failed` (a
+    /// drop, score or rule failed on it), `no_source` (the live version lost its source).
+    pub dirty: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: &Tally) {
+        self.units.merge(&other.units);
+        let add = |to: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>| {
+            for (k, v) in from {
+                *to.entry(k.clone()).or_default() += v;
+            }
+        };
+        add(&mut self.sink_outputs, &other.sink_outputs);
+        add(&mut self.shadow_outputs, &other.shadow_outputs);
+        for (k, v) in &other.dirty {
+            *self.dirty.entry(k).or_default() += v;
+        }
+    }
 }
 
 impl Counters {
     pub fn committed(&self) -> Vec<((String, i32), i64)> {
         let map = self.committed.lock().unwrap_or_else(|p| p.into_inner());
         map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    pub fn lag(&self) -> Vec<((String, i32), i64)> {
+        let map = self.lag.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// What the workers counted, up to their last tally (at most [`TALLY_EVERY`] ago).
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -145,7 +191,20 @@ struct Group {
     producer: Arc<Produce>,
 }
 
-impl ClientContext for Group {}
+impl ClientContext for Group {
+    /// librdkafka's statistics (every `statistics.interval.ms`): the lag of each partition.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut lag = self.shared.counters.lag.lock().unwrap_or_else(|p| p.into_inner());
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                // Partition -1 is librdkafka's own; a lag of -1 is not known yet.
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    lag.insert((topic.clone(), partition), p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Group {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -271,6 +330,7 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
+            ("statistics.interval.ms", "1000"),
         ],
     )
     .create_with_context(Group { shared: shared.clone(), producer: producer.clone() })
@@ -391,11 +451,23 @@ fn send(producer: &Produce, mut record: BaseRecord<'_, [u8], [u8], Box<(Token, u
 }
 
 fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Shared) {
-    // One executor per partition (its velocity state), made afresh for a new generation.
+    // One executor per partition (its velocity state), made afresh for a new generation, with
+    // the shadow outputs it had when last tallied.
     let mut executors: HashMap<Tp, (u64, Executor)> = HashMap::new();
+    let mut shadow_seen: HashMap<Tp, BTreeMap<String, u64>> = HashMap::new();
     // The topic of each sink, by sink id, of the last version seen: worked out once a version.
     let mut sink_topics: (u64, Vec<String>) = (0, Vec::new());
-    while let Ok(job) = rx.recv() {
+    let (mut counts, mut tally, mut tallied) = (UnitCounts::new(), Tally::default(), Instant::now());
+    loop {
+        if tallied.elapsed() >= TALLY_EVERY {
+            tally_up(shared, &mut counts, &mut tally, &executors, &mut shadow_seen);
+            tallied = Instant::now();
+        }
+        let job = match rx.recv_timeout(TALLY_EVERY) {
+            Ok(job) => job,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let token = job.token;
         if !shared.offsets.begin(token) {
             continue;
@@ -403,6 +475,7 @@ fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Share
         let slot = executors.entry(token.tp).or_insert_with(|| (token.generation, Executor::following(live.clone())));
         if slot.0 != token.generation {
             *slot = (token.generation, Executor::following(live.clone()));
+            shadow_seen.remove(&token.tp);
         }
         let exec = &mut slot.1;
         exec.refresh();
@@ -414,18 +487,29 @@ fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Share
             let topics = exec.program().sinks.iter().map(|s| shared.settings.sink_topic(&s.name)).collect();
             sink_topics = (exec.loaded().version(), topics);
         }
-        let mut out =
-            ToTopics { producer, shared, token, version: &version, source, sent: 0, sink_topics: &sink_topics.1 };
+        let mut out = ToTopics {
+            producer,
+            shared,
+            token,
+            version: &version,
+            source,
+            sent: 0,
+            sink_topics: &sink_topics.1,
+            tally: &mut tally,
+        };
         let id = exec.program().sources.iter().position(|s| s.name == *source);
         let result = match id {
-            Some(id) => exec.process_into(SourceId(id as u32), &job.payload, &envelope, &mut out).map(|p| {
-                if p.dropped_by.is_some() {
-                    shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }),
+            Some(id) => exec
+                .counting(&mut counts, |exec| exec.process_into(SourceId(id as u32), &job.payload, &envelope, &mut out))
+                .map(|p| {
+                    if p.dropped_by.is_some() {
+                        shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }),
             None => {
                 let why = format!("version {version} has no source `{source}`");
-                out.dirty(&why, None, &job.payload, &envelope)
+                *out.tally.dirty.entry("no_source").or_default() += 1;
+                out.dirty_record(&why, None, &job.payload, &envelope)
             }
         };
         match result {
@@ -439,6 +523,29 @@ fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Share
     }
 }
 
+/// Adds what a worker counted since its last tally to the run's, and starts again.
+fn tally_up(
+    shared: &Shared,
+    counts: &mut UnitCounts,
+    tally: &mut Tally,
+    executors: &HashMap<Tp, (u64, Executor)>,
+    shadow_seen: &mut HashMap<Tp, BTreeMap<String, u64>>,
+) {
+    tally.units = counts.take();
+    // Shadow outputs are counted by each executor since it was made: add what is new.
+    for (tp, (_, exec)) in executors {
+        let seen = shadow_seen.entry(*tp).or_default();
+        for (sink, &now) in exec.program().sinks.iter().zip(&exec.shadow().outputs) {
+            let before = seen.insert(sink.name.clone(), now).unwrap_or(0);
+            if now > before {
+                *tally.shadow_outputs.entry(sink.name.clone()).or_default() += now - before;
+            }
+        }
+    }
+    shared.counters.tally.lock().unwrap_or_else(|p| p.into_inner()).merge(tally);
+    *tally = Tally::default();
+}
+
 /// Outputs of one message, sent to their topics.
 struct ToTopics<'a> {
     producer: &'a Produce,
@@ -449,6 +556,7 @@ struct ToTopics<'a> {
     sent: u64,
     /// Topic by sink id of the version evaluating the message.
     sink_topics: &'a [String],
+    tally: &'a mut Tally,
 }
 
 impl<'a> ToTopics<'a> {
@@ -474,33 +582,22 @@ impl<'a> ToTopics<'a> {
         h.insert(Header { key: VERSION_HEADER, value: Some(self.version) })
     }
 
-    fn sink_topic(&self, sink: SinkId) -> io::Result<&'a str> {
+    fn sink_topic(&mut self, sink: SinkRef<'_>) -> io::Result<&'a str> {
+        match self.tally.sink_outputs.get_mut(&sink.name) {
+            Some(n) => *n += 1,
+            None => {
+                self.tally.sink_outputs.insert(sink.name.clone(), 1);
+            }
+        }
         self.sink_topics
-            .get(sink.0 as usize)
+            .get(sink.id.0 as usize)
             .map(String::as_str)
             .ok_or_else(|| io::Error::other("an output of an unknown sink"))
-    }
-}
-
-impl Outputs for ToTopics<'_> {
-    fn record(&mut self, sink: SinkRef<'_>, key: Option<Key<'_>>, bytes: &[u8], event: &Envelope) -> io::Result<()> {
-        let topic = self.sink_topic(sink.id)?;
-        let headers = self.headers(event);
-        let key = key.as_ref().map(Key::as_bytes).or(event.key);
-        self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
-        self.send(topic, key, bytes, headers)
-    }
-
-    fn route(&mut self, sink: SinkRef<'_>, bytes: &[u8], event: &Envelope) -> io::Result<()> {
-        let topic = self.sink_topic(sink.id)?;
-        let headers = self.headers(event);
-        self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
-        self.send(topic, event.key, bytes, headers)
     }
 
     /// The original bytes, unchanged, with why in headers: `evr-error`, `evr-rule` (when a
     /// unit failed), `evr-topic`, `evr-partition` and `evr-offset`.
-    fn dirty(&mut self, reason: &str, unit: Option<&str>, input: &[u8], event: &Envelope) -> io::Result<()> {
+    fn dirty_record(&mut self, reason: &str, unit: Option<&str>, input: &[u8], event: &Envelope) -> io::Result<()> {
         let topic = self.shared.settings.dirty_topic(self.source);
         let (partition, offset) = (self.token.tp.partition.to_string(), self.token.offset.to_string());
         let source_topic = &self.shared.topics[self.token.tp.topic as usize];
@@ -514,5 +611,28 @@ impl Outputs for ToTopics<'_> {
             .insert(Header { key: "evr-offset", value: Some(offset.as_str()) });
         self.shared.counters.dirty.fetch_add(1, Ordering::Relaxed);
         self.send(&topic, event.key, input, headers)
+    }
+}
+
+impl Outputs for ToTopics<'_> {
+    fn record(&mut self, sink: SinkRef<'_>, key: Option<Key<'_>>, bytes: &[u8], event: &Envelope) -> io::Result<()> {
+        let topic = self.sink_topic(sink)?;
+        let headers = self.headers(event);
+        let key = key.as_ref().map(Key::as_bytes).or(event.key);
+        self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
+        self.send(topic, key, bytes, headers)
+    }
+
+    fn route(&mut self, sink: SinkRef<'_>, bytes: &[u8], event: &Envelope) -> io::Result<()> {
+        let topic = self.sink_topic(sink)?;
+        let headers = self.headers(event);
+        self.shared.counters.outputs.fetch_add(1, Ordering::Relaxed);
+        self.send(topic, event.key, bytes, headers)
+    }
+
+    fn dirty(&mut self, reason: &str, unit: Option<&str>, input: &[u8], event: &Envelope) -> io::Result<()> {
+        let why = if unit.is_some() { "unit_failed" } else { "undecodable" };
+        *self.tally.dirty.entry(why).or_default() += 1;
+        self.dirty_record(reason, unit, input, event)
     }
 }

@@ -10,5 +10,5 @@ mod host;
 pub mod offsets;
 mod settings;
 
-pub use host::{Counters, VERSION_HEADER, run};
+pub use host::{Counters, TALLY_EVERY, Tally, VERSION_HEADER, run};
 pub use settings::{Settings, pair};

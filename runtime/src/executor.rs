@@ -22,6 +22,7 @@ use crate::live::Live;
 pub use crate::loaded::{Config, Engine, Loaded, SetupError};
 use crate::loaded::{LoadedUnit, SiteId, SourceFrames};
 use crate::sink::{Envelope, Key, Outputs, SinkRef};
+use crate::stats::UnitCounts;
 
 /// What one input event produced, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +109,10 @@ struct Stream {
     /// Buffers [`Executor::process_into`] reuses: outputs, and an output's bytes.
     outputs: Vec<Output>,
     encoded: Vec<u8>,
+    /// What units did, when a host lent counts ([`Executor::counting`]); whether this event's
+    /// units are timed.
+    counts: UnitCounts,
+    timing: bool,
 }
 
 /// Executors move between threads.
@@ -133,6 +138,8 @@ impl Executor {
                 tree_columns: Vec::new(),
                 outputs: Vec::new(),
                 encoded: Vec::new(),
+                counts: UnitCounts::default(),
+                timing: false,
                 max_keys_per_site,
             },
             live: None,
@@ -212,6 +219,15 @@ impl Executor {
     /// The version that evaluated the last event.
     pub fn loaded(&self) -> &Arc<Loaded> {
         &self.loaded
+    }
+
+    /// Runs `f` with this executor counting what its units do (evaluations, hits, errors,
+    /// times) into `counts`, which a host keeps per thread.
+    pub fn counting<R>(&mut self, counts: &mut UnitCounts, f: impl FnOnce(&mut Executor) -> R) -> R {
+        std::mem::swap(&mut self.stream.counts, counts);
+        let result = f(self);
+        std::mem::swap(&mut self.stream.counts, counts);
+        result
     }
 
     /// What `@shadow` units would have done so far.
@@ -458,15 +474,17 @@ impl Stream {
         let program = loaded.program();
         let units = loaded.units();
         let mine = &loaded.by_source[source.0 as usize];
+        self.timing = self.counts.on && self.counts.event(loaded);
         for &u in &mine.drops {
             let (u, unit) = (u as usize, &units[u as usize]);
             match self.eval(loaded, u, event, time_ms) {
                 Ok(v) if v != 0 && unit.shadow => self.shadow.drops[drop_index(unit)] += 1,
                 Ok(v) if v != 0 => return Some(drop_index(unit)),
                 Ok(_) => {}
-                Err(e) => {
-                    out.push(Output::Dirty { error: format!("drop {}: {e}", unit.name), unit: Some(unit.name.to_string()) })
-                }
+                Err(e) => out.push(Output::Dirty {
+                    error: format!("drop {}: {e}", unit.name),
+                    unit: Some(unit.name.to_string()),
+                }),
             }
         }
         self.scores.iter_mut().for_each(|s| *s = None);
@@ -475,8 +493,10 @@ impl Stream {
             let UnitRef::Score(i) = unit.unit else { continue };
             match self.eval(loaded, u, event, time_ms) {
                 Ok(v) => self.scores[i as usize] = Some(v),
-                Err(e) => out
-                    .push(Output::Dirty { error: format!("score {}: {e}", unit.name), unit: Some(unit.name.to_string()) }),
+                Err(e) => out.push(Output::Dirty {
+                    error: format!("score {}: {e}", unit.name),
+                    unit: Some(unit.name.to_string()),
+                }),
             }
         }
         let mut candidates = std::mem::take(&mut self.candidates);
@@ -511,9 +531,10 @@ impl Stream {
                     Action::Emit { sink, key, record } => Output::Record { sink, key, record },
                     Action::Route { sink } => Output::Forward { sink },
                 })),
-                Err(e) => {
-                    out.push(Output::Dirty { error: format!("rule {}: {e}", unit.name), unit: Some(unit.name.to_string()) })
-                }
+                Err(e) => out.push(Output::Dirty {
+                    error: format!("rule {}: {e}", unit.name),
+                    unit: Some(unit.name.to_string()),
+                }),
             }
         }
         self.candidates = candidates;
@@ -547,6 +568,30 @@ impl Stream {
     /// Evaluates unit `u` of the unit table with its engine: a drop gives 0/1, a score its
     /// total, a rule 0 (its actions go to `self.actions`, only when it succeeds).
     fn eval(&mut self, loaded: &Loaded, u: usize, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
+        if !self.counts.on {
+            return self.eval_unit(loaded, u, event, time_ms);
+        }
+        let start = self.timing.then(std::time::Instant::now);
+        let result = self.eval_unit(loaded, u, event, time_ms);
+        let hit = match (&result, loaded.units()[u].unit) {
+            (Ok(_), UnitRef::Rule(_)) => !self.actions.is_empty(),
+            (Ok(v), _) => *v != 0,
+            (Err(_), _) => false,
+        };
+        if let Some(stats) = self.counts.unit(u) {
+            stats.evaluations += 1;
+            stats.hits += u64::from(hit);
+            if let Err(e) = &result {
+                stats.error(*e);
+            }
+            if let Some(start) = start {
+                stats.time(start.elapsed().as_nanos() as u64);
+            }
+        }
+        result
+    }
+
+    fn eval_unit(&mut self, loaded: &Loaded, u: usize, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
         let unit = &loaded.units()[u];
         let s = unit.source.0 as usize;
         if let (Some(frames), Event::Frame(bytes), Code::Native(_)) = (&loaded.frames, event, &unit.code) {

@@ -19,3 +19,4 @@ pub mod live;
 pub mod loaded;
 pub mod rule_tests;
 pub mod sink;
+pub mod stats;

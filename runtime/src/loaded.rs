@@ -233,7 +233,8 @@ impl Loaded {
         // Names are unique, so when every old unit was found again none was removed.
         if found < self.units.len() {
             let now: rustc_hash::FxHashSet<&str> = loaded.units.iter().map(|u| &*u.name).collect();
-            report.removed = self.units.iter().filter(|u| !now.contains(&*u.name)).map(|u| u.name.to_string()).collect();
+            report.removed =
+                self.units.iter().filter(|u| !now.contains(&*u.name)).map(|u| u.name.to_string()).collect();
         }
         report.took = start.elapsed();
         Ok((loaded, report))

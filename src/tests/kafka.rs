@@ -486,9 +486,17 @@ fn kafka_reloads_while_consuming() {
     let expected_views = events(total, 0).iter().filter(|e| e.contains("\"view\"")).count();
     let topics = [t.name("views"), t.name("sales")];
     let got = read(&topics, Duration::from_secs(120), |g| g.len() >= expected_sales + expected_views);
-    std::thread::sleep(Duration::from_millis(500));
-    let (status, metrics) = http(&admin, "GET", "/metrics", None);
-    assert_eq!(status, 200);
+    // Workers tally what they counted every half second.
+    let want = format!("evr_sink_outputs_total{{sink=\"sales\"}} {expected_sales}\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let (status, metrics) = http(&admin, "GET", "/metrics", None);
+        assert_eq!(status, 200);
+        if metrics.contains(&want) || Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let (code, err) = host.stop();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("reloads: 20 live, 0 rejected"), "{err}");
@@ -516,4 +524,18 @@ fn kafka_reloads_while_consuming() {
     assert!(metrics.contains("evr_reloads_total{result=\"live\"} 20"), "{metrics}");
     assert!(metrics.contains("evr_bundle_version 21"), "{metrics}");
     assert!(metrics.contains("evr_committed_offset{topic="), "{metrics}");
+    assert!(metrics.contains("evr_reload_seconds_count 20"), "{metrics}");
+    // Units, sinks and dirty records are counted by name, across the 21 versions.
+    let value = |line: &str| -> u64 {
+        let found = metrics.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("no {line} in {metrics}"));
+        found.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("evr_sink_outputs_total{sink=\"sales\"}"), expected_sales as u64, "{metrics}");
+    assert_eq!(value("evr_sink_outputs_total{sink=\"views\"}"), expected_views as u64, "{metrics}");
+    assert_eq!(value("evr_unit_hits_total{unit=\"sold\"}"), expected_sales as u64, "{metrics}");
+    let booms = events(total, 0).iter().filter(|e| e.contains("\"boom\"")).count() as u64;
+    assert_eq!(value("evr_unit_errors_total{unit=\"broken\",code=\"division_by_zero\"}"), booms, "{metrics}");
+    assert_eq!(value("evr_dirty_by_reason_total{reason=\"unit_failed\"}"), booms, "{metrics}");
+    assert!(value("evr_unit_evaluations_total{unit=\"viewed\"}") >= expected_views as u64, "{metrics}");
+    assert!(metrics.contains("evr_unit_eval_seconds_bucket{unit=\"sold\",le=\"+Inf\"}"), "{metrics}");
 }

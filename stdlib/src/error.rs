@@ -27,6 +27,19 @@ impl RuntimeError {
         self as u32
     }
 
+    /// A stable word for the error, for metrics labels and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeError::Overflow => "overflow",
+            RuntimeError::DivisionByZero => "division_by_zero",
+            RuntimeError::OutOfRange => "out_of_range",
+            RuntimeError::FieldRange => "field_range",
+            RuntimeError::ScoreFailed => "score_failed",
+            RuntimeError::Internal => "internal",
+            RuntimeError::BucketCount => "bucket_count",
+        }
+    }
+
     pub fn from_code(code: u32) -> Option<RuntimeError> {
         Some(match code {
             1 => RuntimeError::Overflow,

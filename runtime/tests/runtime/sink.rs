@@ -109,3 +109,41 @@ fn outputs_are_bytes_for_their_sinks() {
         assert!(matches!(&got[..], [Got::Dirty { unit: None, input, .. }] if input == broken), "{engine:?}: {got:?}");
     }
 }
+
+/// Counts lent to executors add up, by unit name, what each unit did: evaluations, hits and
+/// errors by code — under both engines, across executors sharing one count, and across a
+/// reload that keeps the unit's name.
+#[test]
+fn unit_counts_add_up_by_name() {
+    use evr_runtime::stats::UnitCounts;
+    use evr_stdlib::RuntimeError;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/quiet");
+    let mut files = evr_compiler::files::Files::default();
+    files.add(dir.join("sink.evr"), "sink.evr", RULES.to_owned());
+    let a = evr_compiler::analyze(files);
+    let events: [&[u8]; 4] =
+        [br#"{"event":"copy"}"#, br#"{"event":"fail"}"#, br#"{"event":"fail"}"#, br#"{"event":"other"}"#];
+    for engine in [Engine::Interpreter, Engine::Jit(OptLevel::Speed)] {
+        let loaded = Loaded::from_analysis(&a, Config { engine, rule_index: false, ..Config::default() }).unwrap();
+        let mut counts = UnitCounts::new();
+        for _ in 0..2 {
+            let mut exec = Executor::new(loaded.clone());
+            for e in events {
+                exec.counting(&mut counts, |exec| outputs(exec, e));
+            }
+        }
+        let (next, _) = loaded.reload(a.program.clone(), a.schema.clone()).unwrap();
+        let mut exec = Executor::new(std::sync::Arc::new(next));
+        exec.counting(&mut counts, |exec| outputs(exec, events[0]));
+        // Not lent counts: nothing is counted.
+        outputs(&mut exec, events[0]);
+        let totals = counts.take();
+        let of = |name: &str| &totals.by_unit[name];
+        // Two executors of 4 events, then one more event on the reloaded version.
+        assert_eq!((of("copy").evaluations, of("copy").hits), (9, 3), "{engine:?}");
+        assert_eq!((of("fails").evaluations, of("fails").hits), (9, 0), "{engine:?}");
+        assert_eq!(of("fails").errors().collect::<Vec<_>>(), vec![(RuntimeError::DivisionByZero, 4)], "{engine:?}");
+        assert_eq!(of("bin").errors().count(), 0, "{engine:?}");
+        assert!(counts.take().by_unit.is_empty(), "taking starts the counts again");
+    }
+}
