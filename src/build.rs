@@ -24,6 +24,29 @@ pub fn build(paths: &[PathBuf], output: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `evr publish`: the bundle, built, as the latest record of a control topic.
+pub fn publish(paths: &[PathBuf], brokers: String, topic: &str, kafka: Vec<(String, String)>) -> ExitCode {
+    let Ok(analysis) = load(paths) else { return ExitCode::from(1) };
+    let bytes = evrb::build(&analysis);
+    let mut settings = evr_kafka::Settings::new(brokers, "evr-publish");
+    settings.kafka = kafka;
+    match evr_kafka::control::publish(&settings, topic, &bytes) {
+        Ok(()) => {
+            let units = analysis.program.units().count();
+            say(&format!(
+                "published {units} units ({} bytes, hash {:016x}) to {topic}\n",
+                bytes.len(),
+                xxhash_of(&bytes)
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("evr: {why}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 pub fn inspect(path: &Path) -> ExitCode {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,

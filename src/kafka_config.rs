@@ -51,6 +51,10 @@ pub struct KafkaArgs {
     /// Serve Prometheus metrics (`GET /metrics`) on this address.
     #[arg(long, value_name = "ADDR", help_heading = "Kafka")]
     pub metrics: Option<String>,
+    /// Also take new versions from this compacted topic (its latest record is a built bundle,
+    /// written by `evr publish`), so that every instance moves to the same bundle.
+    #[arg(long, value_name = "TOPIC", help_heading = "Kafka")]
+    pub control_topic: Option<String>,
 }
 
 /// The `--config` file: every flag by its name (`_` for `-`), `[topics]`, `[sink_topics]`
@@ -73,6 +77,7 @@ struct File {
     #[serde(default)]
     admin_remote: bool,
     metrics: Option<String>,
+    control_topic: Option<String>,
 }
 
 /// The settings of a Kafka run: the flags, over the config file when one is named.
@@ -103,6 +108,7 @@ pub fn settings(args: KafkaArgs) -> Result<(evr_kafka::Settings, Endpoints), Str
     kafka.sort();
     kafka.extend(args.kafka);
     settings.kafka = kafka;
+    settings.control_topic = args.control_topic.or(file.control_topic);
     let token = match args.admin_token_file.or(file.admin_token_file) {
         Some(path) => Some(
             std::fs::read_to_string(&path)

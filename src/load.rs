@@ -28,8 +28,7 @@ pub fn analyze_reusing(paths: &[PathBuf], parses: &mut Parses) -> Result<Analysi
     if let [one] = paths
         && let Some(bytes) = built(one)?
     {
-        let body = evrb::read(&bytes).map_err(|e| Problem::Bundle(format!("{}: {e}", one.display())))?;
-        return evrb::analyze(&body).map_err(|e| Problem::Bundle(format!("{}: {e}", one.display())));
+        return analyze_built(&bytes, &one.display().to_string());
     }
     let mut all: Vec<(PathBuf, String, String)> = Vec::new();
     for path in paths {
@@ -46,6 +45,12 @@ pub fn analyze_reusing(paths: &[PathBuf], parses: &mut Parses) -> Result<Analysi
         files.add(path, name, text);
     }
     Ok(evr_compiler::analyze_reusing(files, None, parses))
+}
+
+/// Checks the built bundle `bytes` (`what` names where they came from, for errors).
+pub fn analyze_built(bytes: &[u8], what: &str) -> Result<Analysis, Problem> {
+    let body = evrb::read(bytes).map_err(|e| Problem::Bundle(format!("{what}: {e}")))?;
+    evrb::analyze(&body).map_err(|e| Problem::Bundle(format!("{what}: {e}")))
 }
 
 /// The bytes of a built bundle at `path`; `None` when it is a source file or a directory.

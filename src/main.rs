@@ -75,6 +75,22 @@ enum Command {
     },
     /// List a built bundle's units with their hashes, sources and sinks.
     Inspect { bundle: PathBuf },
+    /// Build a bundle and write it to a control topic: every `evr run --control-topic` host
+    /// following that topic makes it its next version.
+    Publish {
+        /// The bundle: sources, or a built .evrb file.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The brokers to bootstrap from (`host:port[,host:port]`).
+        #[arg(long)]
+        brokers: String,
+        /// The compacted topic the hosts follow.
+        #[arg(long, value_name = "TOPIC")]
+        control_topic: String,
+        /// A librdkafka property, passed through. Repeatable.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = evr_kafka::pair)]
+        kafka: Vec<(String, String)>,
+    },
     /// Run the `test` blocks of bundles. Each PATH is one bundle.
     Test {
         #[arg(required = true)]
@@ -155,6 +171,9 @@ fn main() -> ExitCode {
         },
         Command::Build { paths, output } => build::build(&paths, &output),
         Command::Inspect { bundle } => build::inspect(&bundle),
+        Command::Publish { paths, brokers, control_topic, kafka } => {
+            build::publish(&paths, brokers, &control_topic, kafka)
+        }
         Command::Test { paths, junit, engine } => run::test(&paths, junit.as_deref(), engine),
         Command::Bench { bundle, input, source, runs, engine } => {
             run::bench(&bundle, &input, source.as_deref(), runs as usize, engine)

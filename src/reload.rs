@@ -50,8 +50,19 @@ impl Reloads {
 
     /// Reloads now, as SIGHUP does, and waits for how it went.
     pub fn reload_now(&self) -> Outcome {
+        self.ask_for(Trigger::new(true))
+    }
+
+    /// Makes the built bundle `bytes` (from `from`, a control topic) the next version unless
+    /// it is the running one, and waits for how it went.
+    pub fn reload_built(&self, bytes: Vec<u8>, from: String) -> Outcome {
+        let mut trigger = Trigger::new(false);
+        trigger.built = Some((bytes, from));
+        self.ask_for(trigger)
+    }
+
+    fn ask_for(&self, mut trigger: Trigger) -> Outcome {
         let (tx, rx) = channel();
-        let mut trigger = Trigger::new(true);
         trigger.replies.push(tx);
         let sent = self.ask.lock().unwrap_or_else(|p| p.into_inner()).send(trigger);
         sent.map_err(|_| "reloading has stopped".to_owned())?;
@@ -96,7 +107,8 @@ pub fn start(
         // a file, one save reported twice) makes no new version; SIGHUP always does.
         let mut read = Some(read);
         while let Some(trigger) = next_trigger(&rx) {
-            let outcome = reload(&paths, &live, &sources, &mut parses, &mut read, trigger.asked);
+            let outcome =
+                reload(&paths, trigger.built.as_ref(), &live, &sources, &mut parses, &mut read, trigger.asked);
             match &outcome {
                 Ok(None) => {}
                 Ok(Some(line)) => {
@@ -147,16 +159,19 @@ fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Trigger>) -> Option<notify::Recomm
 }
 
 /// What set off a reload: when, whether someone asked for it (SIGHUP, the admin endpoint)
-/// rather than a file event reported a change, and who waits to hear how it went.
+/// rather than a file event reported a change, the built bundle to load instead of the
+/// bundle's files (from a control topic, with where it came from), and who waits to hear how
+/// it went.
 struct Trigger {
     at: Instant,
     asked: bool,
+    built: Option<(Vec<u8>, String)>,
     replies: Vec<Sender<Outcome>>,
 }
 
 impl Trigger {
     fn new(asked: bool) -> Trigger {
-        Trigger { at: Instant::now(), asked, replies: Vec::new() }
+        Trigger { at: Instant::now(), asked, built: None, replies: Vec::new() }
     }
 }
 
@@ -171,6 +186,7 @@ fn next_trigger(rx: &Receiver<Trigger>) -> Option<Trigger> {
         match rx.recv_timeout(DEBOUNCE) {
             Ok(t) => {
                 first.asked |= t.asked;
+                first.built = t.built.or(first.built);
                 first.replies.extend(t.replies);
             }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return Some(first),
@@ -178,16 +194,22 @@ fn next_trigger(rx: &Receiver<Trigger>) -> Option<Trigger> {
     }
 }
 
-/// Checks and loads the bundle again; the line to log, or why it was rejected.
+/// Checks and loads the bundle again (or the `built` one); the line to log, or why it was
+/// rejected.
 fn reload(
     paths: &[PathBuf],
+    built: Option<&(Vec<u8>, String)>,
     live: &Live,
     sources: &[String],
     parses: &mut Parses,
     read: &mut Option<u64>,
     asked: bool,
 ) -> Result<Option<String>, String> {
-    let analysis = match load::analyze_reusing(paths, parses) {
+    let analysis = match built {
+        Some((bytes, from)) => load::analyze_built(bytes, from),
+        None => load::analyze_reusing(paths, parses),
+    };
+    let analysis = match analysis {
         Ok(a) => a,
         Err(load::Problem::Io(why) | load::Problem::Bundle(why)) => return Err(why),
     };
@@ -220,7 +242,10 @@ fn reload(
     let Analysis { files, program, schema, modules, .. } = analysis;
     parses.keep(&files, modules);
     match live.reload(program, schema) {
-        Ok(report) => Ok(Some(report.summary())),
+        Ok(report) => Ok(Some(match built {
+            Some((_, from)) => format!("{} (from {from})", report.summary()),
+            None => report.summary(),
+        })),
         Err(why) => {
             report_setup(&files, &why);
             Err("the new version does not compile".to_owned())

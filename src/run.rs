@@ -314,6 +314,16 @@ fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings,
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
+    if let Some(topic) = &settings.control_topic {
+        let (reloads, from) = (reloads.clone(), format!("control topic {topic}"));
+        // The reloader logs how each went.
+        let apply = move |bytes| drop(reloads.reload_built(bytes, from.clone()));
+        if let Err(why) = evr_kafka::control::follow(&settings, topic, stop.clone(), apply) {
+            eprintln!("evr: {why}");
+            return Err(ExitCode::from(1));
+        }
+        eprintln!("evr: following control topic {topic}");
+    }
     let topics: Vec<String> = live.current().program().sources.iter().map(|s| settings.source_topic(&s.name)).collect();
     eprintln!(
         "evr: version {} live; consuming {} as group {} from {}",

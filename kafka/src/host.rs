@@ -398,7 +398,7 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
     Ok(())
 }
 
-fn config(settings: &Settings, own: &[(&str, &str)]) -> ClientConfig {
+pub(crate) fn config(settings: &Settings, own: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &settings.brokers);
     for (k, v) in own {

@@ -6,6 +6,7 @@
 //! API Boundary: [`run`] with [`Settings`], a [`Live`](evr_runtime::live::Live) bundle and a
 //! stop flag; librdkafka (through rdkafka) is used here and nowhere else.
 
+pub mod control;
 mod host;
 pub mod offsets;
 mod settings;

@@ -18,6 +18,8 @@ pub struct Settings {
     pub workers: usize,
     /// librdkafka properties for both consumer and producer, applied after evr's own.
     pub kafka: Vec<(String, String)>,
+    /// The compacted topic whose latest record is the bundle to run ([`crate::control`]).
+    pub control_topic: Option<String>,
 }
 
 impl Settings {
@@ -30,6 +32,7 @@ impl Settings {
             dirty_topic: "{source}.dirty".to_owned(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             kafka: Vec::new(),
+            control_topic: None,
         }
     }
 

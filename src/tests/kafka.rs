@@ -37,8 +37,11 @@ impl Topics {
         let admin: AdminClient<DefaultClientContext> =
             ClientConfig::new().set("bootstrap.servers", broker()).create().expect("an admin client");
         let names = [t.name("events"), t.name("views"), t.name("sales"), t.name("events.dirty")];
-        let new: Vec<NewTopic> =
+        let mut new: Vec<NewTopic> =
             names.iter().map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1))).collect();
+        // The control topic: one partition, compacted (where the broker compacts).
+        let control = t.name("control");
+        new.push(NewTopic::new(&control, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"));
         let made = futures_executor::block_on(admin.create_topics(&new, &AdminOptions::new()))
             .unwrap_or_else(|e| panic!("cannot create topics on {} ({e}): is the broker running?", broker()));
         for r in made {
@@ -432,9 +435,10 @@ fn kafka_two_instances_share_a_group() {
     assert_same(&distinct(&got, &t), &expected, "outputs of two instances");
 }
 
-/// 20 reloads while events stream, by file change, SIGHUP and `POST /reload` (which wants the
-/// token): nothing is lost, and the version header of every output names the version whose
-/// rules made it; the metrics endpoint counts the reloads.
+/// 20 reloads while events stream, by file change, SIGHUP, `POST /reload` (which wants the
+/// token) and `evr publish` to the control topic: nothing is lost, and the version header of
+/// every output names the version whose rules made it; the metrics endpoint counts the
+/// reloads and what the units did.
 #[test]
 fn kafka_reloads_while_consuming() {
     let t = Topics::new("reload");
@@ -443,8 +447,9 @@ fn kafka_reloads_while_consuming() {
     let schema = bundle().join("../../check/schemas/events.proto").canonicalize().unwrap();
     let rules = rules.replace("../../check/schemas/events.proto", schema.to_str().unwrap());
     std::fs::write(dir.join("shop.evr"), &rules).unwrap();
+    let published = temp("reload_published");
     let mut flags = t.flags("g");
-    flags.extend(["--admin".into(), "127.0.0.1:0".into()]);
+    flags.extend(["--admin".into(), "127.0.0.1:0".into(), "--control-topic".into(), t.name("control")]);
     let host = Host::start_with(&dir, &flags, &[("EVR_ADMIN_TOKEN", "s3cret")]);
     let admin = host.wait_for("serving /reload", Duration::from_secs(30)).rsplit("http://").next().unwrap().to_owned();
     // Changes count from when the bundle is watched.
@@ -463,22 +468,38 @@ fn kafka_reloads_while_consuming() {
             }
         })
     };
-    // Reload k is a file change, SIGHUP or POST /reload in turn; `text_for[v]` is the rule text
-    // (the change it came with) version v must run.
+    // Reload k is a file change, SIGHUP, POST /reload or a bundle published to the control
+    // topic in turn; `text_for[v]` is the rule text (the change it came with) version v must
+    // run. SIGHUP and POST /reload read the bundle's files, whose text is the last file change.
     let mut text_for = vec![0u64, 0];
+    let mut file_text = 0;
     for k in 1..=20u64 {
-        match k % 3 {
-            1 => std::fs::write(dir.join("shop.evr"), rules.replace("\"v0\"", &format!("\"v{k}\""))).unwrap(),
+        let with_k = rules.replace("\"v0\"", &format!("\"v{k}\""));
+        match k % 4 {
+            1 => {
+                std::fs::write(dir.join("shop.evr"), with_k).unwrap();
+                file_text = k;
+            }
             2 => host.signal("-HUP"),
-            _ => {
+            3 => {
                 let (status, body) = http(&admin, "POST", "/reload", Some("s3cret"));
                 assert_eq!(status, 200, "{body}");
                 assert!(body.contains(&format!("version {} live", k + 1)), "{body}");
             }
+            _ => {
+                std::fs::write(published.join("shop.evr"), with_k).unwrap();
+                let out = Command::new(env!("CARGO_BIN_EXE_evr"))
+                    .arg("publish")
+                    .arg(&published)
+                    .args(["--brokers", &broker(), "--control-topic", &t.name("control")])
+                    .output()
+                    .expect("evr publish runs");
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            }
         }
-        let last = *text_for.last().unwrap();
-        text_for.push(if k % 3 == 1 { k } else { last });
-        host.wait_for(&format!("version {} live", k + 1), Duration::from_secs(30));
+        text_for.push(if k % 4 == 0 { k } else { file_text });
+        let line = host.wait_for(&format!("version {} live", k + 1), Duration::from_secs(30));
+        assert_eq!(line.contains("from control topic"), k % 4 == 0, "{line}");
         std::thread::sleep(Duration::from_millis(100));
     }
     producer.join().unwrap();
