@@ -281,6 +281,7 @@ pub struct Endpoints {
 }
 
 fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings, http: Endpoints) -> Status {
+    log_to_stderr();
     let paths = [bundle.to_path_buf()];
     let mut parses = Parses::default();
     let analysis = load_reusing(&paths, &mut parses)?;
@@ -301,7 +302,8 @@ fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings,
         let Some(addr) = addr else { continue };
         match crate::admin::serve(addr, http.remote, reload, state.clone()) {
             Ok(at) => {
-                eprintln!("evr: serving {} on http://{at}", if reload { "/reload and /metrics" } else { "/metrics" })
+                let what = if reload { "/reload and /metrics" } else { "/metrics" };
+                tracing::info!("serving {what} on http://{at}");
             }
             Err(why) => {
                 eprintln!("evr: {why}");
@@ -322,16 +324,13 @@ fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings,
             eprintln!("evr: {why}");
             return Err(ExitCode::from(1));
         }
-        eprintln!("evr: following control topic {topic}");
+        tracing::info!(topic = %topic, "following control topic {topic}");
     }
     let topics: Vec<String> = live.current().program().sources.iter().map(|s| settings.source_topic(&s.name)).collect();
-    eprintln!(
-        "evr: version {} live; consuming {} as group {} from {}",
-        live.current().version(),
-        topics.join(", "),
-        settings.group,
-        settings.brokers
-    );
+    let version = live.current().version();
+    let (group, brokers) = (&settings.group, &settings.brokers);
+    tracing::info!(version, "version {version} live; consuming {} as group {group} from {brokers}", topics.join(", "));
+    progress_line(counters.clone(), live.clone(), stop.clone());
     match evr_kafka::run(live, settings, stop, counters.clone()) {
         Ok(()) => {
             let c = &counters;
@@ -353,6 +352,39 @@ fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings,
             Err(ExitCode::from(1))
         }
     }
+}
+
+/// Structured logs of the Kafka host on stderr (`EVR_LOG` filters them, as `RUST_LOG` would:
+/// `EVR_LOG=evr_kafka=debug`).
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EVR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// On a terminal, a line kept up to date: events consumed, their rate, the lag, the version.
+fn progress_line(counters: Arc<evr_kafka::Counters>, live: Arc<Live>, stop: Arc<AtomicBool>) {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return;
+    }
+    std::thread::spawn(move || {
+        let bar = indicatif::ProgressBar::new_spinner();
+        let (mut before, mut at) = (0u64, std::time::Instant::now());
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let events = counters.events.load(Ordering::Relaxed);
+            let rate = (events - before) as f64 / at.elapsed().as_secs_f64();
+            (before, at) = (events, std::time::Instant::now());
+            let lag: i64 = counters.lag().iter().map(|(_, l)| l).sum();
+            bar.set_message(format!("{events} events, {rate:.0}/s, lag {lag}, version {}", live.current().version()));
+            bar.tick();
+        }
+        bar.finish_and_clear();
+    });
 }
 
 /// How the input is framed: as asked, or as the source is declared. Events are decoded as the

@@ -67,7 +67,9 @@ pub fn follow(
                     }
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => eprintln!("evr: kafka: control topic {topic}: {e}"),
+                Some(Err(e)) => {
+                    tracing::warn!(topic = %topic, error = %e, "reading the control topic failed; librdkafka retries")
+                }
                 None => {}
             }
             if latest.as_ref().is_some_and(|(at, _)| at.elapsed() >= BURST)

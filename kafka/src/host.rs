@@ -136,10 +136,6 @@ impl Shared {
     fn generation(&self, tp: Tp) -> Option<u64> {
         self.generations.lock().unwrap_or_else(|p| p.into_inner()).get(&tp).copied()
     }
-
-    fn log(&self, what: &str) {
-        eprintln!("evr: kafka: {what}");
-    }
 }
 
 /// A delivery that failed, to send again.
@@ -168,7 +164,7 @@ impl ProducerContext for Delivery {
             Ok(_) => self.shared.offsets.acknowledge(token),
             Err((e, m)) => {
                 if attempt == 0 || attempt.is_power_of_two() {
-                    self.shared.log(&format!("delivery to {} failed ({e}); sending it again", m.topic()));
+                    tracing::warn!(topic = m.topic(), attempt, error = %e, "delivery failed; sending it again");
                 }
                 let again = Resend {
                     topic: m.topic().to_owned(),
@@ -220,18 +216,23 @@ impl ConsumerContext for Group {
         }
         let _ = self.producer.flush(DRAIN);
         if !self.shared.offsets.drain(&tps, DRAIN) {
-            self.shared.log("revoked partitions still had outputs in flight; they will be read again");
+            tracing::warn!(
+                partitions = tps.len(),
+                "revoked partitions still had outputs in flight; they will be read again"
+            );
         }
         commit(consumer, &self.shared, Some(&tps), CommitMode::Sync);
         for tp in &tps {
             self.shared.offsets.revoke(*tp);
         }
+        tracing::info!(partitions = tps.len(), "partitions revoked, their outputs delivered and offsets committed");
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
                 let tps = self.shared.tps(list);
+                tracing::info!(partitions = tps.len(), "partitions assigned");
                 let mut generations = self.shared.generations.lock().unwrap_or_else(|p| p.into_inner());
                 for tp in tps {
                     let g = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
@@ -239,7 +240,7 @@ impl ConsumerContext for Group {
                     self.shared.offsets.assign(tp, g);
                 }
             }
-            Rebalance::Error(e) => self.shared.log(&format!("rebalance failed: {e}")),
+            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance failed"),
             Rebalance::Revoke(_) => {}
         }
     }
@@ -262,7 +263,7 @@ fn commit<C: ConsumerContext>(consumer: &BaseConsumer<C>, shared: &Shared, only:
                 committed.insert((shared.topics[tp.topic as usize].clone(), tp.partition), next);
             }
         }
-        Err(e) => shared.log(&format!("commit failed ({e}); it is tried again with the next one")),
+        Err(e) => tracing::warn!(error = %e, "commit failed; it is tried again with the next one"),
     }
 }
 
@@ -370,7 +371,7 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
             Some(Err(e)) => {
                 errors += 1;
                 if errors.is_power_of_two() {
-                    shared.log(&format!("consuming: {e} (librdkafka retries; seen {errors} times)"));
+                    tracing::warn!(error = %e, seen = errors, "consuming failed; librdkafka retries");
                 }
             }
             None => {}
@@ -441,7 +442,7 @@ fn send(producer: &Produce, mut record: BaseRecord<'_, [u8], [u8], Box<(Token, u
                 }
                 if !matches!(e, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) && waited.is_power_of_two()
                 {
-                    eprintln!("evr: kafka: cannot send to {} ({e}); trying again", record.topic);
+                    tracing::warn!(topic = record.topic, error = %e, "cannot send; trying again");
                 }
                 waited += 1;
                 std::thread::sleep(Duration::from_millis(5));
@@ -517,7 +518,8 @@ fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Share
             // Only a stop ends a send unfinished: the message is not committed, so it is read
             // again by whoever reads the partition next.
             Err(e) => {
-                shared.log(&format!("message {} of {}: {e}", token.offset, shared.topics[token.tp.topic as usize]))
+                let topic = &shared.topics[token.tp.topic as usize];
+                tracing::warn!(topic = %topic, partition = token.tp.partition, offset = token.offset, error = %e, "message not finished")
             }
         }
     }
