@@ -332,6 +332,10 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
             ("statistics.interval.ms", "1000"),
+            // A rebalance moves only the partitions that change owner; the others keep
+            // flowing. Every member of a group must agree (`--kafka
+            // partition.assignment.strategy=range` for a group of eager members).
+            ("partition.assignment.strategy", "cooperative-sticky"),
         ],
     )
     .create_with_context(Group { shared: shared.clone(), producer: producer.clone() })

@@ -286,15 +286,21 @@ impl Host {
 
     /// Waits for a stderr line containing `text`; the line.
     fn wait_for(&self, text: &str, within: Duration) -> String {
+        self.wait_until(|line| line.contains(text), within)
+            .unwrap_or_else(|| panic!("no line with `{text}` within {within:?}"))
+    }
+
+    /// Waits for a stderr line that `wanted` accepts.
+    fn wait_until(&self, wanted: impl Fn(&str) -> bool, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return line,
+                Ok(line) if wanted(&line) => return Some(line),
                 Ok(_) => {}
                 Err(_) => break,
             }
         }
-        panic!("no line with `{text}` within {within:?}");
+        None
     }
 }
 
@@ -424,10 +430,18 @@ fn kafka_two_instances_share_a_group() {
     let first = Host::start(&bundle(), &t.flags("g"));
     t.produce(&waves[0]);
     let second = Host::start(&bundle(), &t.flags("g"));
+    // The group splits the partitions: the second instance is given some of them.
+    let assigned = |line: &str| line.contains("partitions assigned") && !line.contains("partitions=0");
+    let split = second.wait_until(assigned, Duration::from_secs(60));
+    assert!(split.is_some(), "the second instance was given no partition");
     t.produce(&waves[1]);
     std::thread::sleep(Duration::from_secs(3));
     let (code, err) = first.stop();
     assert_eq!(code, Some(0), "{err}");
+    // Cooperative assignment: when the second joined, the first gave up only half of its
+    // partitions, and kept consuming the others.
+    let half = format!("partitions={}", PARTITIONS / 2);
+    assert!(err.lines().any(|l| l.contains("partitions revoked") && l.ends_with(&half)), "{err}");
     t.produce(&waves[2]);
     let got = read(&topics, Duration::from_secs(120), |g| distinct(g, &t).len() >= expected.len());
     let (code, err) = second.stop();
