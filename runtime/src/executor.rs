@@ -567,10 +567,18 @@ impl Stream {
 
     /// Evaluates unit `u` of the unit table with its engine: a drop gives 0/1, a score its
     /// total, a rule 0 (its actions go to `self.actions`, only when it succeeds).
+    #[inline]
     fn eval(&mut self, loaded: &Loaded, u: usize, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
-        if !self.counts.on {
-            return self.eval_unit(loaded, u, event, time_ms);
+        match self.counts.on {
+            true => self.eval_counted(loaded, u, event, time_ms),
+            false => self.eval_unit(loaded, u, event, time_ms),
         }
+    }
+
+    /// [`eval`](Self::eval), counting what the unit did. Apart, so that an executor lent no
+    /// counts runs the same code as before counting existed.
+    #[inline(never)]
+    fn eval_counted(&mut self, loaded: &Loaded, u: usize, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
         let start = self.timing.then(std::time::Instant::now);
         let result = self.eval_unit(loaded, u, event, time_ms);
         let hit = match (&result, loaded.units()[u].unit) {
@@ -591,6 +599,7 @@ impl Stream {
         result
     }
 
+    #[inline]
     fn eval_unit(&mut self, loaded: &Loaded, u: usize, event: Event, time_ms: i64) -> Result<i64, RuntimeError> {
         let unit = &loaded.units()[u];
         let s = unit.source.0 as usize;
