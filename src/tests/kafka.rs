@@ -574,3 +574,43 @@ fn kafka_reloads_while_consuming() {
     assert!(value("evr_unit_evaluations_total{unit=\"viewed\"}") >= expected_views as u64, "{metrics}");
     assert!(metrics.contains("evr_unit_eval_seconds_bucket{unit=\"sold\",le=\"+Inf\"}"), "{metrics}");
 }
+
+/// A host that starts after bundles were published to the control topic takes the latest of
+/// them as one new version (the records already there are one burst).
+#[test]
+fn kafka_a_starting_host_takes_the_published_bundle() {
+    let t = Topics::new("ctl");
+    let (dir, published) = (temp("ctl"), temp("ctl_published"));
+    let rules = std::fs::read_to_string(bundle().join("shop.evr")).unwrap();
+    let schema = bundle().join("../../check/schemas/events.proto").canonicalize().unwrap();
+    let rules = rules.replace("../../check/schemas/events.proto", schema.to_str().unwrap());
+    std::fs::write(dir.join("shop.evr"), &rules).unwrap();
+    // Two records: an earlier bundle and the one to run; only the last one counts.
+    for tag in ["\"v1\"", "\"v2\""] {
+        std::fs::write(published.join("shop.evr"), rules.replace("\"v0\"", tag)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_evr"))
+            .arg("publish")
+            .arg(&published)
+            .args(["--brokers", &broker(), "--control-topic", &t.name("control")])
+            .output()
+            .expect("evr publish runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut flags = t.flags("g");
+    flags.extend(["--control-topic".into(), t.name("control")]);
+    let host = Host::start(&dir, &flags);
+    let line = host.wait_for("version 2 live", Duration::from_secs(60));
+    assert!(line.contains("from control topic"), "{line}");
+    let events = events(200, 0);
+    t.produce(&events);
+    let sales = events.iter().filter(|e| e.contains("\"buy\"")).count();
+    let got = read(&[t.name("sales")], Duration::from_secs(60), |g| g.len() >= sales);
+    let (code, err) = host.stop();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("version 3 live"), "one version from the burst of two records: {err}");
+    assert_eq!(got.len(), sales, "{err}");
+    for g in &got {
+        assert_eq!(g.headers["evr-version"], "2", "{g:?}");
+        assert!(g.value.contains("\"v2\""), "made by the published rules: {g:?}");
+    }
+}
