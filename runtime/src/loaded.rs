@@ -220,7 +220,9 @@ impl Loaded {
         let mut found = 0;
         for (i, u) in loaded.units.iter().enumerate() {
             let name = || u.name.to_string();
-            match previous.unit_named(i, &u.name) {
+            let before = previous.unit_named(i, &u.name);
+            found += usize::from(before.is_some());
+            match before {
                 None => report.added.push(name()),
                 Some(before) if before.hash != u.hash => report.changed.push(name()),
                 Some(before) => match (before.code.native(), u.code.native()) {
@@ -228,7 +230,6 @@ impl Loaded {
                     _ => report.unchanged += 1,
                 },
             }
-            found += usize::from(previous.unit_named(i, &u.name).is_some());
         }
         // Names are unique, so when every old unit was found again none was removed.
         if found < self.units.len() {

@@ -72,6 +72,18 @@ impl Topics {
         ]
     }
 
+    /// `evr publish` of `rules`, written to `dir`, to this test's control topic.
+    fn publish(&self, dir: &Path, rules: &str) {
+        std::fs::write(dir.join("shop.evr"), rules).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_evr"))
+            .arg("publish")
+            .arg(dir)
+            .args(["--brokers", &broker(), "--control-topic", &self.name("control")])
+            .output()
+            .expect("evr publish runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     fn produce(&self, events: &[String]) {
         let p: ThreadedProducer<DefaultProducerContext> =
             ClientConfig::new().set("bootstrap.servers", broker()).create().expect("a producer");
@@ -194,6 +206,13 @@ fn bundle() -> PathBuf {
 
 /// Events for the shop bundle: views, sales (each with a unique `ts`), failing ones and bad
 /// JSON, in a fixed mix.
+/// The test bundle's rules with their schema's path made absolute, to be written anywhere.
+fn movable_rules() -> String {
+    let rules = std::fs::read_to_string(bundle().join("shop.evr")).unwrap();
+    let schema = bundle().join("../../check/schemas/events.proto").canonicalize().unwrap();
+    rules.replace("../../check/schemas/events.proto", schema.to_str().unwrap())
+}
+
 fn events(n: usize, from: usize) -> Vec<String> {
     (from..from + n)
         .map(|i| match i % 5 {
@@ -457,9 +476,7 @@ fn kafka_two_instances_share_a_group() {
 fn kafka_reloads_while_consuming() {
     let t = Topics::new("reload");
     let dir = temp("reload");
-    let rules = std::fs::read_to_string(bundle().join("shop.evr")).unwrap();
-    let schema = bundle().join("../../check/schemas/events.proto").canonicalize().unwrap();
-    let rules = rules.replace("../../check/schemas/events.proto", schema.to_str().unwrap());
+    let rules = movable_rules();
     std::fs::write(dir.join("shop.evr"), &rules).unwrap();
     let published = temp("reload_published");
     let mut flags = t.flags("g");
@@ -500,16 +517,7 @@ fn kafka_reloads_while_consuming() {
                 assert_eq!(status, 200, "{body}");
                 assert!(body.contains(&format!("version {} live", k + 1)), "{body}");
             }
-            _ => {
-                std::fs::write(published.join("shop.evr"), with_k).unwrap();
-                let out = Command::new(env!("CARGO_BIN_EXE_evr"))
-                    .arg("publish")
-                    .arg(&published)
-                    .args(["--brokers", &broker(), "--control-topic", &t.name("control")])
-                    .output()
-                    .expect("evr publish runs");
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            }
+            _ => t.publish(&published, &with_k),
         }
         text_for.push(if k % 4 == 0 { k } else { file_text });
         let line = host.wait_for(&format!("version {} live", k + 1), Duration::from_secs(30));
@@ -581,20 +589,11 @@ fn kafka_reloads_while_consuming() {
 fn kafka_a_starting_host_takes_the_published_bundle() {
     let t = Topics::new("ctl");
     let (dir, published) = (temp("ctl"), temp("ctl_published"));
-    let rules = std::fs::read_to_string(bundle().join("shop.evr")).unwrap();
-    let schema = bundle().join("../../check/schemas/events.proto").canonicalize().unwrap();
-    let rules = rules.replace("../../check/schemas/events.proto", schema.to_str().unwrap());
+    let rules = movable_rules();
     std::fs::write(dir.join("shop.evr"), &rules).unwrap();
     // Two records: an earlier bundle and the one to run; only the last one counts.
     for tag in ["\"v1\"", "\"v2\""] {
-        std::fs::write(published.join("shop.evr"), rules.replace("\"v0\"", tag)).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_evr"))
-            .arg("publish")
-            .arg(&published)
-            .args(["--brokers", &broker(), "--control-topic", &t.name("control")])
-            .output()
-            .expect("evr publish runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        t.publish(&published, &rules.replace("\"v0\"", tag));
     }
     let mut flags = t.flags("g");
     flags.extend(["--control-topic".into(), t.name("control")]);

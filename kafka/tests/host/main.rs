@@ -126,6 +126,14 @@ fn expected(n: usize) -> BTreeSet<(String, i64)> {
     (0..n).map(|i| (if i % 2 == 0 { "views" } else { "sales" }.to_owned(), i as i64)).collect()
 }
 
+/// Every output of events `0..n` arrives, and every offset is committed.
+fn all_arrive(servers: &str, host: Host, n: usize) {
+    let got = outputs(servers, n);
+    wait(|| host.counters.committed().iter().map(|(_, next)| next).sum::<i64>() == n as i64);
+    assert_eq!(host.stop(), n as i64, "every offset committed");
+    assert_eq!(got, expected(n));
+}
+
 /// Until `done`, or a minute.
 fn wait(done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -149,10 +157,7 @@ fn produce_requests_that_fail_or_time_out_lose_nothing() {
     ];
     mock.request_errors(RDKafkaApiKey::Produce, &errors.repeat(5));
     let host = host(&servers, "faults");
-    let got = outputs(&servers, 400);
-    wait(|| host.counters.committed().iter().map(|(_, n)| n).sum::<i64>() == 400);
-    assert_eq!(host.stop(), 400, "every offset committed");
-    assert_eq!(got, expected(400));
+    all_arrive(&servers, host, 400);
 }
 
 #[test]
@@ -171,10 +176,7 @@ fn brokers_down_then_up_lose_nothing() {
         mock.broker_up(b).expect("up");
     }
     produce(&servers, 300, 300);
-    let got = outputs(&servers, 600);
-    wait(|| host.counters.committed().iter().map(|(_, n)| n).sum::<i64>() == 600);
-    assert_eq!(host.stop(), 600, "every offset committed");
-    assert_eq!(got, expected(600));
+    all_arrive(&servers, host, 600);
 }
 
 #[test]
@@ -189,8 +191,5 @@ fn the_group_coordinator_moving_loses_nothing() {
         std::thread::sleep(Duration::from_millis(500));
     }
     produce(&servers, 300, 300);
-    let got = outputs(&servers, 600);
-    wait(|| host.counters.committed().iter().map(|(_, n)| n).sum::<i64>() == 600);
-    assert_eq!(host.stop(), 600, "every offset committed");
-    assert_eq!(got, expected(600));
+    all_arrive(&servers, host, 600);
 }
