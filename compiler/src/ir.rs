@@ -436,6 +436,72 @@ impl Expr {
     }
 }
 
+/// Every span of an IR node, mutably: what moving a checked unit to another place of its file
+/// (an edit before it) updates. The IR counterpart of [`evr_grammar::ast::Spans`].
+pub trait Spans {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span));
+}
+
+impl Spans for Expr {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.for_each_child_mut(|c| c.spans_mut(f));
+    }
+}
+
+impl Spans for Stmt {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        match self {
+            Stmt::Let { value, .. } => value.spans_mut(f),
+            Stmt::Emit { key, record, span, .. } => {
+                f(span);
+                if let Some(k) = key {
+                    k.spans_mut(f);
+                }
+                record.spans_mut(f);
+            }
+            Stmt::Route { span, .. } => f(span),
+            Stmt::If { cond, then, otherwise } => {
+                cond.spans_mut(f);
+                then.iter_mut().chain(otherwise).for_each(|s| s.spans_mut(f));
+            }
+        }
+    }
+}
+
+impl Spans for Unit {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        self.locals.iter_mut().for_each(|l| f(&mut l.span));
+    }
+}
+
+impl Spans for Drop {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.unit.spans_mut(f);
+        self.cond.spans_mut(f);
+    }
+}
+
+impl Spans for Score {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.unit.spans_mut(f);
+        self.weights.iter_mut().for_each(|(_, c)| c.spans_mut(f));
+    }
+}
+
+impl Spans for Rule {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.unit.spans_mut(f);
+        if let Some(c) = &mut self.cond {
+            c.spans_mut(f);
+        }
+        self.body.iter_mut().for_each(|s| s.spans_mut(f));
+    }
+}
+
 impl Stmt {
     /// Calls `f` on the expressions of this statement and of nested statements.
     pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {

@@ -65,14 +65,16 @@ pub fn analyze_with(files: Files, pool: Option<prost_reflect::DescriptorPool>) -
 
 /// What one analysis keeps for the next: a file whose text has not changed is not parsed
 /// again, and its units are not checked again while the bundle's declarations and schemas are
-/// the same — the next analysis holds the very same units (`Arc`s). So analysing a bundle after
-/// one file changed costs that file, not the bundle. Give an analysis's modules back with
-/// [`keep`](Self::keep) once done with them.
+/// the same — the next analysis holds the very same units (`Arc`s). In a file that changed,
+/// the items the edit did not touch are neither parsed nor checked again: they are moved to
+/// their new place. So analysing a bundle after one rule changed costs that rule (and reading
+/// its file), not the bundle. Give an analysis's modules back with [`keep`](Self::keep) once
+/// done with them.
 #[derive(Default)]
 pub struct Parses {
     by_path: HashMap<PathBuf, Kept>,
-    /// The files of the current analysis that were not parsed again.
-    unchanged: std::collections::HashSet<FileId>,
+    /// What the current analysis took from the last one, per file.
+    reuse: HashMap<FileId, check::Reuse>,
     /// The checked units of the last analysis, for those files.
     units: check::Units,
 }
@@ -96,15 +98,22 @@ impl Parses {
     }
 
     fn parse(&mut self, id: FileId, file: &files::SourceFile) -> (Module, Vec<SyntaxError>) {
-        if let Some(k) = self.by_path.get_mut(&file.path)
-            && k.id == id
-            && k.text == file.text
-            && let Some(module) = k.module.take()
-        {
-            self.unchanged.insert(id);
-            return (module, k.errors.clone());
-        }
-        let parsed = evr_grammar::parse(id, &file.text);
+        let before = self.by_path.get_mut(&file.path).filter(|k| k.id == id).and_then(|k| {
+            let module = k.module.take()?;
+            Some((std::mem::take(&mut k.text), module, std::mem::take(&mut k.errors)))
+        });
+        let parsed = match before {
+            Some((text, module, errors)) if text == file.text => {
+                self.reuse.insert(id, check::Reuse::Whole);
+                evr_grammar::Parsed { module, errors }
+            }
+            Some((text, module, errors)) => {
+                let again = evr_grammar::reparse(id, &text, evr_grammar::Parsed { module, errors }, &file.text);
+                self.reuse.insert(id, check::Reuse::Items { old: again.reused, shift: again.shift });
+                again.parsed
+            }
+            None => evr_grammar::parse(id, &file.text),
+        };
         let kept = Kept { id, text: file.text.clone(), module: None, errors: parsed.errors.clone() };
         self.by_path.insert(file.path.clone(), kept);
         (parsed.module, parsed.errors)
@@ -116,7 +125,7 @@ impl Parses {
 pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorPool>, parses: &mut Parses) -> Analysis {
     let mut diagnostics = Vec::new();
     let mut modules = Vec::with_capacity(files.len());
-    parses.unchanged.clear();
+    parses.reuse.clear();
     for (id, file) in files.iter() {
         let (module, errors) = parses.parse(id, file);
         diagnostics.extend(errors.iter().map(syntax_diagnostic));
@@ -131,7 +140,7 @@ pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorP
             schema
         }
     };
-    let (program, check_diags) = check::check_reusing(&modules, &schema, &mut parses.units, &parses.unchanged);
+    let (program, check_diags) = check::check_reusing(&modules, &schema, &mut parses.units, &parses.reuse);
     diagnostics.extend(check_diags);
     diagnostics.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.primary.span.end));
     Analysis { files, modules, schema, program, diagnostics }

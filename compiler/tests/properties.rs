@@ -231,14 +231,14 @@ fn two_files(first: &str, second: &str, parses: &mut evr_compiler::Parses) -> ev
 
 fn rendered(a: &evr_compiler::Analysis) -> String {
     let diags: String = a.diagnostics.iter().map(|d| evr_compiler::diag::human::render(&a.files, d, false)).collect();
-    format!("{diags}\n{:?}", a.program)
+    format!("{diags}\n{:?}\n{:?}", a.program, a.modules)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn reused_parses_analyze_as_fresh_ones(at in any::<prop::sample::Index>(), junk in "[a-z ;{}=\"]{0,6}") {
+    fn reused_parses_analyze_as_fresh_ones(at in any::<prop::sample::Index>(), junk in "[a-z ;{}=\"/\n]{0,6}") {
         let seed = seed();
         let second = "rule also on orders when true => route paid;\n".to_owned();
         let mut parses = evr_compiler::Parses::default();

@@ -394,3 +394,226 @@ pub enum ExprKind {
     },
     Error,
 }
+
+/// Every span of a node, mutably: what moving an item to another place of its file (after an
+/// edit before it) has to update. One visitor per node type, so that a new field with a span
+/// is missed only where this file is not read.
+pub trait Spans {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span));
+}
+
+impl<T: Spans> Spans for Vec<T> {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        self.iter_mut().for_each(|x| x.spans_mut(f));
+    }
+}
+
+impl<T: Spans> Spans for Option<T> {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        if let Some(x) = self {
+            x.spans_mut(f);
+        }
+    }
+}
+
+impl<T: Spans> Spans for Box<T> {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        (**self).spans_mut(f);
+    }
+}
+
+impl Spans for Span {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(self);
+    }
+}
+
+impl Spans for Name {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+    }
+}
+
+impl Spans for Item {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.annotations.spans_mut(f);
+        match &mut self.kind {
+            ItemKind::UseFile { path_span, .. } => f(path_span),
+            ItemKind::UseTypes { prefix, names } => {
+                prefix.spans_mut(f);
+                for n in names {
+                    n.name.spans_mut(f);
+                    n.alias.spans_mut(f);
+                }
+            }
+            ItemKind::Source { name, ty, format, time } => {
+                name.spans_mut(f);
+                ty.spans_mut(f);
+                format.spans_mut(f);
+                time.spans_mut(f);
+            }
+            ItemKind::Sink { name, ty, format } => {
+                name.spans_mut(f);
+                ty.spans_mut(f);
+                format.spans_mut(f);
+            }
+            ItemKind::Const { name, value } => {
+                name.spans_mut(f);
+                value.spans_mut(f);
+            }
+            ItemKind::Fn { name, params, ret, body } => {
+                name.spans_mut(f);
+                for p in params {
+                    p.name.spans_mut(f);
+                    p.ty.spans_mut(f);
+                }
+                ret.spans_mut(f);
+                body.spans_mut(f);
+            }
+            ItemKind::Drop { name, source, cond } => {
+                name.spans_mut(f);
+                source.spans_mut(f);
+                cond.spans_mut(f);
+            }
+            ItemKind::Score { name, source, weights } => {
+                name.spans_mut(f);
+                source.spans_mut(f);
+                for w in weights {
+                    f(&mut w.span);
+                    w.weight.spans_mut(f);
+                    w.cond.spans_mut(f);
+                }
+            }
+            ItemKind::Rule { name, source, cond, body } => {
+                name.spans_mut(f);
+                source.spans_mut(f);
+                cond.spans_mut(f);
+                body.spans_mut(f);
+            }
+            ItemKind::Test { name_span, body, .. } => {
+                f(name_span);
+                body.spans_mut(f);
+            }
+            ItemKind::Error => {}
+        }
+    }
+}
+
+impl Spans for Annotation {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.name.spans_mut(f);
+        self.args.spans_mut(f);
+    }
+}
+
+impl Spans for TypeExpr {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        match &mut self.kind {
+            TypeExprKind::Named(names) => names.spans_mut(f),
+            TypeExprKind::Generic(name, args) => {
+                name.spans_mut(f);
+                args.spans_mut(f);
+            }
+            TypeExprKind::Optional(t) => t.spans_mut(f),
+        }
+    }
+}
+
+impl Spans for Stmt {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        match &mut self.kind {
+            StmtKind::Let { name, value } => {
+                name.spans_mut(f);
+                value.spans_mut(f);
+            }
+            StmtKind::Emit { sink, key, record } => {
+                sink.spans_mut(f);
+                key.spans_mut(f);
+                record.spans_mut(f);
+            }
+            StmtKind::Route { sink } => sink.spans_mut(f),
+            StmtKind::If { branches, otherwise } => {
+                for (cond, body) in branches {
+                    cond.spans_mut(f);
+                    body.spans_mut(f);
+                }
+                otherwise.spans_mut(f);
+            }
+            StmtKind::Error => {}
+        }
+    }
+}
+
+impl Spans for Record {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        self.spread.spans_mut(f);
+        for field in &mut self.fields {
+            f(&mut field.span);
+            match &mut field.key {
+                FieldKey::Name(n) => n.spans_mut(f),
+                FieldKey::Str(_, s) => f(s),
+            }
+            field.value.spans_mut(f);
+        }
+    }
+}
+
+impl Spans for TestStmt {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        match &mut self.kind {
+            TestStmtKind::Given { source: name, record } | TestStmtKind::Expect { sink: name, record } => {
+                name.spans_mut(f);
+                record.spans_mut(f);
+            }
+            TestStmtKind::ExpectNothing { sink } => sink.spans_mut(f),
+            TestStmtKind::ExpectDropped | TestStmtKind::ExpectDirty | TestStmtKind::Error => {}
+        }
+    }
+}
+
+impl Spans for Expr {
+    fn spans_mut(&mut self, f: &mut dyn FnMut(&mut Span)) {
+        f(&mut self.span);
+        match &mut self.kind {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Duration(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null
+            | ExprKind::SelfRef
+            | ExprKind::Error => {}
+            ExprKind::Name(n) => n.spans_mut(f),
+            ExprKind::List(items) => items.spans_mut(f),
+            ExprKind::Record(r) => r.spans_mut(f),
+            ExprKind::Unary(_, a) => a.spans_mut(f),
+            ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) | ExprKind::In { needle: a, haystack: b, .. } => {
+                a.spans_mut(f);
+                b.spans_mut(f);
+            }
+            ExprKind::Field(a, name) => {
+                a.spans_mut(f);
+                name.spans_mut(f);
+            }
+            ExprKind::Call { callee, args } => {
+                callee.spans_mut(f);
+                args.spans_mut(f);
+            }
+            ExprKind::Lambda { param, body } => {
+                param.spans_mut(f);
+                body.spans_mut(f);
+            }
+            ExprKind::If { cond, then, otherwise } => {
+                cond.spans_mut(f);
+                then.spans_mut(f);
+                otherwise.spans_mut(f);
+            }
+        }
+    }
+}

@@ -8,5 +8,7 @@ pub mod ast;
 mod generated;
 pub mod lexer;
 mod parse;
+mod reparse;
 
 pub use parse::{Parsed, SyntaxError, SyntaxErrorKind, duration_value, parse};
+pub use reparse::{Reparsed, Shift, reparse};

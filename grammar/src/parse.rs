@@ -47,6 +47,12 @@ pub struct Parsed {
 }
 
 pub fn parse(file: FileId, src: &str) -> Parsed {
+    parse_with(file, src, |_, _| None)
+}
+
+/// [`parse`], taking the item of a piece from `reuse` (given the piece's byte range) when it
+/// has one: an item of the previous parse that the edit did not touch, already at its new place.
+pub(crate) fn parse_with(file: FileId, src: &str, mut reuse: impl FnMut(u32, u32) -> Option<Item>) -> Parsed {
     let lexed = lexer::lex(file, src);
     let mut errors: Vec<SyntaxError> =
         lexed.errors.into_iter().map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span }).collect();
@@ -61,6 +67,12 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
     let parser = ItemParser::new();
     let mut items = Vec::new();
     for chunk in item_chunks(&lexed.tokens) {
+        if let (Some(first), Some(last)) = (chunk.first(), chunk.last())
+            && let Some(item) = reuse(first.0, last.2)
+        {
+            items.push(item);
+            continue;
+        }
         let mut chunk_errors = Vec::new();
         // Blocks and records nest through braces, which expression depth does not see.
         if let Some(span) = too_deep_braces(file, chunk) {
@@ -326,9 +338,7 @@ fn attach_docs(src: &str, items: &mut [Item], comments: &[crate::ast::Comment]) 
             }
             next_doc += 1;
         }
-        if !lines.is_empty() {
-            item.doc = Some(lines.join("\n"));
-        }
+        item.doc = (!lines.is_empty()).then(|| lines.join("\n"));
         prev_end = item.span.end;
     }
 }

@@ -8,7 +8,7 @@ mod env;
 mod expr;
 mod unit;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use evr_grammar::ast::{self, ItemKind, Module, Span};
@@ -23,20 +23,31 @@ use env::{ConstInfo, FnBody, FnInfo, ScoreInfo};
 
 /// Checks a bundle's modules (in evaluation order: files sorted by path) against its schemas.
 pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) {
-    check_reusing(modules, schema, &mut Units::default(), &HashSet::new())
+    check_reusing(modules, schema, &mut Units::default(), &HashMap::new())
 }
 
-/// The checked units of one analysis, kept for the next: a unit of a file that has not changed
-/// is what it was, as long as nothing it may refer to changed either (the declarations of the
-/// bundle — streams, consts, fns, type aliases, scores — and the schemas).
+/// The checked units of one analysis, kept for the next: a unit whose item has not changed is
+/// what it was (moved, when an edit before it in its file moved it), as long as nothing it may
+/// refer to changed either (the declarations of the bundle — streams, consts, fns, type
+/// aliases, scores — and the schemas).
 #[derive(Default)]
 pub struct Units {
     /// What the units were checked against.
     context: u64,
-    /// Per file, what each of its drops, scores and rules gave, in order: an unchanged file is
-    /// taken whole, with no lookup per unit.
-    by_file: HashMap<ast::FileId, Vec<(Checked, Vec<Diagnostic>)>>,
+    /// Per file and item, what each drop, score and rule gave (`None` for other items).
+    by_file: HashMap<ast::FileId, Vec<Option<CheckedItem>>>,
 }
+
+/// What an analysis takes from the last one for a file.
+pub enum Reuse {
+    /// The text did not change: every item is the one of the last analysis.
+    Whole,
+    /// Per item, the index of the last analysis's item it is, moved by `shift`.
+    Items { old: Vec<Option<usize>>, shift: evr_grammar::Shift },
+}
+
+/// What checking one item gave: its unit and its diagnostics.
+type CheckedItem = (Checked, Vec<Diagnostic>);
 
 #[derive(Clone)]
 enum Checked {
@@ -45,6 +56,41 @@ enum Checked {
     Rule(Arc<ir::Rule>),
     /// The item gave no unit (its source is unknown).
     Nothing,
+}
+
+impl Checked {
+    fn doc(&self) -> Option<&str> {
+        match self {
+            Checked::Drop(d) => d.doc.as_deref(),
+            Checked::Score(s) => s.doc.as_deref(),
+            Checked::Rule(r) => r.doc.as_deref(),
+            Checked::Nothing => None,
+        }
+    }
+
+    /// The same unit, every span moved by `shift`.
+    fn moved(&self, shift: &evr_grammar::Shift) -> Checked {
+        use ir::Spans;
+        fn moved<T: Clone + Spans>(unit: &T, shift: &evr_grammar::Shift) -> Arc<T> {
+            let mut unit = unit.clone();
+            unit.spans_mut(&mut |s| *s = shift.span(*s));
+            Arc::new(unit)
+        }
+        match self {
+            Checked::Drop(d) => Checked::Drop(moved(&**d, shift)),
+            Checked::Score(s) => Checked::Score(moved(&**s, shift)),
+            Checked::Rule(r) => Checked::Rule(moved(&**r, shift)),
+            Checked::Nothing => Checked::Nothing,
+        }
+    }
+}
+
+/// A diagnostic with every span moved by `shift`.
+fn moved(d: &Diagnostic, shift: &evr_grammar::Shift) -> Diagnostic {
+    let mut d = d.clone();
+    d.primary.span = shift.span(d.primary.span);
+    d.secondary.iter_mut().for_each(|l| l.span = shift.span(l.span));
+    d
 }
 
 /// A hash of everything a unit may refer to besides its own item: every declaration, at its
@@ -64,13 +110,13 @@ fn context(items: &[&ast::Item], schema: &Schema) -> u64 {
     h.finish()
 }
 
-/// [`check`], taking from `units` what files in `unchanged` held the last time, when the
-/// declarations are the same; `units` then holds this analysis's units.
+/// [`check`], taking from `units` what `reuse` says each file kept of the last analysis, when
+/// the declarations are the same; `units` then holds this analysis's units.
 pub fn check_reusing(
     modules: &[Module],
     schema: &Schema,
     units: &mut Units,
-    unchanged: &HashSet<ast::FileId>,
+    reuse: &HashMap<ast::FileId, Reuse>,
 ) -> (Program, Vec<Diagnostic>) {
     let mut env = Env::new(schema);
     let mut diags = Vec::new();
@@ -91,25 +137,36 @@ pub fn check_reusing(
 
     let context = context(&items, schema);
     let mut before = std::mem::take(&mut units.by_file);
-    let reuse = units.context == context;
+    let same_context = units.context == context;
     units.context = context;
     let mut program = Program::default();
     let mut test_names: HashMap<&str, Span> = HashMap::new();
     let is_unit =
         |item: &ast::Item| matches!(item.kind, ItemKind::Drop { .. } | ItemKind::Score { .. } | ItemKind::Rule { .. });
     for module in modules {
-        let mut reused = before
-            .remove(&module.file)
-            .filter(|kept| {
-                reuse
-                    && unchanged.contains(&module.file)
-                    && kept.len() == module.items.iter().filter(|i| is_unit(i)).count()
-            })
-            .map(Vec::into_iter);
-        let mut checked_here = Vec::new();
-        for item in &module.items {
+        let mut kept = before.remove(&module.file).unwrap_or_default();
+        let reuse = reuse.get(&module.file).filter(|_| same_context);
+        let mut checked_here = Vec::with_capacity(module.items.len());
+        for (at, item) in module.items.iter().enumerate() {
             let is_unit = is_unit(item);
-            if is_unit && let Some((checked, unit_diags)) = reused.as_mut().and_then(Iterator::next) {
+            // The last analysis's item this one is, and whether an edit before it moved it.
+            let (old, shift) = match reuse {
+                Some(Reuse::Whole) if kept.len() == module.items.len() => (Some(at), None),
+                Some(Reuse::Items { old, shift }) => {
+                    let tail =
+                        !shift.is_identity() && i64::from(item.span.start) >= i64::from(shift.from) + shift.delta;
+                    (old.get(at).copied().flatten(), tail.then_some(shift))
+                }
+                _ => (None, None),
+            };
+            let taken = old
+                .and_then(|i| kept.get_mut(i)?.take())
+                .filter(|(checked, _)| is_unit && checked.doc() == item.doc.as_deref());
+            if let Some((checked, unit_diags)) = taken {
+                let (checked, unit_diags) = match shift {
+                    Some(shift) => (checked.moved(shift), unit_diags.iter().map(|d| moved(d, shift)).collect()),
+                    None => (checked, unit_diags),
+                };
                 match &checked {
                     Checked::Drop(d) => program.drops.push(d.clone()),
                     Checked::Score(s) => program.scores.push(s.clone()),
@@ -117,7 +174,7 @@ pub fn check_reusing(
                     Checked::Nothing => {}
                 }
                 diags.extend(unit_diags.iter().cloned());
-                checked_here.push((checked, unit_diags));
+                checked_here.push(Some((checked, unit_diags)));
                 continue;
             }
             let (first_diag, counts) = (diags.len(), (program.drops.len(), program.scores.len(), program.rules.len()));
@@ -205,7 +262,9 @@ pub fn check_reusing(
                 } else {
                     None
                 };
-                checked_here.push((checked.unwrap_or(Checked::Nothing), diags[first_diag..].to_vec()));
+                checked_here.push(Some((checked.unwrap_or(Checked::Nothing), diags[first_diag..].to_vec())));
+            } else {
+                checked_here.push(None);
             }
         }
         units.by_file.insert(module.file, checked_here);
