@@ -121,6 +121,9 @@ enum Command {
         /// A code such as E0009.
         code: String,
     },
+    /// The language server, over stdin and stdout (editors start it; see editors/README.md).
+    /// A file's bundle is every `.evr` file under its directory.
+    Lsp,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -179,6 +182,13 @@ fn main() -> ExitCode {
             run::bench(&bundle, &input, source.as_deref(), runs as usize, engine)
         }
         Command::Explain { code } => explain(&code),
+        Command::Lsp => match evr_lsp::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("error: the language server stopped: {why}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -23,6 +23,32 @@ impl SourceFile {
         let col = self.text.get(start..end).map_or(end - start, |s| s.chars().count());
         (line + 1, col + 1)
     }
+
+    /// 0-based line and column in UTF-16 code units (what the language server protocol counts)
+    /// of a byte offset.
+    pub fn utf16_position(&self, offset: u32) -> (u32, u32) {
+        let offset = (offset as usize).min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s as usize <= offset) - 1;
+        let start = self.line_starts[line] as usize;
+        let col: usize =
+            self.text[start..].char_indices().take_while(|(i, _)| start + i < offset).map(|(_, c)| c.len_utf16()).sum();
+        (line as u32, col as u32)
+    }
+
+    /// The byte offset of a 0-based line and UTF-16 column; past the end of a line (or in the
+    /// middle of a character), the nearest place before.
+    pub fn utf16_offset(&self, line: u32, col: u32) -> u32 {
+        let Some(&start) = self.line_starts.get(line as usize) else { return self.text.len() as u32 };
+        let end = self.line_starts.get(line as usize + 1).map_or(self.text.len(), |&e| e as usize - 1);
+        let mut units = 0;
+        for (i, c) in self.text[start as usize..end].char_indices() {
+            units += c.len_utf16() as u32;
+            if units > col {
+                return start + i as u32;
+            }
+        }
+        end as u32
+    }
 }
 
 #[derive(Default)]

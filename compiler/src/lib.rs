@@ -13,6 +13,7 @@ pub mod diag;
 pub mod evrb;
 pub mod files;
 pub mod frame;
+pub mod ide;
 pub mod interp;
 pub mod ir;
 #[cfg(feature = "jit")]
@@ -20,6 +21,7 @@ pub mod jit;
 pub mod json_text;
 pub mod meaning;
 pub mod schema;
+pub mod symbols;
 pub mod types;
 pub mod value;
 
@@ -43,6 +45,9 @@ pub struct Analysis {
     pub program: ir::Program,
     /// Sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
+    /// The names the checker resolved, in groups (one per checked item, shared with the
+    /// analysis before when the item did not change).
+    pub refs: Vec<std::sync::Arc<[symbols::Ref]>>,
 }
 
 impl Analysis {
@@ -140,10 +145,10 @@ pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorP
             schema
         }
     };
-    let (program, check_diags) = check::check_reusing(&modules, &schema, &mut parses.units, &parses.reuse);
+    let (program, check_diags, refs) = check::check_reusing(&modules, &schema, &mut parses.units, &parses.reuse);
     diagnostics.extend(check_diags);
     diagnostics.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.primary.span.end));
-    Analysis { files, modules, schema, program, diagnostics }
+    Analysis { files, modules, schema, program, diagnostics, refs }
 }
 
 fn proto_uses(files: &Files, modules: &[Module]) -> Vec<ProtoUse> {

@@ -1,1 +1,19 @@
+//! `evr lsp`: the language server, over stdio, on `lsp-server`. The analysis it answers from
+//! is `evr_compiler::ide` (no protocol types there); this crate holds the protocol: the server
+//! loop and its handlers (`server`) and the conversions between spans and protocol positions
+//! (`convert`).
+//!
+//! Architecture Invariant: messages are handled in the order they arrive, one at a time.
+//! API Boundary: [`run`].
 
+mod convert;
+mod server;
+
+/// Serves the protocol on stdin/stdout until the client says `exit`.
+pub fn run() -> Result<(), String> {
+    let (connection, io) = lsp_server::Connection::stdio();
+    let capabilities = serde_json::to_value(server::Server::capabilities()).map_err(|e| e.to_string())?;
+    connection.initialize(capabilities).map_err(|e| e.to_string())?;
+    server::Server::new(connection).run()?;
+    io.join().map_err(|e| e.to_string())
+}

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod kafka;
+mod lsp;
 
 fn evr(args: &[&str]) -> (i32, String, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

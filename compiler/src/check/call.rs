@@ -8,6 +8,7 @@ use evr_stdlib::signature::{Param, Ret};
 use super::cx::{Cx, article};
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::ir::{Expr, ExprKind, ListPredKind, Literal, LocalId};
+use crate::symbols::{Def, Ref};
 use crate::types::Type;
 
 impl Cx<'_, '_> {
@@ -20,10 +21,16 @@ impl Cx<'_, '_> {
             return Expr::error(span);
         };
         if self.env.fns.contains_key(&name.text) {
-            return self.call_fn(name, args, span);
+            let e = self.call_fn(name, args, span);
+            self.refs.push(Ref::new(name.span, Def::Fn(name.text.clone()), e.ty.clone()));
+            return e;
         }
         match Builtin::from_name(&name.text) {
-            Some(b) => self.call_builtin(b, name, args, span),
+            Some(b) => {
+                let e = self.call_builtin(b, name, args, span);
+                self.refs.push(Ref::new(name.span, Def::Builtin(b), e.ty.clone()));
+                e
+            }
             None => {
                 let candidates = Builtin::ALL.iter().map(|b| b.name()).chain(self.env.fns.keys().map(String::as_str));
                 let hint = did_you_mean(&name.text, candidates).or_else(|| {

@@ -7,6 +7,7 @@ use super::env::Env;
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{Expr, ExprKind, Literal, Local, LocalId, SourceId, Unit};
 use crate::schema::MessageId;
+use crate::symbols::{Def, Ref};
 use crate::types::Type;
 
 pub struct Cx<'a, 's> {
@@ -31,6 +32,8 @@ pub struct Cx<'a, 's> {
     /// `env::MAX_INLINED_NODES`; past it, a call is reported instead of copied (once: then it
     /// is `usize::MAX`).
     pub inlined_nodes: usize,
+    /// The names this context resolved, for the editor features.
+    pub refs: Vec<Ref>,
 }
 
 impl<'a, 's> Cx<'a, 's> {
@@ -47,6 +50,7 @@ impl<'a, 's> Cx<'a, 's> {
             narrowed: Vec::new(),
             no_narrowing: 0,
             inlined_nodes: 0,
+            refs: Vec::new(),
         }
     }
 
@@ -66,6 +70,7 @@ impl<'a, 's> Cx<'a, 's> {
 
     /// Declares a local and brings it into scope.
     pub fn bind(&mut self, name: &Name, ty: Type) -> LocalId {
+        self.refs.push(Ref::new(name.span, Def::Local { binding: name.span }, ty.clone()));
         let id = self.add_local(&name.text, ty, name.span);
         self.scope.push((name.text.clone(), id));
         id

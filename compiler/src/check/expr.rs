@@ -6,6 +6,7 @@ use super::cx::{Cx, article, default_text};
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::ir::{ArithOp, CmpOp, Expr, ExprKind, Literal, UnaryOp};
 use crate::schema::TypeRef;
+use crate::symbols::{Def, Ref};
 use crate::types::Type;
 
 impl Cx<'_, '_> {
@@ -102,12 +103,15 @@ impl Cx<'_, '_> {
     pub fn value_of_name(&mut self, n: &ast::Name) -> Option<Expr> {
         let span = n.span;
         if let Some(id) = self.lookup_local(&n.text) {
-            let ty = self.unit.locals[id.0 as usize].ty.clone();
+            let local = &self.unit.locals[id.0 as usize];
+            let ty = local.ty.clone();
+            self.refs.push(Ref::new(span, Def::Local { binding: local.span }, ty.clone()));
             return Some(self.narrow(Expr::new(ExprKind::Local(id), ty, span)));
         }
         if let Some((_, m)) = self.source
             && let Some((index, field)) = self.env.schema.message(m).field(&n.text)
         {
+            self.refs.push(Ref::new(span, Def::Field { message: m, index }, field.ty.clone()));
             let event = Expr::new(ExprKind::Event, Type::Message(m), span);
             let read = Expr::new(ExprKind::Field { base: Box::new(event), message: m, index }, field.ty.clone(), span);
             return Some(self.narrow(read));
@@ -116,9 +120,12 @@ impl Cx<'_, '_> {
             && let Some(info) = self.env.scores.get(&n.text)
             && (info.source == self.source.map(|s| s.0) || info.source.is_none())
         {
+            self.refs.push(Ref::new(span, Def::Score(n.text.clone()), Type::Int));
             return Some(Expr::new(ExprKind::Score(info.id), Type::Int, span));
         }
         if let Some(c) = self.env.consts.get(&n.text) {
+            let ty = c.value.as_ref().map_or(Type::Error, |(_, t)| t.clone());
+            self.refs.push(Ref::new(span, Def::Const(n.text.clone()), ty));
             return Some(match &c.value {
                 Some((lit, ty)) => Expr::lit(lit.clone(), ty.clone(), span),
                 None => Expr::error(span),
@@ -593,6 +600,7 @@ impl Cx<'_, '_> {
             return Expr::error(span);
         };
         let ty = if optional { f.ty.clone().optional() } else { f.ty.clone() };
+        self.refs.push(Ref::new(field.span, Def::Field { message, index }, ty.clone()));
         let read = Expr::new(ExprKind::Field { base: Box::new(base), message, index }, ty, span);
         self.narrow(read)
     }
@@ -631,7 +639,10 @@ impl Cx<'_, '_> {
             Some(TypeRef::Enum(id)) => {
                 let e = self.env.schema.enum_(id);
                 match e.value(&field.text) {
-                    Some(v) => Some(Expr::lit(Literal::Enum(id, v), Type::Enum(id), span)),
+                    Some(v) => {
+                        self.refs.push(Ref::new(field.span, Def::EnumValue { id, value: v }, Type::Enum(id)));
+                        Some(Expr::lit(Literal::Enum(id, v), Type::Enum(id), span))
+                    }
                     None => {
                         let hint = did_you_mean(&field.text, e.values.iter().map(|(n, _)| n.as_str())).or_else(|| {
                             let all: Vec<&str> = e.values.iter().map(|(n, _)| n.as_str()).collect();
@@ -792,6 +803,7 @@ impl Cx<'_, '_> {
                 continue;
             };
             let (field_ty, field_name, msg_name) = (field.ty.clone(), field.name.clone(), msg.name.clone());
+            self.refs.push(Ref::new(f.key.span(), Def::Field { message: m, index }, field_ty.clone()));
             if let Some((_, first)) = seen.iter().find(|(i, _)| *i == index) {
                 self.error(
                     Diagnostic::new(Code::E0010, f.key.span(), format!("field `{field_name}` is given twice"))

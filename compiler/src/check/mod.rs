@@ -16,6 +16,7 @@ use evr_grammar::ast::{self, ItemKind, Module, Span};
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::ir::{self, Program};
 use crate::schema::Schema;
+use crate::symbols::Ref;
 use crate::types::Type;
 use cx::Cx;
 pub use env::Env;
@@ -23,7 +24,8 @@ use env::{ConstInfo, FnBody, FnInfo, ScoreInfo};
 
 /// Checks a bundle's modules (in evaluation order: files sorted by path) against its schemas.
 pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) {
-    check_reusing(modules, schema, &mut Units::default(), &HashMap::new())
+    let (program, diags, _) = check_reusing(modules, schema, &mut Units::default(), &HashMap::new());
+    (program, diags)
 }
 
 /// The checked units of one analysis, kept for the next: a unit whose item has not changed is
@@ -46,8 +48,12 @@ pub enum Reuse {
     Items { old: Vec<Option<usize>>, shift: evr_grammar::Shift },
 }
 
-/// What checking one item gave: its unit and its diagnostics.
-type CheckedItem = (Checked, Vec<Diagnostic>);
+/// What checking one item gave: its unit, its diagnostics and the names it resolved.
+struct CheckedItem {
+    unit: Checked,
+    diags: Vec<Diagnostic>,
+    refs: Arc<[Ref]>,
+}
 
 #[derive(Clone)]
 enum Checked {
@@ -117,16 +123,19 @@ pub fn check_reusing(
     schema: &Schema,
     units: &mut Units,
     reuse: &HashMap<ast::FileId, Reuse>,
-) -> (Program, Vec<Diagnostic>) {
+) -> (Program, Vec<Diagnostic>, Vec<Arc<[Ref]>>) {
     let mut env = Env::new(schema);
     let mut diags = Vec::new();
+    let mut refs: Vec<Arc<[Ref]>> = Vec::new();
     let items: Vec<&ast::Item> = modules.iter().flat_map(|m| &m.items).collect();
 
     declare_type_aliases(&mut env, &items, &mut diags);
     check_unique_names(&items, &mut diags);
     declare_streams(&mut env, &items, &mut diags);
-    declare_consts(&mut env, &items, &mut diags);
-    declare_fns(&mut env, &items, &mut diags);
+    let mut decl_refs = Vec::new();
+    declare_consts(&mut env, &items, &mut diags, &mut decl_refs);
+    declare_fns(&mut env, &items, &mut diags, &mut decl_refs);
+    refs.push(decl_refs.into());
     for item in &items {
         if let ItemKind::Score { name, source, .. } = &item.kind {
             let id = ir::ScoreId(env.scores.len() as u32);
@@ -161,30 +170,37 @@ pub fn check_reusing(
             };
             let taken = old
                 .and_then(|i| kept.get_mut(i)?.take())
-                .filter(|(checked, _)| is_unit && checked.doc() == item.doc.as_deref());
-            if let Some((checked, unit_diags)) = taken {
-                let (checked, unit_diags) = match shift {
-                    Some(shift) => (checked.moved(shift), unit_diags.iter().map(|d| moved(d, shift)).collect()),
-                    None => (checked, unit_diags),
+                .filter(|kept| is_unit && kept.unit.doc() == item.doc.as_deref());
+            if let Some(kept) = taken {
+                let kept = match shift {
+                    Some(shift) => CheckedItem {
+                        unit: kept.unit.moved(shift),
+                        diags: kept.diags.iter().map(|d| moved(d, shift)).collect(),
+                        refs: kept.refs.iter().map(|r| r.moved(shift)).collect(),
+                    },
+                    None => kept,
                 };
-                match &checked {
+                match &kept.unit {
                     Checked::Drop(d) => program.drops.push(d.clone()),
                     Checked::Score(s) => program.scores.push(s.clone()),
                     Checked::Rule(r) => program.rules.push(r.clone()),
                     Checked::Nothing => {}
                 }
-                diags.extend(unit_diags.iter().cloned());
-                checked_here.push(Some((checked, unit_diags)));
+                diags.extend(kept.diags.iter().cloned());
+                refs.push(kept.refs.clone());
+                checked_here.push(Some(kept));
                 continue;
             }
             let (first_diag, counts) = (diags.len(), (program.drops.len(), program.scores.len(), program.rules.len()));
             let annotations = annotations(item, &mut diags);
             let doc = item.doc.clone();
+            let mut item_refs = Vec::new();
             match &item.kind {
                 ItemKind::Drop { name, source, cond } => {
                     let mut cx = Cx::new(&env, &mut diags, "a drop");
                     let source = cx.enter_source(source);
                     let cond = cx.condition(cond, "the condition of a drop");
+                    item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
                         program.drops.push(Arc::new(ir::Drop {
                             name: name.text.clone(),
@@ -204,6 +220,7 @@ pub fn check_reusing(
                         .iter()
                         .map(|w| (cx.weight(&w.weight), cx.condition(&w.cond, "the condition of a weight")))
                         .collect();
+                    item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
                         program.scores.push(Arc::new(ir::Score {
                             name: name.text.clone(),
@@ -225,6 +242,7 @@ pub fn check_reusing(
                         cx.assume(c);
                     }
                     let body = cx.block(body);
+                    item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
                         program.rules.push(Arc::new(ir::Rule {
                             name: name.text.clone(),
@@ -248,6 +266,7 @@ pub fn check_reusing(
                     }
                     let mut cx = Cx::new(&env, &mut diags, "a test");
                     let steps = cx.test_steps(body);
+                    item_refs = std::mem::take(&mut cx.refs);
                     program.tests.push(ir::Test { name: name.clone(), steps, unit: cx.unit, span: item.span });
                 }
                 _ => {}
@@ -262,8 +281,17 @@ pub fn check_reusing(
                 } else {
                     None
                 };
-                checked_here.push(Some((checked.unwrap_or(Checked::Nothing), diags[first_diag..].to_vec())));
+                let item_refs: Arc<[Ref]> = item_refs.into();
+                refs.push(item_refs.clone());
+                checked_here.push(Some(CheckedItem {
+                    unit: checked.unwrap_or(Checked::Nothing),
+                    diags: diags[first_diag..].to_vec(),
+                    refs: item_refs,
+                }));
             } else {
+                if !item_refs.is_empty() {
+                    refs.push(item_refs.into());
+                }
                 checked_here.push(None);
             }
         }
@@ -271,7 +299,7 @@ pub fn check_reusing(
     }
     program.sources = std::mem::take(&mut env.program.sources);
     program.sinks = std::mem::take(&mut env.program.sinks);
-    (program, diags)
+    (program, diags, refs)
 }
 
 fn declare_type_aliases(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
@@ -460,7 +488,7 @@ fn declare_streams(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnost
     }
 }
 
-fn declare_consts(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
+fn declare_consts(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>, refs: &mut Vec<Ref>) {
     for item in items {
         let ItemKind::Const { name, value } = &item.kind else { continue };
         if env.consts.contains_key(&name.text) {
@@ -468,7 +496,9 @@ fn declare_consts(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnosti
         }
         let checked = {
             let mut cx = Cx::new(env, diags, "a const");
-            cx.expr(value, None)
+            let e = cx.expr(value, None);
+            refs.append(&mut cx.refs);
+            e
         };
         let value = match checked.kind {
             ir::ExprKind::Lit(ir::Literal::Null) if checked.ty.is_error() => None,
@@ -494,7 +524,7 @@ fn declare_consts(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnosti
     }
 }
 
-fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
+fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>, refs: &mut Vec<Ref>) {
     let mut defs: Vec<(&ast::Name, &[ast::Param], &ast::Expr, Option<&ast::TypeExpr>)> = Vec::new();
     for item in items {
         let ItemKind::Fn { name, params, ret, body } = &item.kind else { continue };
@@ -561,6 +591,7 @@ fn declare_fns(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>)
                 cx.bind(&p.name, t.clone());
             }
             let e = cx.expr(body, ret.as_ref());
+            refs.append(&mut cx.refs);
             let fname_text = fname.text.clone();
             let e = match &ret {
                 Some(t) => cx.coerce(e, t, &|| format!("the result of `{fname_text}`")),
@@ -664,7 +695,7 @@ fn called_fns<'a>(e: &'a ast::Expr, env: &Env, out: &mut Vec<(&'a str, Span)>) {
     }
 }
 
-const ANNOTATIONS: &[&str] = &["priority", "shadow", "owner"];
+pub const ANNOTATIONS: &[&str] = &["priority", "shadow", "owner"];
 
 fn annotations(item: &ast::Item, diags: &mut Vec<Diagnostic>) -> Vec<ir::Annotation> {
     let applies = matches!(item.kind, ItemKind::Rule { .. } | ItemKind::Drop { .. } | ItemKind::Score { .. });

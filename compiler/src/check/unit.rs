@@ -5,6 +5,7 @@ use evr_grammar::ast;
 use super::cx::Cx;
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{self, Expr, ExprKind, Literal, Stmt, TestStep};
+use crate::symbols::{Def, Ref};
 use crate::types::Type;
 
 impl Cx<'_, '_> {
@@ -14,11 +15,19 @@ impl Cx<'_, '_> {
         match id {
             Some(id) => {
                 let m = self.env.program.sources[id.0 as usize].message;
+                self.refs.push(Ref::new(source.span, Def::Source(source.text.clone()), Type::Message(m)));
                 self.source = Some((id, m));
             }
             None => self.source_unknown = true,
         }
         id
+    }
+
+    fn sink_ref(&mut self, sink: &ast::Name, id: Option<ir::SinkId>) {
+        if let Some(id) = id {
+            let m = self.env.program.sinks[id.0 as usize].message;
+            self.refs.push(Ref::new(sink.span, Def::Sink(sink.text.clone()), Type::Message(m)));
+        }
     }
 
     pub fn block(&mut self, stmts: &[ast::Stmt]) -> Vec<Stmt> {
@@ -48,6 +57,7 @@ impl Cx<'_, '_> {
             }
             ast::StmtKind::Emit { sink, key, record } => {
                 let sink_id = self.env.sink_id(sink, self.diags);
+                self.sink_ref(sink, sink_id);
                 let key = key.as_ref().map(|k| {
                     let e = self.expr(k, None);
                     let e = self.require_present(e, "the output key");
@@ -70,6 +80,7 @@ impl Cx<'_, '_> {
             }
             ast::StmtKind::Route { sink } => {
                 let sink_id = self.env.sink_id(sink, self.diags)?;
+                self.sink_ref(sink, Some(sink_id));
                 let sink_decl = &self.env.program.sinks[sink_id.0 as usize];
                 if let Some((source_id, source_msg)) = self.source
                     && sink_decl.message != source_msg
@@ -144,6 +155,9 @@ impl Cx<'_, '_> {
                     let id = self.env.source_id(source, self.diags);
                     let ty =
                         id.map_or(Type::Error, |id| Type::Message(self.env.program.sources[id.0 as usize].message));
+                    if id.is_some() {
+                        self.refs.push(Ref::new(source.span, Def::Source(source.text.clone()), ty.clone()));
+                    }
                     let record = self.record(record, Some(&ty), record.span);
                     if let Some(source) = id {
                         steps.push(TestStep::Given { source, record, span });
@@ -151,6 +165,7 @@ impl Cx<'_, '_> {
                 }
                 ast::TestStmtKind::Expect { sink, record } => {
                     let id = self.env.sink_id(sink, self.diags);
+                    self.sink_ref(sink, id);
                     let ty = id.map_or(Type::Error, |id| Type::Message(self.env.program.sinks[id.0 as usize].message));
                     let record = self.record(record, Some(&ty), record.span);
                     if let Some(sink) = id {
@@ -158,7 +173,9 @@ impl Cx<'_, '_> {
                     }
                 }
                 ast::TestStmtKind::ExpectNothing { sink } => {
-                    if let Some(sink) = self.env.sink_id(sink, self.diags) {
+                    let id = self.env.sink_id(sink, self.diags);
+                    self.sink_ref(sink, id);
+                    if let Some(sink) = id {
                         steps.push(TestStep::ExpectNothing { sink, span });
                     }
                 }

@@ -1,0 +1,56 @@
+//! What the names of a bundle refer to, as the checker resolved them. Checking folds consts
+//! and inlines fns, so the IR no longer links a use to its definition; the checker writes each
+//! link here as it resolves a name, and the editor features (`ide`) read them.
+
+use evr_grammar::ast::Span;
+use evr_stdlib::Builtin;
+
+use crate::schema::{EnumId, MessageId};
+use crate::types::Type;
+
+/// What a name is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Def {
+    /// A `let`, a fn parameter or a lambda parameter, known by where it is bound.
+    Local {
+        binding: Span,
+    },
+    Field {
+        message: MessageId,
+        index: u32,
+    },
+    EnumValue {
+        id: EnumId,
+        value: i32,
+    },
+    Const(String),
+    Fn(String),
+    Score(String),
+    Sink(String),
+    Source(String),
+    Builtin(Builtin),
+}
+
+/// One name as written (`span`: the name alone), what it is and the type of its value there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ref {
+    pub span: Span,
+    pub def: Def,
+    pub ty: Type,
+}
+
+impl Ref {
+    pub fn new(span: Span, def: Def, ty: Type) -> Ref {
+        Ref { span, def, ty }
+    }
+
+    /// The same reference once an edit moved its file's text by `shift`.
+    pub fn moved(&self, shift: &evr_grammar::Shift) -> Ref {
+        let mut r = self.clone();
+        r.span = shift.span(r.span);
+        if let Def::Local { binding } = &mut r.def {
+            *binding = shift.span(*binding);
+        }
+        r
+    }
+}

@@ -1,0 +1,489 @@
+//! `evr lsp` driven over stdio the way an editor drives it, from fixtures in `tests/lsp/`:
+//! each `NAME.txt` holds files (`//- NAME` starts one) with cursor markers (`$0`, `$1`, ...,
+//! removed from the text) and a `//- requests` section, one request a line:
+//!
+//! ```text
+//! hover $0            definition $1        references $1       completion $2
+//! rename $1 NEW       prepareRename $1     symbols FILE        inlay FILE
+//! type $3 TEXT        (inserts TEXT at the marker and sends the whole buffer)
+//! ```
+//!
+//! What the server answers, and every change of the diagnostics it publishes, is compared
+//! with `NAME.expect` (`UPDATE_EXPECT=1` writes it). URIs are shown relative to the fixture.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// How long one answer may take before the test fails (a hung server must not hang CI).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    next_id: i64,
+    /// The diagnostics last published, per URI.
+    pub diagnostics: BTreeMap<String, Value>,
+    /// Notifications other than diagnostics, in order.
+    pub other: Vec<Value>,
+}
+
+impl Client {
+    /// Starts `evr lsp` in `root` and initializes it.
+    pub fn start(root: &Path) -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
+            .arg("lsp")
+            .current_dir(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("evr lsp starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            while let Some(message) = read_message(&mut reader) {
+                if tx.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut client = Client { child, stdin, incoming, next_id: 0, diagnostics: BTreeMap::new(), other: Vec::new() };
+        let root_uri = uri(root);
+        let init = client.request("initialize", json!({ "processId": null, "rootUri": root_uri, "capabilities": {} }));
+        assert!(init["capabilities"]["hoverProvider"].as_bool().unwrap_or(false), "{init}");
+        client.notify("initialized", json!({}));
+        client
+    }
+
+    fn send(&mut self, message: Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("the server reads");
+        self.stdin.flush().expect("the server reads");
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    /// Sends a request and waits for its answer (an error answer is returned as `{"error": ..}`).
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        loop {
+            let message = match self.incoming.recv_timeout(PATIENCE) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => panic!("no answer to {method} within {PATIENCE:?}"),
+                Err(RecvTimeoutError::Disconnected) => panic!("the server exited before answering {method}"),
+            };
+            if message["id"] == json!(id) {
+                return match message.get("error") {
+                    Some(e) => json!({ "error": e["message"] }),
+                    None => message["result"].clone(),
+                };
+            }
+            self.take(message);
+        }
+    }
+
+    fn take(&mut self, message: Value) {
+        if message["method"] == "textDocument/publishDiagnostics" {
+            let uri = message["params"]["uri"].as_str().unwrap_or_default().to_owned();
+            self.diagnostics.insert(uri, message["params"]["diagnostics"].clone());
+        } else {
+            self.other.push(message);
+        }
+    }
+
+    /// `shutdown`, `exit`, and the exit status.
+    pub fn stop(mut self) -> i32 {
+        let answer = self.request("shutdown", Value::Null);
+        assert_eq!(answer, Value::Null);
+        self.notify("exit", Value::Null);
+        drop(self.stdin);
+        let status = self.child.wait().expect("the server exits");
+        status.code().unwrap_or(-1)
+    }
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(n) = line.strip_prefix("Content-Length: ") {
+            length = n.parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; length?];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+pub fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// A fixture: its files (markers removed), where each marker is, and its requests.
+struct Fixture {
+    files: Vec<(String, String)>,
+    markers: BTreeMap<String, (String, usize)>,
+    requests: Vec<String>,
+}
+
+fn parse_fixture(text: &str) -> Fixture {
+    let mut fixture = Fixture { files: Vec::new(), markers: BTreeMap::new(), requests: Vec::new() };
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        match line.strip_prefix("//- ") {
+            Some(name) => sections.push((name.trim().to_owned(), String::new())),
+            None => {
+                if let Some((_, body)) = sections.last_mut() {
+                    body.push_str(line);
+                }
+            }
+        }
+    }
+    for (name, body) in sections {
+        if name == "requests" {
+            fixture.requests = body.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+            continue;
+        }
+        let (clean, placed) = strip_markers(&body);
+        for (marker, at) in placed {
+            fixture.markers.insert(marker, (name.clone(), at));
+        }
+        fixture.files.push((name, clean));
+    }
+    fixture
+}
+
+/// The answer with every range written `line:col-line:col` (0-based, as the protocol counts),
+/// so that transcripts read at a glance.
+fn compact(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            if let (Some(s), Some(e), 2) = (o.get("start"), o.get("end"), o.len()) {
+                return json!(format!("{}:{}-{}:{}", s["line"], s["character"], e["line"], e["character"]));
+            }
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), compact(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(compact).collect()),
+        v => v.clone(),
+    }
+}
+
+/// The text without its `$N` markers, and where each was.
+fn strip_markers(text: &str) -> (String, Vec<(String, usize)>) {
+    let (mut clean, mut placed) = (String::new(), Vec::new());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        let digits: String = rest[at + 1..].chars().take_while(char::is_ascii_digit).collect();
+        clean.push_str(&rest[..at]);
+        if digits.is_empty() {
+            clean.push('$');
+            rest = &rest[at + 1..];
+            continue;
+        }
+        placed.push((format!("${digits}"), clean.len()));
+        rest = &rest[at + 1 + digits.len()..];
+    }
+    clean.push_str(rest);
+    (clean, placed)
+}
+
+/// 0-based line and UTF-16 column of a byte offset.
+fn position(text: &str, offset: usize) -> Value {
+    let before = &text[..offset];
+    let line = before.matches('\n').count();
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let character: usize = before[start..].chars().map(char::len_utf16).sum();
+    json!({ "line": line, "character": character })
+}
+
+/// Runs one fixture; its transcript.
+fn transcript(fixture_path: &Path, dir: &Path) -> String {
+    let fixture = parse_fixture(&std::fs::read_to_string(fixture_path).expect("fixture"));
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("fixture dir");
+    let mut texts: BTreeMap<String, String> = BTreeMap::new();
+    for (name, text) in &fixture.files {
+        std::fs::write(dir.join(name), text).expect("fixture file");
+        texts.insert(name.clone(), text.clone());
+    }
+    let mut markers = fixture.markers.clone();
+    let mut client = Client::start(dir);
+    let mut versions: BTreeMap<String, i64> = BTreeMap::new();
+    for (name, text) in &fixture.files {
+        if name.ends_with(".evr") {
+            versions.insert(name.clone(), 1);
+            client.notify(
+                "textDocument/didOpen",
+                json!({ "textDocument": { "uri": uri(&dir.join(name)), "languageId": "evr", "version": 1, "text": text } }),
+            );
+        }
+    }
+    let shown_prefix = format!("{}/", uri(dir));
+    let show = |v: &Value| serde_json::to_string_pretty(&compact(v)).expect("json").replace(&shown_prefix, "");
+    let mut out = String::new();
+    let mut printed: BTreeMap<String, Value> = BTreeMap::new();
+    for line in &fixture.requests {
+        let words: Vec<&str> = line.splitn(3, ' ').collect();
+        let at = |m: &str| -> (String, Value) {
+            let (file, offset) =
+                markers.get(m).unwrap_or_else(|| panic!("no marker {m} in {}", fixture_path.display()));
+            (file.clone(), position(&texts[file], *offset))
+        };
+        let doc = |file: &str| json!({ "uri": uri(&dir.join(file)) });
+        let answer = match words.as_slice() {
+            ["type", m, text] => {
+                let (file, offset) = markers[*m].clone();
+                // Markers in the typed text are set where they land.
+                let (text, placed) = strip_markers(&text.replace("\\n", "\n"));
+                texts.get_mut(&file).expect("file").insert_str(offset, &text);
+                for (f, o) in markers.values_mut() {
+                    if *f == file && *o > offset {
+                        *o += text.len();
+                    }
+                }
+                markers.insert(m.to_string(), (file.clone(), offset + text.len()));
+                for (name, at) in placed {
+                    markers.insert(name, (file.clone(), offset + at));
+                }
+                let version = versions.entry(file.clone()).or_insert(1);
+                *version += 1;
+                client.notify(
+                    "textDocument/didChange",
+                    json!({ "textDocument": { "uri": uri(&dir.join(&file)), "version": *version },
+                            "contentChanges": [{ "text": texts[&file] }] }),
+                );
+                None
+            }
+            ["hover", m] => {
+                let (file, p) = at(m);
+                Some(client.request("textDocument/hover", json!({ "textDocument": doc(&file), "position": p })))
+            }
+            ["definition", m] => {
+                let (file, p) = at(m);
+                Some(client.request("textDocument/definition", json!({ "textDocument": doc(&file), "position": p })))
+            }
+            ["references", m] => {
+                let (file, p) = at(m);
+                Some(client.request(
+                    "textDocument/references",
+                    json!({ "textDocument": doc(&file), "position": p, "context": { "includeDeclaration": true } }),
+                ))
+            }
+            ["completion", m] => {
+                let (file, p) = at(m);
+                let answer =
+                    client.request("textDocument/completion", json!({ "textDocument": doc(&file), "position": p }));
+                // Labels, kinds and details only: the full items are long and say little more.
+                let items = answer.as_array().cloned().unwrap_or_default();
+                Some(Value::Array(
+                    items
+                        .iter()
+                        .map(|i| json!(format!("{} ({}) {}", i["label"].as_str().unwrap_or("?"), i["kind"], i["detail"].as_str().unwrap_or(""))))
+                        .collect(),
+                ))
+            }
+            ["rename", m, new] => {
+                let (file, p) = at(m);
+                Some(client.request(
+                    "textDocument/rename",
+                    json!({ "textDocument": doc(&file), "position": p, "newName": new }),
+                ))
+            }
+            ["prepareRename", m] => {
+                let (file, p) = at(m);
+                Some(client.request("textDocument/prepareRename", json!({ "textDocument": doc(&file), "position": p })))
+            }
+            ["symbols", file] => Some(client.request("textDocument/documentSymbol", json!({ "textDocument": doc(file) }))),
+            ["inlay", file] => Some(client.request(
+                "textDocument/inlayHint",
+                json!({ "textDocument": doc(file), "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 10000, "character": 0 } } }),
+            )),
+            other => panic!("{}: unknown request {other:?}", fixture_path.display()),
+        };
+        for (u, d) in &client.diagnostics {
+            if printed.get(u) != Some(d) {
+                out.push_str(&format!("== diagnostics {}\n{}\n", u.replace(&shown_prefix, ""), show(d)));
+                printed.insert(u.clone(), d.clone());
+            }
+        }
+        if let Some(answer) = answer {
+            out.push_str(&format!("== {line}\n{}\n", show(&answer)));
+        }
+    }
+    assert_eq!(client.stop(), 0, "evr lsp exits 0 after shutdown and exit");
+    out
+}
+
+#[test]
+fn lsp_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lsp");
+    let scratch = std::env::temp_dir().join(format!("evr-lsp-{}", std::process::id()));
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/lsp")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    fixtures.sort();
+    assert!(!fixtures.is_empty(), "no fixtures in tests/lsp");
+    let mut failures = Vec::new();
+    for f in &fixtures {
+        let name = f.file_stem().expect("name").to_string_lossy().into_owned();
+        let got = transcript(f, &scratch.join(&name));
+        if let Err(diff) = evr_tests::expect_file(&f.with_extension("expect"), &got) {
+            failures.push(diff);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A small deterministic generator (xorshift64*), so a failing sequence can be replayed by seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// `evr check --format json` on a file: (code, 0-based line, message) of each diagnostic.
+fn checked(path: &Path) -> Vec<(String, u64, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(["check", "--format", "json"])
+        .arg(path)
+        .output()
+        .expect("evr check runs");
+    let mut all: Vec<(String, u64, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|d| {
+            let line = d["primary"]["line"].as_u64().unwrap_or(1) - 1;
+            (d["code"].as_str().unwrap_or("").to_owned(), line, d["message"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// Random edits of a valid bundle, with characters of every UTF-8 width: the server neither
+/// crashes nor hangs, and after each edit publishes what `evr check` says of the same text.
+#[test]
+fn lsp_random_edits_match_check() {
+    let fixture = parse_fixture(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lsp/basics.txt")).expect("fixture"),
+    );
+    let dir = std::env::temp_dir().join(format!("evr-lsp-fuzz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (name, text) in &fixture.files {
+        std::fs::write(dir.join(name), text).expect("file");
+    }
+    let path = dir.join("rules.evr");
+    let mut text = fixture.files.iter().find(|(n, _)| n == "rules.evr").expect("rules.evr").1.clone();
+    let file_uri = uri(&path);
+    let mut client = Client::start(&dir);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": file_uri, "languageId": "evr", "version": 0, "text": text } }),
+    );
+    const PIECES: &[&str] = &[
+        "x",
+        " ",
+        ";",
+        "{",
+        "}",
+        "(",
+        ")",
+        "\"",
+        ".",
+        "é",
+        "日本",
+        "😀",
+        "\n",
+        "rule r on orders ",
+        "let ",
+        "/*",
+        "//",
+        "== 1",
+        "$",
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for version in 1..=60 {
+        let mut at = rng.below(text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        if rng.below(3) == 0 && at < text.len() {
+            let mut end = (at + 1 + rng.below(12)).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            text.replace_range(at..end, "");
+        } else {
+            text.insert_str(at, PIECES[rng.below(PIECES.len())]);
+        }
+        client.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": file_uri, "version": version }, "contentChanges": [{ "text": text }] }),
+        );
+        // Any request makes the server analyse the edit first; hover somewhere random.
+        let line = rng.below(text.lines().count().max(1));
+        client.request(
+            "textDocument/hover",
+            json!({ "textDocument": { "uri": file_uri }, "position": { "line": line, "character": rng.below(40) } }),
+        );
+        client.request(
+            "textDocument/completion",
+            json!({ "textDocument": { "uri": file_uri }, "position": { "line": line, "character": rng.below(40) } }),
+        );
+        std::fs::write(&path, &text).expect("file");
+        let want = checked(&path);
+        let published = client.diagnostics.get(&file_uri).cloned().unwrap_or_default();
+        let mut got: Vec<(String, u64, String)> = published
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                let message = d["message"].as_str().unwrap_or("");
+                let own = want.iter().find(|(_, _, m)| message.starts_with(m.as_str())).map_or(message, |(_, _, m)| m);
+                (
+                    d["code"].as_str().unwrap_or("").to_owned(),
+                    d["range"]["start"]["line"].as_u64().unwrap_or(0),
+                    own.to_owned(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "after edit {version}, the server's diagnostics differ from evr check on:\n{text}");
+    }
+    assert_eq!(client.stop(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
