@@ -487,3 +487,49 @@ fn lsp_random_edits_match_check() {
     assert_eq!(client.stop(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real editor: Neovim's built-in LSP client, headless, attached to `evr lsp`, opens
+/// `tests/neovim/rules.evr` and checks diagnostics, hover, completion, a fix by editing and a
+/// rename (`tests/neovim/client.lua` drives it). Needs `nvim` (Debian's `neovim`, which
+/// `.ci/run` installs); without it this fails.
+#[test]
+fn lsp_in_neovim() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/neovim");
+    let dir = std::env::temp_dir().join(format!("evr-nvim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for f in ["rules.evr", "shop.proto"] {
+        std::fs::copy(src.join(f), dir.join(f)).expect("fixture");
+    }
+    let out = dir.join("out.jsonl");
+    let status = Command::new("nvim")
+        .args(["--headless", "--clean", "-c"])
+        .arg(format!("luafile {}", src.join("client.lua").display()))
+        .env("EVR", env!("CARGO_BIN_EXE_evr"))
+        .env("EVR_DIR", &dir)
+        .env("EVR_OUT", &out)
+        .stdin(Stdio::null())
+        .status()
+        .expect("nvim runs (install Debian's neovim)");
+    assert!(status.success(), "nvim exited with {status}");
+    let checks: BTreeMap<String, Value> = std::fs::read_to_string(&out)
+        .expect("the client wrote its checks")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+        .map(|v| (v["check"].as_str().unwrap_or("").to_owned(), v["value"].clone()))
+        .collect();
+    assert!(!checks.contains_key("error"), "the client failed: {:?}", checks.get("error"));
+    let diags = &checks["diagnostics"];
+    assert_eq!(diags.as_array().map(Vec::len), Some(1), "{diags}");
+    assert_eq!(diags[0]["code"], "E0011");
+    assert_eq!(diags[0]["line"], 12);
+    assert!(diags[0]["message"].as_str().unwrap_or("").contains("did you mean `paid`?"), "{diags}");
+    assert_eq!(checks["hover"], json!("```evr\nOrder.buyer: Buyer = 2\n```"));
+    assert_eq!(checks["completion"], json!(["uid", "country"]));
+    assert_eq!(checks["diagnostics after the fix"], json!(0));
+    assert_eq!(
+        checks["after rename"],
+        json!(["rule one on orders {", "  let buyer_id = buyer.uid;", "  emit flags { key: buyer_id, weight: 1 };"])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
