@@ -121,6 +121,15 @@ enum Command {
         /// A code such as E0009.
         code: String,
     },
+    /// Format .evr files in the one canonical layout (comments kept), in place. Each PATH is a
+    /// file or a directory taken recursively. A file with syntax errors is left as it is.
+    Fmt {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing: list the files that are not formatted, and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
     /// The language server, over stdin and stdout (editors start it; see editors/README.md).
     /// A file's bundle is every `.evr` file under its directory.
     Lsp,
@@ -182,6 +191,7 @@ fn main() -> ExitCode {
             run::bench(&bundle, &input, source.as_deref(), runs as usize, engine)
         }
         Command::Explain { code } => explain(&code),
+        Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Lsp => match evr_lsp::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(why) => {
@@ -189,6 +199,44 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
+    let (mut unformatted, mut broken, mut io_problem) = (0, 0, false);
+    for path in paths {
+        let files = match evr_compiler::bundle::load(path) {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("error: cannot read {e}");
+                io_problem = true;
+                continue;
+            }
+        };
+        for (_, file) in files.iter() {
+            let Some(formatted) = evr_grammar::format(&file.text) else {
+                eprintln!("{}: not formatted: it has syntax errors (`evr check` shows them)", file.name);
+                broken += 1;
+                continue;
+            };
+            if formatted == file.text {
+                continue;
+            }
+            if check {
+                println!("{}: not formatted", file.name);
+                unformatted += 1;
+            } else if let Err(e) = std::fs::write(&file.path, formatted) {
+                eprintln!("error: cannot write {}: {}", file.name, evr_compiler::files::io_reason(&e));
+                io_problem = true;
+            }
+        }
+    }
+    if io_problem {
+        ExitCode::from(2)
+    } else if unformatted > 0 || broken > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

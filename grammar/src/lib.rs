@@ -5,10 +5,12 @@
 //! API Boundary: this crate knows nothing of types, schemas, codegen or the LSP protocol.
 
 pub mod ast;
+mod format;
 mod generated;
 pub mod lexer;
 mod parse;
 mod reparse;
 
+pub use format::{WIDTH, format};
 pub use parse::{Parsed, SyntaxError, SyntaxErrorKind, duration_value, parse};
 pub use reparse::{Reparsed, Shift, reparse};

@@ -57,6 +57,7 @@ impl Server {
                 ..Default::default()
             }),
             inlay_hint_provider: Some(lsp::OneOf::Left(true)),
+            document_formatting_provider: Some(lsp::OneOf::Left(true)),
             ..Default::default()
         }
     }
@@ -376,6 +377,20 @@ impl Server {
                     })
                     .collect();
                 json(hints)
+            }
+            "textDocument/formatting" => {
+                let p: lsp::DocumentFormattingParams = params(req.params)?;
+                let Some((a, file)) = self.analysis(&p.text_document.uri) else { return Ok(Value::Null) };
+                let text = &a.files.get(file).text;
+                // A file with syntax errors is left as it is (no edits), as `evr fmt` leaves it.
+                let edits: Vec<lsp::TextEdit> = match evr_grammar::format(text) {
+                    Some(formatted) if formatted != *text => {
+                        let whole = evr_compiler::Span::new(file, 0, text.len());
+                        vec![lsp::TextEdit { range: convert::range(&a.files, whole), new_text: formatted }]
+                    }
+                    _ => Vec::new(),
+                };
+                json(edits)
             }
             _ => Err(Refusal::Unknown),
         }

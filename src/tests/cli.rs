@@ -23,6 +23,10 @@ fn evr(args: &[&str]) -> (i32, String, String) {
 
 /// (arguments, exit status, text that must appear in stdout or stderr)
 const CASES: &[(&[&str], i32, &str)] = &[
+    (&["fmt", "--check", "examples"], 0, ""),
+    (&["fmt", "--check", "tests/fmt/layout.evr"], 1, "tests/fmt/layout.evr: not formatted"),
+    (&["fmt", "--check", "tests/fmt/broken.evr"], 1, "it has syntax errors"),
+    (&["fmt", "--check", "no/such/dir"], 2, "cannot read no/such/dir"),
     (&["check", "examples/feed"], 0, ""),
     (&["check", "tests/check/valid_everything.evr"], 0, ""),
     (&["check", "tests/check/w0001_never_null.evr"], 0, "[W0001] Warning"),

@@ -5,6 +5,7 @@
 //! ```text
 //! hover $0            definition $1        references $1       completion $2
 //! rename $1 NEW       prepareRename $1     symbols FILE        inlay FILE
+//! format FILE
 //! type $3 TEXT        (inserts TEXT at the marker and sends the whole buffer)
 //! ```
 //!
@@ -313,6 +314,10 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
                 let (file, p) = at(m);
                 Some(client.request("textDocument/prepareRename", json!({ "textDocument": doc(&file), "position": p })))
             }
+            ["format", file] => Some(client.request(
+                "textDocument/formatting",
+                json!({ "textDocument": doc(file), "options": { "tabSize": 2, "insertSpaces": true } }),
+            )),
             ["symbols", file] => Some(client.request("textDocument/documentSymbol", json!({ "textDocument": doc(file) }))),
             ["inlay", file] => Some(client.request(
                 "textDocument/inlayHint",

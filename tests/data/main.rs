@@ -6,7 +6,9 @@
 //! - `engines`: the JIT agrees with the interpreter on every case, on random events and on
 //!   generated programs;
 //! - `bundles`: built bundles run as their sources do, hash meaning only, refuse damage;
-//! - `docs`: every builtin's documented examples hold, and the README's tour checks and passes.
+//! - `docs`: every builtin's documented examples hold, and the README's tour checks and passes;
+//! - `fmt`: `fmt/NAME.evr` formats to `fmt/NAME.expect`; formatting keeps meaning, is
+//!   idempotent and blind to layout.
 //!
 //! `UPDATE_EXPECT=1 cargo test -p evr-tests` rewrites the expectations.
 
@@ -14,6 +16,7 @@ mod bundles;
 mod check;
 mod docs;
 mod engines;
+mod fmt;
 mod run;
 
 use std::path::{Path, PathBuf};
