@@ -133,7 +133,12 @@ pub fn units(analysis: &Analysis) -> Vec<UnitEntry> {
 
 /// The bytes of a built bundle of a checked program (one without errors).
 pub fn build(analysis: &Analysis) -> Vec<u8> {
-    let set = FileDescriptorSet { file: analysis.schema.pool.file_descriptor_protos().cloned().collect() };
+    // Where definitions are in the `.proto` files is for editors, not for running.
+    let file = analysis.schema.pool.file_descriptor_protos().cloned().map(|mut f| {
+        f.source_code_info = None;
+        f
+    });
+    let set = FileDescriptorSet { file: file.collect() };
     let body = Body {
         format: FORMAT,
         compiler: COMPILER.to_owned(),

@@ -193,11 +193,68 @@ pub struct Schema {
     /// A schema in use did not compile (reported): a type not found may be one of its, so
     /// unknown types are not reported on top.
     pub incomplete: bool,
+    /// Where each `.proto` file of the pool is on disk, by its name in the pool (none for a
+    /// built bundle's schemas): what going to a field's definition opens.
+    pub proto_paths: HashMap<String, PathBuf>,
     /// Its content hash ([`crate::meaning::schema_hash`]), worked out once: every reload asks.
     pub(crate) hash: std::sync::OnceLock<u64>,
 }
 
+/// A definition in a `.proto` file: where it is (0-based lines and columns, as protobuf
+/// counts them) and the comment before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProtoPlace {
+    pub path: PathBuf,
+    pub start: (u32, u32),
+    pub end: (u32, u32),
+    pub comment: Option<String>,
+}
+
+/// Something a schema defines.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ProtoItem {
+    Message(MessageId),
+    Field(MessageId, u32),
+    Enum(EnumId),
+    EnumValue(EnumId, i32),
+}
+
 impl Schema {
+    /// Where a schema defines `item`, with its comment; `None` for a built bundle's schemas.
+    pub fn place(&self, item: ProtoItem) -> Option<ProtoPlace> {
+        let (file, path) = match item {
+            ProtoItem::Message(m) => {
+                let d = self.pool.get_message_by_name(&self.message(m).full_name)?;
+                (d.parent_file_descriptor_proto().clone(), d.path().to_vec())
+            }
+            ProtoItem::Field(m, index) => {
+                let number = self.message(m).fields.get(index as usize)?.number;
+                let d = self.pool.get_message_by_name(&self.message(m).full_name)?.get_field(number)?;
+                (d.parent_file().file_descriptor_proto().clone(), d.path().to_vec())
+            }
+            ProtoItem::Enum(e) => {
+                let d = self.pool.get_enum_by_name(&self.enum_(e).full_name)?;
+                (d.parent_file_descriptor_proto().clone(), d.path().to_vec())
+            }
+            ProtoItem::EnumValue(e, value) => {
+                let d = self.pool.get_enum_by_name(&self.enum_(e).full_name)?.get_value(value)?;
+                (d.parent_file().file_descriptor_proto().clone(), d.path().to_vec())
+            }
+        };
+        let disk = self.proto_paths.get(file.name())?.clone();
+        let location = file.source_code_info.as_ref()?.location.iter().find(|l| l.path == path)?;
+        let (start, end) = match location.span.as_slice() {
+            [line, col, end_col] => ((*line as u32, *col as u32), (*line as u32, *end_col as u32)),
+            [line, col, end_line, end_col] => ((*line as u32, *col as u32), (*end_line as u32, *end_col as u32)),
+            _ => return None,
+        };
+        let comment = [location.leading_comments(), location.trailing_comments()]
+            .into_iter()
+            .map(|c| c.lines().map(str::trim).collect::<Vec<_>>().join("\n").trim().to_owned())
+            .find(|c| !c.is_empty());
+        Some(ProtoPlace { path: disk, start, end, comment })
+    }
+
     pub fn message(&self, id: MessageId) -> &Message {
         &self.messages[id.0 as usize]
     }
@@ -393,6 +450,7 @@ pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
     let mut pool = DescriptorPool::new();
     let mut diagnostics = Vec::new();
     let mut loaded: Vec<PathBuf> = Vec::new();
+    let mut proto_paths = HashMap::new();
     let mut failed = false;
     for u in uses {
         let canonical = match u.path.canonicalize() {
@@ -412,6 +470,10 @@ pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
         loaded.push(canonical.clone());
         match compile_one(&canonical) {
             Ok(fds) => {
+                let dir = canonical.parent().unwrap_or(Path::new("."));
+                for f in &fds.file {
+                    proto_paths.entry(f.name().to_owned()).or_insert_with(|| dir.join(f.name()));
+                }
                 let fresh = prost_types_files(fds, &pool);
                 if let Err(e) = pool.add_file_descriptor_set(fresh) {
                     diagnostics.push(
@@ -432,6 +494,7 @@ pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
     }
     let mut schema = Schema::from_pool(pool);
     schema.incomplete = failed;
+    schema.proto_paths = proto_paths;
     (schema, diagnostics)
 }
 
@@ -465,6 +528,8 @@ fn compile_one(path: &Path) -> Result<prost_reflect::prost_types::FileDescriptor
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut compiler = protox::Compiler::new([dir])?;
     compiler.include_imports(true);
+    // Places and comments, for the editor (built bundles leave them out).
+    compiler.include_source_info(true);
     compiler.open_file(path)?;
     Ok(compiler.file_descriptor_set())
 }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use evr_compiler::diag::{Diagnostic, Severity};
 use evr_compiler::files::Files;
 use evr_compiler::ide::{Completion, CompletionKind, Outline};
+use evr_compiler::schema::ProtoPlace;
 use evr_compiler::{FileId, Span};
 use lsp_types as lsp;
 
@@ -59,6 +60,21 @@ pub fn range(files: &Files, span: Span) -> lsp::Range {
 
 pub fn location(files: &Files, span: Span) -> lsp::Location {
     lsp::Location { uri: uri(&files.get(span.file).path), range: range(files, span) }
+}
+
+/// A place in a `.proto` file. Protobuf counts columns in bytes; they are converted with the
+/// file's text when it can be read.
+pub fn proto_location(p: &ProtoPlace) -> lsp::Location {
+    let text = std::fs::read_to_string(&p.path).unwrap_or_default();
+    let at = |(line, col): (u32, u32)| {
+        let character = text
+            .lines()
+            .nth(line as usize)
+            .and_then(|l| l.get(..(col as usize).min(l.len())))
+            .map_or(col, |before| before.chars().map(char::len_utf16).sum::<usize>() as u32);
+        lsp::Position { line, character }
+    };
+    lsp::Location { uri: uri(&p.path), range: lsp::Range { start: at(p.start), end: at(p.end) } }
 }
 
 pub fn diagnostic(files: &Files, d: &Diagnostic) -> lsp::Diagnostic {

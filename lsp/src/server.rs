@@ -279,8 +279,12 @@ impl Server {
                 let at = &p.text_document_position_params;
                 let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
                 let offset = convert::offset(&a.files, file, at.position);
-                let target = ide::symbol_at(a, file, offset).and_then(|s| ide::definition(a, &s.target));
-                json(target.map(|span| lsp::GotoDefinitionResponse::Scalar(convert::location(&a.files, span))))
+                let Some(symbol) = ide::symbol_at(a, file, offset) else { return Ok(Value::Null) };
+                let location = match ide::definition(a, &symbol.target) {
+                    Some(span) => Some(convert::location(&a.files, span)),
+                    None => ide::schema_definition(a, &symbol.target).map(|p| convert::proto_location(&p)),
+                };
+                json(location.map(lsp::GotoDefinitionResponse::Scalar))
             }
             "textDocument/references" => {
                 let p: lsp::ReferenceParams = params(req.params)?;

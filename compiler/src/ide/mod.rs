@@ -10,6 +10,7 @@ use evr_stdlib::Builtin;
 
 use crate::Analysis;
 use crate::ir::Expr;
+use crate::schema::{ProtoItem, ProtoPlace};
 use crate::symbols::{Def, Ref};
 use crate::types::Type;
 
@@ -95,6 +96,15 @@ pub fn definition(a: &Analysis, target: &Target) -> Option<Span> {
         return Some(*binding);
     }
     items(a).find_map(|item| declared(item).filter(|(_, t)| t == target).map(|(span, _)| span))
+}
+
+/// Where a field or an enum value is defined in its `.proto` file.
+pub fn schema_definition(a: &Analysis, target: &Target) -> Option<ProtoPlace> {
+    match target {
+        Target::Def(Def::Field { message, index }) => a.schema.place(ProtoItem::Field(*message, *index)),
+        Target::Def(Def::EnumValue { id, value }) => a.schema.place(ProtoItem::EnumValue(*id, *value)),
+        _ => None,
+    }
 }
 
 /// Every place a target is named: its definition (when in the bundle) and every use, in order.
@@ -206,12 +216,14 @@ fn describe(a: &Analysis, symbol: &Symbol) -> String {
         Target::Def(Def::Field { message, index }) => {
             let m = a.schema.message(*message);
             let f = &m.fields[*index as usize];
-            code(&format!("{}.{}: {} = {}", m.name, f.name, f.ty.display(&a.schema), f.number))
+            let head = format!("{}.{}: {} = {}", m.name, f.name, f.ty.display(&a.schema), f.number);
+            with_doc(head, a.schema.place(ProtoItem::Field(*message, *index)).and_then(|p| p.comment))
         }
         Target::Def(Def::EnumValue { id, value }) => {
             let e = a.schema.enum_(*id);
             let name = e.values.iter().find(|(_, v)| v == value).map_or("?", |(n, _)| n.as_str());
-            code(&format!("{}.{name} = {value}", e.name))
+            let head = format!("{}.{name} = {value}", e.name);
+            with_doc(head, a.schema.place(ProtoItem::EnumValue(*id, *value)).and_then(|p| p.comment))
         }
         Target::Def(Def::Builtin(b)) => builtin_doc(*b),
         Target::Def(Def::Const(_)) => {
