@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use evr_compiler::diag::{Diagnostic, Severity};
 use evr_compiler::files::Files;
-use evr_compiler::ide::{Completion, CompletionKind, Outline};
+use evr_compiler::ide::{Completion, CompletionKind, Fix, Outline, Signature, TokenKind};
 use evr_compiler::schema::ProtoPlace;
 use evr_compiler::{FileId, Span};
 use lsp_types as lsp;
@@ -148,4 +148,94 @@ pub fn symbol(files: &Files, o: &Outline) -> lsp::DocumentSymbol {
         selection_range: range(files, o.name_span),
         children: None,
     }
+}
+
+pub fn signature(s: &Signature) -> lsp::SignatureHelp {
+    let doc =
+        s.doc.clone().filter(|d| !d.is_empty()).map(|d| {
+            lsp::Documentation::MarkupContent(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value: d })
+        });
+    let parameters = s
+        .params
+        .iter()
+        .map(|p| lsp::ParameterInformation { label: lsp::ParameterLabel::Simple(p.clone()), documentation: None })
+        .collect();
+    lsp::SignatureHelp {
+        signatures: vec![lsp::SignatureInformation {
+            label: s.label.clone(),
+            documentation: doc,
+            parameters: Some(parameters),
+            active_parameter: Some(s.active as u32),
+        }],
+        active_signature: Some(0),
+        active_parameter: Some(s.active as u32),
+    }
+}
+
+pub fn quick_fix(files: &Files, uri: &lsp::Uri, d: &Diagnostic, fix: &Fix) -> lsp::CodeActionOrCommand {
+    // The protocol's own map type; its keys are never changed while in it.
+    #[allow(clippy::mutable_key_type)]
+    let changes = std::collections::HashMap::from([(
+        uri.clone(),
+        vec![lsp::TextEdit { range: range(files, fix.span), new_text: fix.text.clone() }],
+    )]);
+    lsp::CodeActionOrCommand::CodeAction(lsp::CodeAction {
+        title: fix.title.clone(),
+        kind: Some(lsp::CodeActionKind::QUICKFIX),
+        diagnostics: Some(vec![diagnostic(files, d)]),
+        edit: Some(lsp::WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+        is_preferred: Some(true),
+        ..Default::default()
+    })
+}
+
+/// The kinds [`semantic_tokens`] uses, in the order of [`TokenKind`].
+const TOKEN_TYPES: &[(TokenKind, lsp::SemanticTokenType)] = &[
+    (TokenKind::Keyword, lsp::SemanticTokenType::KEYWORD),
+    (TokenKind::String, lsp::SemanticTokenType::STRING),
+    (TokenKind::Number, lsp::SemanticTokenType::NUMBER),
+    (TokenKind::Comment, lsp::SemanticTokenType::COMMENT),
+    (TokenKind::Function, lsp::SemanticTokenType::FUNCTION),
+    (TokenKind::Variable, lsp::SemanticTokenType::VARIABLE),
+    (TokenKind::Property, lsp::SemanticTokenType::PROPERTY),
+    (TokenKind::EnumMember, lsp::SemanticTokenType::ENUM_MEMBER),
+    (TokenKind::Type, lsp::SemanticTokenType::TYPE),
+    (TokenKind::Stream, lsp::SemanticTokenType::INTERFACE),
+    (TokenKind::Operator, lsp::SemanticTokenType::OPERATOR),
+];
+
+pub fn token_legend() -> lsp::SemanticTokensLegend {
+    lsp::SemanticTokensLegend {
+        token_types: TOKEN_TYPES.iter().map(|(_, t)| t.clone()).collect(),
+        token_modifiers: Vec::new(),
+    }
+}
+
+/// Tokens in the protocol's relative encoding, one line at a time (a block comment over
+/// several lines is one token a line).
+pub fn semantic_tokens(files: &Files, file: FileId, tokens: &[(Span, TokenKind)]) -> lsp::SemanticTokens {
+    let text = &files.get(file).text;
+    let (mut data, mut last) = (Vec::new(), (0u32, 0u32));
+    for (span, kind) in tokens {
+        let ty = TOKEN_TYPES.iter().position(|(k, _)| k == kind).unwrap_or(0) as u32;
+        let mut start = span.start;
+        for piece in text[span.range()].split_inclusive('\n') {
+            let shown = piece.trim_end_matches(['\n', '\r']);
+            let (line, col) = files.get(file).utf16_position(start);
+            let length = shown.chars().map(char::len_utf16).sum::<usize>() as u32;
+            if length > 0 {
+                let delta_start = if line == last.0 { col - last.1 } else { col };
+                data.push(lsp::SemanticToken {
+                    delta_line: line - last.0,
+                    delta_start,
+                    length,
+                    token_type: ty,
+                    token_modifiers_bitset: 0,
+                });
+                last = (line, col);
+            }
+            start += piece.len() as u32;
+        }
+    }
+    lsp::SemanticTokens { result_id: None, data }
 }

@@ -58,6 +58,18 @@ impl Server {
             }),
             inlay_hint_provider: Some(lsp::OneOf::Left(true)),
             document_formatting_provider: Some(lsp::OneOf::Left(true)),
+            signature_help_provider: Some(lsp::SignatureHelpOptions {
+                trigger_characters: Some(vec!["(".into(), ",".into()]),
+                ..Default::default()
+            }),
+            code_action_provider: Some(lsp::CodeActionProviderCapability::Simple(true)),
+            semantic_tokens_provider: Some(lsp::SemanticTokensServerCapabilities::SemanticTokensOptions(
+                lsp::SemanticTokensOptions {
+                    legend: convert::token_legend(),
+                    full: Some(lsp::SemanticTokensFullOptions::Bool(true)),
+                    ..Default::default()
+                },
+            )),
             ..Default::default()
         }
     }
@@ -395,6 +407,35 @@ impl Server {
                     _ => Vec::new(),
                 };
                 json(edits)
+            }
+            "textDocument/signatureHelp" => {
+                let p: lsp::SignatureHelpParams = params(req.params)?;
+                let at = &p.text_document_position_params;
+                let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
+                let offset = convert::offset(&a.files, file, at.position);
+                json(ide::signature_at(a, file, offset).map(|s| convert::signature(&s)))
+            }
+            "textDocument/codeAction" => {
+                let p: lsp::CodeActionParams = params(req.params)?;
+                let uri = p.text_document.uri.clone();
+                let Some((a, file)) = self.analysis(&uri) else { return Ok(Value::Null) };
+                let (from, to) =
+                    (convert::offset(&a.files, file, p.range.start), convert::offset(&a.files, file, p.range.end));
+                let mut actions = Vec::new();
+                for d in a.diagnostics.iter().filter(|d| {
+                    let s = d.primary.span;
+                    s.file == file && s.start <= to && s.end >= from
+                }) {
+                    for fix in ide::fixes(a, d) {
+                        actions.push(convert::quick_fix(&a.files, &uri, d, &fix));
+                    }
+                }
+                json(actions)
+            }
+            "textDocument/semanticTokens/full" => {
+                let p: lsp::SemanticTokensParams = params(req.params)?;
+                let Some((a, file)) = self.analysis(&p.text_document.uri) else { return Ok(Value::Null) };
+                json(convert::semantic_tokens(&a.files, file, &ide::tokens(a, file)))
             }
             _ => Err(Refusal::Unknown),
         }

@@ -5,7 +5,7 @@
 //! ```text
 //! hover $0            definition $1        references $1       completion $2
 //! rename $1 NEW       prepareRename $1     symbols FILE        inlay FILE
-//! format FILE
+//! format FILE        signature $1         actions $1          tokens FILE
 //! type $3 TEXT        (inserts TEXT at the marker and sends the whole buffer)
 //! ```
 //!
@@ -174,6 +174,40 @@ fn parse_fixture(text: &str) -> Fixture {
     fixture
 }
 
+/// Semantic tokens decoded from the protocol's relative encoding: `line:col text kind`.
+fn decode_tokens(answer: &Value, text: &str) -> Value {
+    const KINDS: &[&str] = &[
+        "keyword",
+        "string",
+        "number",
+        "comment",
+        "function",
+        "variable",
+        "property",
+        "enumMember",
+        "type",
+        "interface",
+        "operator",
+    ];
+    let data: Vec<u64> =
+        answer["data"].as_array().cloned().unwrap_or_default().iter().filter_map(Value::as_u64).collect();
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut line, mut col, mut out) = (0u64, 0u64, Vec::new());
+    for t in data.chunks(5) {
+        let [dl, ds, len, ty, _] = t else { break };
+        if *dl > 0 {
+            line += dl;
+            col = *ds;
+        } else {
+            col += ds;
+        }
+        let units: Vec<u16> = lines.get(line as usize).map_or(Vec::new(), |l| l.encode_utf16().collect());
+        let piece = String::from_utf16_lossy(units.get(col as usize..(col + len) as usize).unwrap_or(&[]));
+        out.push(json!(format!("{line}:{col} {piece} {}", KINDS.get(*ty as usize).unwrap_or(&"?"))));
+    }
+    Value::Array(out)
+}
+
 /// The answer with every range written `line:col-line:col` (0-based, as the protocol counts),
 /// so that transcripts read at a glance.
 fn compact(v: &Value) -> Value {
@@ -313,6 +347,21 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
             ["prepareRename", m] => {
                 let (file, p) = at(m);
                 Some(client.request("textDocument/prepareRename", json!({ "textDocument": doc(&file), "position": p })))
+            }
+            ["signature", m] => {
+                let (file, p) = at(m);
+                Some(client.request("textDocument/signatureHelp", json!({ "textDocument": doc(&file), "position": p })))
+            }
+            ["actions", m] => {
+                let (file, p) = at(m);
+                Some(client.request(
+                    "textDocument/codeAction",
+                    json!({ "textDocument": doc(&file), "range": { "start": p, "end": p }, "context": { "diagnostics": [] } }),
+                ))
+            }
+            ["tokens", file] => {
+                let answer = client.request("textDocument/semanticTokens/full", json!({ "textDocument": doc(file) }));
+                Some(decode_tokens(&answer, &texts[*file]))
             }
             ["format", file] => Some(client.request(
                 "textDocument/formatting",

@@ -3,6 +3,7 @@
 //! spans. No protocol types: the language server converts (`evr-lsp`), and offsets convert to
 //! UTF-16 positions with [`SourceFile::utf16_position`](crate::files::SourceFile::utf16_position).
 
+mod assist;
 mod complete;
 
 use evr_grammar::ast::{FileId, Item, ItemKind, Span};
@@ -14,6 +15,7 @@ use crate::schema::{ProtoItem, ProtoPlace};
 use crate::symbols::{Def, Ref};
 use crate::types::Type;
 
+pub use assist::{Fix, Signature, TokenKind, fixes, signature_at, tokens};
 pub use complete::{Completion, CompletionKind, completions};
 
 /// What a name at a place is: a use the checker resolved, or the name of a declaration.
