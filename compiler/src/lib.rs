@@ -82,6 +82,8 @@ pub struct Parses {
     reuse: HashMap<FileId, check::Reuse>,
     /// The checked units of the last analysis, for those files.
     units: check::Units,
+    /// The schemas of the last analysis, and the editor buffers of `.proto` files.
+    schemas: schema::SchemaCache,
 }
 
 struct Kept {
@@ -92,6 +94,17 @@ struct Kept {
 }
 
 impl Parses {
+    /// Reads `path` (a `.proto` file) as `text` rather than from disk, as long as it is open in
+    /// an editor; `None` when it is closed.
+    pub fn set_open_schema(&mut self, path: PathBuf, text: Option<String>) {
+        // Schemas are read by their canonical paths.
+        let path = path.canonicalize().unwrap_or(path);
+        match text {
+            Some(t) => self.schemas.open.insert(path, t),
+            None => self.schemas.open.remove(&path),
+        };
+    }
+
     /// Takes back the modules of an analysis of `files` (as [`analyze_reusing`] returned them).
     pub fn keep(&mut self, files: &Files, modules: Vec<Module>) {
         for m in modules {
@@ -140,7 +153,7 @@ pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorP
         Some(pool) => Schema::from_pool(pool),
         None => {
             let uses = proto_uses(&files, &modules);
-            let (schema, schema_diags) = schema::load(&uses, &mut files);
+            let (schema, schema_diags) = schema::load_cached(&uses, &mut files, &mut parses.schemas);
             diagnostics.extend(schema_diags);
             schema
         }

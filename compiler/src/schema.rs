@@ -447,6 +447,102 @@ pub struct ProtoUse {
 /// file at its place when protobuf names one (the file is added to `files` to be shown), with
 /// the `use` as a secondary place; else at the `use`.
 pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
+    load_cached(uses, files, &mut SchemaCache::default())
+}
+
+/// What one analysis keeps of its schemas for the next: the schema it compiled and the text of
+/// every `.proto` file that went into it. While the same files are used and none of them
+/// changed, the next analysis takes the schema as it is instead of compiling it again.
+#[derive(Default)]
+pub struct SchemaCache {
+    /// Editor buffers of `.proto` files, by path: read instead of the files on disk.
+    pub open: HashMap<PathBuf, String>,
+    last: Option<Compiled>,
+}
+
+struct Compiled {
+    uses: Vec<PathBuf>,
+    /// Every file read, and its text.
+    inputs: Vec<(PathBuf, String)>,
+    schema: Schema,
+}
+
+impl SchemaCache {
+    /// A file's text: its editor buffer when open, else what is on disk.
+    fn text(&self, path: &Path) -> Option<String> {
+        match self.open.get(path) {
+            Some(t) => Some(t.clone()),
+            None => std::fs::read_to_string(path).ok(),
+        }
+    }
+
+    fn fresh(&self, uses: &[PathBuf]) -> Option<&Schema> {
+        let last = self.last.as_ref()?;
+        let same = last.uses == uses && last.inputs.iter().all(|(p, t)| self.text(p).as_deref() == Some(t.as_str()));
+        same.then_some(&last.schema)
+    }
+}
+
+/// Reads `.proto` files for protox from an include directory, editor buffers first, and
+/// notes every file it read.
+struct Sources {
+    include: PathBuf,
+    open: std::sync::Arc<HashMap<PathBuf, String>>,
+    read: std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, String)>>>,
+}
+
+impl protox::file::FileResolver for Sources {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        let relative = path.strip_prefix(&self.include).ok()?;
+        let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+        Some(parts?.join("/"))
+    }
+
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        let path = self.include.join(name);
+        let text = match self.open.get(&path) {
+            Some(t) => t.clone(),
+            None => match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(protox::Error::file_not_found(name)),
+                Err(e) => return Err(protox::Error::new(e)),
+            },
+        };
+        let file = protox::file::File::from_source(name, &text)?;
+        if let Ok(mut read) = self.read.lock() {
+            read.push((path, text));
+        }
+        Ok(file)
+    }
+}
+
+/// [`load`], taking the schema from `cache` when nothing it was made of changed.
+pub fn load_cached(uses: &[ProtoUse], files: &mut Files, cache: &mut SchemaCache) -> (Schema, Vec<Diagnostic>) {
+    let canonical: Option<Vec<PathBuf>> = uses.iter().map(|u| u.path.canonicalize().ok()).collect();
+    if let Some(paths) = &canonical
+        && let Some(schema) = cache.fresh(paths)
+    {
+        return (schema.clone(), Vec::new());
+    }
+    let read = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let open = std::sync::Arc::new(cache.open.clone());
+    let (schema, diagnostics) = compile_all(uses, files, &open, &read);
+    cache.last = match (canonical, diagnostics.is_empty()) {
+        (Some(uses), true) => {
+            let inputs = std::mem::take(&mut *read.lock().unwrap_or_else(|e| e.into_inner()));
+            Some(Compiled { uses, inputs, schema: schema.clone() })
+        }
+        _ => None,
+    };
+    (schema, diagnostics)
+}
+
+fn compile_all(
+    uses: &[ProtoUse],
+    files: &mut Files,
+    open: &std::sync::Arc<HashMap<PathBuf, String>>,
+    read: &std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, String)>>>,
+) -> (Schema, Vec<Diagnostic>) {
     let mut pool = DescriptorPool::new();
     let mut diagnostics = Vec::new();
     let mut loaded: Vec<PathBuf> = Vec::new();
@@ -468,7 +564,7 @@ pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
             continue;
         }
         loaded.push(canonical.clone());
-        match compile_one(&canonical) {
+        match compile_one(&canonical, open, read) {
             Ok(fds) => {
                 let dir = canonical.parent().unwrap_or(Path::new("."));
                 for f in &fds.file {
@@ -488,7 +584,7 @@ pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
             }
             Err(e) => {
                 failed = true;
-                diagnostics.push(compile_error(u, &canonical, &e, files));
+                diagnostics.push(compile_error(u, &canonical, &e, files, open));
             }
         }
     }
@@ -499,7 +595,13 @@ pub fn load(uses: &[ProtoUse], files: &mut Files) -> (Schema, Vec<Diagnostic>) {
 }
 
 /// A schema that does not compile, as a diagnostic in the `.proto` file where protobuf says.
-fn compile_error(u: &ProtoUse, canonical: &Path, e: &protox::Error, files: &mut Files) -> Diagnostic {
+fn compile_error(
+    u: &ProtoUse,
+    canonical: &Path,
+    e: &protox::Error,
+    files: &mut Files,
+    open: &HashMap<PathBuf, String>,
+) -> Diagnostic {
     use miette::Diagnostic as _;
     let at_use = || {
         Diagnostic::new(Code::E0004, u.span, format!("`{}` does not compile: {}", u.written, protox_reason(e)))
@@ -509,7 +611,9 @@ fn compile_error(u: &ProtoUse, canonical: &Path, e: &protox::Error, files: &mut 
     // Protobuf names files relative to the schema's directory, its include path.
     let dir = canonical.parent().unwrap_or(Path::new("."));
     let path = dir.join(name);
-    let Ok(text) = std::fs::read_to_string(&path) else { return at_use() };
+    let Some(text) = open.get(&path).cloned().or_else(|| std::fs::read_to_string(&path).ok()) else {
+        return at_use();
+    };
     let shown_dir = Path::new(&u.shown).parent().unwrap_or(Path::new(""));
     let shown = shown_dir.join(name).display().to_string();
     let known = files.iter().find(|(_, f)| f.path == path).map(|(id, _)| id);
@@ -524,9 +628,16 @@ fn compile_error(u: &ProtoUse, canonical: &Path, e: &protox::Error, files: &mut 
         .maybe_hint(e.help().map(|h| h.to_string()))
 }
 
-fn compile_one(path: &Path) -> Result<prost_reflect::prost_types::FileDescriptorSet, protox::Error> {
+fn compile_one(
+    path: &Path,
+    open: &std::sync::Arc<HashMap<PathBuf, String>>,
+    read: &std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, String)>>>,
+) -> Result<prost_reflect::prost_types::FileDescriptorSet, protox::Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut compiler = protox::Compiler::new([dir])?;
+    let mut resolver = protox::file::ChainFileResolver::new();
+    resolver.add(Sources { include: dir.to_path_buf(), open: open.clone(), read: read.clone() });
+    resolver.add(protox::file::GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true);
     // Places and comments, for the editor (built bundles leave them out).
     compiler.include_source_info(true);

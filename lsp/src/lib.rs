@@ -4,8 +4,9 @@
 //! (`convert`).
 //!
 //! Architecture Invariant: messages are handled in the order they arrive, one at a time.
-//! API Boundary: [`run`].
+//! API Boundary: [`run`]; [`client`], a stdio client that tests and benchmarks drive it with.
 
+pub mod client;
 mod convert;
 mod server;
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::convert;
 
 /// How long edits may keep coming before their bundle is analysed and diagnostics published.
-const DEBOUNCE: Duration = Duration::from_millis(40);
+const DEBOUNCE: Duration = Duration::from_millis(15);
 
 /// A bundle: every `.evr` file under one directory, the way `evr check DIR` reads it.
 struct Bundle {
@@ -25,6 +25,8 @@ struct Bundle {
     stale: bool,
     /// The files diagnostics were last published for, to clear them when they are gone.
     published: HashSet<PathBuf>,
+    /// `.proto` files closed in the editor since the last analysis: read from disk again.
+    closed_schemas: Vec<PathBuf>,
 }
 
 pub struct Server {
@@ -152,6 +154,9 @@ impl Server {
                     && let Some(path) = convert::path(&p.text_document.uri)
                 {
                     self.open.remove(&path);
+                    if path.extension().is_some_and(|e| e == "proto") {
+                        self.bundles.values_mut().for_each(|b| b.closed_schemas.push(path.clone()));
+                    }
                     self.touch(&path);
                 }
             }
@@ -178,6 +183,7 @@ impl Server {
             analysis: None,
             stale: true,
             published: HashSet::new(),
+            closed_schemas: Vec::new(),
         });
         bundle.stale = true;
     }
@@ -193,6 +199,14 @@ impl Server {
     fn refresh(&mut self, dir: &Path) {
         let files = self.files(dir);
         let Some(bundle) = self.bundles.get_mut(dir) else { return };
+        for (path, text) in &self.open {
+            if path.extension().is_some_and(|e| e == "proto") {
+                bundle.parses.set_open_schema(path.clone(), Some(text.clone()));
+            }
+        }
+        for path in std::mem::take(&mut bundle.closed_schemas) {
+            bundle.parses.set_open_schema(path, None);
+        }
         if let Some(old) = bundle.analysis.take() {
             bundle.parses.keep(&old.files, old.modules);
         }

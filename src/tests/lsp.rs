@@ -13,131 +13,31 @@
 //! with `NAME.expect` (`UPDATE_EXPECT=1` writes it). URIs are shown relative to the fixture.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use evr_lsp::client::{Client, uri};
 use serde_json::{Value, json};
 
-/// How long one answer may take before the test fails (a hung server must not hang CI).
-const PATIENCE: Duration = Duration::from_secs(30);
-
-pub struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    incoming: Receiver<Value>,
-    next_id: i64,
-    /// The diagnostics last published, per URI.
-    pub diagnostics: BTreeMap<String, Value>,
-    /// Notifications other than diagnostics, in order.
-    pub other: Vec<Value>,
+/// The real binary's server, started in `root`, whose every failure fails the test.
+fn start(root: &Path) -> Editor {
+    Editor(Client::start(Path::new(env!("CARGO_BIN_EXE_evr")), root).expect("evr lsp starts"))
 }
 
-impl Client {
-    /// Starts `evr lsp` in `root` and initializes it.
-    pub fn start(root: &Path) -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
-            .arg("lsp")
-            .current_dir(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("evr lsp starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, incoming) = channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            while let Some(message) = read_message(&mut reader) {
-                if tx.send(message).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut client = Client { child, stdin, incoming, next_id: 0, diagnostics: BTreeMap::new(), other: Vec::new() };
-        let root_uri = uri(root);
-        let init = client.request("initialize", json!({ "processId": null, "rootUri": root_uri, "capabilities": {} }));
-        assert!(init["capabilities"]["hoverProvider"].as_bool().unwrap_or(false), "{init}");
-        client.notify("initialized", json!({}));
-        client
+struct Editor(Client);
+
+impl Editor {
+    fn notify(&mut self, method: &str, params: Value) {
+        self.0.notify(method, params).unwrap_or_else(|e| panic!("{method}: {e}"));
     }
 
-    fn send(&mut self, message: Value) {
-        let body = message.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("the server reads");
-        self.stdin.flush().expect("the server reads");
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.0.request(method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
     }
 
-    pub fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    fn stop(self) -> i32 {
+        self.0.stop().unwrap_or_else(|e| panic!("stopping: {e}"))
     }
-
-    /// Sends a request and waits for its answer (an error answer is returned as `{"error": ..}`).
-    pub fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        loop {
-            let message = match self.incoming.recv_timeout(PATIENCE) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => panic!("no answer to {method} within {PATIENCE:?}"),
-                Err(RecvTimeoutError::Disconnected) => panic!("the server exited before answering {method}"),
-            };
-            if message["id"] == json!(id) {
-                return match message.get("error") {
-                    Some(e) => json!({ "error": e["message"] }),
-                    None => message["result"].clone(),
-                };
-            }
-            self.take(message);
-        }
-    }
-
-    fn take(&mut self, message: Value) {
-        if message["method"] == "textDocument/publishDiagnostics" {
-            let uri = message["params"]["uri"].as_str().unwrap_or_default().to_owned();
-            self.diagnostics.insert(uri, message["params"]["diagnostics"].clone());
-        } else {
-            self.other.push(message);
-        }
-    }
-
-    /// `shutdown`, `exit`, and the exit status.
-    pub fn stop(mut self) -> i32 {
-        let answer = self.request("shutdown", Value::Null);
-        assert_eq!(answer, Value::Null);
-        self.notify("exit", Value::Null);
-        drop(self.stdin);
-        let status = self.child.wait().expect("the server exits");
-        status.code().unwrap_or(-1)
-    }
-}
-
-fn read_message(reader: &mut impl BufRead) -> Option<Value> {
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(n) = line.strip_prefix("Content-Length: ") {
-            length = n.parse::<usize>().ok();
-        }
-    }
-    let mut body = vec![0; length?];
-    reader.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-pub fn uri(path: &Path) -> String {
-    format!("file://{}", path.display())
 }
 
 /// A fixture: its files (markers removed), where each marker is, and its requests.
@@ -262,16 +162,15 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
         texts.insert(name.clone(), text.clone());
     }
     let mut markers = fixture.markers.clone();
-    let mut client = Client::start(dir);
+    let mut client = start(dir);
     let mut versions: BTreeMap<String, i64> = BTreeMap::new();
     for (name, text) in &fixture.files {
-        if name.ends_with(".evr") {
-            versions.insert(name.clone(), 1);
-            client.notify(
-                "textDocument/didOpen",
-                json!({ "textDocument": { "uri": uri(&dir.join(name)), "languageId": "evr", "version": 1, "text": text } }),
-            );
-        }
+        versions.insert(name.clone(), 1);
+        let language = if name.ends_with(".proto") { "proto" } else { "evr" };
+        client.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri(&dir.join(name)), "languageId": language, "version": 1, "text": text } }),
+        );
     }
     let shown_prefix = format!("{}/", uri(dir));
     let show = |v: &Value| serde_json::to_string_pretty(&compact(v)).expect("json").replace(&shown_prefix, "");
@@ -374,7 +273,7 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
             )),
             other => panic!("{}: unknown request {other:?}", fixture_path.display()),
         };
-        for (u, d) in &client.diagnostics {
+        for (u, d) in &client.0.diagnostics {
             if printed.get(u) != Some(d) {
                 out.push_str(&format!("== diagnostics {}\n{}\n", u.replace(&shown_prefix, ""), show(d)));
                 printed.insert(u.clone(), d.clone());
@@ -462,7 +361,7 @@ fn lsp_random_edits_match_check() {
     let path = dir.join("rules.evr");
     let mut text = fixture.files.iter().find(|(n, _)| n == "rules.evr").expect("rules.evr").1.clone();
     let file_uri = uri(&path);
-    let mut client = Client::start(&dir);
+    let mut client = start(&dir);
     client.notify(
         "textDocument/didOpen",
         json!({ "textDocument": { "uri": file_uri, "languageId": "evr", "version": 0, "text": text } }),
@@ -519,7 +418,7 @@ fn lsp_random_edits_match_check() {
         );
         std::fs::write(&path, &text).expect("file");
         let want = checked(&path);
-        let published = client.diagnostics.get(&file_uri).cloned().unwrap_or_default();
+        let published = client.0.diagnostics.get(&file_uri).cloned().unwrap_or_default();
         let mut got: Vec<(String, u64, String)> = published
             .as_array()
             .cloned()
