@@ -113,14 +113,83 @@ fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut
         }
         Err(e) => {
             errors.push(syntax_error(file, e, last));
-            Item {
-                kind: ItemKind::Error,
-                annotations: Vec::new(),
-                doc: None,
-                span: Span::new(file, first as usize, last as usize),
+            let span = Span::new(file, first as usize, last as usize);
+            match header_only(parser, file, chunk) {
+                Some(kind_and_annotations) => {
+                    let (kind, annotations) = kind_and_annotations;
+                    Item { kind, annotations, doc: None, span }
+                }
+                None => Item { kind: ItemKind::Error, annotations: Vec::new(), doc: None, span },
             }
         }
     }
+}
+
+/// The header of an item whose body does not parse (its error is already reported): its
+/// annotations, name and source, or a fn's signature, with an error node for a body, so that
+/// the item keeps its name for the checker and the editor. Made by parsing the header's own
+/// tokens followed by the smallest body the grammar takes, then dropping that body.
+fn header_only(
+    parser: &ItemParser,
+    file: FileId,
+    chunk: &[Spanned],
+) -> Option<(ItemKind, Vec<crate::ast::Annotation>)> {
+    // Past the annotations: `@name` and an argument list.
+    let mut i = 0;
+    while chunk.get(i).is_some_and(|t| t.1 == Tok::At) {
+        i += 2;
+        if chunk.get(i).is_some_and(|t| t.1 == Tok::LParen) {
+            let close = chunk[i..].iter().position(|t| t.1 == Tok::RParen)?;
+            i += close + 1;
+        }
+    }
+    let keyword = &chunk.get(i)?.1;
+    let end = chunk.last().map_or(0, |t| t.2);
+    let synthetic = |tok: Tok| (end, tok, end);
+    let mut tokens: Vec<Spanned> = chunk[..i].to_vec();
+    match keyword {
+        // `rule NAME on SOURCE`, `drop ...`, `score ...`: four tokens, then a body.
+        Tok::Rule | Tok::Drop | Tok::Score => {
+            let head = chunk.get(i..i + 4)?;
+            if head[2].1 != Tok::On {
+                return None;
+            }
+            tokens.extend(head.iter().cloned());
+            match keyword {
+                Tok::Drop => tokens.extend([synthetic(Tok::When), synthetic(Tok::True), synthetic(Tok::Semi)]),
+                _ => tokens.extend([synthetic(Tok::LBrace), synthetic(Tok::RBrace)]),
+            }
+        }
+        // `const NAME =`, `fn NAME(PARAMS) -> T =`: up to the `=` outside brackets, then a value.
+        Tok::Const | Tok::Fn => {
+            let mut depth = 0i32;
+            let eq = chunk[i..].iter().position(|t| {
+                match t.1 {
+                    Tok::LParen | Tok::LBracket | Tok::LBrace | Tok::Lt => depth += 1,
+                    Tok::RParen | Tok::RBracket | Tok::RBrace | Tok::Gt => depth -= 1,
+                    _ => {}
+                }
+                depth == 0 && t.1 == Tok::Eq
+            })?;
+            tokens.extend(chunk[i..=i + eq].iter().cloned());
+            tokens.extend([synthetic(Tok::True), synthetic(Tok::Semi)]);
+        }
+        _ => return None,
+    }
+    let mut recovered = Vec::new();
+    let item = parser.parse(file, &mut recovered, tokens.into_iter().map(Ok::<Spanned, GrammarError>)).ok()?;
+    if !recovered.is_empty() {
+        return None;
+    }
+    let error = Expr { kind: ExprKind::Error, span: Span::new(file, end as usize, end as usize), depth: 1 };
+    let kind = match item.kind {
+        ItemKind::Drop { name, source, .. } => ItemKind::Drop { name, source, cond: error },
+        ItemKind::Const { name, .. } => ItemKind::Const { name, value: error },
+        ItemKind::Fn { name, params, ret, .. } => ItemKind::Fn { name, params, ret, body: error },
+        kind @ (ItemKind::Rule { .. } | ItemKind::Score { .. }) => kind,
+        _ => return None,
+    };
+    Some((kind, item.annotations))
 }
 
 /// When an item is complete before the token the parser stopped at (junk after its `;` or
