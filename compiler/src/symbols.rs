@@ -47,10 +47,15 @@ impl Ref {
     /// The same reference once an edit moved its file's text by `shift`.
     pub fn moved(&self, shift: &evr_grammar::Shift) -> Ref {
         let mut r = self.clone();
-        r.span = shift.span(r.span);
-        if let Def::Local { binding } = &mut r.def {
+        r.shift(shift);
+        r
+    }
+
+    /// Moves the reference, in place, as an edit moved its file's text.
+    pub fn shift(&mut self, shift: &evr_grammar::Shift) {
+        self.span = shift.span(self.span);
+        if let Def::Local { binding } = &mut self.def {
             *binding = shift.span(*binding);
         }
-        r
     }
 }

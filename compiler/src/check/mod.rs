@@ -74,29 +74,39 @@ impl Checked {
         }
     }
 
-    /// The same unit, every span moved by `shift`.
-    fn moved(&self, shift: &evr_grammar::Shift) -> Checked {
+    /// The same unit, every span moved by `shift`: in place when nothing else holds it (the
+    /// editor's case, whose last analysis is gone by then), else a copy (a running version
+    /// still holds it).
+    fn moved(self, shift: &evr_grammar::Shift) -> Checked {
         use ir::Spans;
-        fn moved<T: Clone + Spans>(unit: &T, shift: &evr_grammar::Shift) -> Arc<T> {
-            let mut unit = unit.clone();
-            unit.spans_mut(&mut |s| *s = shift.span(*s));
-            Arc::new(unit)
+        fn moved<T: Clone + Spans>(mut unit: Arc<T>, shift: &evr_grammar::Shift) -> Arc<T> {
+            Arc::make_mut(&mut unit).spans_mut(&mut |s| *s = shift.span(*s));
+            unit
         }
         match self {
-            Checked::Drop(d) => Checked::Drop(moved(&**d, shift)),
-            Checked::Score(s) => Checked::Score(moved(&**s, shift)),
-            Checked::Rule(r) => Checked::Rule(moved(&**r, shift)),
+            Checked::Drop(d) => Checked::Drop(moved(d, shift)),
+            Checked::Score(s) => Checked::Score(moved(s, shift)),
+            Checked::Rule(r) => Checked::Rule(moved(r, shift)),
             Checked::Nothing => Checked::Nothing,
         }
     }
 }
 
 /// A diagnostic with every span moved by `shift`.
-fn moved(d: &Diagnostic, shift: &evr_grammar::Shift) -> Diagnostic {
-    let mut d = d.clone();
+fn move_diagnostic(d: &mut Diagnostic, shift: &evr_grammar::Shift) {
     d.primary.span = shift.span(d.primary.span);
     d.secondary.iter_mut().for_each(|l| l.span = shift.span(l.span));
-    d
+}
+
+/// Names resolved in an item, moved by `shift` (in place when nothing else holds them).
+fn move_refs(mut refs: Arc<[Ref]>, shift: &evr_grammar::Shift) -> Arc<[Ref]> {
+    match Arc::get_mut(&mut refs) {
+        Some(all) => {
+            all.iter_mut().for_each(|r| r.shift(shift));
+            refs
+        }
+        None => refs.iter().map(|r| r.moved(shift)).collect(),
+    }
 }
 
 /// A hash of everything a unit may refer to besides its own item: every declaration, at its
@@ -173,11 +183,11 @@ pub fn check_reusing(
                 .filter(|kept| is_unit && kept.unit.doc() == item.doc.as_deref());
             if let Some(kept) = taken {
                 let kept = match shift {
-                    Some(shift) => CheckedItem {
-                        unit: kept.unit.moved(shift),
-                        diags: kept.diags.iter().map(|d| moved(d, shift)).collect(),
-                        refs: kept.refs.iter().map(|r| r.moved(shift)).collect(),
-                    },
+                    Some(shift) => {
+                        let mut diags = kept.diags;
+                        diags.iter_mut().for_each(|d| move_diagnostic(d, shift));
+                        CheckedItem { unit: kept.unit.moved(shift), diags, refs: move_refs(kept.refs, shift) }
+                    }
                     None => kept,
                 };
                 match &kept.unit {
