@@ -5,7 +5,7 @@
 use evr_grammar::ast::Span;
 use evr_stdlib::Builtin;
 
-use crate::schema::{EnumId, MessageId};
+use crate::schema::{EnumId, MessageId, TypeRef};
 use crate::types::Type;
 
 /// What a name is.
@@ -29,6 +29,8 @@ pub enum Def {
     Sink(String),
     Source(String),
     Builtin(Builtin),
+    /// A message or enum of the schemas.
+    Type(TypeRef),
 }
 
 /// One name as written (`span`: the name alone), what it is and the type of its value there.

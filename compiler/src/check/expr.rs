@@ -637,6 +637,7 @@ impl Cx<'_, '_> {
         let names: Vec<&str> = segments.iter().map(|n| n.text.as_str()).collect();
         match self.env.type_ref(&names) {
             Some(TypeRef::Enum(id)) => {
+                self.refs.push(Ref::new(base.span, Def::Type(TypeRef::Enum(id)), Type::Enum(id)));
                 let e = self.env.schema.enum_(id);
                 match e.value(&field.text) {
                     Some(v) => {

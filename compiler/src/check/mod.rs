@@ -145,6 +145,7 @@ pub fn check_reusing(
     let mut decl_refs = Vec::new();
     declare_consts(&mut env, &items, &mut diags, &mut decl_refs);
     declare_fns(&mut env, &items, &mut diags, &mut decl_refs);
+    type_refs(&env, &items, &mut decl_refs);
     refs.push(decl_refs.into());
     for item in &items {
         if let ItemKind::Score { name, source, .. } = &item.kind {
@@ -310,6 +311,52 @@ pub fn check_reusing(
     program.sources = std::mem::take(&mut env.program.sources);
     program.sinks = std::mem::take(&mut env.program.sinks);
     (program, diags, refs)
+}
+
+/// The schema types named in declarations: `use` items, stream types, fn signatures.
+fn type_refs(env: &Env, items: &[&ast::Item], refs: &mut Vec<Ref>) {
+    fn walk(env: &Env, t: &ast::TypeExpr, refs: &mut Vec<Ref>) {
+        match &t.kind {
+            ast::TypeExprKind::Named(path) if !path.is_empty() => {
+                let segments: Vec<&str> = path.iter().map(|n| n.text.as_str()).collect();
+                if let Some(r) = env.type_ref(&segments) {
+                    refs.push(Ref::new(t.span, crate::symbols::Def::Type(r), type_of(r)));
+                }
+            }
+            ast::TypeExprKind::Named(_) => {}
+            ast::TypeExprKind::Generic(_, args) => args.iter().for_each(|a| walk(env, a, refs)),
+            ast::TypeExprKind::Optional(inner) => walk(env, inner, refs),
+        }
+    }
+    fn type_of(r: crate::schema::TypeRef) -> Type {
+        match r {
+            crate::schema::TypeRef::Message(m) => Type::Message(m),
+            crate::schema::TypeRef::Enum(e) => Type::Enum(e),
+        }
+    }
+    for item in items {
+        match &item.kind {
+            ItemKind::UseTypes { prefix, names } => {
+                let prefix: Vec<&str> = prefix.iter().map(|n| n.text.as_str()).collect();
+                for u in names {
+                    let full = format!("{}.{}", prefix.join("."), u.name.text);
+                    if let Some(r) = env.schema.lookup(&full) {
+                        for n in std::iter::once(&u.name).chain(&u.alias) {
+                            refs.push(Ref::new(n.span, crate::symbols::Def::Type(r), type_of(r)));
+                        }
+                    }
+                }
+            }
+            ItemKind::Source { ty, .. } | ItemKind::Sink { ty, .. } => walk(env, ty, refs),
+            ItemKind::Fn { params, ret, .. } => {
+                params.iter().for_each(|p| walk(env, &p.ty, refs));
+                if let Some(t) = ret {
+                    walk(env, t, refs);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn declare_type_aliases(env: &mut Env, items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {

@@ -145,6 +145,7 @@ pub fn tokens(a: &Analysis, file: FileId) -> Vec<(Span, TokenKind)> {
             Def::EnumValue { .. } => TokenKind::EnumMember,
             Def::Fn(_) | Def::Builtin(_) => TokenKind::Function,
             Def::Sink(_) | Def::Source(_) => TokenKind::Stream,
+            Def::Type(_) => TokenKind::Type,
         };
         by_ref.insert((r.span.start, r.span.end), kind);
     }

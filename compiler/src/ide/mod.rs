@@ -11,7 +11,7 @@ use evr_stdlib::Builtin;
 
 use crate::Analysis;
 use crate::ir::Expr;
-use crate::schema::{ProtoItem, ProtoPlace};
+use crate::schema::{ProtoItem, ProtoPlace, TypeRef};
 use crate::symbols::{Def, Ref};
 use crate::types::Type;
 
@@ -105,6 +105,8 @@ pub fn schema_definition(a: &Analysis, target: &Target) -> Option<ProtoPlace> {
     match target {
         Target::Def(Def::Field { message, index }) => a.schema.place(ProtoItem::Field(*message, *index)),
         Target::Def(Def::EnumValue { id, value }) => a.schema.place(ProtoItem::EnumValue(*id, *value)),
+        Target::Def(Def::Type(TypeRef::Message(m))) => a.schema.place(ProtoItem::Message(*m)),
+        Target::Def(Def::Type(TypeRef::Enum(e))) => a.schema.place(ProtoItem::Enum(*e)),
         _ => None,
     }
 }
@@ -135,8 +137,8 @@ pub fn rename(a: &Analysis, file: FileId, offset: u32, new_name: &str) -> Result
 pub fn prepare_rename(a: &Analysis, file: FileId, offset: u32) -> Result<Symbol, String> {
     let symbol = symbol_at(a, file, offset).ok_or("nothing to rename here")?;
     match &symbol.target {
-        Target::Def(Def::Field { .. } | Def::EnumValue { .. }) => {
-            Err("fields and enum values are named by the schema: rename them in the .proto file".into())
+        Target::Def(Def::Field { .. } | Def::EnumValue { .. } | Def::Type(_)) => {
+            Err("fields, enum values and types are named by the schema: rename them in the .proto file".into())
         }
         Target::Def(Def::Builtin(_)) => Err("builtins cannot be renamed".into()),
         _ => Ok(symbol),
@@ -228,6 +230,17 @@ fn describe(a: &Analysis, symbol: &Symbol) -> String {
             with_doc(head, a.schema.place(ProtoItem::EnumValue(*id, *value)).and_then(|p| p.comment))
         }
         Target::Def(Def::Builtin(b)) => builtin_doc(*b),
+        Target::Def(Def::Type(t)) => {
+            let (head, item) = match t {
+                TypeRef::Message(m) => (format!("message {}", a.schema.message(*m).full_name), ProtoItem::Message(*m)),
+                TypeRef::Enum(e) => {
+                    let e_ = a.schema.enum_(*e);
+                    let values: Vec<&str> = e_.values.iter().map(|(n, _)| n.as_str()).collect();
+                    (format!("enum {} {{ {} }}", e_.full_name, values.join(", ")), ProtoItem::Enum(*e))
+                }
+            };
+            with_doc(head, a.schema.place(item).and_then(|p| p.comment))
+        }
         Target::Def(Def::Const(_)) => {
             let (head, doc) = header(a, &symbol.target).unwrap_or_default();
             let head = match ty {
