@@ -91,6 +91,7 @@ struct Kept {
     text: String,
     module: Option<Module>,
     errors: Vec<SyntaxError>,
+    lexed: evr_grammar::lexer::Lexed,
 }
 
 impl Parses {
@@ -118,21 +119,23 @@ impl Parses {
     fn parse(&mut self, id: FileId, file: &files::SourceFile) -> (Module, Vec<SyntaxError>) {
         let before = self.by_path.get_mut(&file.path).filter(|k| k.id == id).and_then(|k| {
             let module = k.module.take()?;
-            Some((std::mem::take(&mut k.text), module, std::mem::take(&mut k.errors)))
+            Some((std::mem::take(&mut k.text), module, std::mem::take(&mut k.errors), std::mem::take(&mut k.lexed)))
         });
-        let parsed = match before {
-            Some((text, module, errors)) if text == file.text => {
+        let mut parsed = match before {
+            Some((text, module, errors, lexed)) if text == file.text => {
                 self.reuse.insert(id, check::Reuse::Whole);
-                evr_grammar::Parsed { module, errors }
+                evr_grammar::Parsed { module, errors, lexed }
             }
-            Some((text, module, errors)) => {
-                let again = evr_grammar::reparse(id, &text, evr_grammar::Parsed { module, errors }, &file.text);
+            Some((text, module, errors, lexed)) => {
+                let old = evr_grammar::Parsed { module, errors, lexed };
+                let again = evr_grammar::reparse(id, &text, old, &file.text);
                 self.reuse.insert(id, check::Reuse::Items { old: again.reused, shift: again.shift });
                 again.parsed
             }
             None => evr_grammar::parse(id, &file.text),
         };
-        let kept = Kept { id, text: file.text.clone(), module: None, errors: parsed.errors.clone() };
+        let lexed = std::mem::take(&mut parsed.lexed);
+        let kept = Kept { id, text: file.text.clone(), module: None, errors: parsed.errors.clone(), lexed };
         self.by_path.insert(file.path.clone(), kept);
         (parsed.module, parsed.errors)
     }

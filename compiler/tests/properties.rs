@@ -258,3 +258,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(cases(200))]
+
+    /// Parsing again after an edit — lexing only around it, taking untouched items as they
+    /// were — gives exactly what parsing the new text from scratch gives: tokens, comments,
+    /// errors, items and every span.
+    #[test]
+    fn reparse_is_parse(edits in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..8, "[a-z ;{}=\"/*\n.é]{0,6}"), 1..6)) {
+        let mut text = seed();
+        let mut parsed = evr_grammar::parse(0, &text);
+        for (at, cut, insert) in edits {
+            let mut start = at.index(text.len() + 1);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + cut).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            let mut next = text.clone();
+            next.replace_range(start..end, &insert);
+            let again = evr_grammar::reparse(0, &text, parsed, &next).parsed;
+            let fresh = evr_grammar::parse(0, &next);
+            prop_assert_eq!(&again.lexed, &fresh.lexed, "tokens after editing to:\n{}", next);
+            prop_assert_eq!(&again.module, &fresh.module, "items after editing to:\n{}", next);
+            prop_assert_eq!(&again.errors, &fresh.errors, "errors after editing to:\n{}", next);
+            text = next;
+            parsed = again;
+        }
+    }
+}

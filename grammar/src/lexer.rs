@@ -324,6 +324,7 @@ pub struct LexError {
 pub type Spanned = (u32, Tok, u32);
 
 /// The whole file as tokens, with the comments and errors found on the way.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lexed {
     pub tokens: Vec<Spanned>,
     pub comments: Vec<Comment>,
@@ -331,12 +332,29 @@ pub struct Lexed {
 }
 
 pub fn lex(file: crate::ast::FileId, src: &str) -> Lexed {
+    lex_from(file, src, 0, |_| false).0
+}
+
+/// Lexes `src` from byte `from` (where a token starts) until `stop` says yes at the start of a
+/// token (comments aside), which is then not taken: the tokens, and where it stopped. Lexing
+/// from a token start depends on nothing before it, which is what lets an edit be lexed alone.
+pub fn lex_from(
+    file: crate::ast::FileId,
+    src: &str,
+    from: u32,
+    mut stop: impl FnMut(u32) -> bool,
+) -> (Lexed, Option<u32>) {
     let mut out = Lexed { tokens: Vec::new(), comments: Vec::new(), errors: Vec::new() };
-    let mut lexer = Tok::lexer(src);
+    let mut lexer = Tok::lexer(&src[from as usize..]);
+    let base = from as usize;
     while let Some(res) = lexer.next() {
         let range = lexer.span();
-        let span = Span::new(file, range.start, range.end);
+        let span = Span::new(file, base + range.start, base + range.end);
         let (start, end) = (span.start, span.end);
+        let trivia = matches!(res, Ok(Tok::LineComment | Tok::BlockComment | Tok::UnterminatedComment));
+        if !trivia && stop(start) {
+            return (out, Some(start));
+        }
         match res {
             Ok(Tok::LineComment) => {
                 let text = lexer.slice();
@@ -385,7 +403,7 @@ pub fn lex(file: crate::ast::FileId, src: &str) -> Lexed {
             }
         }
     }
-    out
+    (out, None)
 }
 
 /// Reports a literal that does not fit in 64 bits and stands in a zero for it.

@@ -39,23 +39,30 @@ pub enum SyntaxErrorKind {
     },
 }
 
-/// A parsed file and everything that was wrong with it.
+/// A parsed file and everything that was wrong with it, with its tokens (what parsing it again
+/// after an edit starts from).
 #[derive(Clone, Debug, Default)]
 pub struct Parsed {
     pub module: Module,
     pub errors: Vec<SyntaxError>,
+    pub lexed: lexer::Lexed,
 }
 
 pub fn parse(file: FileId, src: &str) -> Parsed {
-    parse_with(file, src, |_, _| None)
+    parse_with(file, src, lexer::lex(file, src), |_, _| None)
 }
 
-/// [`parse`], taking the item of a piece from `reuse` (given the piece's byte range) when it
-/// has one: an item of the previous parse that the edit did not touch, already at its new place.
-pub(crate) fn parse_with(file: FileId, src: &str, mut reuse: impl FnMut(u32, u32) -> Option<Item>) -> Parsed {
-    let lexed = lexer::lex(file, src);
+/// Parses the tokens `lexed` of `src`, taking the item of a piece from `reuse` (given the
+/// piece's byte range) when it has one: an item of the previous parse that the edit did not
+/// touch, already at its new place.
+pub(crate) fn parse_with(
+    file: FileId,
+    src: &str,
+    lexed: lexer::Lexed,
+    mut reuse: impl FnMut(u32, u32) -> Option<Item>,
+) -> Parsed {
     let mut errors: Vec<SyntaxError> =
-        lexed.errors.into_iter().map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span }).collect();
+        lexed.errors.iter().map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind.clone()), span: e.span }).collect();
     // After an unterminated string or comment the rest of its item is noise: report the cause once.
     let runaway: Vec<u32> = errors
         .iter()
@@ -93,7 +100,8 @@ pub(crate) fn parse_with(file: FileId, src: &str, mut reuse: impl FnMut(u32, u32
     }
     attach_docs(src, &mut items, &lexed.comments);
     errors.sort_by_key(|e| (e.span.start, e.span.end));
-    Parsed { module: Module { file, items, comments: lexed.comments }, errors }
+    let comments = lexed.comments.clone();
+    Parsed { module: Module { file, items, comments }, errors, lexed }
 }
 
 fn parse_item(parser: &ItemParser, file: FileId, chunk: &[Spanned], errors: &mut Vec<SyntaxError>) -> Item {

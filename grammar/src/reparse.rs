@@ -5,6 +5,7 @@
 //! [`parse`](crate::parse) gives on the new text, item for item; only the work differs.
 
 use crate::ast::{FileId, Item, ItemKind, Span, Spans};
+use crate::lexer::{self, Lexed};
 use crate::parse::{Parsed, parse_with};
 
 /// How the positions of one file moved from its old text to its new one: from `from` (an old
@@ -65,7 +66,8 @@ pub struct Reparsed {
 /// Parses `src`, the new text of a file whose `old_src` parsed as `old`.
 pub fn reparse(file: FileId, old_src: &str, old: Parsed, src: &str) -> Reparsed {
     let shift = Shift::between(file, old_src, src);
-    let Parsed { module, errors } = old;
+    let Parsed { module, errors, lexed } = old;
+    let lexed = relex(file, src, lexed, &module.items, &shift);
     let mut dirty = vec![false; module.items.len()];
     // Items and errors are both in order of position.
     for e in &errors {
@@ -87,7 +89,7 @@ pub fn reparse(file: FileId, old_src: &str, old: Parsed, src: &str) -> Reparsed 
         old_items.push(usable.then_some(item));
     }
     let mut reused = Vec::new();
-    let parsed = parse_with(file, src, |lo, hi| {
+    let parsed = parse_with(file, src, lexed, |lo, hi| {
         let taken = at.get(&(lo, hi)).and_then(|&i| Some((i, old_items[i].take()?)));
         reused.push(taken.as_ref().map(|(i, _)| *i));
         let (_, mut item) = taken?;
@@ -97,4 +99,55 @@ pub fn reparse(file: FileId, old_src: &str, old: Parsed, src: &str) -> Reparsed 
         Some(item)
     });
     Reparsed { parsed, reused, shift }
+}
+
+/// The tokens of the new text, lexing only around the edit: from the start of the item before
+/// the first one it touches (the tokens before are the old ones) until the new tokens meet an
+/// old item's start in the unchanged tail (the tokens from there are the old ones, moved).
+/// Lexing from a token start depends on nothing before it, so both joins are exact.
+fn relex(file: FileId, src: &str, old: Lexed, items: &[Item], shift: &Shift) -> Lexed {
+    if old.tokens.is_empty() || items.is_empty() {
+        return lexer::lex(file, src);
+    }
+    let touched = items.partition_point(|it| it.span.end < shift.edit);
+    let from = match touched.checked_sub(1) {
+        Some(before) => items[before].span.start,
+        None => 0,
+    };
+    // Old item starts in the unchanged tail, where the new tokens may join the old ones.
+    let tail_starts: Vec<u32> = items.iter().map(|it| it.span.start).filter(|&s| s >= shift.from).collect();
+    let (fresh, joined) = lexer::lex_from(file, src, from, |at| {
+        let old_at = i64::from(at) - shift.delta;
+        old_at >= i64::from(shift.from) && tail_starts.binary_search(&(old_at as u32)).is_ok()
+    });
+    let Lexed { mut tokens, mut comments, mut errors } = old;
+    let moved = |at: u32| (i64::from(at) + shift.delta) as u32;
+    let (mut tail_tokens, mut tail_comments, mut tail_errors) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(at) = joined {
+        let old_at = (i64::from(at) - shift.delta) as u32;
+        let split = tokens.partition_point(|t| t.0 < old_at);
+        tail_tokens = tokens.split_off(split);
+        tail_tokens.iter_mut().for_each(|t| (t.0, t.2) = (moved(t.0), moved(t.2)));
+        let split = comments.partition_point(|c| c.span.start < old_at);
+        tail_comments = comments.split_off(split);
+        tail_comments.iter_mut().for_each(|c| c.span = shift.span(c.span));
+        errors.retain(|e| {
+            if e.span.start >= old_at {
+                let mut e = e.clone();
+                e.span = shift.span(e.span);
+                tail_errors.push(e);
+            }
+            e.span.start < old_at
+        });
+    }
+    tokens.truncate(tokens.partition_point(|t| t.0 < from));
+    comments.truncate(comments.partition_point(|c| c.span.start < from));
+    errors.retain(|e| e.span.start < from);
+    tokens.extend(fresh.tokens);
+    tokens.append(&mut tail_tokens);
+    comments.extend(fresh.comments);
+    comments.append(&mut tail_comments);
+    errors.extend(fresh.errors);
+    errors.append(&mut tail_errors);
+    Lexed { tokens, comments, errors }
 }
