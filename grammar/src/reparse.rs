@@ -121,33 +121,20 @@ fn relex(file: FileId, src: &str, old: Lexed, items: &[Item], shift: &Shift) -> 
         old_at >= i64::from(shift.from) && tail_starts.binary_search(&(old_at as u32)).is_ok()
     });
     let Lexed { mut tokens, mut comments, mut errors } = old;
+    // Old positions: the relexed stretch is [from, to); what follows it moves by the shift.
+    let to = joined.map_or(u32::MAX, |at| (i64::from(at) - shift.delta) as u32);
     let moved = |at: u32| (i64::from(at) + shift.delta) as u32;
-    let (mut tail_tokens, mut tail_comments, mut tail_errors) = (Vec::new(), Vec::new(), Vec::new());
-    if let Some(at) = joined {
-        let old_at = (i64::from(at) - shift.delta) as u32;
-        let split = tokens.partition_point(|t| t.0 < old_at);
-        tail_tokens = tokens.split_off(split);
-        tail_tokens.iter_mut().for_each(|t| (t.0, t.2) = (moved(t.0), moved(t.2)));
-        let split = comments.partition_point(|c| c.span.start < old_at);
-        tail_comments = comments.split_off(split);
-        tail_comments.iter_mut().for_each(|c| c.span = shift.span(c.span));
-        errors.retain(|e| {
-            if e.span.start >= old_at {
-                let mut e = e.clone();
-                e.span = shift.span(e.span);
-                tail_errors.push(e);
-            }
-            e.span.start < old_at
-        });
-    }
-    tokens.truncate(tokens.partition_point(|t| t.0 < from));
-    comments.truncate(comments.partition_point(|c| c.span.start < from));
-    errors.retain(|e| e.span.start < from);
-    tokens.extend(fresh.tokens);
-    tokens.append(&mut tail_tokens);
-    comments.extend(fresh.comments);
-    comments.append(&mut tail_comments);
-    errors.extend(fresh.errors);
-    errors.append(&mut tail_errors);
+    // In place: the tail is moved where it is, and the stretch replaced by the new tokens.
+    let (lo, hi) = (tokens.partition_point(|t| t.0 < from), tokens.partition_point(|t| t.0 < to));
+    tokens[hi..].iter_mut().for_each(|t| (t.0, t.2) = (moved(t.0), moved(t.2)));
+    tokens.splice(lo..hi, fresh.tokens);
+    let (lo, hi) = (comments.partition_point(|c| c.span.start < from), comments.partition_point(|c| c.span.start < to));
+    comments[hi..].iter_mut().for_each(|c| c.span = shift.span(c.span));
+    comments.splice(lo..hi, fresh.comments);
+    // Lexing errors are few: kept before the stretch, moved after it, found again inside.
+    errors.retain(|e| e.span.start < from || e.span.start >= to);
+    errors.iter_mut().filter(|e| e.span.start >= to).for_each(|e| e.span = shift.span(e.span));
+    let at = errors.partition_point(|e| e.span.start < from);
+    errors.splice(at..at, fresh.errors);
     Lexed { tokens, comments, errors }
 }
