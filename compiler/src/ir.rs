@@ -65,6 +65,27 @@ pub enum Priority {
     High,
 }
 
+/// Which checking made a unit. A unit moved to another place of its file (an edit before it)
+/// keeps its origin: it means what it meant, so what was made for it (its hash, its code, its
+/// place in the rule index) still holds. Shown as nothing in `Debug`: it is an identity, not
+/// content, and two checkings of the same text give equal units.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnitOrigin(u64);
+
+impl UnitOrigin {
+    /// An origin no other unit has.
+    pub fn fresh() -> UnitOrigin {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        UnitOrigin(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Debug for UnitOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
+}
+
 /// The code of one drop, score or rule.
 #[derive(Clone, Debug, Default)]
 pub struct Unit {
@@ -83,6 +104,7 @@ pub struct Local {
 
 #[derive(Clone, Debug)]
 pub struct Drop {
+    pub origin: UnitOrigin,
     pub name: String,
     pub source: SourceId,
     pub cond: Expr,
@@ -94,6 +116,7 @@ pub struct Drop {
 
 #[derive(Clone, Debug)]
 pub struct Score {
+    pub origin: UnitOrigin,
     pub name: String,
     pub source: SourceId,
     pub weights: Vec<(i64, Expr)>,
@@ -105,6 +128,7 @@ pub struct Score {
 
 #[derive(Clone, Debug)]
 pub struct Rule {
+    pub origin: UnitOrigin,
     pub name: String,
     pub source: SourceId,
     pub cond: Option<Expr>,

@@ -449,14 +449,13 @@ fn rule_index(program: &Program, previous: Option<&Previous>) -> RuleIndex {
     updated.unwrap_or_else(|| RuleIndex::new(program))
 }
 
-/// Whether a unit of one version is the very unit (the same shared IR) of another.
+/// Whether a unit of one version is the very unit of another: the same checking made it (it
+/// may have been moved since, which changes spans and nothing it means).
 fn same_unit(old: &Program, a: UnitRef, new: &Program, b: UnitRef) -> bool {
     match (a, b) {
-        (UnitRef::Drop(i), UnitRef::Drop(j)) => std::sync::Arc::ptr_eq(&old.drops[i as usize], &new.drops[j as usize]),
-        (UnitRef::Score(i), UnitRef::Score(j)) => {
-            std::sync::Arc::ptr_eq(&old.scores[i as usize], &new.scores[j as usize])
-        }
-        (UnitRef::Rule(i), UnitRef::Rule(j)) => std::sync::Arc::ptr_eq(&old.rules[i as usize], &new.rules[j as usize]),
+        (UnitRef::Drop(i), UnitRef::Drop(j)) => old.drops[i as usize].origin == new.drops[j as usize].origin,
+        (UnitRef::Score(i), UnitRef::Score(j)) => old.scores[i as usize].origin == new.scores[j as usize].origin,
+        (UnitRef::Rule(i), UnitRef::Rule(j)) => old.rules[i as usize].origin == new.rules[j as usize].origin,
         _ => false,
     }
 }

@@ -214,6 +214,7 @@ pub fn check_reusing(
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
                         program.drops.push(Arc::new(ir::Drop {
+                            origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
                             cond,
@@ -234,6 +235,7 @@ pub fn check_reusing(
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
                         program.scores.push(Arc::new(ir::Score {
+                            origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
                             weights,
@@ -256,6 +258,7 @@ pub fn check_reusing(
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
                         program.rules.push(Arc::new(ir::Rule {
+                            origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
                             cond,
