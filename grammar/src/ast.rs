@@ -134,6 +134,21 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
+    /// The word that opens a declaration of this kind (`use` items and errors have none).
+    pub fn keyword(&self) -> Option<&'static str> {
+        Some(match self {
+            ItemKind::Source { .. } => "source",
+            ItemKind::Sink { .. } => "sink",
+            ItemKind::Const { .. } => "const",
+            ItemKind::Fn { .. } => "fn",
+            ItemKind::Drop { .. } => "drop",
+            ItemKind::Score { .. } => "score",
+            ItemKind::Rule { .. } => "rule",
+            ItemKind::Test { .. } => "test",
+            ItemKind::UseFile { .. } | ItemKind::UseTypes { .. } | ItemKind::Error => return None,
+        })
+    }
+
     /// The declared name, for items that have one.
     pub fn name(&self) -> Option<&Name> {
         match self {

@@ -425,7 +425,7 @@ fn check_unique_names(items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
     seen.reserve(items.len());
     for item in items {
         let Some(name) = item.kind.name() else { continue };
-        let kind = item_kind_word(&item.kind);
+        let kind = item.kind.keyword().unwrap_or("item");
         if let Some((first_kind, first)) = seen.get(name.text.as_str()) {
             diags.push(
                 Diagnostic::new(
@@ -447,19 +447,6 @@ fn check_unique_names(items: &[&ast::Item], diags: &mut Vec<Diagnostic>) {
                     .hint("choose another name"),
             );
         }
-    }
-}
-
-fn item_kind_word(k: &ItemKind) -> &'static str {
-    match k {
-        ItemKind::Source { .. } => "source",
-        ItemKind::Sink { .. } => "sink",
-        ItemKind::Const { .. } => "const",
-        ItemKind::Fn { .. } => "fn",
-        ItemKind::Drop { .. } => "drop",
-        ItemKind::Score { .. } => "score",
-        ItemKind::Rule { .. } => "rule",
-        _ => "item",
     }
 }
 

@@ -152,7 +152,7 @@ pub fn outline(a: &Analysis, file: FileId) -> Vec<Outline> {
         .items
         .iter()
         .filter_map(|item| {
-            let kind = item_kind(&item.kind)?;
+            let kind = item.kind.keyword()?;
             let (name, name_span) = match &item.kind {
                 ItemKind::Test { name, name_span, .. } => (name.clone(), *name_span),
                 k => k.name().map(|n| (n.text.clone(), n.span))?,
@@ -160,20 +160,6 @@ pub fn outline(a: &Analysis, file: FileId) -> Vec<Outline> {
             Some(Outline { name, kind, span: item.span, name_span })
         })
         .collect()
-}
-
-fn item_kind(kind: &ItemKind) -> Option<&'static str> {
-    Some(match kind {
-        ItemKind::Source { .. } => "source",
-        ItemKind::Sink { .. } => "sink",
-        ItemKind::Const { .. } => "const",
-        ItemKind::Fn { .. } => "fn",
-        ItemKind::Drop { .. } => "drop",
-        ItemKind::Score { .. } => "score",
-        ItemKind::Rule { .. } => "rule",
-        ItemKind::Test { .. } => "test",
-        _ => return None,
-    })
 }
 
 /// Markdown describing what is at a place: the symbol with its type and docs, or else the
