@@ -55,7 +55,7 @@ pub fn completions(a: &Analysis, file: FileId, offset: u32) -> Vec<Completion> {
     let lead = &before[..word_start];
     let item = enclosing(a, file, offset as u32);
     if let Some(chain) = lead.strip_suffix('.') {
-        return members(a, item, &dotted_tail(chain));
+        return members(a, item, chain, &dotted_tail(chain));
     }
     let previous = lead.trim_end().rsplit(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("");
     let streams = |sinks: bool| {
@@ -91,10 +91,85 @@ fn enclosing(a: &Analysis, file: FileId, offset: u32) -> Option<&Item> {
     module.items.iter().take_while(|i| i.span.start <= offset).last()
 }
 
-/// `a.b.c` at the end of `text`: the names, first to last.
-fn dotted_tail(text: &str) -> Vec<&str> {
-    let start = text.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '.').len();
-    text[start..].split('.').filter(|s| !s.is_empty()).collect()
+/// One step of a chain being completed: a name, or an index (`[...]`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Step<'a> {
+    Name(&'a str),
+    Index,
+}
+
+/// `a.b[0].c` at the end of `text`: its steps, first to last.
+fn dotted_tail(text: &str) -> Vec<Step<'_>> {
+    let mut steps = Vec::new();
+    let mut end = text.len();
+    loop {
+        let rest = &text[..end];
+        if rest.ends_with(']') {
+            // Back to the matching `[`.
+            let mut depth = 0;
+            let open = rest.char_indices().rev().find(|&(_, c)| {
+                depth += match c {
+                    ']' => 1,
+                    '[' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            });
+            let Some((open, _)) = open else { break };
+            steps.push(Step::Index);
+            end = open;
+            continue;
+        }
+        let start = rest.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_').len();
+        if start == end {
+            break;
+        }
+        steps.push(Step::Name(&text[start..end]));
+        end = start;
+        if text[..end].ends_with('.') {
+            end -= 1;
+        } else if !text[..end].ends_with(']') {
+            break;
+        }
+    }
+    steps.reverse();
+    steps
+}
+
+/// The type after a chain of steps from a value of type `ty`.
+fn follow(a: &Analysis, mut ty: Option<Type>, steps: &[Step<'_>]) -> Option<Type> {
+    for step in steps {
+        ty = match (ty.map(strip_optional)?, step) {
+            (Type::Message(m), Step::Name(name)) => a.schema.message(m).field(name).map(|(_, f)| f.ty.clone()),
+            (Type::List(elem), Step::Index) => Some(*elem),
+            (Type::Map(_, value), Step::Index) => Some(*value),
+            _ => None,
+        };
+    }
+    ty
+}
+
+/// The element type of the list a lambda parameter `name` ranges over, for a lambda still being
+/// written (`any(items, p => p.`), which does not check yet: read from the text before.
+fn lambda_param(a: &Analysis, item: Option<&Item>, lead: &str, name: &str) -> Option<Type> {
+    let arrow = lead
+        .rmatch_indices("=>")
+        .find(|(at, _)| {
+            let before = lead[..*at].trim_end();
+            before.ends_with(name)
+                && !before[..before.len() - name.len()].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        })?
+        .0;
+    let param_start = lead[..arrow].trim_end().len() - name.len();
+    let before = lead[..param_start].trim_end().strip_suffix(',')?;
+    let (first, rest) = match dotted_tail(before).split_first() {
+        Some((Step::Name(first), rest)) => (*first, rest.to_vec()),
+        _ => return None,
+    };
+    match follow(a, first_segment(a, item, before, first), &rest).map(strip_optional)? {
+        Type::List(elem) => Some(*elem),
+        _ => None,
+    }
 }
 
 /// The message the event of an item's source is.
@@ -141,9 +216,9 @@ fn locals(a: &Analysis, item: Option<&Item>, offset: u32) -> Vec<(String, Type)>
     out
 }
 
-/// What `name` is at the start of a dotted chain: a local, a field of the event, or a type
-/// brought in with `use` (for enum values).
-fn first_segment(a: &Analysis, item: Option<&Item>, name: &str) -> Option<Type> {
+/// What `name` is at the start of a dotted chain: a local, a lambda parameter, a field of the
+/// event, or a type brought in with `use` (for enum values).
+fn first_segment(a: &Analysis, item: Option<&Item>, lead: &str, name: &str) -> Option<Type> {
     if let Some((_, ty)) = locals(a, item, u32::MAX).into_iter().find(|(n, _)| n == name) {
         return Some(ty);
     }
@@ -154,6 +229,9 @@ fn first_segment(a: &Analysis, item: Option<&Item>, name: &str) -> Option<Type> 
         && let Some((_, f)) = a.schema.message(m).field(name)
     {
         return Some(f.ty.clone());
+    }
+    if let Some(elem) = lambda_param(a, item, lead, name) {
+        return Some(elem);
     }
     let full = use_alias(a, name).unwrap_or_else(|| name.to_owned());
     match a.schema.lookup(&full)? {
@@ -172,16 +250,10 @@ fn use_alias(a: &Analysis, name: &str) -> Option<String> {
     })
 }
 
-/// The fields (or enum values) after `chain.`.
-fn members(a: &Analysis, item: Option<&Item>, chain: &[&str]) -> Vec<Completion> {
-    let Some((first, rest)) = chain.split_first() else { return Vec::new() };
-    let mut ty = first_segment(a, item, first);
-    for name in rest {
-        ty = match ty.map(strip_optional) {
-            Some(Type::Message(m)) => a.schema.message(m).field(name).map(|(_, f)| f.ty.clone()),
-            _ => None,
-        };
-    }
+/// The fields (or enum values) after `chain.`; `lead` is the text before the chain's end.
+fn members(a: &Analysis, item: Option<&Item>, lead: &str, chain: &[Step<'_>]) -> Vec<Completion> {
+    let Some((Step::Name(first), rest)) = chain.split_first() else { return Vec::new() };
+    let ty = follow(a, first_segment(a, item, lead, first), rest);
     match ty.map(strip_optional) {
         Some(Type::Message(m)) => fields_of(a, m),
         Some(Type::Enum(id)) if chain.len() == 1 => a
