@@ -3,7 +3,7 @@
 //! bundle in files of 100; `--reloads-only`: no executor and loading figures).
 //!
 //! For each bundle size, one thread streams events through an executor that follows reloads
-//! while this one changes one rule 100 times. A reload is timed from its trigger (the moment
+//! while this one changes one rule 100 times (each time to a text of another length). A reload is timed from its trigger (the moment
 //! the changed text is there, as a file event would report it: checking, compiling the changed
 //! rule and publishing all count) to the first event the new version evaluates. Throughput
 //! while reloading is set against the same stream's steady state, measured in the same run.
@@ -110,9 +110,11 @@ fn reloads(n: usize, per_file: usize) {
     let before = processed.load(Ordering::Relaxed);
     let reload_start = Instant::now();
     for k in 1..=RELOADS {
-        // One rule changed: the first route rule's event name.
+        // One rule changed: the first route rule's event name, to a name whose length differs
+        // from the last one's, so that everything after it in its file moves.
         let mut texts = base.clone();
-        texts[1].1 = texts[1].1.replacen("when event == \"ev_0\"", &format!("when event == \"ev_0_{k}\""), 1);
+        let name = format!("ev_0_{}", "x".repeat(1 + k % 2));
+        texts[1].1 = texts[1].1.replacen("when event == \"ev_0\"", &format!("when event == \"{name}\""), 1);
         let trigger = epoch.elapsed().as_nanos() as u64;
         let t = Instant::now();
         let a = analyze_files(&texts, &mut parses);

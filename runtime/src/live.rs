@@ -1,6 +1,9 @@
 //! The live version of a bundle: where a reload publishes a new version and executors that
 //! follow reloads take it, each at its next event boundary, so that every event is evaluated
-//! wholly by one version. A version is freed, native code included, once no executor runs it.
+//! wholly by one version. A version replaced by a reload is kept here until no executor runs
+//! it, and then freed (native code included) by the next reload, on the reloading thread:
+//! freeing a large version takes milliseconds, which an executor must not spend between two
+//! events.
 
 use std::sync::Arc;
 
@@ -12,13 +15,19 @@ use crate::loaded::{Loaded, Reloaded, SetupError};
 
 pub struct Live {
     current: ArcSwap<Loaded>,
+    /// Versions replaced by a reload, until no executor holds them.
+    retired: std::sync::Mutex<Vec<Arc<Loaded>>>,
     /// Reloads go one at a time: each is diffed against the version before it.
     reloading: std::sync::Mutex<()>,
 }
 
 impl Live {
     pub fn new(loaded: Arc<Loaded>) -> Arc<Live> {
-        Arc::new(Live { current: ArcSwap::new(loaded), reloading: std::sync::Mutex::new(()) })
+        Arc::new(Live {
+            current: ArcSwap::new(loaded),
+            retired: std::sync::Mutex::new(Vec::new()),
+            reloading: std::sync::Mutex::new(()),
+        })
     }
 
     /// The version live now.
@@ -37,8 +46,18 @@ impl Live {
     /// goes on.
     pub fn reload(&self, program: Program, schema: Schema) -> Result<Reloaded, SetupError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        self.collect();
         let (next, report) = self.current().reload(program, schema)?;
-        self.current.store(Arc::new(next));
+        let replaced = self.current.swap(Arc::new(next));
+        self.retired.lock().unwrap_or_else(|p| p.into_inner()).push(replaced);
         Ok(report)
+    }
+
+    /// Frees the replaced versions no executor runs any more (here, not on an executor's
+    /// thread); a reload does it first. Returns how many are still held.
+    pub fn collect(&self) -> usize {
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        retired.retain(|v| Arc::strong_count(v) > 1);
+        retired.len()
     }
 }

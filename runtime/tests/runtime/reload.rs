@@ -222,3 +222,21 @@ rule c on clicks when len(items) > 1 => emit out { event: "c", app_id: len(items
         assert_eq!(run(&mut exec), run(&mut Executor::new(fresh)), "version {}", k + 1);
     }
 }
+
+/// A replaced version is kept until no executor runs it, then freed by a reload (on the
+/// reloading thread, not between an executor's events).
+#[test]
+fn replaced_versions_are_freed_once_unused() {
+    let config = Config { engine: Engine::Interpreter, ..Config::default() };
+    let live = Live::new(Loaded::from_analysis(&analyze(0), config).expect("loads"));
+    let mut exec = Executor::following(live.clone());
+    let first = Arc::downgrade(&live.current());
+    live.reload(analyze(1).program, analyze(1).schema).expect("reloads");
+    // The executor has not moved yet: version 0 is still held.
+    assert_eq!(live.collect(), 1);
+    assert!(first.upgrade().is_some());
+    exec.refresh();
+    assert_eq!(live.collect(), 0, "no executor runs version 0 any more");
+    assert!(first.upgrade().is_none(), "version 0 is freed");
+    drop(exec);
+}
