@@ -129,6 +129,14 @@ impl Client {
         }
     }
 
+    /// `exit` without `shutdown` first, and the server's exit status.
+    pub fn exit_now(mut self) -> Result<i32, String> {
+        self.notify("exit", Value::Null)?;
+        drop(self.stdin);
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        Ok(status.code().unwrap_or(-1))
+    }
+
     /// `shutdown`, `exit`, and the server's exit status.
     pub fn stop(mut self) -> Result<i32, String> {
         let answer = self.request("shutdown", Value::Null)?;

@@ -10,11 +10,13 @@ pub mod client;
 mod convert;
 mod server;
 
-/// Serves the protocol on stdin/stdout until the client says `exit`.
+/// Serves the protocol on stdin/stdout until the client says `exit`; an error when it did not
+/// ask for `shutdown` first (the protocol's exit status 1).
 pub fn run() -> Result<(), String> {
     let (connection, io) = lsp_server::Connection::stdio();
     let capabilities = serde_json::to_value(server::Server::capabilities()).map_err(|e| e.to_string())?;
     connection.initialize(capabilities).map_err(|e| e.to_string())?;
-    server::Server::new(connection).run()?;
-    io.join().map_err(|e| e.to_string())
+    let clean = server::Server::new(connection).run();
+    io.join().map_err(|e| e.to_string())?;
+    if clean { Ok(()) } else { Err("the client exited without asking to shut down".into()) }
 }

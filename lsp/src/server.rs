@@ -76,16 +76,16 @@ impl Server {
         }
     }
 
-    /// Serves until `exit`.
-    pub fn run(mut self) -> Result<(), String> {
+    /// Serves until `exit` (or until the client goes away); whether `shutdown` came first.
+    pub fn run(mut self) -> bool {
         loop {
             let stale = self.bundles.values().any(|b| b.stale);
             let message = if stale {
                 match self.connection.receiver.recv_timeout(DEBOUNCE) {
                     Ok(m) => m,
-                    Err(crossbeam_timeout) => {
-                        if crossbeam_timeout.is_disconnected() {
-                            return Ok(());
+                    Err(e) => {
+                        if e.is_disconnected() {
+                            return self.shutdown;
                         }
                         self.refresh_all();
                         continue;
@@ -94,7 +94,7 @@ impl Server {
             } else {
                 match self.connection.receiver.recv() {
                     Ok(m) => m,
-                    Err(_) => return Ok(()),
+                    Err(_) => return self.shutdown,
                 }
             };
             match message {
@@ -110,7 +110,7 @@ impl Server {
                     }
                     self.request(req);
                 }
-                Message::Notification(n) if n.method == "exit" => return Ok(()),
+                Message::Notification(n) if n.method == "exit" => return self.shutdown,
                 Message::Notification(n) => self.notification(n),
                 Message::Response(_) => {}
             }

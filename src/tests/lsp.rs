@@ -287,6 +287,16 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
     out
 }
 
+/// `exit` is 0 after `shutdown` (every fixture checks it) and 1 without, as the protocol says.
+#[test]
+fn lsp_exit_without_shutdown_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("evr-lsp-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let client = Client::start(Path::new(env!("CARGO_BIN_EXE_evr")), &dir).expect("evr lsp starts");
+    assert_eq!(client.exit_now().expect("exits"), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn lsp_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lsp");
