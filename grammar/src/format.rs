@@ -22,14 +22,17 @@ pub fn format(src: &str) -> Option<String> {
     if !parsed.errors.is_empty() {
         return None;
     }
-    Some(Printer { src, comments: &parsed.module.comments, placed: Vec::new() }.module(&parsed.module))
+    let comments = &parsed.module.comments;
+    Some(Printer { src, comments, placed: vec![false; comments.len()], log: Vec::new() }.module(&parsed.module))
 }
 
 struct Printer<'a> {
     src: &'a str,
     comments: &'a [Comment],
-    /// Comments already printed, by index.
-    placed: Vec<usize>,
+    /// Per comment, whether it is printed already.
+    placed: Vec<bool>,
+    /// The comments printed, in order: what an item kept as written takes back.
+    log: Vec<usize>,
 }
 
 impl Printer<'_> {
@@ -43,12 +46,18 @@ impl Printer<'_> {
         lines.len() > 2 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty())
     }
 
-    /// Comments wholly inside `[from, to)`, not printed yet.
+    /// Comments wholly inside `[from, to)`, not printed yet (comments are in order of place).
     fn comments_in(&self, from: u32, to: u32) -> Vec<usize> {
-        (0..self.comments.len())
-            .filter(|&i| !self.placed.contains(&i))
-            .filter(|&i| self.comments[i].span.start >= from && self.comments[i].span.end <= to)
+        let first = self.comments.partition_point(|c| c.span.start < from);
+        (first..self.comments.len())
+            .take_while(|&i| self.comments[i].span.start < to)
+            .filter(|&i| !self.placed[i] && self.comments[i].span.end <= to)
             .collect()
+    }
+
+    fn place(&mut self, i: usize) {
+        self.placed[i] = true;
+        self.log.push(i);
     }
 
     /// The comment starting on the line where `end` is, after it.
@@ -71,7 +80,7 @@ impl Printer<'_> {
             out.push_str(indent);
             out.push_str(self.text(c).trim_end());
             out.push('\n');
-            self.placed.push(i);
+            self.place(i);
             at = c.end;
         }
         if (!first || at != from) && self.blank_between(at, next) {
@@ -101,21 +110,24 @@ impl Printer<'_> {
         if let Some(i) = self.trailing(end, limit) {
             out.push(' ');
             out.push_str(self.text(self.comments[i].span).trim_end());
-            self.placed.push(i);
+            self.place(i);
         }
         out.push('\n');
     }
 
     fn item(&mut self, out: &mut String, item: &Item) {
-        let before = (self.placed.clone(), out.len());
+        let (placed_before, written_before) = (self.log.len(), out.len());
         self.item_layout(out, item);
         // A comment the layout had no place for: the item as written.
         if !self.comments_in(item.span.start, item.span.end).is_empty() {
-            self.placed = before.0;
-            out.truncate(before.1);
+            for i in self.log.drain(placed_before..) {
+                self.placed[i] = false;
+            }
+            out.truncate(written_before);
             out.push_str(self.text(item.span));
-            let inside = self.comments_in(item.span.start, item.span.end);
-            self.placed.extend(inside);
+            for i in self.comments_in(item.span.start, item.span.end) {
+                self.place(i);
+            }
         }
     }
 

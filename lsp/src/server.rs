@@ -269,6 +269,12 @@ impl Server {
         Some((a, file))
     }
 
+    /// The analysis, file and byte offset a request's position is at.
+    fn at(&mut self, p: &lsp::TextDocumentPositionParams) -> Option<(&Analysis, FileId, u32)> {
+        let (a, file) = self.analysis(&p.text_document.uri)?;
+        Some((a, file, convert::offset(&a.files, file, p.position)))
+    }
+
     fn request(&mut self, req: Request) {
         let id = req.id.clone();
         match self.answer(req) {
@@ -289,9 +295,7 @@ impl Server {
         match req.method.as_str() {
             "textDocument/hover" => {
                 let p: lsp::HoverParams = params(req.params)?;
-                let at = &p.text_document_position_params;
-                let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
-                let offset = convert::offset(&a.files, file, at.position);
+                let Some((a, file, offset)) = self.at(&p.text_document_position_params) else { return Ok(Value::Null) };
                 json(ide::hover(a, file, offset).map(|(span, markdown)| lsp::Hover {
                     contents: lsp::HoverContents::Markup(lsp::MarkupContent {
                         kind: lsp::MarkupKind::Markdown,
@@ -302,9 +306,7 @@ impl Server {
             }
             "textDocument/definition" => {
                 let p: lsp::GotoDefinitionParams = params(req.params)?;
-                let at = &p.text_document_position_params;
-                let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
-                let offset = convert::offset(&a.files, file, at.position);
+                let Some((a, file, offset)) = self.at(&p.text_document_position_params) else { return Ok(Value::Null) };
                 let Some(symbol) = ide::symbol_at(a, file, offset) else { return Ok(Value::Null) };
                 let location = match ide::definition(a, &symbol.target) {
                     Some(span) => Some(convert::location(&a.files, span)),
@@ -314,9 +316,7 @@ impl Server {
             }
             "textDocument/references" => {
                 let p: lsp::ReferenceParams = params(req.params)?;
-                let at = &p.text_document_position;
-                let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
-                let offset = convert::offset(&a.files, file, at.position);
+                let Some((a, file, offset)) = self.at(&p.text_document_position) else { return Ok(Value::Null) };
                 let Some(symbol) = ide::symbol_at(a, file, offset) else { return Ok(Value::Null) };
                 let definition = ide::definition(a, &symbol.target);
                 let spans = ide::references(a, &symbol.target)
@@ -326,9 +326,7 @@ impl Server {
             }
             "textDocument/completion" => {
                 let p: lsp::CompletionParams = params(req.params)?;
-                let at = &p.text_document_position;
-                let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
-                let offset = convert::offset(&a.files, file, at.position);
+                let Some((a, file, offset)) = self.at(&p.text_document_position) else { return Ok(Value::Null) };
                 let items: Vec<lsp::CompletionItem> =
                     ide::completions(a, file, offset).iter().map(convert::completion).collect();
                 json(lsp::CompletionResponse::Array(items))
@@ -364,16 +362,13 @@ impl Server {
             }
             "textDocument/prepareRename" => {
                 let p: lsp::TextDocumentPositionParams = params(req.params)?;
-                let Some((a, file)) = self.analysis(&p.text_document.uri) else { return Ok(Value::Null) };
-                let offset = convert::offset(&a.files, file, p.position);
+                let Some((a, file, offset)) = self.at(&p) else { return Ok(Value::Null) };
                 let symbol = ide::prepare_rename(a, file, offset).map_err(Refusal::Failed)?;
                 json(lsp::PrepareRenameResponse::Range(convert::range(&a.files, symbol.span)))
             }
             "textDocument/rename" => {
                 let p: lsp::RenameParams = params(req.params)?;
-                let at = &p.text_document_position;
-                let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
-                let offset = convert::offset(&a.files, file, at.position);
+                let Some((a, file, offset)) = self.at(&p.text_document_position) else { return Ok(Value::Null) };
                 let spans = ide::rename(a, file, offset, &p.new_name).map_err(Refusal::Failed)?;
                 // The protocol's own map type; its keys are never changed while in it.
                 #[allow(clippy::mutable_key_type)]
@@ -424,9 +419,7 @@ impl Server {
             }
             "textDocument/signatureHelp" => {
                 let p: lsp::SignatureHelpParams = params(req.params)?;
-                let at = &p.text_document_position_params;
-                let Some((a, file)) = self.analysis(&at.text_document.uri) else { return Ok(Value::Null) };
-                let offset = convert::offset(&a.files, file, at.position);
+                let Some((a, file, offset)) = self.at(&p.text_document_position_params) else { return Ok(Value::Null) };
                 json(ide::signature_at(a, file, offset).map(|s| convert::signature(&s)))
             }
             "textDocument/codeAction" => {

@@ -38,6 +38,15 @@ impl Editor {
     fn stop(self) -> i32 {
         self.0.stop().unwrap_or_else(|e| panic!("stopping: {e}"))
     }
+
+    /// A request about a place (`file`, position), with `more` parameters.
+    fn at(&mut self, method: &str, (file, position): (PathBuf, Value), more: Value) -> Value {
+        let mut params = json!({ "textDocument": { "uri": uri(&file) }, "position": position });
+        if let (Some(all), Value::Object(more)) = (params.as_object_mut(), more) {
+            all.extend(more);
+        }
+        self.request(method, params)
+    }
 }
 
 /// A fixture: its files (markers removed), where each marker is, and its requests.
@@ -178,10 +187,10 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
     let mut printed: BTreeMap<String, Value> = BTreeMap::new();
     for line in &fixture.requests {
         let words: Vec<&str> = line.splitn(3, ' ').collect();
-        let at = |m: &str| -> (String, Value) {
+        let at = |m: &str| -> (PathBuf, Value) {
             let (file, offset) =
                 markers.get(m).unwrap_or_else(|| panic!("no marker {m} in {}", fixture_path.display()));
-            (file.clone(), position(&texts[file], *offset))
+            (dir.join(file), position(&texts[file], *offset))
         };
         let doc = |file: &str| json!({ "uri": uri(&dir.join(file)) });
         let answer = match words.as_slice() {
@@ -209,24 +218,16 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
                 None
             }
             ["hover", m] => {
-                let (file, p) = at(m);
-                Some(client.request("textDocument/hover", json!({ "textDocument": doc(&file), "position": p })))
+                Some(client.at("textDocument/hover", at(m), json!({})))
             }
             ["definition", m] => {
-                let (file, p) = at(m);
-                Some(client.request("textDocument/definition", json!({ "textDocument": doc(&file), "position": p })))
+                Some(client.at("textDocument/definition", at(m), json!({})))
             }
             ["references", m] => {
-                let (file, p) = at(m);
-                Some(client.request(
-                    "textDocument/references",
-                    json!({ "textDocument": doc(&file), "position": p, "context": { "includeDeclaration": true } }),
-                ))
+                Some(client.at("textDocument/references", at(m), json!({ "context": { "includeDeclaration": true } })))
             }
             ["completion", m] => {
-                let (file, p) = at(m);
-                let answer =
-                    client.request("textDocument/completion", json!({ "textDocument": doc(&file), "position": p }));
+                let answer = client.at("textDocument/completion", at(m), json!({}));
                 // Labels, kinds and details only: the full items are long and say little more.
                 let items = answer.as_array().cloned().unwrap_or_default();
                 Some(Value::Array(
@@ -237,25 +238,19 @@ fn transcript(fixture_path: &Path, dir: &Path) -> String {
                 ))
             }
             ["rename", m, new] => {
-                let (file, p) = at(m);
-                Some(client.request(
-                    "textDocument/rename",
-                    json!({ "textDocument": doc(&file), "position": p, "newName": new }),
-                ))
+                Some(client.at("textDocument/rename", at(m), json!({ "newName": new })))
             }
             ["prepareRename", m] => {
-                let (file, p) = at(m);
-                Some(client.request("textDocument/prepareRename", json!({ "textDocument": doc(&file), "position": p })))
+                Some(client.at("textDocument/prepareRename", at(m), json!({})))
             }
             ["signature", m] => {
-                let (file, p) = at(m);
-                Some(client.request("textDocument/signatureHelp", json!({ "textDocument": doc(&file), "position": p })))
+                Some(client.at("textDocument/signatureHelp", at(m), json!({})))
             }
             ["actions", m] => {
                 let (file, p) = at(m);
                 Some(client.request(
                     "textDocument/codeAction",
-                    json!({ "textDocument": doc(&file), "range": { "start": p, "end": p }, "context": { "diagnostics": [] } }),
+                    json!({ "textDocument": { "uri": uri(&file) }, "range": { "start": p, "end": p }, "context": { "diagnostics": [] } }),
                 ))
             }
             ["tokens", file] => {
