@@ -189,10 +189,92 @@ pub struct Program {
     /// In declaration order (files ordered by path), which is evaluation order. Each unit is
     /// shared: a version made from an unchanged file holds the very units of the version
     /// before, so what a reload compares and rebuilds is what changed.
-    pub drops: Vec<Arc<Drop>>,
-    pub scores: Vec<Arc<Score>>,
-    pub rules: Vec<Arc<Rule>>,
+    pub drops: Vec<Placed<Drop>>,
+    pub scores: Vec<Placed<Score>>,
+    pub rules: Vec<Placed<Rule>>,
     pub tests: Vec<Test>,
+}
+
+/// A unit of a program, and how far edits before it in its file moved it since it was
+/// checked. The unit is shared — between versions, and with the checker's cache of the last
+/// analysis — and a move changes nothing it means, so the move is kept here instead of in a
+/// copy of the unit with every span moved: moving the units after an edit costs nothing per
+/// node. Spans read from the unit are where they were when it was checked; [`place`]
+/// (Self::place) says where one is now.
+#[derive(Clone, Debug)]
+pub struct Placed<T> {
+    shared: Arc<T>,
+    moved: i64,
+}
+
+/// What a drop, a score and a rule have in common for [`Placed`].
+pub trait PlacedUnit: Clone + Spans {
+    /// The span of the unit's item, when it was checked.
+    fn item_span(&self) -> Span;
+}
+
+impl<T: PlacedUnit> Placed<T> {
+    /// A unit where it was checked.
+    pub fn new(unit: Arc<T>) -> Placed<T> {
+        Placed { shared: unit, moved: 0 }
+    }
+
+    /// The same unit, `delta` bytes further in its file.
+    pub fn moved_by(&self, delta: i64) -> Placed<T> {
+        Placed { shared: self.shared.clone(), moved: self.moved + delta }
+    }
+
+    /// Where a span read from the unit is now.
+    pub fn place(&self, span: Span) -> Span {
+        place(self.shared.item_span(), self.moved, span)
+    }
+
+    /// The unit as if checked where it is now: every span moved (a copy, when it moved).
+    pub fn settled(&self) -> Placed<T> {
+        if self.moved == 0 {
+            return self.clone();
+        }
+        let mut unit = (*self.shared).clone();
+        unit.spans_mut(&mut |s| *s = self.place(*s));
+        Placed::new(Arc::new(unit))
+    }
+}
+
+/// Where `span`, read from a unit checked as the item at `item` and moved by `moved` since, is
+/// now. Spans inside the item moved with it; others (a fn inlined from another item) are where
+/// they were: had that item moved, every unit would have been checked again.
+fn place(item: Span, moved: i64, span: Span) -> Span {
+    let inside = span.file == item.file && span.start >= item.start && span.end <= item.end;
+    if moved == 0 || !inside {
+        return span;
+    }
+    let at = |x: u32| (i64::from(x) + moved) as u32;
+    Span { file: span.file, start: at(span.start), end: at(span.end) }
+}
+
+impl<T> std::ops::Deref for Placed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.shared
+    }
+}
+
+impl PlacedUnit for Drop {
+    fn item_span(&self) -> Span {
+        self.span
+    }
+}
+
+impl PlacedUnit for Score {
+    fn item_span(&self) -> Span {
+        self.span
+    }
+}
+
+impl PlacedUnit for Rule {
+    fn item_span(&self) -> Span {
+        self.span
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -663,7 +745,10 @@ pub struct UnitView<'p> {
     pub source: SourceId,
     pub unit: &'p Unit,
     pub annotations: &'p [Annotation],
+    /// The span of the unit's item, when it was checked (see [`place`](Self::place)).
     pub span: Span,
+    /// How far the unit moved since it was checked ([`Placed`]).
+    pub moved: i64,
     pub body: UnitBody<'p>,
 }
 
@@ -676,6 +761,11 @@ pub enum UnitBody<'p> {
 }
 
 impl UnitView<'_> {
+    /// Where a span read from the unit is now.
+    pub fn place(&self, span: Span) -> Span {
+        place(self.span, self.moved, span)
+    }
+
     /// Calls `f` on the unit's top-level expressions.
     pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
         match self.body {
@@ -695,6 +785,17 @@ impl Program {
             .chain((0..self.rules.len() as u32).map(UnitRef::Rule))
     }
 
+    /// The program as if checked where it is now: the spans of every unit that moved since it
+    /// was checked moved with it (for comparing with a fresh analysis).
+    pub fn settled(&self) -> Program {
+        Program {
+            drops: self.drops.iter().map(Placed::settled).collect(),
+            scores: self.scores.iter().map(Placed::settled).collect(),
+            rules: self.rules.iter().map(Placed::settled).collect(),
+            ..self.clone()
+        }
+    }
+
     /// A unit. Panics on a reference that is not this program's (a caller's bug).
     pub fn unit(&self, r: UnitRef) -> UnitView<'_> {
         fn view<'p>(
@@ -702,23 +803,23 @@ impl Program {
             source: SourceId,
             unit: &'p Unit,
             annotations: &'p [Annotation],
-            span: Span,
+            (span, moved): (Span, i64),
             body: UnitBody<'p>,
         ) -> UnitView<'p> {
-            UnitView { name, source, unit, annotations, span, body }
+            UnitView { name, source, unit, annotations, span, moved, body }
         }
         match r {
             UnitRef::Drop(i) => {
                 let d = &self.drops[i as usize];
-                view(&d.name, d.source, &d.unit, &d.annotations, d.span, UnitBody::Drop(&d.cond))
+                view(&d.name, d.source, &d.unit, &d.annotations, (d.span, d.moved), UnitBody::Drop(&d.cond))
             }
             UnitRef::Score(i) => {
                 let s = &self.scores[i as usize];
-                view(&s.name, s.source, &s.unit, &s.annotations, s.span, UnitBody::Score(&s.weights))
+                view(&s.name, s.source, &s.unit, &s.annotations, (s.span, s.moved), UnitBody::Score(&s.weights))
             }
             UnitRef::Rule(i) => {
                 let r = &self.rules[i as usize];
-                view(&r.name, r.source, &r.unit, &r.annotations, r.span, UnitBody::Rule(r))
+                view(&r.name, r.source, &r.unit, &r.annotations, (r.span, r.moved), UnitBody::Rule(r))
             }
         }
     }

@@ -231,7 +231,7 @@ fn two_files(first: &str, second: &str, parses: &mut evr_compiler::Parses) -> ev
 
 fn rendered(a: &evr_compiler::Analysis) -> String {
     let diags: String = a.diagnostics.iter().map(|d| evr_compiler::diag::human::render(&a.files, d, false)).collect();
-    format!("{diags}\n{:?}\n{:?}", a.program, a.modules)
+    format!("{diags}\n{:?}\n{:?}", a.program.settled(), a.modules)
 }
 
 proptest! {

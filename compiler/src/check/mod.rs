@@ -57,9 +57,9 @@ struct CheckedItem {
 
 #[derive(Clone)]
 enum Checked {
-    Drop(Arc<ir::Drop>),
-    Score(Arc<ir::Score>),
-    Rule(Arc<ir::Rule>),
+    Drop(ir::Placed<ir::Drop>),
+    Score(ir::Placed<ir::Score>),
+    Rule(ir::Placed<ir::Rule>),
     /// The item gave no unit (its source is unknown).
     Nothing,
 }
@@ -74,19 +74,12 @@ impl Checked {
         }
     }
 
-    /// The same unit, every span moved by `shift`: in place when nothing else holds it (the
-    /// editor's case, whose last analysis is gone by then), else a copy (a running version
-    /// still holds it).
+    /// The same unit, moved by `shift` (an edit before it): the unit itself is not touched.
     fn moved(self, shift: &evr_grammar::Shift) -> Checked {
-        use ir::Spans;
-        fn moved<T: Clone + Spans>(mut unit: Arc<T>, shift: &evr_grammar::Shift) -> Arc<T> {
-            Arc::make_mut(&mut unit).spans_mut(&mut |s| *s = shift.span(*s));
-            unit
-        }
         match self {
-            Checked::Drop(d) => Checked::Drop(moved(d, shift)),
-            Checked::Score(s) => Checked::Score(moved(s, shift)),
-            Checked::Rule(r) => Checked::Rule(moved(r, shift)),
+            Checked::Drop(d) => Checked::Drop(d.moved_by(shift.delta)),
+            Checked::Score(s) => Checked::Score(s.moved_by(shift.delta)),
+            Checked::Rule(r) => Checked::Rule(r.moved_by(shift.delta)),
             Checked::Nothing => Checked::Nothing,
         }
     }
@@ -213,7 +206,7 @@ pub fn check_reusing(
                     let cond = cx.condition(cond, "the condition of a drop");
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
-                        program.drops.push(Arc::new(ir::Drop {
+                        program.drops.push(ir::Placed::new(Arc::new(ir::Drop {
                             origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
@@ -222,7 +215,7 @@ pub fn check_reusing(
                             annotations,
                             doc,
                             span: item.span,
-                        }));
+                        })));
                     }
                 }
                 ItemKind::Score { name, source, weights } => {
@@ -234,7 +227,7 @@ pub fn check_reusing(
                         .collect();
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
-                        program.scores.push(Arc::new(ir::Score {
+                        program.scores.push(ir::Placed::new(Arc::new(ir::Score {
                             origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
@@ -243,7 +236,7 @@ pub fn check_reusing(
                             annotations,
                             doc,
                             span: item.span,
-                        }));
+                        })));
                     }
                 }
                 ItemKind::Rule { name, source, cond, body } => {
@@ -257,7 +250,7 @@ pub fn check_reusing(
                     let body = cx.block(body);
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
-                        program.rules.push(Arc::new(ir::Rule {
+                        program.rules.push(ir::Placed::new(Arc::new(ir::Rule {
                             origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
@@ -267,7 +260,7 @@ pub fn check_reusing(
                             annotations,
                             doc,
                             span: item.span,
-                        }));
+                        })));
                     }
                 }
                 ItemKind::Test { name, name_span, body } => {

@@ -10,7 +10,7 @@ use evr_grammar::ast::{FileId, Item, ItemKind, Span};
 use evr_stdlib::Builtin;
 
 use crate::Analysis;
-use crate::ir::Expr;
+use crate::ir::{Expr, UnitView};
 use crate::schema::{ProtoItem, ProtoPlace, TypeRef};
 use crate::symbols::{Def, Ref};
 use crate::types::Type;
@@ -262,20 +262,22 @@ pub fn builtin_doc(b: Builtin) -> String {
 
 /// The span and type of the smallest checked expression of the file that holds `offset`.
 pub fn expression_at(a: &Analysis, file: FileId, offset: u32) -> Option<(Span, Type)> {
-    fn walk(e: &Expr, file: FileId, offset: u32, best: &mut Option<(Span, Type)>) {
-        if e.span.file != file || !e.span.contains(offset) {
+    fn walk(unit: &UnitView, e: &Expr, file: FileId, offset: u32, best: &mut Option<(Span, Type)>) {
+        let span = unit.place(e.span);
+        if span.file != file || !span.contains(offset) {
             return;
         }
-        if best.as_ref().is_none_or(|(b, _)| e.span.end - e.span.start <= b.end - b.start) {
-            *best = Some((e.span, e.ty.clone()));
+        if best.as_ref().is_none_or(|(b, _)| span.end - span.start <= b.end - b.start) {
+            *best = Some((span, e.ty.clone()));
         }
-        e.for_each_child(|c| walk(c, file, offset, best));
+        e.for_each_child(|c| walk(unit, c, file, offset, best));
     }
     let mut best = None;
     for r in a.program.units() {
         let unit = a.program.unit(r);
-        if unit.span.file == file && unit.span.contains(offset) {
-            unit.for_each_expr(&mut |e| walk(e, file, offset, &mut best));
+        let at = unit.place(unit.span);
+        if at.file == file && at.contains(offset) {
+            unit.for_each_expr(&mut |e| walk(&unit, e, file, offset, &mut best));
         }
     }
     best

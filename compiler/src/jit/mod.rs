@@ -242,7 +242,8 @@ pub fn compile_units(
                                 }
                                 out.push(machine(&mut ctx, &**isa, *id).map_err(|e| Err(format!("{name}: {e}"))));
                             }
-                            Err(unsupported) => {
+                            Err(mut unsupported) => {
+                                unsupported.span = unit.place(unsupported.span);
                                 drop(t);
                                 // The builder did not finish this function; its context must start afresh.
                                 fctx = FunctionBuilderContext::new();

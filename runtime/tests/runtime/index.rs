@@ -104,7 +104,7 @@ rule r4 on s => route out;
         let mut p = flipped.program.clone();
         let mut extra = (*p.rules[0]).clone();
         extra.name = "r5".into();
-        p.rules.push(std::sync::Arc::new(extra));
+        p.rules.push(evr_compiler::ir::Placed::new(std::sync::Arc::new(extra)));
         p
     };
     assert!(index.updated(&base.program, &flipped, &[1, 3]).is_none(), "rules added: built afresh");
