@@ -262,6 +262,23 @@ proptest! {
 proptest! {
     #![proptest_config(cases(200))]
 
+    /// The edit between two texts is the span between their longest common prefix and suffix
+    /// (texts long enough to be compared in chunks, and edits anywhere in them).
+    #[test]
+    fn shift_is_the_one_edit(base in "[ab]{0,900}", at in any::<prop::sample::Index>(), cut in 0usize..40, insert in "[ab]{0,40}") {
+        let start = at.index(base.len() + 1);
+        let end = (start + cut).min(base.len());
+        let mut next = base.clone();
+        next.replace_range(start..end, &insert);
+        let (a, b) = (base.as_bytes(), next.as_bytes());
+        let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let most = a.len().min(b.len()) - prefix;
+        let suffix = a.iter().rev().zip(b.iter().rev()).take(most).take_while(|(x, y)| x == y).count();
+        let shift = evr_grammar::Shift::between(0, &base, &next);
+        prop_assert_eq!((shift.edit as usize, shift.from as usize), (prefix, a.len() - suffix));
+        prop_assert_eq!(shift.delta, b.len() as i64 - a.len() as i64);
+    }
+
     /// Parsing again after an edit — lexing only around it, taking untouched items as they
     /// were — gives exactly what parsing the new text from scratch gives: tokens, comments,
     /// errors, items and every span.

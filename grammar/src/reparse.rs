@@ -24,9 +24,9 @@ impl Shift {
     /// The shift that turns `old` into `new`: one edit, the smallest that covers every change.
     pub fn between(file: FileId, old: &str, new: &str) -> Shift {
         let (old, new) = (old.as_bytes(), new.as_bytes());
-        let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let prefix = common_prefix(old, new);
         let most = old.len().min(new.len()) - prefix;
-        let suffix = old.iter().rev().zip(new.iter().rev()).take(most).take_while(|(a, b)| a == b).count();
+        let suffix = common_suffix(&old[prefix..], &new[prefix..]).min(most);
         Shift {
             file,
             edit: prefix as u32,
@@ -53,6 +53,30 @@ impl Shift {
     pub fn untouched(&self, s: Span) -> bool {
         s.end <= self.edit || s.start >= self.from
     }
+}
+
+/// How many bytes `a` and `b` start with alike. Whole chunks are compared first (a slice
+/// comparison is a `memcmp`), so a file of megabytes is compared in microseconds.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 256;
+    let n = a.len().min(b.len());
+    let mut at = 0;
+    while at + CHUNK <= n && a[at..at + CHUNK] == b[at..at + CHUNK] {
+        at += CHUNK;
+    }
+    at + a[at..n].iter().zip(&b[at..n]).take_while(|(x, y)| x == y).count()
+}
+
+/// How many bytes `a` and `b` end with alike.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 256;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut same = 0;
+    while same + CHUNK <= n && a[n - same - CHUNK..n - same] == b[n - same - CHUNK..n - same] {
+        same += CHUNK;
+    }
+    same + a[..n - same].iter().rev().zip(b[..n - same].iter().rev()).take_while(|(x, y)| x == y).count()
 }
 
 /// A parse of a file's new text, and what it took from the old one.
