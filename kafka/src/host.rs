@@ -6,7 +6,8 @@
 //! slows consumption instead of growing memory) and commits what [`Offsets`] says may be
 //! committed. A worker evaluates the message with its partition's executor, which follows
 //! reloads between messages, and sends the outputs. The producer's delivery callback
-//! acknowledges them; a failed delivery is sent again after a back-off, never dropped.
+//! acknowledges them; a failed delivery is sent again after a back-off, never dropped, and a
+//! producer whose deliveries keep failing is made again ([`Producers`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -15,6 +16,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use evr_compiler::ir::SourceId;
 use evr_runtime::executor::Executor;
 use evr_runtime::live::Live;
@@ -182,9 +184,48 @@ impl ProducerContext for Delivery {
 
 type Produce = ThreadedProducer<Delivery>;
 
+/// A delivery that failed this many times running means a stalled producer.
+const STALLED: u32 = 2;
+/// A stalled producer is made again at most this often.
+const RENEW_EVERY: Duration = Duration::from_secs(30);
+
+/// The idempotent producer, made again when it stalls. A broker that comes back without the
+/// producer's state (restarted from memory) may never complete its deliveries: they time out
+/// and, sent again, time out again. Then the resender makes a new producer (a new producer id)
+/// and everything is sent through it; what the old one still holds times out and is sent again.
+struct Producers {
+    current: ArcSwap<Produce>,
+    make: Box<dyn Fn() -> Result<Produce, String> + Send + Sync>,
+    renewed: Mutex<Instant>,
+}
+
+impl Producers {
+    fn current(&self) -> arc_swap::Guard<Arc<Produce>> {
+        self.current.load()
+    }
+
+    /// Makes a new producer unless one was made less than [`RENEW_EVERY`] ago.
+    fn renew(&self) {
+        let mut renewed = self.renewed.lock().unwrap_or_else(|p| p.into_inner());
+        if renewed.elapsed() < RENEW_EVERY {
+            return;
+        }
+        *renewed = Instant::now();
+        match (self.make)() {
+            Ok(p) => {
+                tracing::warn!("deliveries keep failing: the producer is made again");
+                let old = self.current.swap(Arc::new(p));
+                // Letting go of a producer waits for what it still holds: not on this thread.
+                std::thread::spawn(move || drop(old));
+            }
+            Err(e) => tracing::warn!(error = %e, "the producer could not be made again"),
+        }
+    }
+}
+
 struct Group {
     shared: Arc<Shared>,
-    producer: Arc<Produce>,
+    producers: Arc<Producers>,
 }
 
 impl ClientContext for Group {
@@ -214,7 +255,7 @@ impl ConsumerContext for Group {
                 generations.remove(tp);
             }
         }
-        let _ = self.producer.flush(DRAIN);
+        let _ = self.producers.current().flush(DRAIN);
         if !self.shared.offsets.drain(&tps, DRAIN) {
             tracing::warn!(
                 partitions = tps.len(),
@@ -311,19 +352,28 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
         next_generation: AtomicU64::new(1),
     });
     let (resend_tx, resend_rx) = channel::<Resend>();
-    let producer: Arc<Produce> = Arc::new(
-        config(
-            &settings,
-            &[
-                ("enable.idempotence", "true"),
-                // Never give up on a delivery: a broker that is away is waited for.
-                ("message.timeout.ms", "0"),
-                ("linger.ms", "5"),
-            ],
-        )
-        .create_with_context(Delivery { shared: shared.clone(), resend: Mutex::new(resend_tx) })
-        .map_err(|e| format!("cannot make the producer: {e}"))?,
-    );
+    let make = {
+        let (settings, shared) = (settings.clone(), shared.clone());
+        move || -> Result<Produce, String> {
+            config(
+                &settings,
+                &[
+                    ("enable.idempotence", "true"),
+                    // A delivery not acknowledged within this fails, and is sent again after a
+                    // back-off (`resend`): it is never dropped.
+                    ("message.timeout.ms", "10000"),
+                    ("linger.ms", "5"),
+                ],
+            )
+            .create_with_context(Delivery { shared: shared.clone(), resend: Mutex::new(resend_tx.clone()) })
+            .map_err(|e| format!("cannot make the producer: {e}"))
+        }
+    };
+    let producers = Arc::new(Producers {
+        current: ArcSwap::from_pointee(make()?),
+        make: Box::new(make),
+        renewed: Mutex::new(Instant::now()),
+    });
     let consumer: BaseConsumer<Group> = config(
         &settings,
         &[
@@ -338,22 +388,22 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
             ("partition.assignment.strategy", "cooperative-sticky"),
         ],
     )
-    .create_with_context(Group { shared: shared.clone(), producer: producer.clone() })
+    .create_with_context(Group { shared: shared.clone(), producers: producers.clone() })
     .map_err(|e| format!("cannot make the consumer: {e}"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names).map_err(|e| format!("cannot subscribe to {}: {e}", topics.join(", ")))?;
 
     let resender = {
-        let (producer, shared) = (producer.clone(), shared.clone());
-        std::thread::spawn(move || resend(&resend_rx, &producer, &shared))
+        let (producers, shared) = (producers.clone(), shared.clone());
+        std::thread::spawn(move || resend(&resend_rx, &producers, &shared))
     };
     let mut queues: Vec<SyncSender<Job>> = Vec::new();
     let mut workers = Vec::new();
     for _ in 0..settings.workers.max(1) {
         let (tx, rx) = sync_channel::<Job>(QUEUE);
-        let (live, producer, shared) = (live.clone(), producer.clone(), shared.clone());
+        let (live, producers, shared) = (live.clone(), producers.clone(), shared.clone());
         queues.push(tx);
-        workers.push(std::thread::spawn(move || work(&rx, &live, &producer, &shared)));
+        workers.push(std::thread::spawn(move || work(&rx, &live, &producers, &shared)));
     }
 
     let mut last_commit = Instant::now();
@@ -390,11 +440,11 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
     for w in workers {
         let _ = w.join();
     }
-    let _ = producer.flush(DRAIN);
+    let _ = producers.current().flush(DRAIN);
     let deadline = Instant::now() + DRAIN;
     while shared.offsets.in_flight() > 0 && Instant::now() < deadline {
         let _ = consumer.poll(Duration::from_millis(10));
-        let _ = producer.flush(Duration::from_millis(100));
+        let _ = producers.current().flush(Duration::from_millis(100));
     }
     commit(&consumer, &shared, None, CommitMode::Sync);
     consumer.unsubscribe();
@@ -415,8 +465,11 @@ pub(crate) fn config(settings: &Settings, own: &[(&str, &str)]) -> ClientConfig 
     c
 }
 
-fn resend(rx: &Receiver<Resend>, producer: &Produce, shared: &Shared) {
+fn resend(rx: &Receiver<Resend>, producers: &Producers, shared: &Shared) {
     while let Ok(r) = rx.recv() {
+        if r.attempt >= STALLED {
+            producers.renew();
+        }
         // Back off: 50 ms, doubling, at most 5 s.
         let wait = Duration::from_millis(50u64 << r.attempt.min(7)).min(Duration::from_secs(5));
         std::thread::sleep(wait);
@@ -429,7 +482,7 @@ fn resend(rx: &Receiver<Resend>, producer: &Produce, shared: &Shared) {
         if let Some(h) = r.headers {
             record = record.headers(h);
         }
-        send(producer, record, &shared.stop);
+        send(&producers.current(), record, &shared.stop);
     }
 }
 
@@ -455,7 +508,7 @@ fn send(producer: &Produce, mut record: BaseRecord<'_, [u8], [u8], Box<(Token, u
     }
 }
 
-fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Shared) {
+fn work(rx: &Receiver<Job>, live: &Arc<Live>, producers: &Producers, shared: &Shared) {
     // One executor per partition (its velocity state), made afresh for a new generation, with
     // the shadow outputs it had when last tallied.
     let mut executors: HashMap<Tp, (u64, Executor)> = HashMap::new();
@@ -492,8 +545,9 @@ fn work(rx: &Receiver<Job>, live: &Arc<Live>, producer: &Produce, shared: &Share
             let topics = exec.program().sinks.iter().map(|s| shared.settings.sink_topic(&s.name)).collect();
             sink_topics = (exec.loaded().version(), topics);
         }
+        let producer = producers.current();
         let mut out = ToTopics {
-            producer,
+            producer: &producer,
             shared,
             token,
             version: &version,

@@ -28,14 +28,26 @@ fn broker() -> String {
 /// Topics of one test: `events` (the source) with `PARTITIONS` partitions, the sinks, dirty.
 struct Topics {
     prefix: String,
+    /// The broker they are on.
+    broker: String,
 }
 
 impl Topics {
     fn new(test: &str) -> Topics {
-        let prefix = format!("t{}_{test}", std::process::id());
-        let t = Topics { prefix };
+        Topics::on(&broker(), test)
+    }
+
+    /// The topics of `test` on `broker`, made there.
+    fn on(broker: &str, test: &str) -> Topics {
+        let t = Topics { prefix: format!("t{}_{test}", std::process::id()), broker: broker.to_owned() };
+        t.make();
+        t
+    }
+
+    fn make(&self) {
+        let t = self;
         let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", broker()).create().expect("an admin client");
+            ClientConfig::new().set("bootstrap.servers", &t.broker).create().expect("an admin client");
         let names = [t.name("events"), t.name("views"), t.name("sales"), t.name("events.dirty")];
         let mut new: Vec<NewTopic> =
             names.iter().map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1))).collect();
@@ -43,11 +55,10 @@ impl Topics {
         let control = t.name("control");
         new.push(NewTopic::new(&control, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"));
         let made = futures_executor::block_on(admin.create_topics(&new, &AdminOptions::new()))
-            .unwrap_or_else(|e| panic!("cannot create topics on {} ({e}): is the broker running?", broker()));
+            .unwrap_or_else(|e| panic!("cannot create topics on {} ({e}): is the broker running?", t.broker));
         for r in made {
             r.unwrap_or_else(|(topic, e)| panic!("cannot create {topic}: {e}"));
         }
-        t
     }
 
     fn name(&self, what: &str) -> String {
@@ -58,7 +69,7 @@ impl Topics {
     fn flags(&self, group: &str) -> Vec<String> {
         vec![
             "--brokers".into(),
-            broker(),
+            self.broker.clone(),
             "--group".into(),
             format!("{}_{group}", self.prefix),
             "--topic".into(),
@@ -78,7 +89,7 @@ impl Topics {
         let out = Command::new(env!("CARGO_BIN_EXE_evr"))
             .arg("publish")
             .arg(dir)
-            .args(["--brokers", &broker(), "--control-topic", &self.name("control")])
+            .args(["--brokers", &self.broker, "--control-topic", &self.name("control")])
             .output()
             .expect("evr publish runs");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -86,7 +97,7 @@ impl Topics {
 
     fn produce(&self, events: &[String]) {
         let p: ThreadedProducer<DefaultProducerContext> =
-            ClientConfig::new().set("bootstrap.servers", broker()).create().expect("a producer");
+            ClientConfig::new().set("bootstrap.servers", &self.broker).create().expect("a producer");
         let topic = self.name("events");
         for (i, e) in events.iter().enumerate() {
             let key = format!("k{i}");
@@ -118,8 +129,13 @@ struct Got {
 /// Reads `topics` from the start until `done` says enough arrived or `within` passes, then a
 /// little longer (so that extra records would show).
 fn read(topics: &[String], within: Duration, done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
+    read_from(&broker(), topics, within, done)
+}
+
+/// [`read`] from `broker`.
+fn read_from(broker: &str, topics: &[String], within: Duration, done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
     let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
+        .set("bootstrap.servers", broker)
         .set("group.id", format!("reader_{}_{}", std::process::id(), topics[0]))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -490,9 +506,9 @@ fn kafka_reloads_while_consuming() {
     assert_eq!(http(&admin, "GET", "/nothing", None).0, 404);
     let total = 2000;
     let producer = {
-        let prefix = t.prefix.clone();
+        let (prefix, broker) = (t.prefix.clone(), t.broker.clone());
         std::thread::spawn(move || {
-            let t = Topics { prefix };
+            let t = Topics { prefix, broker };
             for wave in 0..20 {
                 t.produce(&events(total / 20, wave * total / 20));
                 std::thread::sleep(Duration::from_millis(150));
@@ -612,4 +628,88 @@ fn kafka_a_starting_host_takes_the_published_bundle() {
         assert_eq!(g.headers["evr-version"], "2", "{g:?}");
         assert!(g.value.contains("\"v2\""), "made by the published rules: {g:?}");
     }
+}
+
+/// A Tansu broker of one test's own, in memory, on a port of its own: one it can stop and
+/// start again. Tansu is the broker `scripts/test` installs; without it the test fails.
+struct OwnBroker {
+    port: u16,
+    child: Child,
+}
+
+impl OwnBroker {
+    fn start() -> OwnBroker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        OwnBroker { port, child: OwnBroker::spawn(port) }
+    }
+
+    fn spawn(port: u16) -> Child {
+        let cargo_bin = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .map(|home| home.join("bin/tansu"));
+        let tansu = std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("tansu")).find(|p| p.is_file()))
+            .or(cargo_bin.filter(|p| p.is_file()))
+            .expect("Tansu (`tansu`) must be installed for the broker restart test; `scripts/test` installs it");
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu)
+            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Tansu starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "Tansu did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker, waits `away`, and starts it again (empty: it keeps nothing).
+    fn restart(&mut self, away: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(away);
+        self.child = OwnBroker::spawn(self.port);
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The broker killed mid-stream and started again: the host waits while it is away, then
+/// rejoins, and every output of the events sent after the restart arrives. (Tansu in memory
+/// comes back empty, so the topics are made again and what was there before is gone.)
+#[test]
+fn kafka_broker_restart_loses_nothing() {
+    let mut broker = OwnBroker::start();
+    let t = Topics::on(&broker.addr(), "restart");
+    t.produce(&events(300, 0));
+    let topics = [t.name("views"), t.name("sales")];
+    let host = Host::start_with(&bundle(), &t.flags("g"), &[("EVR_LOG", "info")]);
+    let early = read_from(&broker.addr(), &topics, Duration::from_secs(60), |g| g.len() >= 50);
+    assert!(early.len() >= 50, "outputs began to arrive: {}", early.len());
+    broker.restart(Duration::from_secs(3));
+    t.make();
+    let after = events(300, 300);
+    let (expected, _) = file_host(&after, &temp("restart"));
+    t.produce(&after);
+    let got = read_from(&broker.addr(), &topics, Duration::from_secs(120), |g| distinct(g, &t).len() >= expected.len());
+    let (code, err) = host.stop();
+    assert_eq!(code, Some(0), "{err}");
+    if distinct(&got, &t) != expected {
+        eprintln!("the host said:\n{err}");
+    }
+    assert_same(&distinct(&got, &t), &expected, "outputs after the broker restarted");
 }
