@@ -220,8 +220,8 @@ impl<T: PlacedUnit> Placed<T> {
     }
 
     /// The same unit, `delta` bytes further in its file.
-    pub fn moved_by(&self, delta: i64) -> Placed<T> {
-        Placed { shared: self.shared.clone(), moved: self.moved + delta }
+    pub fn moved_by(self, delta: i64) -> Placed<T> {
+        Placed { moved: self.moved + delta, ..self }
     }
 
     /// Where a span read from the unit is now.

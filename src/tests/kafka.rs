@@ -44,18 +44,18 @@ impl Topics {
         t
     }
 
+    /// Makes the topics on the broker (again, after an in-memory broker restarted).
     fn make(&self) {
-        let t = self;
         let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", &t.broker).create().expect("an admin client");
-        let names = [t.name("events"), t.name("views"), t.name("sales"), t.name("events.dirty")];
+            ClientConfig::new().set("bootstrap.servers", &self.broker).create().expect("an admin client");
+        let names = [self.name("events"), self.name("views"), self.name("sales"), self.name("events.dirty")];
         let mut new: Vec<NewTopic> =
             names.iter().map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1))).collect();
         // The control topic: one partition, compacted (where the broker compacts).
-        let control = t.name("control");
+        let control = self.name("control");
         new.push(NewTopic::new(&control, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"));
         let made = futures_executor::block_on(admin.create_topics(&new, &AdminOptions::new()))
-            .unwrap_or_else(|e| panic!("cannot create topics on {} ({e}): is the broker running?", t.broker));
+            .unwrap_or_else(|e| panic!("cannot create topics on {} ({e}): is the broker running?", self.broker));
         for r in made {
             r.unwrap_or_else(|(topic, e)| panic!("cannot create {topic}: {e}"));
         }
@@ -708,8 +708,9 @@ fn kafka_broker_restart_loses_nothing() {
     let got = read_from(&broker.addr(), &topics, Duration::from_secs(120), |g| distinct(g, &t).len() >= expected.len());
     let (code, err) = host.stop();
     assert_eq!(code, Some(0), "{err}");
-    if distinct(&got, &t) != expected {
+    let outputs = distinct(&got, &t);
+    if outputs != expected {
         eprintln!("the host said:\n{err}");
     }
-    assert_same(&distinct(&got, &t), &expected, "outputs after the broker restarted");
+    assert_same(&outputs, &expected, "outputs after the broker restarted");
 }
