@@ -1,6 +1,7 @@
 //! The source files of one analysis: their names, text and line tables.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use evr_grammar::ast::{FileId, Span};
 
@@ -10,15 +11,26 @@ pub struct SourceFile {
     /// How diagnostics name the file: the path as the user gave it.
     pub name: String,
     pub text: String,
-    line_starts: Vec<u32>,
+    /// Made the first time a position is asked for: most analyses after a reload show none,
+    /// and scanning every file for line breaks would cost a reload the whole bundle.
+    line_starts: OnceLock<Vec<u32>>,
 }
 
 impl SourceFile {
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            let mut starts = vec![0];
+            starts.extend(self.text.match_indices('\n').map(|(i, _)| i as u32 + 1));
+            starts
+        })
+    }
+
     /// 1-based line and column (in Unicode scalar values) of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let offset = offset.min(self.text.len() as u32);
-        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
-        let start = self.line_starts[line] as usize;
+        let line_starts = self.line_starts();
+        let line = line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = line_starts[line] as usize;
         let end = (offset as usize).max(start);
         let col = self.text.get(start..end).map_or(end - start, |s| s.chars().count());
         (line + 1, col + 1)
@@ -28,8 +40,9 @@ impl SourceFile {
     /// of a byte offset.
     pub fn utf16_position(&self, offset: u32) -> (u32, u32) {
         let offset = (offset as usize).min(self.text.len());
-        let line = self.line_starts.partition_point(|&s| s as usize <= offset) - 1;
-        let start = self.line_starts[line] as usize;
+        let line_starts = self.line_starts();
+        let line = line_starts.partition_point(|&s| s as usize <= offset) - 1;
+        let start = line_starts[line] as usize;
         let col: usize =
             self.text[start..].char_indices().take_while(|(i, _)| start + i < offset).map(|(_, c)| c.len_utf16()).sum();
         (line as u32, col as u32)
@@ -38,8 +51,9 @@ impl SourceFile {
     /// The byte offset of a 0-based line and UTF-16 column; past the end of a line (or in the
     /// middle of a character), the nearest place before.
     pub fn utf16_offset(&self, line: u32, col: u32) -> u32 {
-        let Some(&start) = self.line_starts.get(line as usize) else { return self.text.len() as u32 };
-        let end = self.line_starts.get(line as usize + 1).map_or(self.text.len(), |&e| e as usize - 1);
+        let line_starts = self.line_starts();
+        let Some(&start) = line_starts.get(line as usize) else { return self.text.len() as u32 };
+        let end = line_starts.get(line as usize + 1).map_or(self.text.len(), |&e| e as usize - 1);
         let mut units = 0;
         for (i, c) in self.text[start as usize..end].char_indices() {
             units += c.len_utf16() as u32;
@@ -63,9 +77,12 @@ impl Files {
             Some(rest) => rest.to_owned(),
             None => text,
         };
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
-        self.files.push(SourceFile { path: path.as_ref().to_owned(), name: name.into(), text, line_starts });
+        self.files.push(SourceFile {
+            path: path.as_ref().to_owned(),
+            name: name.into(),
+            text,
+            line_starts: OnceLock::new(),
+        });
         (self.files.len() - 1) as FileId
     }
 

@@ -224,6 +224,12 @@ impl<T: PlacedUnit> Placed<T> {
         Placed { moved: self.moved + delta, ..self }
     }
 
+    /// Whether both hold the one unit a checking made (an unchanged item's, kept between
+    /// analyses): read off the pointers, without touching the unit.
+    pub fn shares(&self, other: &Placed<T>) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// Where a span read from the unit is now.
     pub fn place(&self, span: Span) -> Span {
         place(self.shared.item_span(), self.moved, span)

@@ -234,6 +234,26 @@ fn rendered(a: &evr_compiler::Analysis) -> String {
     format!("{diags}\n{:?}\n{:?}", a.program.settled(), a.modules)
 }
 
+/// A reused analysis skips the bundle-wide pass over names while no file's names changed:
+/// names that come to clash after an edit, stay clashing, or stop, are reported as a fresh
+/// analysis reports them.
+#[test]
+fn clashing_names_are_found_again_after_edits() {
+    let also = "rule also on orders when true => route paid;\n";
+    let clash = "rule forward on orders when true => route paid;\n";
+    let clash_edited = "rule forward on orders when false => route paid;\n";
+    let seed = seed();
+    let mut parses = evr_compiler::Parses::default();
+    for (second, clashes) in [(also, false), (clash, true), (clash_edited, true), (also, false), (also, false)] {
+        let reused = two_files(&seed, second, &mut parses);
+        let fresh = two_files(&seed, second, &mut evr_compiler::Parses::default());
+        assert_eq!(rendered(&reused), rendered(&fresh), "after editing to {second:?}");
+        let found = reused.diagnostics.iter().any(|d| d.message.contains("duplicate name `forward`"));
+        assert_eq!(found, clashes, "after editing to {second:?}");
+        parses.keep(&reused.files, reused.modules);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

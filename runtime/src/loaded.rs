@@ -7,12 +7,12 @@
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use evr_compiler::frame::FrameLayout;
 use evr_compiler::interp::Prepared;
-use evr_compiler::ir::{Expr, ExprKind, Program, SourceId, UnitRef, is_shadow};
+use evr_compiler::ir::{Expr, ExprKind, Placed, PlacedUnit, Program, SourceId, UnitOrigin, UnitRef, is_shadow};
 use evr_compiler::jit::{self, Missing, OptLevel};
 use evr_compiler::meaning::{self, ContentHash, Meaning};
 use evr_compiler::schema::Schema;
@@ -258,31 +258,36 @@ impl Loaded {
             .units()
             .enumerate()
             .map(|(i, r)| {
+                // The very unit of the previous version (an unchanged file's) is what it was:
+                // neither hashed nor read again.
+                let very = previous.and_then(|p| p.very_unit(i, &program, r));
+                if let Some(b) = very {
+                    kept.push(Some(b));
+                    return LoadedUnit { unit: r, code: Code::Interpreted, ..b.carried() };
+                }
                 let u = program.unit(r);
                 let named = previous.and_then(|p| Some((p, p.unit_named(i, u.name)?)));
-                // The very unit of the previous version (an unchanged file's) needs no hashing.
+                // Found elsewhere (units were added or removed before it), it may still be the
+                // very unit, which needs no hashing.
                 let hash = match named {
                     Some((p, b)) if same_unit(&p.loaded.program, b.unit, &program, r) => b.hash,
                     _ => meaning.unit(r),
                 };
                 let before = named.map(|(_, b)| b).filter(|b| b.hash == hash);
                 kept.push(before);
-                LoadedUnit {
-                    unit: r,
-                    name: match before {
-                        Some(b) => b.name.clone(),
-                        None => u.name.into(),
+                match before {
+                    Some(b) => LoadedUnit { unit: r, code: Code::Interpreted, ..b.carried() },
+                    None => LoadedUnit {
+                        unit: r,
+                        name: u.name.into(),
+                        source: u.source,
+                        shadow: is_shadow(u.annotations),
+                        hash,
+                        sites: shared(site_specs(&program, &mut meaning, r), &NO_SITES),
+                        code: Code::Interpreted,
+                        wholes: Arc::clone(&NO_WHOLES),
+                        first_site: 0,
                     },
-                    source: u.source,
-                    shadow: is_shadow(u.annotations),
-                    hash,
-                    sites: match before {
-                        Some(b) => b.sites.clone(),
-                        None => site_specs(&program, &mut meaning, r).into(),
-                    },
-                    code: Code::Interpreted,
-                    wholes: Arc::from([]),
-                    first_site: 0,
                 }
             })
             .collect();
@@ -331,20 +336,20 @@ impl Loaded {
                     .collect();
                 for (u, before) in units.iter_mut().zip(&kept) {
                     let s = u.source.0 as usize;
-                    // A layout that did not grow decodes as before: the same values read whole.
-                    if let (Some(before), SourceKept { layout: true, grown: false }) = (before, sources[s]) {
-                        u.wholes = before.wholes.clone();
+                    // A layout that did not grow decodes as before: the same values read whole
+                    // (carried over with the unit).
+                    if let (Some(_), SourceKept { layout: true, grown: false }) = (before, sources[s]) {
                         continue;
                     }
                     let f = &frames[s];
                     let view = program.unit(u.unit);
-                    u.wholes = f
+                    let wholes = f
                         .layout
                         .slots_read(|each| view.for_each_expr(&mut |e| each(e)))
                         .into_iter()
                         .filter_map(|at| f.plan.whole_at(at))
-                        .collect::<Vec<_>>()
-                        .into();
+                        .collect();
+                    u.wholes = shared(wholes, &NO_WHOLES);
                 }
                 Some(frames)
             }
@@ -415,7 +420,32 @@ struct SourceKept {
     grown: bool,
 }
 
+impl LoadedUnit {
+    /// What a unit whose meaning did not change keeps of this one, for a version that has it
+    /// at place `unit` (and sets its code).
+    fn carried(&self) -> LoadedUnit {
+        LoadedUnit {
+            unit: self.unit,
+            name: self.name.clone(),
+            source: self.source,
+            shadow: self.shadow,
+            hash: self.hash,
+            sites: self.sites.clone(),
+            first_site: 0,
+            code: Code::Interpreted,
+            wholes: self.wholes.clone(),
+        }
+    }
+}
+
 impl<'a> Previous<'a> {
+    /// The previous version's unit at place `at` of its table, when it is the very unit `r`
+    /// of `program` (an unchanged file's, checked once for both versions).
+    fn very_unit(&self, at: usize, program: &Program, r: UnitRef) -> Option<&'a LoadedUnit> {
+        let b = self.loaded.units.get(at)?;
+        same_unit(&self.loaded.program, b.unit, program, r).then_some(b)
+    }
+
     /// The previous version's unit named `name`, looked for first at place `at` of its table.
     fn unit_named(&self, at: usize, name: &str) -> Option<&'a LoadedUnit> {
         let units = &self.loaded.units;
@@ -450,12 +480,16 @@ fn rule_index(program: &Program, previous: Option<&Previous>) -> RuleIndex {
 }
 
 /// Whether a unit of one version is the very unit of another: the same checking made it (it
-/// may have been moved since, which changes spans and nothing it means).
+/// may have been moved since, which changes spans and nothing it means). Most often both
+/// hold it, which the pointers tell without reading the units.
 fn same_unit(old: &Program, a: UnitRef, new: &Program, b: UnitRef) -> bool {
+    fn same<T: PlacedUnit>(a: &Placed<T>, b: &Placed<T>, origin: fn(&T) -> UnitOrigin) -> bool {
+        a.shares(b) || origin(a) == origin(b)
+    }
     match (a, b) {
-        (UnitRef::Drop(i), UnitRef::Drop(j)) => old.drops[i as usize].origin == new.drops[j as usize].origin,
-        (UnitRef::Score(i), UnitRef::Score(j)) => old.scores[i as usize].origin == new.scores[j as usize].origin,
-        (UnitRef::Rule(i), UnitRef::Rule(j)) => old.rules[i as usize].origin == new.rules[j as usize].origin,
+        (UnitRef::Drop(i), UnitRef::Drop(j)) => same(&old.drops[i as usize], &new.drops[j as usize], |d| d.origin),
+        (UnitRef::Score(i), UnitRef::Score(j)) => same(&old.scores[i as usize], &new.scores[j as usize], |s| s.origin),
+        (UnitRef::Rule(i), UnitRef::Rule(j)) => same(&old.rules[i as usize], &new.rules[j as usize], |r| r.origin),
         _ => false,
     }
 }
@@ -523,6 +557,16 @@ fn walk(e: &Expr, f: &mut impl FnMut(&Expr)) {
     f(e);
     e.for_each_child(|c| walk(c, f));
 }
+
+/// A list as units hold it. Most units' lists are empty, and those share one allocation: a
+/// reload touches what every unit holds, and one empty list stays in cache where thousands
+/// would not.
+fn shared<T>(list: Vec<T>, empty: &LazyLock<Arc<[T]>>) -> Arc<[T]> {
+    if list.is_empty() { Arc::clone(empty) } else { list.into() }
+}
+
+static NO_SITES: LazyLock<Arc<[SiteSpec]>> = LazyLock::new(|| Arc::from([]));
+static NO_WHOLES: LazyLock<Arc<[usize]>> = LazyLock::new(|| Arc::from([]));
 
 /// The velocity sites of a unit with their identities.
 fn site_specs(program: &Program, meaning: &mut Meaning, r: UnitRef) -> Vec<SiteSpec> {

@@ -38,6 +38,43 @@ pub struct Units {
     context: u64,
     /// Per file and item, what each drop, score and rule gave (`None` for other items).
     by_file: HashMap<ast::FileId, Vec<Option<CheckedItem>>>,
+    names: Names,
+}
+
+/// The names each file's items declare, and whether they clashed: while no file's names
+/// change, a bundle whose names did not clash still has none that clash, and the pass over
+/// every name of the bundle is not made again.
+#[derive(Default)]
+struct Names {
+    by_file: HashMap<ast::FileId, Vec<(&'static str, String)>>,
+    clash_free: bool,
+}
+
+impl Names {
+    /// Whether the items of `modules` declare the names of the last analysis, which found no
+    /// clash; keeps this analysis's names for the next. Only files that changed are read.
+    fn same_as_last(&mut self, modules: &[Module], reuse: &HashMap<ast::FileId, Reuse>) -> bool {
+        let mut same = self.clash_free && self.by_file.len() == modules.len();
+        let mut by_file = HashMap::with_capacity(modules.len());
+        for m in modules {
+            let old = self.by_file.remove(&m.file);
+            let names = match (reuse.get(&m.file), old) {
+                (Some(Reuse::Whole), Some(old)) => old,
+                (reused, old) => {
+                    let now: Vec<(&'static str, String)> = m
+                        .items
+                        .iter()
+                        .filter_map(|item| Some((item.kind.keyword()?, item.kind.name()?.text.clone())))
+                        .collect();
+                    same &= reused.is_some() && old.as_ref() == Some(&now);
+                    now
+                }
+            };
+            by_file.insert(m.file, names);
+        }
+        self.by_file = by_file;
+        same
+    }
 }
 
 /// What an analysis takes from the last one for a file.
@@ -51,6 +88,9 @@ pub enum Reuse {
 /// What checking one item gave: its unit, its diagnostics and the names it resolved.
 struct CheckedItem {
     unit: Checked,
+    /// The item's doc comment, which an edit may change around an item it leaves alone (kept
+    /// here so that comparing it reads nothing of the unit).
+    doc: Option<String>,
     diags: Vec<Diagnostic>,
     refs: Arc<[Ref]>,
 }
@@ -65,15 +105,6 @@ enum Checked {
 }
 
 impl Checked {
-    fn doc(&self) -> Option<&str> {
-        match self {
-            Checked::Drop(d) => d.doc.as_deref(),
-            Checked::Score(s) => s.doc.as_deref(),
-            Checked::Rule(r) => r.doc.as_deref(),
-            Checked::Nothing => None,
-        }
-    }
-
     /// The same unit, moved by `shift` (an edit before it): the unit itself is not touched.
     fn moved(self, shift: &evr_grammar::Shift) -> Checked {
         match self {
@@ -133,7 +164,11 @@ pub fn check_reusing(
     let items: Vec<&ast::Item> = modules.iter().flat_map(|m| &m.items).collect();
 
     declare_type_aliases(&mut env, &items, &mut diags);
-    check_unique_names(&items, &mut diags);
+    if !units.names.same_as_last(modules, reuse) {
+        let before = diags.len();
+        check_unique_names(&items, &mut diags);
+        units.names.clash_free = diags.len() == before;
+    }
     declare_streams(&mut env, &items, &mut diags);
     let mut decl_refs = Vec::new();
     declare_consts(&mut env, &items, &mut diags, &mut decl_refs);
@@ -172,15 +207,18 @@ pub fn check_reusing(
                 }
                 _ => (None, None),
             };
-            let taken = old
-                .and_then(|i| kept.get_mut(i)?.take())
-                .filter(|kept| is_unit && kept.unit.doc() == item.doc.as_deref());
+            let taken = old.and_then(|i| kept.get_mut(i)?.take()).filter(|kept| is_unit && kept.doc == item.doc);
             if let Some(kept) = taken {
                 let kept = match shift {
                     Some(shift) => {
                         let mut diags = kept.diags;
                         diags.iter_mut().for_each(|d| move_diagnostic(d, shift));
-                        CheckedItem { unit: kept.unit.moved(shift), diags, refs: move_refs(kept.refs, shift) }
+                        CheckedItem {
+                            unit: kept.unit.moved(shift),
+                            doc: kept.doc,
+                            diags,
+                            refs: move_refs(kept.refs, shift),
+                        }
                     }
                     None => kept,
                 };
@@ -292,6 +330,7 @@ pub fn check_reusing(
                 refs.push(item_refs.clone());
                 checked_here.push(Some(CheckedItem {
                     unit: checked.unwrap_or(Checked::Nothing),
+                    doc: item.doc.clone(),
                     diags: diags[first_diag..].to_vec(),
                     refs: item_refs,
                 }));

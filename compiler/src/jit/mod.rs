@@ -201,7 +201,9 @@ pub fn compile_units(
     let constants = Mutex::new(Vec::new());
     // For whoever works on the backend: each unit's Cranelift IR, before optimisation.
     let show_clif = std::env::var_os("EVR_SHOW_CLIF").is_some();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    // Asked once: it reads the process's CPU quota from files, which a one-rule reload felt.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8));
     let chunk = units.len().div_ceil(threads).max(1);
     // Each worker translates and compiles a contiguous share of the units.
     let results: Vec<WorkerOutput> = std::thread::scope(|scope| {
