@@ -80,6 +80,12 @@ fn metrics(state: &State) -> String {
     m.one("evr_dropped_total", "counter", "Events discarded by a drop.", n(&c.dropped));
     m.one("evr_deliveries_resent_total", "counter", "Deliveries that failed and were sent again.", n(&c.resent));
     m.one("evr_commits_total", "counter", "Offset commits.", n(&c.commits));
+    m.one(
+        "evr_partition_pauses_total",
+        "counter",
+        "Times a partition was paused because its worker's queue was full.",
+        n(&c.pauses),
+    );
     m.one("evr_bundle_version", "gauge", "The live bundle version.", state.live.current().version());
     m.head("evr_reloads_total", "counter", "Reloads by outcome.");
     m.line("evr_reloads_total", &[("result", "live")], state.reloads.accepted());

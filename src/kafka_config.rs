@@ -36,6 +36,10 @@ pub struct KafkaArgs {
     /// Worker threads that evaluate (default: the cores).
     #[arg(long, help_heading = "Kafka")]
     pub workers: Option<usize>,
+    /// Messages queued for each worker; past it, the partitions the worker serves are paused
+    /// until it catches up (default: 512).
+    #[arg(long, value_name = "MESSAGES", help_heading = "Kafka")]
+    pub queue: Option<usize>,
     /// A librdkafka property, passed through (`--kafka security.protocol=ssl`). Repeatable.
     #[arg(long, value_name = "KEY=VALUE", value_parser = evr_kafka::pair, help_heading = "Kafka")]
     pub kafka: Vec<(String, String)>,
@@ -70,6 +74,7 @@ struct File {
     sink_topics: HashMap<String, String>,
     dirty_topic: Option<String>,
     workers: Option<usize>,
+    queue: Option<usize>,
     #[serde(default)]
     kafka: HashMap<String, String>,
     admin: Option<String>,
@@ -102,6 +107,9 @@ pub fn settings(args: KafkaArgs) -> Result<(evr_kafka::Settings, Endpoints), Str
     }
     if let Some(w) = args.workers.or(file.workers) {
         settings.workers = w;
+    }
+    if let Some(q) = args.queue.or(file.queue) {
+        settings.queue = q.max(1);
     }
     // librdkafka properties: the file's, then the flags' (later ones win).
     let mut kafka: Vec<(String, String)> = file.kafka.into_iter().collect();

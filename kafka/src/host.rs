@@ -2,17 +2,19 @@
 //! fixed pool of workers, one idempotent producer, and offsets committed at least once.
 //!
 //! The consumer thread polls, hands each message to the worker that owns its partition
-//! (partition order is kept: one worker per partition, a bounded queue each, so a slow sink
-//! slows consumption instead of growing memory) and commits what [`Offsets`] says may be
-//! committed. A worker evaluates the message with its partition's executor, which follows
+//! (partition order is kept: one worker per partition) and commits what [`Offsets`] says may
+//! be committed. Each worker has a bounded queue; when it is full, the message waits in its
+//! partition's backlog and the partition is paused until the backlog is handed over, so a slow
+//! sink slows consumption instead of growing memory, and the consumer keeps polling (the group
+//! keeps it as a member, rebalances are served, other workers' partitions keep flowing). A worker evaluates the message with its partition's executor, which follows
 //! reloads between messages, and sends the outputs. The producer's delivery callback
 //! acknowledges them; a failed delivery is sent again after a back-off, never dropped, and a
 //! producer whose deliveries keep failing is made again ([`Producers`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,8 +39,6 @@ use crate::settings::Settings;
 /// The header every output carries: the bundle version that made it.
 pub const VERSION_HEADER: &str = "evr-version";
 
-/// Messages queued per worker before the consumer waits.
-const QUEUE: usize = 512;
 /// How long a revocation or a stop waits for outputs in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
@@ -55,6 +55,8 @@ pub struct Counters {
     /// Deliveries that failed and were sent again.
     pub resent: AtomicU64,
     pub commits: AtomicU64,
+    /// Times a partition was paused because its worker's queue was full.
+    pub pauses: AtomicU64,
     /// The last offset committed by topic and partition (an asynchronous commit counts when
     /// it is handed to librdkafka).
     committed: Mutex<BTreeMap<(String, i32), i64>>,
@@ -269,9 +271,14 @@ impl ConsumerContext for Group {
         tracing::info!(partitions = tps.len(), "partitions revoked, their outputs delivered and offsets committed");
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
+                // librdkafka keeps a partition paused across assignments: one paused when it
+                // was revoked starts afresh (resuming one not paused changes nothing).
+                if let Err(e) = consumer.resume(list) {
+                    tracing::debug!(error = %e, "resuming assigned partitions failed");
+                }
                 let tps = self.shared.tps(list);
                 tracing::info!(partitions = tps.len(), "partitions assigned");
                 let mut generations = self.shared.generations.lock().unwrap_or_else(|p| p.into_inner());
@@ -400,7 +407,7 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
     let mut queues: Vec<SyncSender<Job>> = Vec::new();
     let mut workers = Vec::new();
     for _ in 0..settings.workers.max(1) {
-        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let (tx, rx) = sync_channel::<Job>(settings.queue.max(1));
         let (live, producers, shared) = (live.clone(), producers.clone(), shared.clone());
         queues.push(tx);
         workers.push(std::thread::spawn(move || work(&rx, &live, &producers, &shared)));
@@ -408,8 +415,14 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
 
     let mut last_commit = Instant::now();
     let mut errors = 0u64;
+    let mut dispatch = Dispatch { queues, waiting: HashMap::new() };
     while !stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
+        if !dispatch.hand_over(&consumer, &shared) {
+            break;
+        }
+        // While messages wait, poll briefly, to hand them over soon after their worker caught up.
+        let wait = if dispatch.waiting.is_empty() { 100 } else { 2 };
+        match consumer.poll(Duration::from_millis(wait)) {
             Some(Ok(m)) => {
                 let Some(topic) = shared.topics.iter().position(|t| t == m.topic()) else { continue };
                 let tp = Tp { topic: topic as u32, partition: m.partition() };
@@ -417,8 +430,7 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
                 let job = Job::of(&m, Token { tp, generation, offset: m.offset() });
                 drop(m);
                 counters.events.fetch_add(1, Ordering::Relaxed);
-                let worker = (tp.topic as usize * 7919 + tp.partition as usize) % queues.len();
-                if queues[worker].send(job).is_err() {
+                if !dispatch.send(job, &consumer, &shared) {
                     break;
                 }
             }
@@ -436,7 +448,7 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
         }
     }
     // Stop: what was read is evaluated, its outputs delivered, its offsets committed.
-    drop(queues);
+    dispatch.finish(&shared);
     for w in workers {
         let _ = w.join();
     }
@@ -451,6 +463,100 @@ pub fn run(live: Arc<Live>, settings: Settings, stop: Arc<AtomicBool>, counters:
     drop(consumer);
     drop(resender);
     Ok(())
+}
+
+/// Hands messages to workers without ever blocking the consumer: a message whose worker's
+/// queue is full waits in its partition's backlog, the partition is paused, and later
+/// messages of that partition (librdkafka may hold some already) queue behind it, so order
+/// within a partition holds. Once a backlog is handed over, its partition is resumed.
+struct Dispatch {
+    queues: Vec<SyncSender<Job>>,
+    /// Per partition: the generation it was paused in, and what waits, oldest first.
+    waiting: HashMap<Tp, (u64, VecDeque<Job>)>,
+}
+
+impl Dispatch {
+    /// False when the workers are gone.
+    fn send<C: ConsumerContext>(&mut self, mut job: Job, consumer: &BaseConsumer<C>, shared: &Shared) -> bool {
+        let Token { tp, generation, .. } = job.token;
+        if !self.waiting.contains_key(&tp) {
+            match worker(&self.queues, tp).try_send(job) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(j)) => job = j,
+            }
+        }
+        let (paused_in, backlog) = self.waiting.entry(tp).or_insert_with(|| (0, VecDeque::new()));
+        backlog.push_back(job);
+        // Paused once per generation: a partition revoked and assigned again starts unpaused.
+        if *paused_in != generation {
+            *paused_in = generation;
+            pause(consumer, shared, tp, true);
+            shared.counters.pauses.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Hands over what waits, as far as the queues take it; resumes the partitions whose
+    /// backlog is gone. False when the workers are gone.
+    fn hand_over<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, shared: &Shared) -> bool {
+        let mut emptied = Vec::new();
+        for (&tp, (_, backlog)) in &mut self.waiting {
+            let queue = worker(&self.queues, tp);
+            while let Some(job) = backlog.pop_front() {
+                // A revoked partition's messages are dropped here: they will be read again.
+                if shared.generation(tp) != Some(job.token.generation) {
+                    continue;
+                }
+                match queue.try_send(job) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(job)) => {
+                        backlog.push_front(job);
+                        break;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return false,
+                }
+            }
+            if backlog.is_empty() {
+                emptied.push(tp);
+            }
+        }
+        for tp in emptied {
+            self.waiting.remove(&tp);
+            if shared.generation(tp).is_some() {
+                pause(consumer, shared, tp, false);
+            }
+        }
+        true
+    }
+
+    /// At a stop: what waits is evaluated too (the workers still run), then the queues close.
+    fn finish(self, shared: &Shared) {
+        let Dispatch { queues, waiting } = self;
+        for (tp, (_, backlog)) in waiting {
+            let queue = worker(&queues, tp);
+            for job in backlog.into_iter().filter(|j| shared.generation(tp) == Some(j.token.generation)) {
+                if queue.send(job).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The queue of the worker that evaluates a partition (always the same one: order is kept).
+fn worker(queues: &[SyncSender<Job>], tp: Tp) -> &SyncSender<Job> {
+    &queues[(tp.topic as usize * 7919 + tp.partition as usize) % queues.len()]
+}
+
+/// Pauses or resumes fetching one partition.
+fn pause<C: ConsumerContext>(consumer: &BaseConsumer<C>, shared: &Shared, tp: Tp, paused: bool) {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(&shared.topics[tp.topic as usize], tp.partition);
+    let done = if paused { consumer.pause(&list) } else { consumer.resume(&list) };
+    if let Err(e) = done {
+        tracing::debug!(partition = tp.partition, paused, error = %e, "pausing or resuming a partition failed");
+    }
 }
 
 pub(crate) fn config(settings: &Settings, own: &[(&str, &str)]) -> ClientConfig {

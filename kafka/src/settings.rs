@@ -16,6 +16,8 @@ pub struct Settings {
     pub dirty_topic: String,
     /// Worker threads that evaluate (partitions are spread over them).
     pub workers: usize,
+    /// Messages queued for a worker before the partitions it serves are paused.
+    pub queue: usize,
     /// librdkafka properties for both consumer and producer, applied after evr's own.
     pub kafka: Vec<(String, String)>,
     /// The compacted topic whose latest record is the bundle to run ([`crate::control`]).
@@ -31,6 +33,7 @@ impl Settings {
             sink_topics: HashMap::new(),
             dirty_topic: "{source}.dirty".to_owned(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue: 512,
             kafka: Vec::new(),
             control_topic: None,
         }
