@@ -263,7 +263,7 @@ impl Loaded {
                 let very = previous.and_then(|p| p.very_unit(i, &program, r));
                 if let Some(b) = very {
                     kept.push(Some(b));
-                    return LoadedUnit { unit: r, code: Code::Interpreted, ..b.carried() };
+                    return b.carried(r);
                 }
                 let u = program.unit(r);
                 let named = previous.and_then(|p| Some((p, p.unit_named(i, u.name)?)));
@@ -276,7 +276,7 @@ impl Loaded {
                 let before = named.map(|(_, b)| b).filter(|b| b.hash == hash);
                 kept.push(before);
                 match before {
-                    Some(b) => LoadedUnit { unit: r, code: Code::Interpreted, ..b.carried() },
+                    Some(b) => b.carried(r),
                     None => LoadedUnit {
                         unit: r,
                         name: u.name.into(),
@@ -421,11 +421,11 @@ struct SourceKept {
 }
 
 impl LoadedUnit {
-    /// What a unit whose meaning did not change keeps of this one, for a version that has it
-    /// at place `unit` (and sets its code).
-    fn carried(&self) -> LoadedUnit {
+    /// What a unit whose meaning did not change keeps of this one, in a version that has it as
+    /// `unit` (its code is set once the version knows what must be compiled).
+    fn carried(&self, unit: UnitRef) -> LoadedUnit {
         LoadedUnit {
-            unit: self.unit,
+            unit,
             name: self.name.clone(),
             source: self.source,
             shadow: self.shadow,
