@@ -121,22 +121,28 @@ impl Parses {
             let module = k.module.take()?;
             Some((std::mem::take(&mut k.text), module, std::mem::take(&mut k.errors), std::mem::take(&mut k.lexed)))
         });
-        let mut parsed = match before {
+        let (mut parsed, text) = match before {
             Some((text, module, errors, lexed)) if text == file.text => {
                 self.reuse.insert(id, check::Reuse::Whole);
-                evr_grammar::Parsed { module, errors, lexed }
+                // The text kept is the one kept before: an unchanged file is not copied.
+                (evr_grammar::Parsed { module, errors, lexed }, text)
             }
             Some((text, module, errors, lexed)) => {
                 let old = evr_grammar::Parsed { module, errors, lexed };
                 let again = evr_grammar::reparse(id, &text, old, &file.text);
                 self.reuse.insert(id, check::Reuse::Items { old: again.reused, shift: again.shift });
-                again.parsed
+                (again.parsed, file.text.clone())
             }
-            None => evr_grammar::parse(id, &file.text),
+            None => (evr_grammar::parse(id, &file.text), file.text.clone()),
         };
         let lexed = std::mem::take(&mut parsed.lexed);
-        let kept = Kept { id, text: file.text.clone(), module: None, errors: parsed.errors.clone(), lexed };
-        self.by_path.insert(file.path.clone(), kept);
+        let kept = Kept { id, text, module: None, errors: parsed.errors.clone(), lexed };
+        match self.by_path.get_mut(&file.path) {
+            Some(k) => *k = kept,
+            None => {
+                self.by_path.insert(file.path.clone(), kept);
+            }
+        }
         (parsed.module, parsed.errors)
     }
 }
@@ -152,29 +158,31 @@ pub fn analyze_reusing(mut files: Files, pool: Option<prost_reflect::DescriptorP
         diagnostics.extend(errors.iter().map(syntax_diagnostic));
         modules.push(module);
     }
+    let decls = parses.units.declarations(&modules, &parses.reuse);
     let schema = match pool {
         Some(pool) => Schema::from_pool(pool),
         None => {
-            let uses = proto_uses(&files, &modules);
+            let uses = proto_uses(&files, &modules, &decls);
             let (schema, schema_diags) = schema::load_cached(&uses, &mut files, &mut parses.schemas);
             diagnostics.extend(schema_diags);
             schema
         }
     };
-    let (program, check_diags, refs) = check::check_reusing(&modules, &schema, &mut parses.units, &parses.reuse);
+    let (program, check_diags, refs) =
+        check::check_reusing(&modules, &decls, &schema, &mut parses.units, &parses.reuse);
     diagnostics.extend(check_diags);
     diagnostics.sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.primary.span.end));
     Analysis { files, modules, schema, program, diagnostics, refs }
 }
 
-fn proto_uses(files: &Files, modules: &[Module]) -> Vec<ProtoUse> {
+fn proto_uses(files: &Files, modules: &[Module], decls: &[std::sync::Arc<[u32]>]) -> Vec<ProtoUse> {
     let mut uses = Vec::new();
-    for m in modules {
+    for (m, decls) in modules.iter().zip(decls) {
         let file = files.get(m.file);
         let dir = file.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         // Diagnostics name the schema the way the user named the rule file, not by absolute path.
         let shown_dir = Path::new(&file.name).parent().map(|p| p.to_path_buf()).unwrap_or_default();
-        for item in &m.items {
+        for item in decls.iter().map(|&at| &m.items[at as usize]) {
             if let evr_grammar::ast::ItemKind::UseFile { path, path_span } = &item.kind {
                 uses.push(ProtoUse {
                     path: dir.join(path),

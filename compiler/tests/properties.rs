@@ -254,6 +254,28 @@ fn clashing_names_are_found_again_after_edits() {
     }
 }
 
+/// A file whose text did not change gives its units as they were, without its items being
+/// read again; its other items are checked again all the same: its tests are in the program,
+/// an annotation on a declaration is reported, a failing test step too — as a fresh analysis
+/// gives them, whichever file changed.
+#[test]
+fn unchanged_files_keep_their_tests_and_declarations() {
+    let more = "@shadow\nconst LIMIT = 5;\nrule also on orders when true => route paid;\n\
+                test \"also routes\" { given orders { }; expect nowhere { }; }\n";
+    let seed = seed();
+    let edited = seed.replacen("1000.0", "2000.0", 1);
+    let mut parses = evr_compiler::Parses::default();
+    for first in [&seed, &seed, &edited, &edited] {
+        let reused = two_files(first, more, &mut parses);
+        let fresh = two_files(first, more, &mut evr_compiler::Parses::default());
+        assert_eq!(rendered(&reused), rendered(&fresh));
+        assert!(reused.diagnostics.iter().any(|d| d.message.contains("`@shadow` cannot stand here")));
+        assert!(reused.diagnostics.iter().any(|d| d.message.contains("nowhere")), "{:?}", reused.diagnostics);
+        assert_eq!(reused.program.tests.len(), 2, "the seed's test and this file's");
+        parses.keep(&reused.files, reused.modules);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

@@ -46,15 +46,16 @@ impl Live {
     /// goes on.
     pub fn reload(&self, program: Program, schema: Schema) -> Result<Reloaded, SetupError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
-        self.collect();
         let (next, report) = self.current().reload(program, schema)?;
         let replaced = self.current.swap(Arc::new(next));
         self.retired.lock().unwrap_or_else(|p| p.into_inner()).push(replaced);
+        // Once the new version is live: freeing the old ones must not delay it.
+        self.collect();
         Ok(report)
     }
 
     /// Frees the replaced versions no executor runs any more (here, not on an executor's
-    /// thread); a reload does it first. Returns how many are still held.
+    /// thread); a reload does it once its version is live. Returns how many are still held.
     pub fn collect(&self) -> usize {
         let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
         retired.retain(|v| Arc::strong_count(v) > 1);

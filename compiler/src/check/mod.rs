@@ -24,7 +24,9 @@ use env::{ConstInfo, FnBody, FnInfo, ScoreInfo};
 
 /// Checks a bundle's modules (in evaluation order: files sorted by path) against its schemas.
 pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) {
-    let (program, diags, _) = check_reusing(modules, schema, &mut Units::default(), &HashMap::new());
+    let (mut units, reuse) = (Units::default(), HashMap::new());
+    let decls = units.declarations(modules, &reuse);
+    let (program, diags, _) = check_reusing(modules, &decls, schema, &mut units, &reuse);
     (program, diags)
 }
 
@@ -38,7 +40,41 @@ pub struct Units {
     context: u64,
     /// Per file and item, what each drop, score and rule gave (`None` for other items).
     by_file: HashMap<ast::FileId, Vec<Option<CheckedItem>>>,
+    /// Per file, where its declarations are (see [`Units::declarations`]).
+    decls: HashMap<ast::FileId, Arc<[u32]>>,
     names: Names,
+}
+
+impl Units {
+    /// Per module, the places of its declarations — every item but drops, rules and tests:
+    /// what any unit may refer to, and all that the bundle-wide passes read. A file whose text
+    /// did not change has the declarations it had, so those passes cost the declarations, not
+    /// the bundle.
+    pub fn declarations(&mut self, modules: &[Module], reuse: &HashMap<ast::FileId, Reuse>) -> Vec<Arc<[u32]>> {
+        let mut before = std::mem::take(&mut self.decls);
+        let all: Vec<Arc<[u32]>> = modules
+            .iter()
+            .map(|m| match (reuse.get(&m.file), before.remove(&m.file)) {
+                (Some(Reuse::Whole), Some(decls)) => decls,
+                _ => m
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, item)| {
+                        !matches!(item.kind, ItemKind::Drop { .. } | ItemKind::Rule { .. } | ItemKind::Test { .. })
+                    })
+                    .map(|(at, _)| at as u32)
+                    .collect(),
+            })
+            .collect();
+        self.decls = modules.iter().zip(&all).map(|(m, d)| (m.file, Arc::clone(d))).collect();
+        all
+    }
+}
+
+/// The declarations `decls` (from [`Units::declarations`]) places in `modules`, in order.
+pub fn declaration_items<'m>(modules: &'m [Module], decls: &[Arc<[u32]>]) -> Vec<&'m ast::Item> {
+    modules.iter().zip(decls).flat_map(|(m, d)| d.iter().map(|&at| &m.items[at as usize])).collect()
 }
 
 /// The names each file's items declare, and whether they clashed: while no file's names
@@ -116,6 +152,47 @@ impl Checked {
     }
 }
 
+impl CheckedItem {
+    /// Adds what checking the item gave to the analysis being made.
+    fn add_to(&self, program: &mut Program, diags: &mut Vec<Diagnostic>, refs: &mut Vec<Arc<[Ref]>>) {
+        match &self.unit {
+            Checked::Drop(d) => program.drops.push(d.clone()),
+            Checked::Score(s) => program.scores.push(s.clone()),
+            Checked::Rule(r) => program.rules.push(r.clone()),
+            Checked::Nothing => {}
+        }
+        diags.extend(self.diags.iter().cloned());
+        refs.push(self.refs.clone());
+    }
+}
+
+/// Checks an item that is not a drop, score or rule — a test, or a declaration, whose
+/// annotations are reported (declarations themselves are checked by the bundle-wide passes).
+/// Checked again by every analysis: tests are not kept between analyses.
+fn check_other<'i>(
+    item: &'i ast::Item,
+    env: &Env,
+    program: &mut Program,
+    diags: &mut Vec<Diagnostic>,
+    test_names: &mut HashMap<&'i str, Span>,
+    refs: &mut Vec<Ref>,
+) {
+    annotations(item, diags);
+    if let ItemKind::Test { name, name_span, body } = &item.kind {
+        if let Some(first) = test_names.insert(name, *name_span) {
+            diags.push(
+                Diagnostic::new(Code::E0010, *name_span, format!("a test named {name:?} already exists"))
+                    .label("second test with this name")
+                    .secondary(first, "first defined here"),
+            );
+        }
+        let mut cx = Cx::new(env, diags, "a test");
+        let steps = cx.test_steps(body);
+        *refs = std::mem::take(&mut cx.refs);
+        program.tests.push(ir::Test { name: name.clone(), steps, unit: cx.unit, span: item.span });
+    }
+}
+
 /// A diagnostic with every span moved by `shift`.
 fn move_diagnostic(d: &mut Diagnostic, shift: &evr_grammar::Shift) {
     d.primary.span = shift.span(d.primary.span);
@@ -151,9 +228,11 @@ fn context(items: &[&ast::Item], schema: &Schema) -> u64 {
 }
 
 /// [`check`], taking from `units` what `reuse` says each file kept of the last analysis, when
-/// the declarations are the same; `units` then holds this analysis's units.
+/// the declarations are the same; `units` then holds this analysis's units. `decls` are the
+/// modules' [`declarations`](Units::declarations).
 pub fn check_reusing(
     modules: &[Module],
+    decls: &[Arc<[u32]>],
     schema: &Schema,
     units: &mut Units,
     reuse: &HashMap<ast::FileId, Reuse>,
@@ -161,12 +240,14 @@ pub fn check_reusing(
     let mut env = Env::new(schema);
     let mut diags = Vec::new();
     let mut refs: Vec<Arc<[Ref]>> = Vec::new();
-    let items: Vec<&ast::Item> = modules.iter().flat_map(|m| &m.items).collect();
+    // Every pass over the whole bundle reads its declarations only.
+    let items = declaration_items(modules, decls);
 
     declare_type_aliases(&mut env, &items, &mut diags);
     if !units.names.same_as_last(modules, reuse) {
         let before = diags.len();
-        check_unique_names(&items, &mut diags);
+        let all: Vec<&ast::Item> = modules.iter().flat_map(|m| &m.items).collect();
+        check_unique_names(&all, &mut diags);
         units.names.clash_free = diags.len() == before;
     }
     declare_streams(&mut env, &items, &mut diags);
@@ -194,12 +275,30 @@ pub fn check_reusing(
     for module in modules {
         let mut kept = before.remove(&module.file).unwrap_or_default();
         let reuse = reuse.get(&module.file).filter(|_| same_context);
+        // An unchanged file's units are what they were: taken as they lie, without reading
+        // its items (only its other items — declarations, tests — are checked again).
+        if matches!(reuse, Some(Reuse::Whole)) && kept.len() == module.items.len() {
+            for (at, slot) in kept.iter().enumerate() {
+                match slot {
+                    Some(kept) => kept.add_to(&mut program, &mut diags, &mut refs),
+                    None => {
+                        let item = &module.items[at];
+                        let mut item_refs = Vec::new();
+                        check_other(item, &env, &mut program, &mut diags, &mut test_names, &mut item_refs);
+                        if !item_refs.is_empty() {
+                            refs.push(item_refs.into());
+                        }
+                    }
+                }
+            }
+            units.by_file.insert(module.file, kept);
+            continue;
+        }
         let mut checked_here = Vec::with_capacity(module.items.len());
         for (at, item) in module.items.iter().enumerate() {
             let is_unit = is_unit(item);
             // The last analysis's item this one is, and whether an edit before it moved it.
             let (old, shift) = match reuse {
-                Some(Reuse::Whole) if kept.len() == module.items.len() => (Some(at), None),
                 Some(Reuse::Items { old, shift }) => {
                     let tail =
                         !shift.is_identity() && i64::from(item.span.start) >= i64::from(shift.from) + shift.delta;
@@ -222,15 +321,17 @@ pub fn check_reusing(
                     }
                     None => kept,
                 };
-                match &kept.unit {
-                    Checked::Drop(d) => program.drops.push(d.clone()),
-                    Checked::Score(s) => program.scores.push(s.clone()),
-                    Checked::Rule(r) => program.rules.push(r.clone()),
-                    Checked::Nothing => {}
-                }
-                diags.extend(kept.diags.iter().cloned());
-                refs.push(kept.refs.clone());
+                kept.add_to(&mut program, &mut diags, &mut refs);
                 checked_here.push(Some(kept));
+                continue;
+            }
+            if !is_unit {
+                let mut item_refs = Vec::new();
+                check_other(item, &env, &mut program, &mut diags, &mut test_names, &mut item_refs);
+                if !item_refs.is_empty() {
+                    refs.push(item_refs.into());
+                }
+                checked_here.push(None);
                 continue;
             }
             let (first_diag, counts) = (diags.len(), (program.drops.len(), program.scores.len(), program.rules.len()));
@@ -301,22 +402,9 @@ pub fn check_reusing(
                         })));
                     }
                 }
-                ItemKind::Test { name, name_span, body } => {
-                    if let Some(first) = test_names.insert(name, *name_span) {
-                        diags.push(
-                            Diagnostic::new(Code::E0010, *name_span, format!("a test named {name:?} already exists"))
-                                .label("second test with this name")
-                                .secondary(first, "first defined here"),
-                        );
-                    }
-                    let mut cx = Cx::new(&env, &mut diags, "a test");
-                    let steps = cx.test_steps(body);
-                    item_refs = std::mem::take(&mut cx.refs);
-                    program.tests.push(ir::Test { name: name.clone(), steps, unit: cx.unit, span: item.span });
-                }
                 _ => {}
             }
-            if is_unit {
+            {
                 let checked = if program.drops.len() > counts.0 {
                     program.drops.last().cloned().map(Checked::Drop)
                 } else if program.scores.len() > counts.1 {
@@ -334,11 +422,6 @@ pub fn check_reusing(
                     diags: diags[first_diag..].to_vec(),
                     refs: item_refs,
                 }));
-            } else {
-                if !item_refs.is_empty() {
-                    refs.push(item_refs.into());
-                }
-                checked_here.push(None);
             }
         }
         units.by_file.insert(module.file, checked_here);
