@@ -36,7 +36,7 @@ pub fn analyze_reusing(paths: &[PathBuf], parses: &mut Parses) -> Result<Analysi
         if files.is_empty() {
             return Err(Problem::Io(format!("{}: no .evr files found", path.display())));
         }
-        all.extend(files.iter().map(|(_, f)| (f.path.clone(), f.name.clone(), f.text.clone())));
+        all.extend(files.into_files().into_iter().map(|f| (f.path, f.name, f.text)));
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all.dedup_by(|a, b| a.0 == b.0);

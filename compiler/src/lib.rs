@@ -47,7 +47,7 @@ pub struct Analysis {
     pub diagnostics: Vec<Diagnostic>,
     /// The names the checker resolved, in groups (one per checked item, shared with the
     /// analysis before when the item did not change).
-    pub refs: Vec<std::sync::Arc<[symbols::Ref]>>,
+    pub refs: Vec<symbols::Names>,
 }
 
 impl Analysis {

@@ -8,6 +8,20 @@ use evr_stdlib::Builtin;
 use crate::schema::{EnumId, MessageId, TypeRef};
 use crate::types::Type;
 
+/// The names resolved in one file's items — one slice per item — or in the bundle's
+/// declarations: an unchanged file hands the next analysis its group whole.
+pub type Names = std::sync::Arc<[std::sync::Arc<[Ref]>]>;
+
+/// Every name of an analysis's groups.
+pub fn all(groups: &[Names]) -> impl Iterator<Item = &Ref> {
+    groups.iter().flat_map(|g| g.iter()).flat_map(|item| item.iter())
+}
+
+/// A group of one item's names.
+pub fn group(refs: Vec<Ref>) -> Names {
+    std::sync::Arc::from([std::sync::Arc::from(refs)])
+}
+
 /// What a name is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Def {

@@ -7,7 +7,10 @@
 //! otherwise be skipped too, and that could hide a velocity update or a runtime error. A rule the
 //! index skips is exactly a rule whose first conjunct is false, so skipping it changes nothing.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
 
 use evr_compiler::ir::{CmpOp, Expr, ExprKind, FieldPath, Literal, Program, SourceId};
 use evr_compiler::types::Type;
@@ -45,6 +48,72 @@ impl Key {
     }
 }
 
+/// Rule lists by key, shared between versions: a reload that changes a few rules copies the
+/// lists of the keys they leave or join, not the map. Lists of keys changed since the shared
+/// map was made are held apart (an empty list: no rule has the key any more) until they are
+/// many, when the two are made one map again.
+#[derive(Clone, Debug)]
+struct Layered<K> {
+    base: Arc<FxHashMap<K, Vec<u32>>>,
+    changed: FxHashMap<K, Vec<u32>>,
+}
+
+impl<K> Default for Layered<K> {
+    fn default() -> Layered<K> {
+        Layered { base: Arc::default(), changed: FxHashMap::default() }
+    }
+}
+
+impl<K: Clone + Eq + Hash> Layered<K> {
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&Vec<u32>>
+    where
+        K: Borrow<Q>,
+    {
+        if !self.changed.is_empty()
+            && let Some(list) = self.changed.get(key)
+        {
+            return Some(list);
+        }
+        self.base.get(key)
+    }
+
+    /// The list of `key`, to change (an empty one when no rule has it).
+    fn list_mut(&mut self, key: K) -> &mut Vec<u32> {
+        let base = &self.base;
+        self.changed.entry(key).or_insert_with_key(|k| base.get(k).cloned().unwrap_or_default())
+    }
+
+    /// Built afresh: every list in the shared map.
+    fn insert(&mut self, key: K, rule: u32) {
+        let list = Arc::make_mut(&mut self.base).entry(key).or_default();
+        if list.last() != Some(&rule) {
+            list.push(rule);
+        }
+    }
+
+    /// Folds the lists held apart into a new shared map once they are many (a reload then
+    /// costs the map's size, once every so many changed keys).
+    fn settle(&mut self) {
+        if self.changed.len() * 8 <= self.base.len() + 64 {
+            return;
+        }
+        let mut all = (*self.base).clone();
+        for (k, list) in self.changed.drain() {
+            if list.is_empty() {
+                all.remove(&k);
+            } else {
+                all.insert(k, list);
+            }
+        }
+        self.base = Arc::new(all);
+    }
+
+    fn lists(&self) -> impl Iterator<Item = &Vec<u32>> {
+        let changed = &self.changed;
+        self.base.iter().filter(move |(k, _)| !changed.contains_key(*k)).map(|(_, l)| l).chain(changed.values())
+    }
+}
+
 /// The index of one source's rules.
 #[derive(Clone, Debug, Default)]
 struct SourceIndex {
@@ -55,8 +124,8 @@ struct SourceIndex {
     leaf: Option<Type>,
     /// String values apart, so that a lookup borrows the event's text. Looked up once per
     /// event, with keys the bundle's author wrote: a fast hash, no need for a keyed one.
-    by_str: FxHashMap<Box<str>, Vec<u32>>,
-    by_value: FxHashMap<Key, Vec<u32>>,
+    by_str: Layered<Box<str>>,
+    by_value: Layered<Key>,
     /// Rules that must be tried on every event, in declaration order.
     always: Vec<u32>,
     /// How many rules pin each field: the indexed one is the most pinned.
@@ -116,23 +185,9 @@ impl SourceIndex {
         match pin {
             Some((path, _, keys)) if self.path.as_ref() == Some(&path) => {
                 for k in keys {
-                    match &k {
-                        Key::Str(s) => {
-                            if let Some(list) = self.by_str.get_mut(&**s) {
-                                remove(list);
-                                if list.is_empty() {
-                                    self.by_str.remove(&**s);
-                                }
-                            }
-                        }
-                        k => {
-                            if let Some(list) = self.by_value.get_mut(k) {
-                                remove(list);
-                                if list.is_empty() {
-                                    self.by_value.remove(k);
-                                }
-                            }
-                        }
+                    match k {
+                        Key::Str(s) => remove(self.by_str.list_mut(s)),
+                        k => remove(self.by_value.list_mut(k)),
                     }
                 }
             }
@@ -155,8 +210,8 @@ impl SourceIndex {
                 self.leaf = Some(ty);
                 for k in keys {
                     let list = match k {
-                        Key::Str(s) => self.by_str.entry(s).or_default(),
-                        k => self.by_value.entry(k).or_default(),
+                        Key::Str(s) => self.by_str.list_mut(s),
+                        k => self.by_value.list_mut(k),
                     };
                     insert(list);
                 }
@@ -196,12 +251,9 @@ impl RuleIndex {
                     (Some(best), Some((path, ty, keys))) if *best == path => {
                         index.leaf = Some(ty);
                         for k in keys {
-                            let list = match k {
-                                Key::Str(s) => index.by_str.entry(s).or_default(),
-                                k => index.by_value.entry(k).or_default(),
-                            };
-                            if list.last() != Some(&i) {
-                                list.push(i);
+                            match k {
+                                Key::Str(s) => index.by_str.insert(s, i),
+                                k => index.by_value.insert(k, i),
                             }
                         }
                     }
@@ -236,6 +288,10 @@ impl RuleIndex {
             if best != source.path {
                 return None;
             }
+        }
+        for source in &mut index.sources {
+            source.by_str.settle();
+            source.by_value.settle();
         }
         Some(index)
     }
@@ -313,7 +369,7 @@ impl RuleIndex {
     /// How many rules of `source` the index places by value (for tests and reports).
     pub fn indexed(&self, source: SourceId) -> usize {
         let Some(index) = self.sources.get(source.0 as usize) else { return 0 };
-        let mut all: Vec<u32> = index.by_value.values().chain(index.by_str.values()).flatten().copied().collect();
+        let mut all: Vec<u32> = index.by_value.lists().chain(index.by_str.lists()).flatten().copied().collect();
         all.sort_unstable();
         all.dedup();
         all.len()

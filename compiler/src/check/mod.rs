@@ -38,8 +38,8 @@ pub fn check(modules: &[Module], schema: &Schema) -> (Program, Vec<Diagnostic>) 
 pub struct Units {
     /// What the units were checked against.
     context: u64,
-    /// Per file and item, what each drop, score and rule gave (`None` for other items).
-    by_file: HashMap<ast::FileId, Vec<Option<CheckedItem>>>,
+    /// Per file, what its drops, scores and rules gave.
+    by_file: HashMap<ast::FileId, CheckedFile>,
     /// Per file, where its declarations are (see [`Units::declarations`]).
     decls: HashMap<ast::FileId, Arc<[u32]>>,
     names: Names,
@@ -121,6 +121,16 @@ pub enum Reuse {
     Items { old: Vec<Option<usize>>, shift: evr_grammar::Shift },
 }
 
+/// What checking the drops, scores and rules of one file gave.
+#[derive(Default)]
+struct CheckedFile {
+    /// Per item (`None` for other items).
+    items: Vec<Option<CheckedItem>>,
+    /// The names its units resolved, one slice per unit: an unchanged file hands the next
+    /// analysis the group, not a slice per unit.
+    refs: crate::symbols::Names,
+}
+
 /// What checking one item gave: its unit, its diagnostics and the names it resolved.
 struct CheckedItem {
     unit: Checked,
@@ -128,7 +138,8 @@ struct CheckedItem {
     /// here so that comparing it reads nothing of the unit).
     doc: Option<String>,
     diags: Vec<Diagnostic>,
-    refs: Arc<[Ref]>,
+    /// Where its names are in its file's `refs`.
+    refs: u32,
 }
 
 #[derive(Clone)]
@@ -153,8 +164,8 @@ impl Checked {
 }
 
 impl CheckedItem {
-    /// Adds what checking the item gave to the analysis being made.
-    fn add_to(&self, program: &mut Program, diags: &mut Vec<Diagnostic>, refs: &mut Vec<Arc<[Ref]>>) {
+    /// Adds the item's unit and diagnostics to the analysis being made.
+    fn add_to(&self, program: &mut Program, diags: &mut Vec<Diagnostic>) {
         match &self.unit {
             Checked::Drop(d) => program.drops.push(d.clone()),
             Checked::Score(s) => program.scores.push(s.clone()),
@@ -162,7 +173,43 @@ impl CheckedItem {
             Checked::Nothing => {}
         }
         diags.extend(self.diags.iter().cloned());
-        refs.push(self.refs.clone());
+    }
+}
+
+/// A file's names from the last analysis, per unit, which its units that are kept take again:
+/// taken out when nothing else holds them (the editor's case, and a reload's), so that moving
+/// them moves them in place, else shared.
+enum OldNames<'a> {
+    Own(&'a mut [Arc<[Ref]>]),
+    Shared(&'a [Arc<[Ref]>]),
+}
+
+impl<'a> OldNames<'a> {
+    fn new(refs: &'a mut crate::symbols::Names) -> OldNames<'a> {
+        if Arc::get_mut(refs).is_some() {
+            // Checked just above: the group is not shared.
+            return OldNames::Own(Arc::get_mut(refs).unwrap_or_default());
+        }
+        OldNames::Shared(refs)
+    }
+
+    /// The names of unit `at` (each is taken once).
+    fn take(&mut self, at: u32) -> Arc<[Ref]> {
+        match self {
+            OldNames::Own(all) => all.get_mut(at as usize).map(std::mem::take).unwrap_or_default(),
+            OldNames::Shared(all) => all.get(at as usize).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Names resolved in an item, moved by `shift` (in place when nothing else holds them).
+fn move_refs(mut refs: Arc<[Ref]>, shift: &evr_grammar::Shift) -> Arc<[Ref]> {
+    match Arc::get_mut(&mut refs) {
+        Some(all) => {
+            all.iter_mut().for_each(|r| r.shift(shift));
+            refs
+        }
+        None => refs.iter().map(|r| r.moved(shift)).collect(),
     }
 }
 
@@ -199,17 +246,6 @@ fn move_diagnostic(d: &mut Diagnostic, shift: &evr_grammar::Shift) {
     d.secondary.iter_mut().for_each(|l| l.span = shift.span(l.span));
 }
 
-/// Names resolved in an item, moved by `shift` (in place when nothing else holds them).
-fn move_refs(mut refs: Arc<[Ref]>, shift: &evr_grammar::Shift) -> Arc<[Ref]> {
-    match Arc::get_mut(&mut refs) {
-        Some(all) => {
-            all.iter_mut().for_each(|r| r.shift(shift));
-            refs
-        }
-        None => refs.iter().map(|r| r.moved(shift)).collect(),
-    }
-}
-
 /// A hash of everything a unit may refer to besides its own item: every declaration, at its
 /// place (inlined fns carry their spans), and the schemas.
 fn context(items: &[&ast::Item], schema: &Schema) -> u64 {
@@ -236,10 +272,10 @@ pub fn check_reusing(
     schema: &Schema,
     units: &mut Units,
     reuse: &HashMap<ast::FileId, Reuse>,
-) -> (Program, Vec<Diagnostic>, Vec<Arc<[Ref]>>) {
+) -> (Program, Vec<Diagnostic>, Vec<crate::symbols::Names>) {
     let mut env = Env::new(schema);
     let mut diags = Vec::new();
-    let mut refs: Vec<Arc<[Ref]>> = Vec::new();
+    let mut refs: Vec<crate::symbols::Names> = Vec::new();
     // Every pass over the whole bundle reads its declarations only.
     let items = declaration_items(modules, decls);
 
@@ -255,7 +291,7 @@ pub fn check_reusing(
     declare_consts(&mut env, &items, &mut diags, &mut decl_refs);
     declare_fns(&mut env, &items, &mut diags, &mut decl_refs);
     type_refs(&env, &items, &mut decl_refs);
-    refs.push(decl_refs.into());
+    refs.push(crate::symbols::group(decl_refs));
     for item in &items {
         if let ItemKind::Score { name, source, .. } = &item.kind {
             let id = ir::ScoreId(env.scores.len() as u32);
@@ -273,28 +309,33 @@ pub fn check_reusing(
     let is_unit =
         |item: &ast::Item| matches!(item.kind, ItemKind::Drop { .. } | ItemKind::Score { .. } | ItemKind::Rule { .. });
     for module in modules {
-        let mut kept = before.remove(&module.file).unwrap_or_default();
+        let CheckedFile { items: mut kept, refs: mut kept_refs } = before.remove(&module.file).unwrap_or_default();
         let reuse = reuse.get(&module.file).filter(|_| same_context);
         // An unchanged file's units are what they were: taken as they lie, without reading
         // its items (only its other items — declarations, tests — are checked again).
         if matches!(reuse, Some(Reuse::Whole)) && kept.len() == module.items.len() {
+            refs.push(Arc::clone(&kept_refs));
             for (at, slot) in kept.iter().enumerate() {
                 match slot {
-                    Some(kept) => kept.add_to(&mut program, &mut diags, &mut refs),
+                    Some(kept) => kept.add_to(&mut program, &mut diags),
                     None => {
                         let item = &module.items[at];
                         let mut item_refs = Vec::new();
                         check_other(item, &env, &mut program, &mut diags, &mut test_names, &mut item_refs);
                         if !item_refs.is_empty() {
-                            refs.push(item_refs.into());
+                            refs.push(crate::symbols::group(item_refs));
                         }
                     }
                 }
             }
-            units.by_file.insert(module.file, kept);
+            units.by_file.insert(module.file, CheckedFile { items: kept, refs: kept_refs });
             continue;
         }
         let mut checked_here = Vec::with_capacity(module.items.len());
+        let mut file_refs: Vec<Arc<[Ref]>> = Vec::new();
+        // The last analysis's names of this file: moved out when nothing else holds them (the
+        // editor's case, and a reload's), else copied.
+        let mut old_names = OldNames::new(&mut kept_refs);
         for (at, item) in module.items.iter().enumerate() {
             let is_unit = is_unit(item);
             // The last analysis's item this one is, and whether an edit before it moved it.
@@ -308,20 +349,21 @@ pub fn check_reusing(
             };
             let taken = old.and_then(|i| kept.get_mut(i)?.take()).filter(|kept| is_unit && kept.doc == item.doc);
             if let Some(kept) = taken {
+                let names = old_names.take(kept.refs);
+                let at = file_refs.len() as u32;
                 let kept = match shift {
                     Some(shift) => {
                         let mut diags = kept.diags;
                         diags.iter_mut().for_each(|d| move_diagnostic(d, shift));
-                        CheckedItem {
-                            unit: kept.unit.moved(shift),
-                            doc: kept.doc,
-                            diags,
-                            refs: move_refs(kept.refs, shift),
-                        }
+                        CheckedItem { unit: kept.unit.moved(shift), doc: kept.doc, diags, refs: at }
                     }
-                    None => kept,
+                    None => CheckedItem { refs: at, ..kept },
                 };
-                kept.add_to(&mut program, &mut diags, &mut refs);
+                file_refs.push(match shift {
+                    Some(shift) => move_refs(names, shift),
+                    None => names,
+                });
+                kept.add_to(&mut program, &mut diags);
                 checked_here.push(Some(kept));
                 continue;
             }
@@ -329,7 +371,7 @@ pub fn check_reusing(
                 let mut item_refs = Vec::new();
                 check_other(item, &env, &mut program, &mut diags, &mut test_names, &mut item_refs);
                 if !item_refs.is_empty() {
-                    refs.push(item_refs.into());
+                    refs.push(crate::symbols::group(item_refs));
                 }
                 checked_here.push(None);
                 continue;
@@ -414,17 +456,18 @@ pub fn check_reusing(
                 } else {
                     None
                 };
-                let item_refs: Arc<[Ref]> = item_refs.into();
-                refs.push(item_refs.clone());
                 checked_here.push(Some(CheckedItem {
                     unit: checked.unwrap_or(Checked::Nothing),
                     doc: item.doc.clone(),
                     diags: diags[first_diag..].to_vec(),
-                    refs: item_refs,
+                    refs: file_refs.len() as u32,
                 }));
+                file_refs.push(item_refs.into());
             }
         }
-        units.by_file.insert(module.file, checked_here);
+        let file_refs: crate::symbols::Names = file_refs.into();
+        refs.push(Arc::clone(&file_refs));
+        units.by_file.insert(module.file, CheckedFile { items: checked_here, refs: file_refs });
     }
     program.sources = std::mem::take(&mut env.program.sources);
     program.sinks = std::mem::take(&mut env.program.sinks);

@@ -138,7 +138,7 @@ pub enum TokenKind {
 pub fn tokens(a: &Analysis, file: FileId) -> Vec<(Span, TokenKind)> {
     let lexed = evr_grammar::lexer::lex(file, &a.files.get(file).text);
     let mut by_ref: std::collections::HashMap<(u32, u32), TokenKind> = std::collections::HashMap::new();
-    for r in a.refs.iter().flat_map(|g| g.iter()).filter(|r| r.span.file == file) {
+    for r in crate::symbols::all(&a.refs).filter(|r| r.span.file == file) {
         let kind = match r.def {
             Def::Local { .. } | Def::Const(_) | Def::Score(_) => TokenKind::Variable,
             Def::Field { .. } => TokenKind::Property,

@@ -200,7 +200,7 @@ fn source_type(a: &Analysis, item: Option<&Item>) -> Option<Type> {
 fn locals(a: &Analysis, item: Option<&Item>, offset: u32) -> Vec<(String, Type)> {
     let Some(item) = item else { return Vec::new() };
     let mut out: Vec<(String, Type)> = Vec::new();
-    for r in a.refs.iter().flat_map(|g| g.iter()) {
+    for r in crate::symbols::all(&a.refs) {
         if let Def::Local { binding } = r.def
             && r.span == binding
             && binding.file == item.span.file

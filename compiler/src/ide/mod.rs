@@ -47,7 +47,7 @@ pub struct Outline {
 }
 
 fn refs(a: &Analysis) -> impl Iterator<Item = &Ref> {
-    a.refs.iter().flat_map(|group| group.iter())
+    crate::symbols::all(&a.refs)
 }
 
 fn items(a: &Analysis) -> impl Iterator<Item = &Item> {

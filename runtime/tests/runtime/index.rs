@@ -116,3 +116,48 @@ rule r4 on s => route out;
     };
     assert!(index.updated(&base.program, &r0_too, &[0, 1, 3]).is_none(), "another field most pinned: built afresh");
 }
+
+/// An index updated again and again — each version from the last, as reloads make them, the
+/// lists of changed keys held apart and now and then folded into the shared map — finds what
+/// a fresh index finds at every step, for keys joined, left and never seen.
+#[test]
+fn chained_updates_agree_with_fresh_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let version = |k: usize| {
+        let rules = format!(
+            r#"use "codec.proto";
+use codec.v1.All;
+source s: All as json;
+sink out: All as json;
+rule r0 on s when s == "a" => route out;
+rule r1 on s when s == "k{k}" => route out;
+rule r2 on s when s in ["k{}", "a"] => route out;
+rule r3 on s => route out;
+"#,
+            k / 2
+        );
+        let mut files = evr_compiler::files::Files::default();
+        files.add(dir.join("bundle.evr"), "bundle.evr", rules);
+        let a = evr_compiler::analyze(files);
+        assert!(!a.has_errors(), "{:?}", a.diagnostics);
+        a
+    };
+    let mut last = version(0);
+    let mut index = RuleIndex::new(&last.program);
+    let ty = last.program.sources[0].message;
+    for k in 1..60 {
+        let next = version(k);
+        index = index.updated(&last.program, &next.program, &[1, 2]).expect("`s` stays indexed");
+        let fresh = RuleIndex::new(&next.program);
+        for probe in ["a".to_owned(), format!("k{k}"), format!("k{}", k - 1), format!("k{}", k / 2), "z".to_owned()] {
+            let json = format!(r#"{{"s":"{probe}"}}"#);
+            let e = decode::decode(&next.schema, ty, WireFormat::Json, json.as_bytes()).unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            index.candidates(SourceId(0), index.probe(SourceId(0), &e), &mut a);
+            fresh.candidates(SourceId(0), fresh.probe(SourceId(0), &e), &mut b);
+            assert_eq!(a, b, "version {k}, s = {probe}");
+        }
+        assert_eq!(index.indexed(SourceId(0)), fresh.indexed(SourceId(0)), "version {k}");
+        last = next;
+    }
+}
