@@ -1,12 +1,13 @@
 //! Reading a bundle for any command: `.evr` sources (files or directories), or a built
 //! `.evrb` file, which is recognised by its header whatever its name.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use evr_compiler::evrb;
 use evr_compiler::files::{Files, io_reason};
 use evr_compiler::{Analysis, Parses};
+use evr_compiler::{bundle, evrb};
 
 /// Why a bundle could not even be checked.
 pub enum Problem {
@@ -19,30 +20,50 @@ pub enum Problem {
 /// Checks the bundle at `paths` (one built bundle, or sources: every path's `.evr` files, in
 /// path order). The analysis may hold errors; the caller shows them.
 pub fn analyze(paths: &[PathBuf]) -> Result<Analysis, Problem> {
-    analyze_reusing(paths, &mut Parses::default())
+    analyze_reusing(paths, &mut Parses::default(), None)
 }
 
 /// [`analyze`], parsing again only the source files that changed since `parses` was given the
-/// modules of an earlier analysis.
-pub fn analyze_reusing(paths: &[PathBuf], parses: &mut Parses) -> Result<Analysis, Problem> {
+/// modules of an earlier analysis. `changed` names the files a file event reported (in the
+/// form [`watched`] directories give them: under the canonical bundle path): every other file
+/// the last analysis read is taken as it read it, not read again. `None` reads every file.
+pub fn analyze_reusing(
+    paths: &[PathBuf],
+    parses: &mut Parses,
+    changed: Option<&HashSet<PathBuf>>,
+) -> Result<Analysis, Problem> {
     if let [one] = paths
         && let Some(bytes) = built(one)?
     {
         return analyze_built(&bytes, &one.display().to_string());
     }
-    let mut all: Vec<(PathBuf, String, String)> = Vec::new();
+    let mut all: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
-        let files = evr_compiler::bundle::load(path).map_err(|e| Problem::Io(format!("cannot read {e}")))?;
-        if files.is_empty() {
+        let found = bundle::paths(path).map_err(|e| Problem::Io(format!("cannot read {e}")))?;
+        if found.is_empty() {
             return Err(Problem::Io(format!("{}: no .evr files found", path.display())));
         }
-        all.extend(files.into_files().into_iter().map(|f| (f.path, f.name, f.text)));
+        // Where file events name each file: its directories are watched canonicalized.
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        all.extend(found.into_iter().map(|p| {
+            let named = match p.strip_prefix(path) {
+                Ok(rel) if !rel.as_os_str().is_empty() => canonical.join(rel),
+                _ => canonical.clone(),
+            };
+            (p, named)
+        }));
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all.dedup_by(|a, b| a.0 == b.0);
     let mut files = Files::default();
-    for (path, name, text) in all {
-        files.add(path, name, text);
+    for (path, named) in all {
+        let kept = changed.filter(|c| !c.contains(&named)).and_then(|_| parses.text(&path));
+        let text = match kept {
+            Some(text) => text,
+            None => bundle::read(&path).map_err(|e| Problem::Io(format!("cannot read {e}")))?.into(),
+        };
+        let name = path.display().to_string();
+        files.add_shared(path, name, text);
     }
     Ok(evr_compiler::analyze_reusing(files, None, parses))
 }

@@ -219,7 +219,7 @@ fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
                 broken += 1;
                 continue;
             };
-            if formatted == file.text {
+            if *formatted == *file.text {
                 continue;
             }
             if check {

@@ -4,6 +4,7 @@
 //! version that does not check or compile is rejected whole — its diagnostics are shown, the
 //! running version goes on — and counted.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -73,14 +74,14 @@ impl Reloads {
 /// Starts watching `dirs` (each with whether to watch it recursively) and SIGHUP; each trigger
 /// reloads the bundle at `paths` into `live`. The `sources` a run reads must stay in every
 /// version, framed as they were. `read` is
-/// [`texts_hash`] of the analysis the run began with.
+/// what the analysis the run began with read.
 pub fn start(
     paths: Vec<PathBuf>,
     dirs: Vec<(PathBuf, bool)>,
     live: Arc<Live>,
     sources: Vec<String>,
     mut parses: Parses,
-    read: u64,
+    read: Read,
 ) -> Reloads {
     let (tx, rx) = channel::<Trigger>();
     let watcher = watch(&dirs, tx.clone());
@@ -105,10 +106,9 @@ pub fn start(
     std::thread::spawn(move || {
         // What the last reload read: a file event that changes none of it (an editor touching
         // a file, one save reported twice) makes no new version; SIGHUP always does.
-        let mut read = Some(read);
+        let mut read = read;
         while let Some(trigger) = next_trigger(&rx) {
-            let outcome =
-                reload(&paths, trigger.built.as_ref(), &live, &sources, &mut parses, &mut read, trigger.asked);
+            let outcome = reload(&paths, &trigger, &live, &sources, &mut parses, &mut read);
             match &outcome {
                 Ok(None) => {}
                 Ok(Some(line)) => {
@@ -139,7 +139,11 @@ fn watch(dirs: &[(PathBuf, bool)], tx: Sender<Trigger>) -> Option<notify::Recomm
         }
         let ours = event.paths.iter().any(|p| p.extension().is_some_and(|e| e == "evr" || e == "proto" || e == "evrb"));
         if ours {
-            let _ = tx.send(Trigger::new(false));
+            let mut trigger = Trigger::new(false);
+            // The rule files it names are read again; an event that may stand for more (the
+            // watcher lost track) reads them all.
+            trigger.changed = (!event.need_rescan()).then(|| event.paths.into_iter().collect());
+            let _ = tx.send(trigger);
         }
     };
     let mut watcher = match notify::recommended_watcher(handler) {
@@ -166,12 +170,15 @@ struct Trigger {
     at: Instant,
     asked: bool,
     built: Option<(Vec<u8>, String)>,
+    /// The files a file event named, as the watched directories give them: only these are
+    /// read again (`None`: every file, as when someone asked).
+    changed: Option<HashSet<PathBuf>>,
     replies: Vec<Sender<Outcome>>,
 }
 
 impl Trigger {
     fn new(asked: bool) -> Trigger {
-        Trigger { at: Instant::now(), asked, built: None, replies: Vec::new() }
+        Trigger { at: Instant::now(), asked, built: None, changed: None, replies: Vec::new() }
     }
 }
 
@@ -187,6 +194,13 @@ fn next_trigger(rx: &Receiver<Trigger>) -> Option<Trigger> {
             Ok(t) => {
                 first.asked |= t.asked;
                 first.built = t.built.or(first.built);
+                first.changed = match (first.changed, t.changed) {
+                    (Some(mut a), Some(b)) => {
+                        a.extend(b);
+                        Some(a)
+                    }
+                    _ => None,
+                };
                 first.replies.extend(t.replies);
             }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return Some(first),
@@ -198,27 +212,25 @@ fn next_trigger(rx: &Receiver<Trigger>) -> Option<Trigger> {
 /// rejected.
 fn reload(
     paths: &[PathBuf],
-    built: Option<&(Vec<u8>, String)>,
+    trigger: &Trigger,
     live: &Live,
     sources: &[String],
     parses: &mut Parses,
-    read: &mut Option<u64>,
-    asked: bool,
+    read: &mut Read,
 ) -> Result<Option<String>, String> {
+    let built = trigger.built.as_ref();
     let analysis = match built {
         Some((bytes, from)) => load::analyze_built(bytes, from),
-        None => load::analyze_reusing(paths, parses),
+        None => load::analyze_reusing(paths, parses, trigger.changed.as_ref()),
     };
     let analysis = match analysis {
         Ok(a) => a,
         Err(load::Problem::Io(why) | load::Problem::Bundle(why)) => return Err(why),
     };
-    let texts = texts_hash(&analysis);
-    if !asked && *read == Some(texts) {
+    if read.again(&analysis) && !trigger.asked {
         parses.keep(&analysis.files, analysis.modules);
         return Ok(None);
     }
-    *read = Some(texts);
     if analysis.has_errors() {
         report_diagnostics(&analysis);
         let summary = evr_compiler::diag::human::summary(&analysis.diagnostics).unwrap_or_default();
@@ -253,13 +265,43 @@ fn reload(
     }
 }
 
-/// A hash of what an analysis read: the text of every rule file, and the schemas.
-pub fn texts_hash(analysis: &Analysis) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for (_, f) in analysis.files.iter() {
-        (&f.name, &f.text).hash(&mut h);
+/// What the last analysis read — the text of every rule file, and the schemas — so that a
+/// file event that changes none of it makes no version. A text the analysis took from the one
+/// before (a file no event named) is the same text, whose hash is not worked out again.
+pub struct Read {
+    hash: Option<u64>,
+    /// Per file name, the text last hashed and its hash.
+    texts: HashMap<String, (Arc<str>, u64)>,
+}
+
+impl Read {
+    /// What `analysis` read.
+    pub fn of(analysis: &Analysis) -> Read {
+        let mut read = Read { hash: None, texts: HashMap::new() };
+        read.again(analysis);
+        read
     }
-    evr_compiler::meaning::schema_hash(&analysis.schema).hash(&mut h);
-    h.finish()
+
+    /// Whether `analysis` read what the last one did; it is then what was read last.
+    fn again(&mut self, analysis: &Analysis) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut texts = HashMap::with_capacity(analysis.files.len());
+        for (_, f) in analysis.files.iter() {
+            let text_hash = match self.texts.remove(&f.name) {
+                Some((text, hash)) if Arc::ptr_eq(&text, &f.text) => hash,
+                _ => {
+                    let mut t = std::collections::hash_map::DefaultHasher::new();
+                    f.text.hash(&mut t);
+                    t.finish()
+                }
+            };
+            (&f.name, text_hash).hash(&mut h);
+            texts.insert(f.name.clone(), (Arc::clone(&f.text), text_hash));
+        }
+        evr_compiler::meaning::schema_hash(&analysis.schema).hash(&mut h);
+        self.texts = texts;
+        let hash = h.finish();
+        std::mem::replace(&mut self.hash, Some(hash)) == Some(hash)
+    }
 }

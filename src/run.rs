@@ -30,7 +30,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Analysis, ExitCode> {
 /// [`load`], keeping parses in `parses` for a later reload.
 fn load_reusing(paths: &[PathBuf], parses: &mut Parses) -> Result<Analysis, ExitCode> {
     let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
-    let analysis = match load::analyze_reusing(paths, parses) {
+    let analysis = match load::analyze_reusing(paths, parses, None) {
         Ok(a) => a,
         Err(load::Problem::Io(why)) => {
             eprintln!("evr: {why}");
@@ -195,7 +195,7 @@ fn run_bundle(args: RunArgs) -> Status {
     let source = pick_source(&analysis.program, args.source)?;
     let format = input_format(&analysis.program.sources[source.0 as usize], args.format)?;
     let source_name = analysis.program.sources[source.0 as usize].name.clone();
-    let watched = args.follow.then(|| (load::watched(&paths, &analysis), reload::texts_hash(&analysis)));
+    let watched = args.follow.then(|| (load::watched(&paths, &analysis), reload::Read::of(&analysis)));
     let (files, modules, loaded) = prepare(analysis, args.engine)?;
     parses.keep(&files, modules);
     let (reader, size): (Box<dyn io::Read + Send>, Option<u64>) = if args.input == Path::new("-") {
@@ -286,7 +286,7 @@ fn kafka_bundle(bundle: &Path, engine: EngineArg, settings: evr_kafka::Settings,
     let mut parses = Parses::default();
     let analysis = load_reusing(&paths, &mut parses)?;
     let sources: Vec<String> = analysis.program.sources.iter().map(|s| s.name.clone()).collect();
-    let (dirs, read) = (load::watched(&paths, &analysis), reload::texts_hash(&analysis));
+    let (dirs, read) = (load::watched(&paths, &analysis), reload::Read::of(&analysis));
     let (files, modules, loaded) = prepare(analysis, engine)?;
     parses.keep(&files, modules);
     let live = Live::new(loaded);

@@ -8,6 +8,17 @@ use crate::files::Files;
 /// Loads a bundle: a single `.evr` file, or every `.evr` file under a directory (recursively),
 /// ordered by path, which is the order rules run in.
 pub fn load(path: &Path) -> io::Result<Files> {
+    let mut files = Files::default();
+    for p in paths(path)? {
+        let text = read(&p)?;
+        let name = p.display().to_string();
+        files.add(&p, name, text);
+    }
+    Ok(files)
+}
+
+/// The `.evr` files of a bundle path (itself, or every one under a directory), ordered by path.
+pub fn paths(path: &Path) -> io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     if path.is_dir() {
         collect(path, &mut paths).map_err(|e| named(path, &e))?;
@@ -15,13 +26,12 @@ pub fn load(path: &Path) -> io::Result<Files> {
     } else {
         paths.push(path.to_path_buf());
     }
-    let mut files = Files::default();
-    for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| named(&p, &e))?;
-        let name = p.display().to_string();
-        files.add(&p, name, text);
-    }
-    Ok(files)
+    Ok(paths)
+}
+
+/// The text of a source file; an error names the file.
+pub fn read(path: &Path) -> io::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| named(path, &e))
 }
 
 /// An I/O error whose message names the path once: "PATH: reason".

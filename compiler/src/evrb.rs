@@ -147,7 +147,7 @@ pub fn build(analysis: &Analysis) -> Vec<u8> {
             .files
             .iter()
             .filter(|(_, f)| !f.name.ends_with(".proto"))
-            .map(|(_, f)| SourceText { name: f.name.clone(), text: f.text.clone() })
+            .map(|(_, f)| SourceText { name: f.name.clone(), text: f.text.to_string() })
             .collect(),
         units: units(analysis),
     };

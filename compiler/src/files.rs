@@ -1,7 +1,7 @@
 //! The source files of one analysis: their names, text and line tables.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use evr_grammar::ast::{FileId, Span};
 
@@ -10,7 +10,8 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// How diagnostics name the file: the path as the user gave it.
     pub name: String,
-    pub text: String,
+    /// Shared: a reload takes an unchanged file's text from the last analysis, not from disk.
+    pub text: Arc<str>,
     /// Made the first time a position is asked for: most analyses after a reload show none,
     /// and scanning every file for line breaks would cost a reload the whole bundle.
     line_starts: OnceLock<Vec<u32>>,
@@ -72,9 +73,14 @@ pub struct Files {
 
 impl Files {
     pub fn add(&mut self, path: impl AsRef<Path>, name: impl Into<String>, text: String) -> FileId {
+        self.add_shared(path, name, text.into())
+    }
+
+    /// [`add`](Self::add), with a text that may be shared (another analysis's).
+    pub fn add_shared(&mut self, path: impl AsRef<Path>, name: impl Into<String>, text: Arc<str>) -> FileId {
         // A byte order mark some editors write is not part of the text.
         let text = match text.strip_prefix('\u{feff}') {
-            Some(rest) => rest.to_owned(),
+            Some(rest) => rest.into(),
             None => text,
         };
         self.files.push(SourceFile {

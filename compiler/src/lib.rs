@@ -88,7 +88,7 @@ pub struct Parses {
 
 struct Kept {
     id: FileId,
-    text: String,
+    text: std::sync::Arc<str>,
     module: Option<Module>,
     errors: Vec<SyntaxError>,
     lexed: evr_grammar::lexer::Lexed,
@@ -106,6 +106,12 @@ impl Parses {
         };
     }
 
+    /// The text of the file at `path` as the last analysis that read it had it: a reload takes
+    /// it instead of reading a file no event said changed.
+    pub fn text(&self, path: &Path) -> Option<std::sync::Arc<str>> {
+        self.by_path.get(path).map(|k| k.text.clone())
+    }
+
     /// Takes back the modules of an analysis of `files` (as [`analyze_reusing`] returned them).
     pub fn keep(&mut self, files: &Files, modules: Vec<Module>) {
         for m in modules {
@@ -119,12 +125,12 @@ impl Parses {
     fn parse(&mut self, id: FileId, file: &files::SourceFile) -> (Module, Vec<SyntaxError>) {
         let before = self.by_path.get_mut(&file.path).filter(|k| k.id == id).and_then(|k| {
             let module = k.module.take()?;
-            Some((std::mem::take(&mut k.text), module, std::mem::take(&mut k.errors), std::mem::take(&mut k.lexed)))
+            Some((k.text.clone(), module, std::mem::take(&mut k.errors), std::mem::take(&mut k.lexed)))
         });
         let (mut parsed, text) = match before {
-            Some((text, module, errors, lexed)) if text == file.text => {
+            // A text taken from the last analysis is the same one; another is compared.
+            Some((text, module, errors, lexed)) if std::sync::Arc::ptr_eq(&text, &file.text) || text == file.text => {
                 self.reuse.insert(id, check::Reuse::Whole);
-                // The text kept is the one kept before: an unchanged file is not copied.
                 (evr_grammar::Parsed { module, errors, lexed }, text)
             }
             Some((text, module, errors, lexed)) => {

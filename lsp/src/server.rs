@@ -409,7 +409,7 @@ impl Server {
                 let text = &a.files.get(file).text;
                 // A file with syntax errors is left as it is (no edits), as `evr fmt` leaves it.
                 let edits: Vec<lsp::TextEdit> = match evr_grammar::format(text) {
-                    Some(formatted) if formatted != *text => {
+                    Some(formatted) if *formatted != **text => {
                         let whole = evr_compiler::Span::new(file, 0, text.len());
                         vec![lsp::TextEdit { range: convert::range(&a.files, whole), new_text: formatted }]
                     }

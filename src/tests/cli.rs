@@ -374,3 +374,101 @@ fn follow_tails_and_reloads() {
     assert!(rest.contains("reloads: 3 live, 2 rejected"), "{rest}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A directory bundle followed: a file event reads again the files it names, and the others
+/// are taken as the last analysis read them — so every change is seen, in whichever file,
+/// twice in a row in one file, and in files added and removed (found by listing the bundle).
+#[test]
+fn follow_reads_again_the_files_that_changed() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let dir = temp_dir("follow-dir");
+    let (bundle, input) = (dir.join("rules"), dir.join("events.jsonl"));
+    std::fs::create_dir_all(&bundle).unwrap();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
+    let save = |file: &str, text: String| {
+        let tmp = dir.join("rules.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, bundle.join(file)).unwrap();
+    };
+    let rule = |name: &str, tag: &str| format!("rule {name} on probes => emit out {{ id: id + \"{tag}\" }};\n");
+    save(
+        "a_header.evr",
+        format!(
+            "use \"{}\";\nuse kinds.v1.Probe;\nsource probes: Probe as json;\nsink out: Probe as json;\n",
+            schema.display()
+        ),
+    );
+    save("b.evr", rule("b", "-b1"));
+    save("c.evr", rule("c", "-c1"));
+    std::fs::write(&input, "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(["run", bundle.to_str().unwrap(), "--input", input.to_str().unwrap(), "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("evr runs");
+    // A change that is never seen must fail the test, not hang it: the host is stopped after a
+    // minute, and the reads below then end.
+    let (pid, done) = (child.id().to_string(), std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+            }
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        })
+    };
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let next = |from: &mut dyn BufRead| {
+        let mut line = String::new();
+        from.read_line(&mut line).unwrap();
+        line
+    };
+    // The ids an event comes out with, one per rule.
+    let mut ids = |event: &str, outputs: usize| -> Vec<String> {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&input).unwrap();
+        f.write_all(format!("{{\"id\":\"{event}\"}}\n").as_bytes()).unwrap();
+        let mut seen: Vec<String> = (0..outputs)
+            .map(|_| {
+                let line = next(&mut stdout);
+                line.split("\"id\":\"").nth(1).unwrap_or_default().trim_end_matches("\"}}\n").to_owned()
+            })
+            .collect();
+        seen.sort();
+        seen
+    };
+    assert_eq!(ids("x", 2), ["x-b1", "x-c1"]);
+    let mut reloaded = |version: u64| {
+        let mut seen = String::new();
+        while !seen.contains(&format!("version {version} live")) {
+            seen = next(&mut stderr);
+            assert!(!seen.is_empty() && !seen.contains("rejected"), "{seen}");
+        }
+        seen
+    };
+    save("c.evr", rule("c", "-c2"));
+    assert!(reloaded(2).contains("changed c"));
+    assert_eq!(ids("y", 2), ["y-b1", "y-c2"]);
+    save("c.evr", rule("c", "-c3"));
+    assert!(reloaded(3).contains("changed c"));
+    save("b.evr", rule("b", "-b2"));
+    assert!(reloaded(4).contains("changed b"));
+    assert_eq!(ids("z", 2), ["z-b2", "z-c3"]);
+    save("d.evr", rule("d", "-d1"));
+    assert!(reloaded(5).contains("added d"));
+    assert_eq!(ids("w", 3), ["w-b2", "w-c3", "w-d1"]);
+    std::fs::remove_file(bundle.join("b.evr")).unwrap();
+    assert!(reloaded(6).contains("removed b"));
+    assert_eq!(ids("v", 2), ["v-c3", "v-d1"]);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    watchdog.join().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
