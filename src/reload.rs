@@ -302,6 +302,6 @@ impl Read {
         evr_compiler::meaning::schema_hash(&analysis.schema).hash(&mut h);
         self.texts = texts;
         let hash = h.finish();
-        std::mem::replace(&mut self.hash, Some(hash)) == Some(hash)
+        self.hash.replace(hash) == Some(hash)
     }
 }
