@@ -188,11 +188,126 @@ pub struct Program {
     pub sinks: Vec<Sink>,
     /// In declaration order (files ordered by path), which is evaluation order. Each unit is
     /// shared: a version made from an unchanged file holds the very units of the version
-    /// before, so what a reload compares and rebuilds is what changed.
-    pub drops: Vec<Placed<Drop>>,
-    pub scores: Vec<Placed<Score>>,
-    pub rules: Vec<Placed<Rule>>,
+    /// before — the file's block of them — so what a reload compares and rebuilds is what
+    /// changed.
+    pub drops: UnitList<Drop>,
+    pub scores: UnitList<Score>,
+    pub rules: UnitList<Rule>,
     pub tests: Vec<Test>,
+}
+
+/// The drops, scores or rules of a program, in blocks — the units of one file each — that
+/// versions share: a reload hands an unchanged file's block on whole, without touching its
+/// units. Read as one list (indexes count across blocks).
+#[derive(Clone)]
+pub struct UnitList<T> {
+    blocks: Vec<Arc<[Placed<T>]>>,
+    /// Where each block starts among all units.
+    starts: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for UnitList<T> {
+    fn default() -> UnitList<T> {
+        UnitList { blocks: Vec::new(), starts: Vec::new(), len: 0 }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for UnitList<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T> UnitList<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The block holding unit `i`, and where in it the unit is.
+    fn find(&self, i: usize) -> Option<(usize, usize)> {
+        if i >= self.len {
+            return None;
+        }
+        let block = self.starts.partition_point(|&s| s as usize <= i) - 1;
+        Some((block, i - self.starts[block] as usize))
+    }
+
+    pub fn get(&self, i: usize) -> Option<&Placed<T>> {
+        let (block, at) = self.find(i)?;
+        self.blocks[block].get(at)
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Placed<T>> + Clone {
+        self.blocks.iter().flat_map(|b| b.iter())
+    }
+
+    pub fn last(&self) -> Option<&Placed<T>> {
+        self.blocks.last().and_then(|b| b.last())
+    }
+
+    /// The blocks, in order.
+    pub fn blocks(&self) -> &[Arc<[Placed<T>]>] {
+        &self.blocks
+    }
+
+    /// Adds a block of units (a file's) after the others.
+    pub fn push_block(&mut self, block: Arc<[Placed<T>]>) {
+        if block.is_empty() {
+            return;
+        }
+        self.starts.push(self.len as u32);
+        self.len += block.len();
+        self.blocks.push(block);
+    }
+
+    /// Adds one unit, in a block of its own.
+    pub fn push(&mut self, unit: Placed<T>) {
+        self.push_block(Arc::from([unit]));
+    }
+
+    pub fn clear(&mut self) {
+        *self = UnitList::default();
+    }
+}
+
+impl<T: Clone> UnitList<T> {
+    /// Puts `unit` in place of unit `i` (its block is copied when another version shares it).
+    pub fn set(&mut self, i: usize, unit: Placed<T>) {
+        if let Some((block, at)) = self.find(i) {
+            Arc::make_mut(&mut self.blocks[block])[at] = unit;
+        }
+    }
+}
+
+impl<T> std::ops::Index<usize> for UnitList<T> {
+    type Output = Placed<T>;
+    fn index(&self, i: usize) -> &Placed<T> {
+        match self.get(i) {
+            Some(unit) => unit,
+            None => panic!("unit {i} of {}", self.len),
+        }
+    }
+}
+
+impl<T> FromIterator<Placed<T>> for UnitList<T> {
+    fn from_iter<I: IntoIterator<Item = Placed<T>>>(units: I) -> UnitList<T> {
+        let mut list = UnitList::default();
+        list.push_block(units.into_iter().collect());
+        list
+    }
+}
+
+impl<'a, T> IntoIterator for &'a UnitList<T> {
+    type Item = &'a Placed<T>;
+    type IntoIter = Box<dyn Iterator<Item = &'a Placed<T>> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
 }
 
 /// A unit of a program, and how far edits before it in its file moved it since it was

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use evr_compiler::frame::FrameLayout;
 use evr_compiler::interp::Prepared;
-use evr_compiler::ir::{Expr, ExprKind, Placed, PlacedUnit, Program, SourceId, UnitOrigin, UnitRef, is_shadow};
+use evr_compiler::ir::{
+    Expr, ExprKind, Placed, PlacedUnit, Program, SourceId, UnitList, UnitOrigin, UnitRef, is_shadow,
+};
 use evr_compiler::jit::{self, Missing, OptLevel};
 use evr_compiler::meaning::{self, ContentHash, Meaning};
 use evr_compiler::schema::Schema;
@@ -259,7 +261,9 @@ impl Loaded {
         version: u64,
         previous: Option<&Previous>,
     ) -> Result<(Loaded, Vec<bool>), SetupError> {
-        let index = config.rule_index.then(|| rule_index(&program, previous));
+        // Where the previous version holds the very unit at the same place of the table.
+        let same_place = previous.and_then(|p| same_places(&p.loaded.program, &program));
+        let index = config.rule_index.then(|| rule_index(&program, previous, same_place.as_deref()));
         let mut meaning = Meaning::new(&program, &schema);
         // Per unit: what it was in the previous version, when its meaning is the same.
         let mut kept: Vec<Option<&LoadedUnit>> = Vec::new();
@@ -270,7 +274,10 @@ impl Loaded {
             .map(|(i, r)| {
                 // The very unit of the previous version (an unchanged file's) is what it was:
                 // neither hashed nor read again.
-                let very = previous.and_then(|p| p.very_unit(i, &program, r));
+                let very = previous.and_then(|p| match same_place.as_ref().map(|s| s[i]) {
+                    Some(true) => p.loaded.units.get(i),
+                    _ => p.very_unit(i, &program, r),
+                });
                 as_it_was.push(very.is_some());
                 if let Some(b) = very {
                     kept.push(Some(b));
@@ -480,19 +487,41 @@ impl<'a> Previous<'a> {
 
 /// The rule index of `program`: the previous version's, updated for the rules that are not its
 /// very rules, when it can be; built afresh otherwise.
-fn rule_index(program: &Program, previous: Option<&Previous>) -> RuleIndex {
+fn rule_index(program: &Program, previous: Option<&Previous>, same_place: Option<&[bool]>) -> RuleIndex {
     let updated = previous.and_then(|p| {
         let (old, index) = (&p.loaded.program, p.loaded.index.as_ref()?);
         if old.rules.len() != program.rules.len() {
             return None;
         }
+        let first_rule = program.drops.len() + program.scores.len();
         let changed: Vec<u32> = (0..program.rules.len() as u32)
-            .filter(|&i| !same_unit(old, UnitRef::Rule(i), program, UnitRef::Rule(i)))
+            .filter(|&i| {
+                let here = same_place.and_then(|s| s.get(first_rule + i as usize)).copied().unwrap_or(false);
+                !here && !same_unit(old, UnitRef::Rule(i), program, UnitRef::Rule(i))
+            })
             .collect();
         // Past a few changed rules, building afresh is as quick (and simpler to trust).
         (changed.len() * 8 <= program.rules.len()).then(|| index.updated(old, program, &changed)).flatten()
     });
     updated.unwrap_or_else(|| RuleIndex::new(program))
+}
+
+/// Per place of the unit table of `new`, whether `old` holds the very unit there — read off
+/// the units' pointers in order, not by looking each one up. `None` when the drops or scores
+/// are not as many (the places do not match).
+fn same_places(old: &Program, new: &Program) -> Option<Vec<bool>> {
+    fn kind<T: PlacedUnit>(old: &UnitList<T>, new: &UnitList<T>, out: &mut Vec<bool>) {
+        let mut old = old.iter();
+        out.extend(new.iter().map(|n| old.next().is_some_and(|o| o.shares(n))));
+    }
+    if old.drops.len() != new.drops.len() || old.scores.len() != new.scores.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(new.drops.len() + new.scores.len() + new.rules.len());
+    kind(&old.drops, &new.drops, &mut out);
+    kind(&old.scores, &new.scores, &mut out);
+    kind(&old.rules, &new.rules, &mut out);
+    Some(out)
 }
 
 /// Whether a unit of one version is the very unit of another: the same checking made it (it
@@ -512,12 +541,15 @@ fn same_unit(old: &Program, a: UnitRef, new: &Program, b: UnitRef) -> bool {
 
 /// Whether two versions name the same sources, sinks and scores in the same order.
 fn same_names(old: &Program, new: &Program) -> bool {
-    fn names<'a, T>(items: &'a [T], name: impl Fn(&'a T) -> &'a str) -> impl Iterator<Item = &'a str> {
-        items.iter().map(name)
+    fn names<'a, T: 'a>(
+        items: impl IntoIterator<Item = &'a T>,
+        name: impl Fn(&'a T) -> &'a str,
+    ) -> impl Iterator<Item = &'a str> {
+        items.into_iter().map(name)
     }
     names(&old.sources, |s| &s.name).eq(names(&new.sources, |s| &s.name))
         && names(&old.sinks, |s| &s.name).eq(names(&new.sinks, |s| &s.name))
-        && names(&old.scores, |s| &s.name).eq(names(&new.scores, |s| &s.name))
+        && names(old.scores.iter(), |s| &s.name).eq(names(new.scores.iter(), |s| &s.name))
 }
 
 /// The frame layout of every source, and what became of each against the previous version's:

@@ -126,9 +126,52 @@ pub enum Reuse {
 struct CheckedFile {
     /// Per item (`None` for other items).
     items: Vec<Option<CheckedItem>>,
-    /// The names its units resolved, one slice per unit: an unchanged file hands the next
-    /// analysis the group, not a slice per unit.
+    /// Its units as the program holds them, and the names they resolved, one slice per unit:
+    /// an unchanged file hands the next analysis these blocks, not each unit.
+    units: Blocks,
     refs: crate::symbols::Names,
+    /// Its units' diagnostics, and where its other items are (checked again every time).
+    diags: Vec<Diagnostic>,
+    others: Vec<u32>,
+}
+
+/// A file's drops, scores and rules, as [`ir::UnitList`] blocks.
+#[derive(Default)]
+struct Blocks {
+    drops: Arc<[ir::Placed<ir::Drop>]>,
+    scores: Arc<[ir::Placed<ir::Score>]>,
+    rules: Arc<[ir::Placed<ir::Rule>]>,
+}
+
+impl Blocks {
+    fn add_to(&self, program: &mut Program) {
+        program.drops.push_block(Arc::clone(&self.drops));
+        program.scores.push_block(Arc::clone(&self.scores));
+        program.rules.push_block(Arc::clone(&self.rules));
+    }
+}
+
+/// A file's units as they are checked or taken, in order.
+#[derive(Default)]
+struct FileUnits {
+    drops: Vec<ir::Placed<ir::Drop>>,
+    scores: Vec<ir::Placed<ir::Score>>,
+    rules: Vec<ir::Placed<ir::Rule>>,
+}
+
+impl FileUnits {
+    fn add(&mut self, unit: &Checked) {
+        match unit {
+            Checked::Drop(d) => self.drops.push(d.clone()),
+            Checked::Score(s) => self.scores.push(s.clone()),
+            Checked::Rule(r) => self.rules.push(r.clone()),
+            Checked::Nothing => {}
+        }
+    }
+
+    fn into_blocks(self) -> Blocks {
+        Blocks { drops: self.drops.into(), scores: self.scores.into(), rules: self.rules.into() }
+    }
 }
 
 /// What checking one item gave: its unit, its diagnostics and the names it resolved.
@@ -160,19 +203,6 @@ impl Checked {
             Checked::Rule(r) => Checked::Rule(r.moved_by(shift.delta)),
             Checked::Nothing => Checked::Nothing,
         }
-    }
-}
-
-impl CheckedItem {
-    /// Adds the item's unit and diagnostics to the analysis being made.
-    fn add_to(&self, program: &mut Program, diags: &mut Vec<Diagnostic>) {
-        match &self.unit {
-            Checked::Drop(d) => program.drops.push(d.clone()),
-            Checked::Score(s) => program.scores.push(s.clone()),
-            Checked::Rule(r) => program.rules.push(r.clone()),
-            Checked::Nothing => {}
-        }
-        diags.extend(self.diags.iter().cloned());
     }
 }
 
@@ -309,28 +339,33 @@ pub fn check_reusing(
     let is_unit =
         |item: &ast::Item| matches!(item.kind, ItemKind::Drop { .. } | ItemKind::Score { .. } | ItemKind::Rule { .. });
     for module in modules {
-        let CheckedFile { items: mut kept, refs: mut kept_refs } = before.remove(&module.file).unwrap_or_default();
+        let file = before.remove(&module.file).unwrap_or_default();
         let reuse = reuse.get(&module.file).filter(|_| same_context);
-        // An unchanged file's units are what they were: taken as they lie, without reading
-        // its items (only its other items — declarations, tests — are checked again).
-        if matches!(reuse, Some(Reuse::Whole)) && kept.len() == module.items.len() {
-            refs.push(Arc::clone(&kept_refs));
-            for (at, slot) in kept.iter().enumerate() {
-                match slot {
-                    Some(kept) => kept.add_to(&mut program, &mut diags),
-                    None => {
-                        let item = &module.items[at];
-                        let mut item_refs = Vec::new();
-                        check_other(item, &env, &mut program, &mut diags, &mut test_names, &mut item_refs);
-                        if !item_refs.is_empty() {
-                            refs.push(crate::symbols::group(item_refs));
-                        }
-                    }
+        // An unchanged file's units are what they were: its blocks are taken whole, without
+        // reading its items (only its other items — declarations, tests — are checked again).
+        if matches!(reuse, Some(Reuse::Whole)) && file.items.len() == module.items.len() {
+            file.units.add_to(&mut program);
+            refs.push(Arc::clone(&file.refs));
+            diags.extend(file.diags.iter().cloned());
+            for &at in &file.others {
+                let mut item_refs = Vec::new();
+                check_other(
+                    &module.items[at as usize],
+                    &env,
+                    &mut program,
+                    &mut diags,
+                    &mut test_names,
+                    &mut item_refs,
+                );
+                if !item_refs.is_empty() {
+                    refs.push(crate::symbols::group(item_refs));
                 }
             }
-            units.by_file.insert(module.file, CheckedFile { items: kept, refs: kept_refs });
+            units.by_file.insert(module.file, file);
             continue;
         }
+        let CheckedFile { items: mut kept, refs: mut kept_refs, .. } = file;
+        let (mut here, mut file_diags, mut others) = (FileUnits::default(), Vec::new(), Vec::new());
         let mut checked_here = Vec::with_capacity(module.items.len());
         let mut file_refs: Vec<Arc<[Ref]>> = Vec::new();
         // The last analysis's names of this file: moved out when nothing else holds them (the
@@ -363,7 +398,9 @@ pub fn check_reusing(
                     Some(shift) => move_refs(names, shift),
                     None => names,
                 });
-                kept.add_to(&mut program, &mut diags);
+                here.add(&kept.unit);
+                diags.extend(kept.diags.iter().cloned());
+                file_diags.extend(kept.diags.iter().cloned());
                 checked_here.push(Some(kept));
                 continue;
             }
@@ -373,13 +410,15 @@ pub fn check_reusing(
                 if !item_refs.is_empty() {
                     refs.push(crate::symbols::group(item_refs));
                 }
+                others.push(at as u32);
                 checked_here.push(None);
                 continue;
             }
-            let (first_diag, counts) = (diags.len(), (program.drops.len(), program.scores.len(), program.rules.len()));
+            let first_diag = diags.len();
             let annotations = annotations(item, &mut diags);
             let doc = item.doc.clone();
             let mut item_refs = Vec::new();
+            let mut checked = Checked::Nothing;
             match &item.kind {
                 ItemKind::Drop { name, source, cond } => {
                     let mut cx = Cx::new(&env, &mut diags, "a drop");
@@ -387,7 +426,7 @@ pub fn check_reusing(
                     let cond = cx.condition(cond, "the condition of a drop");
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
-                        program.drops.push(ir::Placed::new(Arc::new(ir::Drop {
+                        checked = Checked::Drop(ir::Placed::new(Arc::new(ir::Drop {
                             origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
@@ -408,7 +447,7 @@ pub fn check_reusing(
                         .collect();
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
-                        program.scores.push(ir::Placed::new(Arc::new(ir::Score {
+                        checked = Checked::Score(ir::Placed::new(Arc::new(ir::Score {
                             origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
@@ -431,7 +470,7 @@ pub fn check_reusing(
                     let body = cx.block(body);
                     item_refs = std::mem::take(&mut cx.refs);
                     if let Some(source) = source {
-                        program.rules.push(ir::Placed::new(Arc::new(ir::Rule {
+                        checked = Checked::Rule(ir::Placed::new(Arc::new(ir::Rule {
                             origin: ir::UnitOrigin::fresh(),
                             name: name.text.clone(),
                             source,
@@ -446,28 +485,24 @@ pub fn check_reusing(
                 }
                 _ => {}
             }
-            {
-                let checked = if program.drops.len() > counts.0 {
-                    program.drops.last().cloned().map(Checked::Drop)
-                } else if program.scores.len() > counts.1 {
-                    program.scores.last().cloned().map(Checked::Score)
-                } else if program.rules.len() > counts.2 {
-                    program.rules.last().cloned().map(Checked::Rule)
-                } else {
-                    None
-                };
-                checked_here.push(Some(CheckedItem {
-                    unit: checked.unwrap_or(Checked::Nothing),
-                    doc: item.doc.clone(),
-                    diags: diags[first_diag..].to_vec(),
-                    refs: file_refs.len() as u32,
-                }));
-                file_refs.push(item_refs.into());
-            }
+            here.add(&checked);
+            let item_diags = diags[first_diag..].to_vec();
+            file_diags.extend(item_diags.iter().cloned());
+            checked_here.push(Some(CheckedItem {
+                unit: checked,
+                doc: item.doc.clone(),
+                diags: item_diags,
+                refs: file_refs.len() as u32,
+            }));
+            file_refs.push(item_refs.into());
         }
-        let file_refs: crate::symbols::Names = file_refs.into();
+        let (blocks, file_refs): (Blocks, crate::symbols::Names) = (here.into_blocks(), file_refs.into());
+        blocks.add_to(&mut program);
         refs.push(Arc::clone(&file_refs));
-        units.by_file.insert(module.file, CheckedFile { items: checked_here, refs: file_refs });
+        units.by_file.insert(
+            module.file,
+            CheckedFile { items: checked_here, units: blocks, refs: file_refs, diags: file_diags, others },
+        );
     }
     program.sources = std::mem::take(&mut env.program.sources);
     program.sinks = std::mem::take(&mut env.program.sinks);

@@ -111,7 +111,8 @@ rule r4 on s => route out;
     let two_i32 = version("i32 == 1", "i32 == 2 && s == \"q\"");
     let r0_too = {
         let mut p = two_i32.program.clone();
-        p.rules[0] = p.rules[1].clone();
+        let second = p.rules[1].clone();
+        p.rules.set(0, second);
         p
     };
     assert!(index.updated(&base.program, &r0_too, &[0, 1, 3]).is_none(), "another field most pinned: built afresh");
