@@ -235,6 +235,16 @@ fn protobuf_oneof_last_member_wins() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `evr run BUNDLE --input INPUT --follow`, its output and errors piped.
+fn run_following(bundle: &Path, input: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_evr"))
+        .args(["run", bundle.to_str().unwrap(), "--input", input.to_str().unwrap(), "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("evr runs")
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("evr-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -283,7 +293,6 @@ fn built_bundles_serve_every_command() {
 #[test]
 fn follow_tails_and_reloads() {
     use std::io::{BufRead, BufReader, Write};
-    use std::process::Stdio;
     let dir = temp_dir("follow");
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/schemas/kinds.proto");
     let rules = |tag: &str| {
@@ -301,12 +310,7 @@ fn follow_tails_and_reloads() {
     };
     save(rules("-one"));
     std::fs::write(&input, "{\"id\":\"a\"}\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
-        .args(["run", bundle.to_str().unwrap(), "--input", input.to_str().unwrap(), "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("evr runs");
+    let mut child = run_following(&bundle, &input);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
@@ -381,7 +385,6 @@ fn follow_tails_and_reloads() {
 #[test]
 fn follow_reads_again_the_files_that_changed() {
     use std::io::{BufRead, BufReader, Write};
-    use std::process::Stdio;
     let dir = temp_dir("follow-dir");
     let (bundle, input) = (dir.join("rules"), dir.join("events.jsonl"));
     std::fs::create_dir_all(&bundle).unwrap();
@@ -402,12 +405,7 @@ fn follow_reads_again_the_files_that_changed() {
     save("b.evr", rule("b", "-b1"));
     save("c.evr", rule("c", "-c1"));
     std::fs::write(&input, "").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_evr"))
-        .args(["run", bundle.to_str().unwrap(), "--input", input.to_str().unwrap(), "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("evr runs");
+    let mut child = run_following(&bundle, &input);
     // A change that is never seen must fail the test, not hang it: the host is stopped after a
     // minute, and the reads below then end.
     let (pid, done) = (child.id().to_string(), std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
