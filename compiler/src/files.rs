@@ -92,11 +92,6 @@ impl Files {
         (self.files.len() - 1) as FileId
     }
 
-    /// The files, to take their texts without copying them.
-    pub fn into_files(self) -> Vec<SourceFile> {
-        self.files
-    }
-
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id as usize]
     }

@@ -242,17 +242,8 @@ impl<T> UnitList<T> {
         self.blocks[block].get(at)
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Placed<T>> + Clone {
+    pub fn iter(&self) -> Units<'_, T> {
         self.blocks.iter().flat_map(|b| b.iter())
-    }
-
-    pub fn last(&self) -> Option<&Placed<T>> {
-        self.blocks.last().and_then(|b| b.last())
-    }
-
-    /// The blocks, in order.
-    pub fn blocks(&self) -> &[Arc<[Placed<T>]>] {
-        &self.blocks
     }
 
     /// Adds a block of units (a file's) after the others.
@@ -302,11 +293,18 @@ impl<T> FromIterator<Placed<T>> for UnitList<T> {
     }
 }
 
+/// The units of a [`UnitList`], in order.
+pub type Units<'a, T> = std::iter::FlatMap<
+    std::slice::Iter<'a, Arc<[Placed<T>]>>,
+    std::slice::Iter<'a, Placed<T>>,
+    fn(&'a Arc<[Placed<T>]>) -> std::slice::Iter<'a, Placed<T>>,
+>;
+
 impl<'a, T> IntoIterator for &'a UnitList<T> {
     type Item = &'a Placed<T>;
-    type IntoIter = Box<dyn Iterator<Item = &'a Placed<T>> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    type IntoIter = Units<'a, T>;
+    fn into_iter(self) -> Units<'a, T> {
+        self.iter()
     }
 }
 

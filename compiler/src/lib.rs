@@ -128,8 +128,8 @@ impl Parses {
             Some((k.text.clone(), module, std::mem::take(&mut k.errors), std::mem::take(&mut k.lexed)))
         });
         let (mut parsed, text) = match before {
-            // A text taken from the last analysis is the same one; another is compared.
-            Some((text, module, errors, lexed)) if std::sync::Arc::ptr_eq(&text, &file.text) || text == file.text => {
+            // A text taken from the last analysis is the same `Arc`, which compares at once.
+            Some((text, module, errors, lexed)) if text == file.text => {
                 self.reuse.insert(id, check::Reuse::Whole);
                 (evr_grammar::Parsed { module, errors, lexed }, text)
             }

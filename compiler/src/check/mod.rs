@@ -73,7 +73,7 @@ impl Units {
 }
 
 /// The declarations `decls` (from [`Units::declarations`]) places in `modules`, in order.
-pub fn declaration_items<'m>(modules: &'m [Module], decls: &[Arc<[u32]>]) -> Vec<&'m ast::Item> {
+fn declaration_items<'m>(modules: &'m [Module], decls: &[Arc<[u32]>]) -> Vec<&'m ast::Item> {
     modules.iter().zip(decls).flat_map(|(m, d)| d.iter().map(|&at| &m.items[at as usize])).collect()
 }
 
